@@ -1,0 +1,391 @@
+"""Wiring: products -> director + brain -> voice -> playout -> (avatar + compositor) -> encoder -> outputs.
+
+The media loop starts first and shows idle frames at once; the catalog and the voice load beside it. Stopping:
+``request_stop()`` drains (finish the sentence, flush the encoder, close every output cleanly) within a deadline;
+a second request cancels now.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import concurrent.futures
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from streamer.brain.base import Brain, PatterRequest
+from streamer.brain.templates import TemplateBrain
+from streamer.clock import Clock, MonotonicClock
+from streamer.config import Persona, ProductSheet, StreamConfig
+from streamer.director import ShowDirector
+from streamer.frames import AUDIO_RATE_HZ, HeardSpeech, SpeechSegment
+from streamer.playout import SpeechPlayout
+from streamer.products.catalog import ProductCatalog
+from streamer.publish.encoder import AVEncoder
+from streamer.publish.media_loop import MediaEvents, MediaLoop, PacketOutput
+from streamer.publish.preview import PreviewHub, PreviewServer
+from streamer.publish.sinks import MuxSink, Target
+from streamer.scene import Card, Scene
+from streamer.tasks import TaskOwner
+from streamer.voice.base import VoiceBackend, VoiceError, create_voice
+
+log = logging.getLogger(__name__)
+
+#: Generate just ahead: ask for the next sentence only when less than this much speech is still queued.
+SPEECH_LOW_WATER_S = 1.5
+DRAIN_DEADLINE_S = 15.0
+
+
+@dataclass(slots=True)
+class ShowStats:
+    sentences_voiced: int = 0
+    voice_errors: int = 0
+    started_monotonic: float = field(default_factory=time.monotonic)
+    first_frame_s: float | None = None
+    voice_ready_s: float | None = None
+
+
+class Show:
+    def __init__(
+        self,
+        *,
+        config: StreamConfig,
+        persona: Persona,
+        products_source: str,
+        targets: list[Target],
+        duration_s: float | None = None,
+        clock: Clock | None = None,
+        voice: VoiceBackend | None = None,
+        brain: Brain | None = None,
+        preview: bool | None = None,
+    ) -> None:
+        self.config = config
+        self.persona = persona
+        self.targets = targets
+        self.clock = clock or MonotonicClock()
+        self.duration_s = duration_s
+        self.voice = voice or create_voice(persona.voice)
+        self.brain: Brain = brain or TemplateBrain()
+        self.preview_enabled = config.preview.enabled if preview is None else preview
+        self.catalog = ProductCatalog(products_source, refresh_s=config.show.products_refresh_s)
+        self.director = ShowDirector(persona=persona, sections_per_product=config.show.sections_per_product)
+        self.playout = SpeechPlayout(rate_hz=AUDIO_RATE_HZ, gap_s=persona.patter.pause_between_sentences_ms / 1000)
+        self.rng = random.Random(config.show.seed)
+        self.stats = ShowStats()
+        self.spoken: collections.deque[HeardSpeech] = collections.deque(maxlen=50)
+        self.voice_state = "loading"
+        self._tasks = TaskOwner("show", on_failure=self._task_failed)
+        self._voice_pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="voice")
+        self._io_pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="io")
+        self._stop_requested = asyncio.Event()
+        self._finished = asyncio.Event()
+        self._hard_stop = False
+        self._segment_ids = 0
+        self._speaker: asyncio.Task[Any] | None = None
+        self.scene: Scene | None = None
+        self.encoder: AVEncoder | None = None
+        self.media: MediaLoop | None = None
+        self.sinks: list[MuxSink] = []
+        self.preview_hub: PreviewHub | None = None
+        self.preview_server: PreviewServer | None = None
+        self.exit_code = 0
+
+    # ---- control -----------------------------------------------------------------------------------------
+
+    def request_stop(self) -> None:
+        """First call: drain and stop. Second call: stop now."""
+        if self._stop_requested.is_set():
+            log.warning("second stop request: stopping now")
+            self._hard_stop = True
+            if self.media is not None:
+                self.media.stop()
+        self._stop_requested.set()
+
+    def _task_failed(self, task: asyncio.Task[Any], exc: BaseException) -> None:
+        log.error("a show task died (%s); stopping the show", task.get_name())
+        self.exit_code = 1
+        self._stop_requested.set()
+
+    # ---- run ---------------------------------------------------------------------------------------------
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        v = self.config.video
+        self.scene = Scene(persona=self.persona, width=v.width, height=v.height, seed=self.config.show.seed or 0)
+        self.encoder = AVEncoder(video=v, audio=self.config.audio)
+        encoder = self.encoder
+        outputs: list[PacketOutput] = []
+        for target in self.targets:
+            sink = MuxSink(
+                target,
+                video_template=encoder.video_stream,
+                audio_template=encoder.audio_stream,
+                on_connected=self._on_sink_connected,
+                max_backoff_s=self.config.reconnect_max_backoff_s,
+            )
+            sink.want_keyframe = encoder.request_keyframe
+            self.sinks.append(sink)
+            outputs.append(sink)
+        if self.preview_enabled:
+            self.preview_hub = PreviewHub(
+                video_template=encoder.video_stream,
+                audio_template=encoder.audio_stream,
+                want_keyframe=encoder.request_keyframe,
+                loop=loop,
+            )
+            outputs.append(self.preview_hub)
+        max_frames = round(self.duration_s * v.fps) if self.duration_s else None
+        self.media = MediaLoop(
+            fps=v.fps,
+            renderer=self.scene,
+            playout=self.playout,
+            encoder=encoder,
+            outputs=outputs,
+            clock=self.clock,
+            on_events=lambda ev: loop.call_soon_threadsafe(self._on_media_events, ev),
+            max_frames=max_frames,
+            on_finished=lambda: loop.call_soon_threadsafe(self._finished.set),
+        )
+        for sink in self.sinks:
+            sink.start()
+        self.media.start()
+        self.stats.first_frame_s = time.monotonic() - self.stats.started_monotonic
+        log.info(
+            "show started: %dx%d@%d, outputs: %s",
+            v.width,
+            v.height,
+            v.fps,
+            ", ".join(t.display for t in self.targets) or "none",
+        )
+        if self.preview_hub is not None:
+            self.preview_server = PreviewServer(
+                self.preview_hub, status=self.status, host=self.config.preview.host, port=self.config.preview.port
+            )
+            try:
+                await self.preview_server.start()
+                log.info("watch the show at %s", self.preview_server.url)
+            except OSError as exc:
+                log.error(
+                    "preview server could not listen on %s:%d (%s); the show goes on without it",
+                    self.config.preview.host,
+                    self.config.preview.port,
+                    exc.strerror or exc,
+                )
+                self.preview_server = None
+
+        self._tasks.spawn(self._load_catalog_then_watch(), name="catalog")
+        self._speaker = self._tasks.spawn(self._load_voice_then_speak(), name="speaker")
+        self._tasks.spawn(self._status_log(), name="status-log")
+
+        stop_wait = asyncio.create_task(self._stop_requested.wait())
+        finish_wait = asyncio.create_task(self._finished.wait())
+        try:
+            await asyncio.wait({stop_wait, finish_wait}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop_wait.cancel()
+            finish_wait.cancel()
+        await self._shutdown()
+        if self.media.error is not None:
+            self.exit_code = 1
+        return self.exit_code
+
+    async def _shutdown(self) -> None:
+        assert self.media is not None
+        if not self._finished.is_set() and not self._hard_stop:
+            # Drain: no new sentences; let the current one finish (bounded), then stop the clock.
+            if self._speaker is not None:
+                self._speaker.cancel()
+            self.playout.drop_queued()
+            deadline = time.monotonic() + DRAIN_DEADLINE_S
+            # Polled: the media thread ends the sentence; 50 ms granularity is plenty for a shutdown.
+            while not self.playout.idle and time.monotonic() < deadline and not self._hard_stop:  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+            heard = self.playout.interrupt()
+            if heard is not None:
+                self._record_heard(heard)
+        self.media.stop()
+        await asyncio.to_thread(self.media.join, 10.0)
+        await self._tasks.aclose()
+        drain = not self._hard_stop
+        results = await asyncio.gather(*(asyncio.to_thread(s.close, drain=drain, timeout_s=8.0) for s in self.sinks))
+        if not all(results):
+            log.error("some outputs did not close cleanly")
+        if self.preview_server is not None:
+            await self.preview_server.aclose()
+        if self.encoder is not None:
+            self.encoder.close()
+        self._voice_pool.shutdown(wait=False, cancel_futures=True)
+        self._io_pool.shutdown(wait=False, cancel_futures=True)
+        log.info(
+            "show stopped after %d frames (%.1f s of media)",
+            self.media.frames,
+            self.media.frames / self.config.video.fps,
+        )
+
+    # ---- catalog -----------------------------------------------------------------------------------------
+
+    async def _load_catalog_then_watch(self) -> None:
+        await self.catalog.refresh()
+        await self._apply_catalog()
+        await self.catalog.run(self._on_catalog_change)
+
+    async def _on_catalog_change(self, *_: Any) -> None:
+        await self._apply_catalog()
+
+    async def _apply_catalog(self) -> None:
+        for p in self.catalog.problems:
+            log.warning("%s", p)
+        products = list(self.catalog.products)
+        self.director.set_products(products)
+        cards: dict[str, Card] = {}
+        for product in products:
+            cards[product.id] = (product, await self._product_image(product))
+        assert self.scene is not None
+        self.scene.update_cards(cards)
+        log.info("catalog: %d products (%s)", len(products), ", ".join(p.id for p in products))
+
+    async def _product_image(self, product: ProductSheet) -> np.ndarray | None:
+        try:
+            return await self.catalog.image_for(product)
+        except Exception as exc:
+            log.warning("product %s: image unavailable (%s); showing a placeholder", product.id, exc)
+            return None
+
+    # ---- speech ------------------------------------------------------------------------------------------
+
+    async def _load_voice_then_speak(self) -> None:
+        loop = asyncio.get_running_loop()
+        t0 = time.monotonic()
+        try:
+            await loop.run_in_executor(self._voice_pool, self.voice.load)
+        except VoiceError as exc:
+            self.voice_state = "failed"
+            log.error("voice could not load: %s. The show continues without speech.", exc)
+            return
+        self.voice_state = "ready"
+        self.stats.voice_ready_s = time.monotonic() - t0
+        log.info("voice %s ready in %.1f s", getattr(self.voice, "name", "?"), self.stats.voice_ready_s)
+        await self._speak_forever()
+
+    async def _speak_forever(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._wait_for_room()
+            beat = self.director.next_beat()
+            if beat is None:
+                await self.clock.sleep(0.5)
+                continue
+            request = PatterRequest(persona=self.persona, beat=beat, recent=tuple(self.director.recent), rng=self.rng)
+            product_id = beat.product.id if beat.product else None
+            if beat.kind == "transition" and beat.next_product is not None:
+                product_id = beat.next_product.id
+            async for sentence in self.brain.patter(request):
+                if not self.director.accept(sentence):
+                    continue
+                await self._wait_for_room()
+                try:
+                    speech = await loop.run_in_executor(self._voice_pool, self.voice.synthesize, sentence)
+                except VoiceError as exc:
+                    self.stats.voice_errors += 1
+                    log.warning("skipping a sentence the voice could not say: %s", exc)
+                    continue
+                if speech.samples == 0:
+                    continue
+                self._segment_ids += 1
+                segment = SpeechSegment(
+                    segment_id=self._segment_ids,
+                    text=sentence,
+                    pcm=speech.pcm,
+                    visemes=speech.visemes,
+                    kind="patter" if beat.kind == "section" else beat.kind,
+                    product_id=product_id,
+                )
+                while not self.playout.push(segment):
+                    await self.clock.sleep(0.1)
+                self.stats.sentences_voiced += 1
+
+    async def _wait_for_room(self) -> None:
+        while self.playout.buffered_s() > SPEECH_LOW_WATER_S:
+            await self.clock.sleep(0.05)
+
+    # ---- events from the media thread -----------------------------------------------------------------------
+
+    def _on_media_events(self, ev: MediaEvents) -> None:
+        for seg in ev.started:
+            log.info("says [%s%s]: %s", seg.kind, f" {seg.product_id}" if seg.product_id else "", seg.text)
+        for heard in ev.finished:
+            self._record_heard(heard)
+
+    def _record_heard(self, heard: HeardSpeech) -> None:
+        self.spoken.append(heard)
+
+    def _on_sink_connected(self, sink: MuxSink) -> None:
+        # Runs in the sink's thread: a fresh viewer of this target must see the AI notice and a keyframe now.
+        if self.encoder is not None:
+            self.encoder.request_keyframe()
+        if self.scene is not None and sink.connects > 1:
+            self.scene.show_notice()
+
+    # ---- status ------------------------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        media = self.media
+        fps = self.config.video.fps
+        frames = media.frames if media else 0
+        product = self.director.current_product
+        summary = {
+            "host": self.persona.name,
+            "uptime": _hms(frames / fps),
+            "product": product.name if product else "—",
+            "voice": f"{getattr(self.voice, 'name', '?')} ({self.voice_state})",
+            "frames": frames,
+            "late frames": media.pacer.late_frames if media else 0,
+            "frame cost": f"{media.tick_s_ewma * 1000:.1f} ms" if media else "—",
+            "preview viewers": self.preview_hub.viewers if self.preview_hub else 0,
+        }
+        for s in self.sinks:
+            summary[f"out {s.target.display}"] = s.state.value
+        return {
+            "summary": summary,
+            "outputs": [s.stats() for s in self.sinks],
+            "spoken": [{"text": h.text, "kind": h.kind, "interrupted": h.interrupted} for h in self.spoken],
+            "stats": {
+                "sentences_voiced": self.stats.sentences_voiced,
+                "voice_errors": self.stats.voice_errors,
+                "repeats_blocked": self.director.repeats_blocked,
+                "first_frame_s": self.stats.first_frame_s,
+                "voice_ready_s": self.stats.voice_ready_s,
+            },
+        }
+
+    async def _status_log(self) -> None:
+        while True:
+            await self.clock.sleep(10.0)
+            s = self.status()["summary"]
+            outs = " | ".join(f"{k[4:]} {v}" for k, v in s.items() if k.startswith("out "))
+            log.info(
+                "status: up %s, product %s, frames %s (late %s), frame cost %s, voice %s%s",
+                s["uptime"],
+                s["product"],
+                s["frames"],
+                s["late frames"],
+                s["frame cost"],
+                s["voice"],
+                f", outputs: {outs}" if outs else "",
+            )
+
+
+def _hms(seconds: float) -> str:
+    s = int(seconds)
+    return f"{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+def default_recording_path(recordings_dir: str) -> str:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return str(Path(recordings_dir) / f"show-{stamp}.flv")

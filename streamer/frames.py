@@ -1,0 +1,148 @@
+"""Typed frames that move between the stages of the show.
+
+Content frames (speech, audio, video) are discarded by an interruption; control frames never are.
+Hot-path data are slotted dataclasses; configuration lives in :mod:`streamer.config` (Pydantic).
+
+Time: every media timestamp is an integer ``pts`` in a stated time base. Audio uses ``1/AUDIO_RATE_HZ``,
+video uses ``1/fps``. Convert only with :mod:`streamer.clock`.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+import numpy as np
+
+#: The one audio rate of the media path (what AAC is encoded at).
+AUDIO_RATE_HZ = 48_000
+
+
+class Viseme(enum.IntEnum):
+    """Mouth shapes the avatar can blend between."""
+
+    REST = 0  # silence, lips relaxed and together
+    CLOSED = 1  # M, B, P: lips pressed
+    OPEN = 2  # A-like vowels: jaw open
+    WIDE = 3  # E, I: lips spread
+    ROUND = 4  # O, U, W: lips rounded
+    FV = 5  # F, V: upper teeth on lower lip
+
+
+VISEME_COUNT = len(Viseme)
+
+
+@dataclass(slots=True)
+class VisemeTrack:
+    """Mouth-shape keys on the audio clock of one speech segment.
+
+    ``starts`` holds sample offsets (at ``AUDIO_RATE_HZ``) where each key begins, ascending, first one 0;
+    ``visemes`` holds the :class:`Viseme` value of each key. A key lasts until the next one starts;
+    the last lasts to the end of the segment.
+    """
+
+    starts: np.ndarray  # int64, shape (n,)
+    visemes: np.ndarray  # int8, shape (n,)
+
+    def __post_init__(self) -> None:
+        if self.starts.shape != self.visemes.shape:
+            raise ValueError("starts and visemes must have the same length")
+
+    @classmethod
+    def silent(cls) -> VisemeTrack:
+        return cls(starts=np.zeros(1, np.int64), visemes=np.array([Viseme.REST], np.int8))
+
+
+@dataclass(slots=True)
+class MouthPose:
+    """What the renderer draws: a blend of visemes plus how far the jaw is open.
+
+    ``weights`` has one entry per :class:`Viseme`, non-negative, summing to 1.
+    ``open_amount`` is 0 (closed) .. 1 (widest), driven by the speech envelope so lips follow loudness.
+    """
+
+    weights: np.ndarray  # float32, shape (VISEME_COUNT,)
+    open_amount: float = 0.0
+
+    @classmethod
+    def rest(cls) -> MouthPose:
+        w = np.zeros(VISEME_COUNT, np.float32)
+        w[Viseme.REST] = 1.0
+        return cls(weights=w, open_amount=0.0)
+
+
+@dataclass(slots=True)
+class SpeechSegment:
+    """One sentence, voiced: mono int16 PCM at ``AUDIO_RATE_HZ`` and its viseme keys (content frame)."""
+
+    segment_id: int
+    text: str
+    pcm: np.ndarray  # int16, shape (samples,)
+    visemes: VisemeTrack
+    kind: str = "patter"  # patter | transition | greeting | reply | operator
+    product_id: str | None = None
+
+    @property
+    def samples(self) -> int:
+        return int(self.pcm.shape[0])
+
+
+@dataclass(slots=True)
+class TextFrame:
+    """A sentence the host should speak next (content frame)."""
+
+    text: str
+    kind: str = "patter"
+    product_id: str | None = None
+    section: str | None = None
+
+
+@dataclass(slots=True)
+class AudioFrame:
+    """Exactly one video frame's share of mono int16 audio; ``pts`` counts samples since the show started."""
+
+    pts: int
+    pcm: np.ndarray
+
+
+@dataclass(slots=True)
+class VideoFrame:
+    """One composed picture as planar I420 (``height * 3 // 2`` rows of ``width`` bytes); ``pts`` counts frames."""
+
+    pts: int
+    i420: np.ndarray
+
+
+# ---- control frames: an interruption never discards these -------------------------------------------------
+
+
+@dataclass(slots=True)
+class Interruption:
+    """Stop what is being said now: cancel generation, clear buffered speech, keep video flowing."""
+
+    reason: str
+
+
+@dataclass(slots=True)
+class ProductSwitch:
+    product_id: str
+
+
+@dataclass(slots=True)
+class EndOfShow:
+    reason: str = "stop"
+
+
+@dataclass(slots=True)
+class HeardSpeech:
+    """What viewers actually heard of a segment before it ended or was cut (for transcripts and memory)."""
+
+    segment_id: int
+    text: str
+    heard_samples: int
+    total_samples: int
+    interrupted: bool = False
+    started_pts: int = 0
+    kind: str = "patter"
+    product_id: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)

@@ -1,0 +1,164 @@
+"""Speech waiting to be heard, pulled one video frame's share at a time by the output clock.
+
+The asyncio side pushes voiced sentences; the media thread pulls exactly ``n`` samples per frame and gets the
+mouth pose for those same samples, so lips and sound cannot drift apart. When nothing is queued the pull returns
+silence and a resting mouth: the stream never waits for the voice.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from streamer.frames import HeardSpeech, MouthPose, SpeechSegment
+from streamer.voice.visemes import mouth_pose
+
+
+@dataclass(slots=True)
+class Pulled:
+    """One frame's audio and what the mouth does during it."""
+
+    pcm: np.ndarray
+    mouth: MouthPose
+    speaking: SpeechSegment | None
+    started: list[SpeechSegment] = field(default_factory=list)
+    finished: list[HeardSpeech] = field(default_factory=list)
+
+
+class SpeechPlayout:
+    """Thread-safe queue of :class:`SpeechSegment` with a silent gap between sentences.
+
+    Bounded by ``max_ahead_s`` of queued speech: :meth:`push` refuses more (the caller generates just ahead).
+    """
+
+    def __init__(self, *, rate_hz: int, gap_s: float = 0.25, max_ahead_s: float = 20.0, history: int = 200) -> None:
+        self._rate = rate_hz
+        self._gap = round(gap_s * rate_hz)
+        self._max_ahead = round(max_ahead_s * rate_hz)
+        self._lock = threading.Lock()
+        self._queue: collections.deque[SpeechSegment] = collections.deque()
+        self._current: SpeechSegment | None = None
+        self._pos = 0  # next sample of the current segment
+        self._gap_left = 0
+        self._queued_samples = 0
+        self._clock_samples = 0  # samples pulled since the start (the media clock in audio units)
+        self._current_started_at = 0
+        self.heard: collections.deque[HeardSpeech] = collections.deque(maxlen=history)
+        self.segments_played = 0
+
+    # ---- asyncio side -------------------------------------------------------------------------------------
+
+    def push(self, segment: SpeechSegment) -> bool:
+        """Queue a sentence. Returns False (and queues nothing) when that would exceed ``max_ahead_s``."""
+        with self._lock:
+            if self._queued_samples + segment.samples > self._max_ahead and (self._queue or self._current):
+                return False
+            self._queue.append(segment)
+            self._queued_samples += segment.samples
+            return True
+
+    def buffered_s(self) -> float:
+        """Speech still to be heard (current remainder + queued), in seconds."""
+        with self._lock:
+            rest = (self._current.samples - self._pos) if self._current else 0
+            return (rest + self._queued_samples) / self._rate
+
+    @property
+    def idle(self) -> bool:
+        with self._lock:
+            return self._current is None and not self._queue
+
+    def drop_queued(self) -> int:
+        """Forget sentences not yet started (the current one plays on). Returns how many were dropped."""
+        with self._lock:
+            n = len(self._queue)
+            self._queue.clear()
+            self._queued_samples = 0
+            return n
+
+    def interrupt(self) -> HeardSpeech | None:
+        """Drop queued speech and cut the current sentence now. Returns what viewers heard of the cut sentence."""
+        with self._lock:
+            self._queue.clear()
+            self._queued_samples = 0
+            self._gap_left = 0
+            if self._current is None:
+                return None
+            heard = self._heard_locked(interrupted=True)
+            self._current = None
+            self._pos = 0
+            return heard
+
+    # ---- media thread -------------------------------------------------------------------------------------
+
+    def pull(self, n: int) -> Pulled:
+        """Exactly ``n`` samples of int16 mono audio for one video frame, plus the mouth pose for them."""
+        out = np.zeros(n, np.int16)
+        started: list[SpeechSegment] = []
+        finished: list[HeardSpeech] = []
+        best: tuple[int, SpeechSegment, int, int] | None = None  # (samples covered, segment, start, count)
+        with self._lock:
+            filled = 0
+            while filled < n:
+                if self._current is None:
+                    if self._gap_left > 0:
+                        step = min(self._gap_left, n - filled)
+                        self._gap_left -= step
+                        filled += step
+                        continue
+                    if not self._queue:
+                        break
+                    self._current = self._queue.popleft()
+                    self._queued_samples -= self._current.samples
+                    self._pos = 0
+                    self._current_started_at = self._clock_samples + filled
+                    started.append(self._current)
+                seg = self._current
+                step = min(seg.samples - self._pos, n - filled)
+                out[filled : filled + step] = seg.pcm[self._pos : self._pos + step]
+                if best is None or step > best[0]:
+                    best = (step, seg, self._pos, step)
+                self._pos += step
+                filled += step
+                if self._pos >= seg.samples:
+                    finished.append(self._heard_locked(interrupted=False))
+                    self.segments_played += 1
+                    self._current = None
+                    self._pos = 0
+                    self._gap_left = self._gap
+            self._clock_samples += n
+            speaking = self._current
+        if best is None:
+            mouth = MouthPose.rest()
+        else:
+            _, seg, start, count = best
+            mouth = mouth_pose(seg.visemes, seg.pcm, start, count)
+        return Pulled(
+            pcm=out, mouth=mouth, speaking=speaking or (best[1] if best else None), started=started, finished=finished
+        )
+
+    def _heard_locked(self, *, interrupted: bool) -> HeardSpeech:
+        seg = self._current
+        assert seg is not None
+        heard_samples = self._pos
+        text = seg.text
+        if interrupted and seg.samples:
+            # Approximate the words heard by the fraction of audio played (word timing is not tracked yet).
+            words = seg.text.split()
+            k = int(len(words) * heard_samples / seg.samples)
+            text = " ".join(words[:k])
+        record = HeardSpeech(
+            segment_id=seg.segment_id,
+            text=text,
+            heard_samples=heard_samples,
+            total_samples=seg.samples,
+            interrupted=interrupted,
+            started_pts=self._current_started_at,
+            kind=seg.kind,
+            product_id=seg.product_id,
+        )
+        self.heard.append(record)
+        return record

@@ -1,0 +1,204 @@
+"""The output clock: one thread that produces frame n when it is due, whatever else is happening.
+
+Per frame: pull exactly that frame's share of audio (speech or silence) with its mouth pose, render the picture,
+encode once, offer the packets to every output. The loop never waits for the brain, the voice or the network.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from streamer.clock import Clock, audio_share
+from streamer.frames import AUDIO_RATE_HZ, AudioFrame, HeardSpeech, MouthPose, SpeechSegment, VideoFrame
+from streamer.playout import SpeechPlayout
+from streamer.publish.encoder import AVEncoder, EncodedPacket
+
+log = logging.getLogger(__name__)
+
+
+class PacketOutput(Protocol):
+    def offer(self, packets: list[EncodedPacket]) -> None: ...
+
+
+class FrameRenderer(Protocol):
+    def render(self, t_s: float, mouth: MouthPose) -> np.ndarray:
+        """The composed I420 picture at media time ``t_s``."""
+        ...
+
+    def on_speech_started(self, segment: SpeechSegment) -> None: ...
+
+
+@dataclass(slots=True)
+class MediaEvents:
+    """What happened during one frame, for the asyncio side (transcript, director)."""
+
+    frame: int
+    started: list[SpeechSegment] = field(default_factory=list)
+    finished: list[HeardSpeech] = field(default_factory=list)
+
+
+class FramePacer:
+    """Pacing arithmetic on the injected clock: frame n is due at ``origin + n / fps``.
+
+    If production falls more than ``max_lag_s`` behind (a stall, a suspended VM), the origin moves forward
+    instead of bursting frames: timestamps stay continuous, the stream just resumes.
+    """
+
+    def __init__(self, fps: int, *, max_lag_s: float = 1.0) -> None:
+        self.fps = fps
+        self.max_lag_s = max_lag_s
+        self.origin: float | None = None
+        self.late_frames = 0
+        self.resyncs = 0
+
+    def start(self, now: float) -> None:
+        self.origin = now
+
+    def due(self, n: int) -> float:
+        assert self.origin is not None
+        return self.origin + n / self.fps
+
+    def wait_s(self, n: int, now: float) -> float:
+        """Seconds to wait before producing frame n (<= 0: produce now). Counts and repairs lateness."""
+        lag = now - self.due(n)
+        if lag > 1.0 / self.fps:
+            self.late_frames += 1
+        if lag > self.max_lag_s:
+            assert self.origin is not None
+            self.origin += lag
+            self.resyncs += 1
+            return 0.0
+        return -lag
+
+
+class MediaLoop:
+    """Runs :meth:`tick` at the frame rate in a dedicated thread (CPU-heavy work stays off the event loop)."""
+
+    def __init__(
+        self,
+        *,
+        fps: int,
+        renderer: FrameRenderer,
+        playout: SpeechPlayout,
+        encoder: AVEncoder,
+        outputs: Sequence[PacketOutput],
+        clock: Clock,
+        on_events: Callable[[MediaEvents], object] | None = None,
+        max_frames: int | None = None,
+        on_finished: Callable[[], object] | None = None,
+        pipelined: bool = True,
+    ) -> None:
+        self.fps = fps
+        self.renderer = renderer
+        self.playout = playout
+        self.encoder = encoder
+        self.outputs = list(outputs)
+        self.clock = clock
+        self.pacer = FramePacer(fps)
+        self._on_events = on_events
+        self._on_finished = on_finished
+        self.max_frames = max_frames
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.frames = 0
+        self.error: BaseException | None = None
+        self.tick_s_ewma = 0.0
+        self.started_at: float | None = None
+        self._encode_pool = (
+            concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="encoder") if pipelined else None
+        )
+        self._pending: concurrent.futures.Future[list[EncodedPacket]] | None = None
+
+    # ---- one frame -------------------------------------------------------------------------------------------
+
+    def tick(self, n: int) -> list[EncodedPacket]:
+        """Produce frame n. Returns the packets handed to the outputs during this tick.
+
+        Pipelined: frame n is rendered while the encoder thread still works on frame n-1 (the encoder releases
+        the GIL and leaves most of a core idle on this 2-core target), so packets leave one frame later.
+        """
+        first_sample, count = audio_share(n, self.fps, AUDIO_RATE_HZ)
+        pulled = self.playout.pull(count)
+        for seg in pulled.started:
+            self.renderer.on_speech_started(seg)
+        picture = self.renderer.render(n / self.fps, pulled.mouth)
+        video, audio = VideoFrame(pts=n, i420=picture), AudioFrame(pts=first_sample, pcm=pulled.pcm)
+        if self._encode_pool is None:
+            packets = self.encoder.encode(video, audio)
+        else:
+            packets = self._pending.result() if self._pending is not None else []
+            self._pending = self._encode_pool.submit(self.encoder.encode, video, audio)
+        for out in self.outputs:
+            out.offer(packets)
+        if self._on_events is not None and (pulled.started or pulled.finished):
+            self._on_events(MediaEvents(frame=n, started=pulled.started, finished=pulled.finished))
+        return packets
+
+    def finish(self) -> list[EncodedPacket]:
+        """Collect the frame still in the encoder thread, flush the encoder, hand everything to the outputs."""
+        packets: list[EncodedPacket] = []
+        if self._pending is not None:
+            packets.extend(self._pending.result())
+            self._pending = None
+        packets.extend(self.encoder.flush())
+        for out in self.outputs:
+            out.offer(packets)
+        if self._encode_pool is not None:
+            self._encode_pool.shutdown(wait=True)
+            self._encode_pool = None
+        return packets
+
+    # ---- the paced thread ------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="media-loop", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self.pacer.start(self.clock.now())
+            self.started_at = time.monotonic()
+            n = 0
+            while not self._stop.is_set():
+                if self.max_frames is not None and n >= self.max_frames:
+                    break
+                wait = self.pacer.wait_s(n, self.clock.now())
+                if wait > 0:
+                    self.clock.sleep_blocking(wait, self._stop)
+                    if self._stop.is_set():
+                        break
+                t0 = time.perf_counter()
+                self.tick(n)
+                dt = time.perf_counter() - t0
+                self.tick_s_ewma = dt if n == 0 else 0.95 * self.tick_s_ewma + 0.05 * dt
+                n += 1
+                self.frames = n
+            self.finish()
+        except BaseException as exc:  # the app must learn that video stopped; it decides what to do
+            self.error = exc
+            log.exception("media loop crashed at frame %d", self.frames)
+        finally:
+            if self._on_finished is not None:
+                self._on_finished()
+
+    def stop(self) -> None:
+        """Ask the loop to finish after the current frame (then the encoder is flushed)."""
+        self._stop.set()
+
+    def join(self, timeout_s: float | None = None) -> bool:
+        if self._thread is None:
+            return True
+        self._thread.join(timeout_s)
+        return not self._thread.is_alive()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()

@@ -1,0 +1,325 @@
+"""Outputs: every target muxes copies of the one encode, in its own writer thread, and reconnects on failure.
+
+A target never slows the show: the media thread only *offers* packets; each sink keeps at most
+``max_queue_s`` of media queued and, past that, drops the backlog and resumes at the next keyframe.
+"""
+
+from __future__ import annotations
+
+import collections
+import enum
+import logging
+import os
+import random
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+
+from streamer.publish.encoder import EncodedPacket
+
+log = logging.getLogger(__name__)
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class TargetError(ValueError):
+    """An output target that cannot be used as given (bad scheme, missing env var). Never contains secrets."""
+
+
+def redact(url: str) -> str:
+    """``rtmp://host/app/KEY`` -> ``rtmp://host/app/****``; file paths unchanged. Safe for logs, UI and errors."""
+    m = re.match(r"^(rtmps?://[^/]+/[^/?#]*)(.*)$", url, re.IGNORECASE)
+    if not m:
+        if re.match(r"^[a-z]+://", url, re.IGNORECASE):
+            return re.sub(r"^([a-z]+://[^/]+).*$", r"\1/****", url, flags=re.IGNORECASE)
+        return url
+    return m.group(1) + ("/****" if m.group(2) else "")
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where one copy of the show goes. ``url`` may hold a stream key: use :attr:`display` in any message."""
+
+    url: str
+    kind: str  # "rtmp" | "file"
+    container_format: str  # "flv" | "mp4"
+
+    @property
+    def display(self) -> str:
+        return redact(self.url)
+
+    @property
+    def is_network(self) -> bool:
+        return self.kind == "rtmp"
+
+
+def parse_target(spec: str, *, env: dict[str, str] | None = None) -> Target:
+    """Turn an ``--out`` value into a :class:`Target`, replacing ``${VAR}`` from the environment."""
+    env = dict(os.environ) if env is None else env
+
+    def sub(m: re.Match[str]) -> str:
+        name = m.group(1)
+        if name not in env or not env[name]:
+            raise TargetError(f"output {redact(spec)!r} uses ${{{name}}} but that environment variable is not set")
+        return env[name]
+
+    url = _ENV_REF.sub(sub, spec.strip())
+    low = url.lower()
+    if low.startswith(("rtmp://", "rtmps://")):
+        if not re.match(r"^rtmps?://[^/\s]+/[^/\s]+", url, re.IGNORECASE):
+            raise TargetError(f"output {redact(spec)!r}: expected rtmp://host[:port]/app/stream-key")
+        return Target(url=url, kind="rtmp", container_format="flv")
+    if re.match(r"^[a-z][a-z0-9+.-]*://", low):
+        raise TargetError(f"output {redact(spec)!r}: only rtmp://, rtmps:// or a .flv/.mp4 file path are supported")
+    if low.endswith(".flv"):
+        return Target(url=url, kind="file", container_format="flv")
+    if low.endswith(".mp4"):
+        return Target(url=url, kind="file", container_format="mp4")
+    raise TargetError(f"output {spec!r}: a file output must end in .flv or .mp4")
+
+
+class Backoff:
+    """Exponential backoff with full jitter: delay n is uniform in [base*2^n / 2, base*2^n], capped at ``max_s``."""
+
+    def __init__(self, *, base_s: float = 0.5, max_s: float = 30.0, rng: random.Random | None = None) -> None:
+        self.base_s = base_s
+        self.max_s = max_s
+        self.attempt = 0
+        self._rng = rng or random.Random()
+
+    def next_delay(self) -> float:
+        ceiling = min(self.max_s, self.base_s * (2**self.attempt))
+        self.attempt += 1
+        return self._rng.uniform(ceiling / 2, ceiling)
+
+    def reset(self) -> None:
+        self.attempt = 0
+
+
+class SinkState(enum.Enum):
+    CONNECTING = "connecting"
+    LIVE = "live"
+    BACKOFF = "backoff"
+    STOPPED = "stopped"
+
+
+_DRAIN = object()
+
+
+class MuxSink:
+    """One target: a bounded packet queue, a writer thread, reconnect with backoff + jitter.
+
+    ``on_connected`` runs (in the writer thread) after each successful (re)connect: the app asks the encoder for
+    a keyframe and shows the AI notice again. The first packet written after a (re)connect is a video keyframe.
+    """
+
+    def __init__(
+        self,
+        target: Target,
+        *,
+        video_template: av.stream.Stream,
+        audio_template: av.stream.Stream,
+        on_connected: Callable[[MuxSink], None] | None = None,
+        max_queue_s: float = 4.0,
+        max_backoff_s: float = 30.0,
+        stable_after_s: float = 10.0,
+    ) -> None:
+        self.target = target
+        self._vt = video_template
+        self._at = audio_template
+        self._on_connected = on_connected
+        self._max_queue_s = max_queue_s
+        self._backoff = Backoff(max_s=max_backoff_s)
+        self._stable_after_s = stable_after_s
+        self._queue: collections.deque[EncodedPacket | object] = collections.deque()
+        self._cond = threading.Condition()
+        self._stop = threading.Event()
+        self._draining = False
+        self._resync = True  # wait for a keyframe before writing
+        self._thread: threading.Thread | None = None
+        self.state = SinkState.CONNECTING
+        self.connects = 0
+        self.failures = 0
+        self.dropped_packets = 0
+        self.packets_written = 0
+        self.bytes_written = 0
+        self.last_error: str | None = None
+        self.busy_since: float | None = None
+        self.want_keyframe: Callable[[], None] | None = None
+
+    # ---- called by the media thread ------------------------------------------------------------------------
+
+    def offer(self, packets: list[EncodedPacket]) -> None:
+        """Queue packets without blocking. Past ``max_queue_s`` of backlog, drop it and resync at a keyframe."""
+        if not packets or self._draining:
+            return
+        with self._cond:
+            if self.state is not SinkState.LIVE:
+                # Nobody to write to: keep only what follows the newest keyframe, so a reconnect starts fresh.
+                for p in packets:
+                    if p.kind == "video" and p.keyframe:
+                        self._queue.clear()
+                    self._queue.append(p)
+                self._trim_locked()
+            else:
+                self._queue.extend(packets)
+                self._trim_locked()
+            self._cond.notify()
+
+    def _trim_locked(self) -> None:
+        first = next((p for p in self._queue if isinstance(p, EncodedPacket)), None)
+        last = next((p for p in reversed(self._queue) if isinstance(p, EncodedPacket)), None)
+        if first is None or last is None:
+            return
+        if last.time_s - first.time_s > self._max_queue_s:
+            self.dropped_packets += len(self._queue)
+            self._queue.clear()
+            self._resync = True
+            if self.want_keyframe is not None:
+                self.want_keyframe()
+
+    # ---- lifecycle --------------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name=f"sink:{self.target.display}", daemon=True)
+        self._thread.start()
+
+    def close(self, *, drain: bool, timeout_s: float = 5.0) -> bool:
+        """Stop the writer. ``drain``: write what is queued and finish the container cleanly first.
+
+        Returns True when the writer thread ended within ``timeout_s``.
+        """
+        with self._cond:
+            self._draining = True
+            if drain:
+                self._queue.append(_DRAIN)
+            else:
+                self._stop.set()
+            self._cond.notify()
+        if self._thread is None:
+            return True
+        self._thread.join(timeout_s)
+        if self._thread.is_alive():
+            self._stop.set()
+            with self._cond:
+                self._cond.notify()
+            self._thread.join(1.0)
+        alive = self._thread.is_alive()
+        if alive:
+            log.error("output %s: writer did not stop within %.1f s", self.target.display, timeout_s)
+        return not alive
+
+    # ---- writer thread --------------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.state = SinkState.CONNECTING
+            try:
+                finished = self._session()
+            except Exception as exc:  # any FFmpeg / OS error: the target is down, the show goes on
+                self.failures += 1
+                self.last_error = _scrub(str(exc), self.target)
+                log.warning("output %s failed: %s", self.target.display, self.last_error)
+                finished = False
+            if finished or self._stop.is_set():
+                break
+            self.state = SinkState.BACKOFF
+            delay = self._backoff.next_delay()
+            log.info("output %s: reconnecting in %.1f s", self.target.display, delay)
+            if self._stop.wait(delay):
+                break
+            if self.target.kind == "file":
+                # A file that failed to open will not get better by itself; keep trying, but slowly.
+                self._backoff.attempt = max(self._backoff.attempt, 4)
+        self.state = SinkState.STOPPED
+
+    def _session(self) -> bool:
+        """One connection. Returns True when drained to the end (clean finish)."""
+        if self.target.kind == "file":
+            Path(self.target.url).parent.mkdir(parents=True, exist_ok=True)
+        options = {}
+        if self.target.container_format == "mp4":
+            # Fragmented MP4: a recording stays playable even if the process is killed.
+            options["movflags"] = "frag_keyframe+empty_moov+default_base_moof"
+        container = av.open(
+            self.target.url,
+            "w",
+            format=self.target.container_format,
+            options=options,
+        )
+        try:
+            vs = container.add_stream_from_template(self._vt)
+            aus = container.add_stream_from_template(self._at)
+            self.busy_since = time.monotonic()
+            container.start_encoding()  # connects (RTMP handshake) and writes the header
+            self.busy_since = None
+            self.connects += 1
+            self.state = SinkState.LIVE
+            connected_at = time.monotonic()
+            log.info("output %s: live", self.target.display)
+            with self._cond:
+                self._resync = True
+            if self._on_connected is not None:
+                self._on_connected(self)
+            while True:
+                item = self._next_item()
+                if item is None:
+                    return False  # stopped without draining
+                if item is _DRAIN:
+                    return True
+                assert isinstance(item, EncodedPacket)
+                if self._resync:
+                    if not (item.kind == "video" and item.keyframe):
+                        continue
+                    self._resync = False
+                stream = vs if item.kind == "video" else aus
+                self.busy_since = time.monotonic()
+                container.mux(item.to_av(stream))
+                self.busy_since = None
+                self.packets_written += 1
+                self.bytes_written += len(item.data)
+                if self._backoff.attempt and time.monotonic() - connected_at > self._stable_after_s:
+                    self._backoff.reset()
+        finally:
+            self.busy_since = None
+            try:
+                container.close()
+            except Exception as exc:
+                log.warning("output %s: error while closing: %s", self.target.display, _scrub(str(exc), self.target))
+
+    def _next_item(self) -> EncodedPacket | object | None:
+        with self._cond:
+            while not self._queue:
+                if self._stop.is_set():
+                    return None
+                self._cond.wait(0.5)
+            if self._stop.is_set():
+                return None
+            return self._queue.popleft()
+
+    def stats(self) -> dict[str, object]:
+        return {
+            "target": self.target.display,
+            "state": self.state.value,
+            "connects": self.connects,
+            "failures": self.failures,
+            "dropped_packets": self.dropped_packets,
+            "packets_written": self.packets_written,
+            "bytes_written": self.bytes_written,
+            "last_error": self.last_error,
+            "stalled_s": round(time.monotonic() - self.busy_since, 1) if self.busy_since else 0.0,
+        }
+
+
+def _scrub(message: str, target: Target) -> str:
+    """Remove the target's URL (and its key) from an error message."""
+    out = message.replace(target.url, target.display)
+    key = target.url.rsplit("/", 1)[-1] if target.is_network else ""
+    if key and len(key) >= 4:
+        out = out.replace(key, "****")
+    return out

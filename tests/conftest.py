@@ -1,0 +1,120 @@
+"""Shared fixtures: a real nginx-rtmp server on a free loopback port, started and stopped by the test."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+RTMP_MODULE_PATHS = ("/usr/lib/nginx/modules/ngx_rtmp_module.so", "/usr/share/nginx/modules/ngx_rtmp_module.so")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(port: int, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            s.settimeout(0.2)
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout_s} s")
+
+
+@dataclass
+class RtmpServer:
+    port: int
+    record_dir: Path
+    error_log: Path
+
+    def url(self, stream: str) -> str:
+        return f"rtmp://127.0.0.1:{self.port}/live/{stream}"
+
+    def recording(self, stream: str) -> Path:
+        return self.record_dir / f"{stream}.flv"
+
+
+def _nginx_config(prefix: Path, port: int) -> str:
+    module = next((m for m in RTMP_MODULE_PATHS if Path(m).exists()), None)
+    if module is None:
+        raise RuntimeError("libnginx-mod-rtmp is not installed (run `make install` as root, or apt-get install it)")
+    return f"""
+daemon off;
+master_process off;
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log info;
+load_module {module};
+events {{ worker_connections 64; }}
+rtmp {{
+    server {{
+        listen 127.0.0.1:{port};
+        chunk_size 4096;
+        application live {{
+            live on;
+            record all;
+            record_path {prefix}/rec;
+            record_unique off;
+        }}
+    }}
+}}
+"""
+
+
+def _start_nginx(prefix: Path, port: int) -> tuple[subprocess.Popen[bytes], RtmpServer]:
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    if not Path(nginx).exists():
+        raise RuntimeError("nginx is not installed (run `make install` as root, or apt-get install nginx-light)")
+    (prefix / "rec").mkdir(parents=True)
+    (prefix / "logs").mkdir()
+    conf = prefix / "nginx.conf"
+    conf.write_text(_nginx_config(prefix, port))
+    proc = subprocess.Popen(
+        [nginx, "-p", str(prefix), "-c", str(conf), "-e", str(prefix / "error.log")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_port(port)
+    return proc, RtmpServer(port=port, record_dir=prefix / "rec", error_log=prefix / "error.log")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
+@pytest.fixture
+def rtmp_server_factory(tmp_path: Path) -> Iterator[Callable[[int], RtmpServer]]:
+    """Start nginx-rtmp on a given port when the test says so (for targets that are down at first)."""
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start(port: int) -> RtmpServer:
+        proc, server = _start_nginx(tmp_path / f"nginx{len(procs)}", port)
+        procs.append(proc)
+        return server
+
+    try:
+        yield start
+    finally:
+        for p in procs:
+            _stop(p)
+
+
+@pytest.fixture
+def rtmp_server(rtmp_server_factory: Callable[[int], RtmpServer]) -> RtmpServer:
+    return rtmp_server_factory(free_port())

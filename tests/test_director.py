@@ -1,0 +1,135 @@
+import asyncio
+import random
+from decimal import Decimal
+
+from streamer.brain.base import PatterRequest
+from streamer.brain.templates import TemplateBrain, normalise
+from streamer.config import Persona, ProductSheet
+from streamer.director import ShowDirector
+
+
+def product(pid: str, **kw) -> ProductSheet:
+    base = dict(
+        id=pid,
+        name=f"Thing {pid}",
+        price=Decimal("19.99"),
+        features=["It folds flat", "Dishwasher safe"],
+        specs={"weight": "300 g"},
+        faq=[{"q": "Is it vegan?", "a": "Yes, it is."}],
+        stock=12,
+    )
+    base.update(kw)
+    return ProductSheet.model_validate(base)
+
+
+def persona(**kw) -> Persona:
+    data = {"name": "Joe", "patter": {"sections": ["hook", "price", "call_to_action"], "no_repeat_window": 30}}
+    data.update(kw)
+    return Persona.model_validate(data)
+
+
+def test_greets_first_then_walks_sections_in_persona_order_then_transitions():
+    d = ShowDirector(persona=persona())
+    d.set_products([product("a"), product("b")])
+    beats = [d.next_beat() for _ in range(6)]
+    assert beats[0].kind == "greeting"
+    assert [(b.kind, b.product.id, b.section) for b in beats[1:4]] == [
+        ("section", "a", "hook"),
+        ("section", "a", "price"),
+        ("section", "a", "call_to_action"),
+    ]
+    assert beats[4].kind == "transition" and beats[4].next_product.id == "b"
+    assert (beats[5].product.id, beats[5].section) == ("b", "hook")
+
+
+def test_rotation_wraps_around_to_the_first_product():
+    d = ShowDirector(persona=persona(), sections_per_product=1)
+    d.set_products([product("a"), product("b")])
+    seq = [b for b in (d.next_beat() for _ in range(10)) if b.kind == "section"]
+    assert [b.product.id for b in seq] == ["a", "b", "a", "b", "a"]
+
+
+def test_no_sentence_repeats_within_the_window():
+    d = ShowDirector(persona=persona(patter={"no_repeat_window": 3}))
+    assert d.accept("Hello there!")
+    assert not d.accept("hello, there")  # same words, different punctuation/case
+    assert d.accept("Second.") and d.accept("Third.") and d.accept("Fourth.")
+    assert d.accept("Hello there!")  # fell out of the 3-sentence window
+    assert d.repeats_blocked == 1
+
+
+def test_reload_keeps_position_on_the_current_product_with_new_facts():
+    d = ShowDirector(persona=persona())
+    d.set_products([product("a"), product("b")])
+    d.next_beat()
+    d.next_beat()
+    d.next_beat()  # greeting, a/hook, a/price -> next: b? no: a/cta
+    d.set_products([product("b"), product("a", price=Decimal("9.99"))])
+    beat = d.next_beat()
+    assert beat.product.id == "a" and beat.product.price == Decimal("9.99")
+
+
+def test_no_products_means_nothing_to_say_after_the_greeting():
+    d = ShowDirector(persona=persona())
+    assert d.next_beat().kind == "greeting"
+    assert d.next_beat() is None
+
+
+def _collect(brain, req):
+    async def go():
+        return [s async for s in brain.patter(req)]
+
+    return asyncio.run(go())
+
+
+def test_template_patter_only_speaks_numbers_from_the_sheet():
+    p = product("a", price=Decimal("39.50"), list_price=Decimal("49"), promo="Free gift wrap today.")
+    d = ShowDirector(persona=persona())
+    d.set_products([p])
+    from streamer.brain.base import Beat
+
+    lines = _collect(
+        TemplateBrain(), PatterRequest(persona=d.persona, beat=Beat("section", p, "price"), rng=random.Random(1))
+    )
+    text = " ".join(lines)
+    assert "39 dollars 50" in text and "49 dollars" in text and "12" in text
+    import re
+
+    numbers = set(re.findall(r"\d+", text))
+    assert numbers <= {"39", "50", "49", "12"}
+
+
+def test_template_brain_avoids_recent_phrasings_and_an_hour_does_not_loop():
+    p = product("a")
+    pers = persona(
+        patter={
+            "sections": ["hook", "features", "price", "usage", "social_proof", "call_to_action"],
+            "no_repeat_window": 40,
+        }
+    )
+    d = ShowDirector(persona=pers)
+    d.set_products([p, product("b", name="Other thing")])
+    brain = TemplateBrain()
+    rng = random.Random(7)
+    spoken = []
+    for _ in range(200):
+        beat = d.next_beat()
+        for s in _collect(brain, PatterRequest(persona=pers, beat=beat, recent=tuple(d.recent), rng=rng)):
+            if d.accept(s):
+                spoken.append(normalise(s))
+    assert len(spoken) > 150
+    for i in range(len(spoken)):
+        window = spoken[max(0, i - 40) : i]
+        assert spoken[i] not in window
+
+
+def test_persona_lines_get_the_product_name_and_skip_name_lines_without_a_product():
+    from streamer.brain.base import Beat
+
+    pers = persona(style={"greetings": ["Welcome!", "Today: the {name}."], "transitions": ["Next, the {name}!"]})
+    brain = TemplateBrain()
+    assert brain.ideas(pers, Beat("greeting"), random.Random(0)) == [["Welcome!"]]
+    p = product("a", name="Cat Bed")
+    assert brain.ideas(pers, Beat("greeting", product=p), random.Random(0))[0] == ["Welcome!", "Today: the Cat Bed."]
+    trans = brain.ideas(pers, Beat("transition", next_product=p), random.Random(0))[0]
+    assert "Next, the Cat Bed!" in trans and not any("{name}" in t for t in trans)

@@ -1,0 +1,41 @@
+import random
+
+import pytest
+
+from streamer.publish.sinks import Backoff, TargetError, parse_target, redact
+
+
+def test_stream_keys_come_from_the_environment_and_never_show():
+    t = parse_target("rtmp://live.example.com/app/${KEY}", env={"KEY": "sk_live_abcdef123456"})
+    assert t.url.endswith("sk_live_abcdef123456")
+    assert "abcdef" not in t.display and t.display == "rtmp://live.example.com/app/****"
+
+
+def test_missing_env_var_is_a_clear_error_without_the_key():
+    with pytest.raises(TargetError, match=r"\$\{NOPE\}"):
+        parse_target("rtmp://h/app/${NOPE}", env={})
+
+
+def test_targets_by_scheme_and_extension():
+    assert parse_target("out/show.flv", env={}).container_format == "flv"
+    assert parse_target("out/show.mp4", env={}).container_format == "mp4"
+    assert parse_target("rtmps://h:443/app/key", env={}).kind == "rtmp"
+    for bad in ("http://h/x", "show.mkv", "rtmp://hostonly"):
+        with pytest.raises(TargetError):
+            parse_target(bad, env={})
+
+
+def test_redact_hides_everything_after_the_app():
+    assert redact("rtmp://a.b:1935/live/secret?x=1") == "rtmp://a.b:1935/live/****"
+    assert redact("rtmps://a/app") == "rtmps://a/app"
+    assert redact("recordings/x.flv") == "recordings/x.flv"
+
+
+def test_backoff_grows_with_jitter_and_caps():
+    b = Backoff(base_s=0.5, max_s=8.0, rng=random.Random(3))
+    delays = [b.next_delay() for _ in range(10)]
+    assert 0.25 <= delays[0] <= 0.5
+    assert all(d <= 8.0 for d in delays) and max(delays) > 4.0
+    assert len(set(delays)) == len(delays)  # jittered
+    b.reset()
+    assert b.next_delay() <= 0.5
