@@ -4,8 +4,9 @@
 #   ffmpeg            ffprobe reads recordings back in tests
 #   nginx-light + libnginx-mod-rtmp   the RTMP server the integration tests publish to (loopback only)
 #   fonts-dejavu-core, fonts-wqy-microhei   Latin and CJK fonts for the on-screen label and product card
+#   chromium          the browser tests drive (Playwright, with this executable; Playwright's own download is not used)
 set -euo pipefail
-pkgs=(ffmpeg nginx-light libnginx-mod-rtmp fonts-dejavu-core fonts-wqy-microhei)
+pkgs=(ffmpeg nginx-light libnginx-mod-rtmp fonts-dejavu-core fonts-wqy-microhei chromium)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

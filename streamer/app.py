@@ -10,8 +10,11 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
+import contextlib
 import logging
+import os
 import random
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,13 +84,16 @@ class Show:
         self.spoken: collections.deque[HeardSpeech] = collections.deque(maxlen=50)
         self.voice_state = "loading"
         self._tasks = TaskOwner("show", on_failure=self._task_failed)
-        self._voice_pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="voice")
+        self._voice_pool = concurrent.futures.ThreadPoolExecutor(
+            1, thread_name_prefix="voice", initializer=_lower_thread_priority
+        )
         self._io_pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="io")
         self._stop_requested = asyncio.Event()
         self._finished = asyncio.Event()
         self._hard_stop = False
         self._segment_ids = 0
         self._speaker: asyncio.Task[Any] | None = None
+        self._catalog_ready = asyncio.Event()
         self.scene: Scene | None = None
         self.encoder: AVEncoder | None = None
         self.media: MediaLoop | None = None
@@ -233,6 +239,7 @@ class Show:
     async def _load_catalog_then_watch(self) -> None:
         await self.catalog.refresh()
         await self._apply_catalog()
+        self._catalog_ready.set()
         await self.catalog.run(self._on_catalog_change)
 
     async def _on_catalog_change(self, *_: Any) -> None:
@@ -271,6 +278,9 @@ class Show:
         self.voice_state = "ready"
         self.stats.voice_ready_s = time.monotonic() - t0
         log.info("voice %s ready in %.1f s", getattr(self.voice, "name", "?"), self.stats.voice_ready_s)
+        # Greet with the first product's name when the catalog is there; a slow feed does not keep the host quiet.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._catalog_ready.wait(), timeout=5.0)
         await self._speak_forever()
 
     async def _speak_forever(self) -> None:
@@ -346,6 +356,7 @@ class Show:
             "voice": f"{getattr(self.voice, 'name', '?')} ({self.voice_state})",
             "frames": frames,
             "late frames": media.pacer.late_frames if media else 0,
+            "worst lag": f"{media.pacer.worst_lag_s * 1000:.0f} ms" if media else "—",
             "frame cost": f"{media.tick_s_ewma * 1000:.1f} ms" if media else "—",
             "preview viewers": self.preview_hub.viewers if self.preview_hub else 0,
         }
@@ -370,15 +381,22 @@ class Show:
             s = self.status()["summary"]
             outs = " | ".join(f"{k[4:]} {v}" for k, v in s.items() if k.startswith("out "))
             log.info(
-                "status: up %s, product %s, frames %s (late %s), frame cost %s, voice %s%s",
+                "status: up %s, product %s, frames %s (late %s, worst lag %s), frame cost %s, voice %s%s",
                 s["uptime"],
                 s["product"],
                 s["frames"],
                 s["late frames"],
+                s["worst lag"],
                 s["frame cost"],
                 s["voice"],
                 f", outputs: {outs}" if outs else "",
             )
+
+
+def _lower_thread_priority() -> None:
+    """Voice synthesis yields the CPU to the media thread (Linux: per-thread nice); it only has to stay ahead."""
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
 
 
 def _hms(seconds: float) -> str:

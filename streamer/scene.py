@@ -43,7 +43,8 @@ class Scene:
         self._notice_request_s: float | None = persona.disclosure.notice_s
         self._notice_until = 0.0
         self._notice_on = False
-        self.current_product_id: str | None = None
+        self.shown_product: ProductSheet | None = None
+        """The product on the card right now (facts as drawn)."""
         self.last_frame: np.ndarray | None = None
 
     # ---- requests from other threads ---------------------------------------------------------------------
@@ -91,4 +92,4 @@ class Scene:
         if card is not None and self._shown != (card[0].id, version):
             self.compositor.set_product(card[0], card[1])
             self._shown = (card[0].id, version)
-            self.current_product_id = card[0].id
+            self.shown_product = card[0]

@@ -133,3 +133,13 @@ def test_persona_lines_get_the_product_name_and_skip_name_lines_without_a_produc
     assert brain.ideas(pers, Beat("greeting", product=p), random.Random(0))[0] == ["Welcome!", "Today: the Cat Bed."]
     trans = brain.ideas(pers, Beat("transition", next_product=p), random.Random(0))[0]
     assert "Next, the Cat Bed!" in trans and not any("{name}" in t for t in trans)
+
+
+def test_hand_written_lines_take_current_facts_and_drop_lines_with_missing_facts():
+    from streamer.brain.templates import fill_facts
+
+    p = product("a", price=Decimal("21.75"), list_price=Decimal("32"))
+    assert fill_facts("Was {list_price}, now {price}!", p) == "Was 32 dollars, now 21 dollars 75!"
+    assert fill_facts("Only {stock} left of the {name}.", p) == "Only 12 left of the Thing a."
+    assert fill_facts("Rated {rating} stars", p) is None
+    assert fill_facts("Was {list_price}", product("b")) is None  # no list price on that sheet

@@ -74,7 +74,8 @@ class TemplateBrain:
         product = beat.product
         if product is None or beat.section is None:
             return []
-        hand = [[_sentence(line)] for line in product.section_lines(beat.section)]
+        filled = (fill_facts(t, product) for t in product.section_lines(beat.section))
+        hand = [[_sentence(line)] for line in filled if line]
         made = SECTION_IDEAS[beat.section](product, rng)
         ideas = hand + made
         if persona.style.catchphrases and beat.section in ("hook", "call_to_action") and rng.random() < 0.5:
@@ -92,6 +93,32 @@ def _filled(lines: Sequence[str], product: ProductSheet | None) -> list[str]:
             line = line.replace("{name}", product.name)
         out.append(_sentence(line))
     return out
+
+
+_PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
+
+
+def fill_facts(line: str, product: ProductSheet) -> str | None:
+    """Fill ``{name}``, ``{price}``, ``{list_price}``, ``{stock}`` in a hand-written line from the sheet's current
+    facts (spoken form). A line naming a fact the sheet lacks, or an unknown placeholder, is dropped (None)."""
+    facts: dict[str, str | None] = {
+        "name": product.name,
+        "price": spoken_price(product.price, product.currency),
+        "list_price": spoken_price(product.list_price, product.currency) if product.list_price is not None else None,
+        "stock": str(product.stock) if product.stock is not None else None,
+    }
+    missing = False
+
+    def sub(m: re.Match[str]) -> str:
+        nonlocal missing
+        value = facts.get(m.group(1))
+        if value is None:
+            missing = True
+            return ""
+        return value
+
+    out = _PLACEHOLDER.sub(sub, line)
+    return None if missing else out
 
 
 def pick_fresh(options: Sequence[str], recent: Iterable[str], rng: random.Random) -> str | None:

@@ -58,6 +58,7 @@ class FramePacer:
         self.origin: float | None = None
         self.late_frames = 0
         self.resyncs = 0
+        self.worst_lag_s = 0.0
 
     def start(self, now: float) -> None:
         self.origin = now
@@ -71,6 +72,7 @@ class FramePacer:
         lag = now - self.due(n)
         if lag > 1.0 / self.fps:
             self.late_frames += 1
+            self.worst_lag_s = max(self.worst_lag_s, lag)
         if lag > self.max_lag_s:
             assert self.origin is not None
             self.origin += lag

@@ -195,6 +195,7 @@ class PreviewServer:
         app.router.add_get("/ws/live", self._ws)
         app.router.add_get("/status.json", self._status_json)
         app.router.add_get("/healthz", self._health)
+        app.router.add_get("/favicon.ico", self._no_content)
         return app
 
     async def start(self) -> None:
@@ -219,6 +220,9 @@ class PreviewServer:
     async def _index(self, request: web.Request) -> web.Response:
         page = resources.files("streamer.web").joinpath("preview.html").read_text(encoding="utf-8")
         return web.Response(text=page, content_type="text/html")
+
+    async def _no_content(self, request: web.Request) -> web.Response:
+        return web.Response(status=204)
 
     async def _health(self, request: web.Request) -> web.Response:
         return web.Response(text="ok")

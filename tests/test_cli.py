@@ -1,0 +1,166 @@
+"""The command line as an operator meets it: bad input gives located messages and exit 2, never a traceback;
+an unreachable RTMP target does not stop the show; SIGTERM drains and closes the recording cleanly."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .conftest import REPO, free_port
+
+BAD = REPO / "tests/data/bad"
+SILENT_PERSONA = """
+name: Quiet
+voice:
+  backend: silence
+"""
+
+
+def run_cli(*args: str, cwd: Path, timeout_s: float = 90) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(REPO / "run_stream.py"), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+
+
+def products_dir(tmp_path: Path, *bad_files: str) -> Path:
+    d = tmp_path / "products"
+    d.mkdir()
+    shutil.copy(REPO / "products/coffee-beans.yaml", d)
+    for name in bad_files:
+        shutil.copy(BAD / name, d)
+    return d
+
+
+def test_check_accepts_the_shipped_examples(tmp_path: Path):
+    r = run_cli(
+        "check", "--persona", str(REPO / "personas/host.yaml"), "--products", str(REPO / "products"), cwd=tmp_path
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("ok:")
+
+
+def test_check_reports_broken_yaml_and_wrong_types_with_file_line_and_field(tmp_path: Path):
+    d = products_dir(tmp_path, "broken_indent.yaml", "price_text.yaml")
+    r = run_cli("check", "--persona", str(REPO / "personas/host.yaml"), "--products", str(d), cwd=tmp_path)
+    assert r.returncode == 2
+    assert "Traceback" not in r.stderr
+    assert "broken_indent.yaml:7" in r.stderr
+    assert "price_text.yaml:7: price: must be a number like 19.99" in r.stderr
+
+
+def test_run_with_a_bad_persona_exits_2_naming_the_key_and_a_suggestion(tmp_path: Path):
+    r = run_cli(
+        "run",
+        "--persona",
+        str(BAD / "persona_unknown_key.yaml"),
+        "--products",
+        str(REPO / "products"),
+        "--duration",
+        "2",
+        "--no-preview",
+        cwd=tmp_path,
+    )
+    assert r.returncode == 2
+    assert "Traceback" not in r.stderr
+    assert "persona_unknown_key.yaml:3: voise" in r.stderr and "voice" in r.stderr
+
+
+def test_usage_errors_exit_2_without_traceback(tmp_path: Path):
+    for args in (
+        ["--size", "1281x720"],
+        ["--size", "big"],
+        ["--out", "ftp://x/y"],
+        ["--duration", "-1"],
+        ["--out", "rtmp://h/app/${LIVEHOST_TEST_UNSET_KEY}"],
+    ):
+        r = run_cli("run", "--no-preview", *args, cwd=REPO)
+        assert r.returncode == 2, (args, r.stderr)
+        assert "Traceback" not in r.stderr and "error:" in r.stderr
+
+
+def test_missing_image_and_unreachable_rtmp_target_do_not_stop_the_show(tmp_path: Path):
+    d = products_dir(tmp_path, "missing_image.yaml")
+    persona = tmp_path / "quiet.yaml"
+    persona.write_text(SILENT_PERSONA)
+    rec = tmp_path / "rec.flv"
+    dead = f"rtmp://127.0.0.1:{free_port()}/live/secretkey123"
+    r = run_cli(
+        "run",
+        "--persona",
+        str(persona),
+        "--products",
+        str(d),
+        "--out",
+        dead,
+        "--out",
+        str(rec),
+        "--duration",
+        "4",
+        "--no-preview",
+        "--size",
+        "640x360",
+        cwd=tmp_path,
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "Traceback" not in r.stderr
+    assert "secretkey123" not in r.stderr + r.stdout
+    assert "reconnecting in" in r.stderr and "/live/****" in r.stderr
+    assert "image" in r.stderr  # the missing image is reported
+    probe = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_format", "-of", "json", str(rec)], capture_output=True, text=True, check=True
+    )
+    assert abs(float(json.loads(probe.stdout)["format"]["duration"]) - 4.0) < 0.2
+
+
+def test_sigterm_drains_and_leaves_a_clean_recording(tmp_path: Path):
+    persona = tmp_path / "quiet.yaml"
+    persona.write_text(SILENT_PERSONA)
+    rec = tmp_path / "rec.flv"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(REPO / "run_stream.py"),
+            "run",
+            "--persona",
+            str(persona),
+            "--products",
+            str(REPO / "products"),
+            "--out",
+            str(rec),
+            "--no-preview",
+            "--size",
+            "640x360",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(5)
+    started = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err[-2000:]
+    assert time.monotonic() - started < 20
+    assert "show stopped after" in err
+    probe = subprocess.run(
+        ["ffprobe", "-v", "error", "-count_frames", "-show_streams", "-of", "json", str(rec)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    streams = json.loads(probe.stdout)["streams"]
+    assert {s["codec_name"] for s in streams} == {"h264", "aac"}
+    video = next(s for s in streams if s["codec_type"] == "video")
+    assert int(video["nb_read_frames"]) >= 4 * 30

@@ -1,0 +1,64 @@
+"""The wired show, in process, with the silent voice: catalog hot reload reaches the card and the patter."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import time
+from decimal import Decimal
+from pathlib import Path
+
+from streamer.app import Show
+from streamer.config import Persona, StreamConfig
+from streamer.publish.sinks import parse_target
+
+from .conftest import REPO
+
+
+def test_a_changed_price_reaches_the_card_and_the_patter_without_a_restart(tmp_path: Path):
+    products = tmp_path / "products"
+    products.mkdir()
+    shutil.copy(REPO / "products/coffee-beans.yaml", products)
+    sheet = products / "coffee-beans.yaml"
+    original = sheet.read_text()
+    assert "price: 24.99\n" in original
+    config = StreamConfig.model_validate(
+        {
+            "video": {"width": 640, "height": 360},
+            "preview": {"enabled": False},
+            "show": {"products_refresh_s": 1.0, "seed": 3},
+        }
+    )
+    persona = Persona.model_validate(
+        {
+            "name": "Quiet",
+            "voice": {"backend": "silence"},
+            "patter": {"sections": ["price"], "pause_between_sentences_ms": 0},
+        }
+    )
+    show = Show(
+        config=config,
+        persona=persona,
+        products_source=str(products),
+        targets=[parse_target(str(tmp_path / "out.flv"))],
+        duration_s=12.0,
+    )
+
+    async def main() -> int:
+        task = asyncio.create_task(show.run())
+        deadline = time.monotonic() + 6
+        while (show.scene is None or show.scene.shown_product is None) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert show.scene is not None and show.scene.shown_product is not None
+        assert show.scene.shown_product.price == Decimal("24.99")
+        sheet.write_text(original.replace("price: 24.99\n", "price: 21.75\n"))
+        while show.scene.shown_product.price != Decimal("21.75") and time.monotonic() < deadline + 3:
+            await asyncio.sleep(0.05)
+        return await task
+
+    assert asyncio.run(main()) == 0
+    assert show.scene is not None and show.scene.shown_product is not None
+    assert show.scene.shown_product.price == Decimal("21.75")
+    spoken = " ".join(h.text for h in show.spoken)
+    assert "21 dollars 75" in spoken
+    assert show.media is not None and show.media.frames == 12 * 30
