@@ -22,12 +22,14 @@ from typing import Any
 
 import numpy as np
 
-from streamer.brain.base import Brain, PatterRequest
-from streamer.brain.templates import TemplateBrain
+from streamer.brain.base import BrainRequest
+from streamer.brain.factory import BrainKit, build_brain
+from streamer.brain.offline import VarietyMeter
 from streamer.clock import Clock, MonotonicClock
 from streamer.config import Persona, ProductSheet, StreamConfig
 from streamer.director import ShowDirector
 from streamer.frames import AUDIO_RATE_HZ, HeardSpeech, SpeechSegment
+from streamer.memory import release_free_memory
 from streamer.playout import SpeechPlayout
 from streamer.products.catalog import ProductCatalog
 from streamer.publish.encoder import AVEncoder
@@ -65,7 +67,7 @@ class Show:
         duration_s: float | None = None,
         clock: Clock | None = None,
         voice: VoiceBackend | None = None,
-        brain: Brain | None = None,
+        brain: BrainKit | None = None,
         preview: bool | None = None,
     ) -> None:
         self.config = config
@@ -74,7 +76,8 @@ class Show:
         self.clock = clock or MonotonicClock()
         self.duration_s = duration_s
         self.voice = voice or create_voice(persona.voice)
-        self.brain: Brain = brain or TemplateBrain()
+        self.brain: BrainKit = brain or build_brain(config.brain, persona)
+        self.variety = VarietyMeter(window_s=3600.0)
         self.preview_enabled = config.preview.enabled if preview is None else preview
         self.catalog = ProductCatalog(products_source, refresh_s=config.show.products_refresh_s)
         self.director = ShowDirector(persona=persona, sections_per_product=config.show.sections_per_product)
@@ -87,13 +90,16 @@ class Show:
         self._voice_pool = concurrent.futures.ThreadPoolExecutor(
             1, thread_name_prefix="voice", initializer=_lower_thread_priority
         )
-        self._io_pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="io")
+        self._brain_pool = concurrent.futures.ThreadPoolExecutor(
+            1, thread_name_prefix="brain", initializer=_lower_thread_priority
+        )
         self._stop_requested = asyncio.Event()
         self._finished = asyncio.Event()
         self._hard_stop = False
         self._segment_ids = 0
         self._speaker: asyncio.Task[Any] | None = None
         self._catalog_ready = asyncio.Event()
+        self._voice_done = asyncio.Event()
         self.scene: Scene | None = None
         self.encoder: AVEncoder | None = None
         self.media: MediaLoop | None = None
@@ -227,7 +233,8 @@ class Show:
         if self.encoder is not None:
             self.encoder.close()
         self._voice_pool.shutdown(wait=False, cancel_futures=True)
-        self._io_pool.shutdown(wait=False, cancel_futures=True)
+        self._brain_pool.shutdown(wait=False, cancel_futures=True)
+        await self.brain.aclose()
         log.info(
             "show stopped after %d frames (%.1f s of media)",
             self.media.frames,
@@ -250,12 +257,21 @@ class Show:
             log.warning("%s", p)
         products = list(self.catalog.products)
         self.director.set_products(products)
+        # Embed the sheets' facts for answers (the first call also loads the embedding model), off the loop.
+        self._tasks.spawn(self._prepare_answers(products), name="prepare-answers")
         cards: dict[str, Card] = {}
         for product in products:
             cards[product.id] = (product, await self._product_image(product))
         assert self.scene is not None
         self.scene.update_cards(cards)
         log.info("catalog: %d products (%s)", len(products), ", ".join(p.id for p in products))
+
+    async def _prepare_answers(self, products: list[ProductSheet]) -> None:
+        # Model loads one after the other: two at once starve the media thread of the GIL and the voice would
+        # be ready later. Until the embedder is in, answers use the lexical fallback.
+        await self._voice_done.wait()
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._brain_pool, self.brain.offline.prepare, products)
 
     async def _product_image(self, product: ProductSheet) -> np.ndarray | None:
         try:
@@ -275,6 +291,8 @@ class Show:
             self.voice_state = "failed"
             log.error("voice could not load: %s. The show continues without speech.", exc)
             return
+        finally:
+            self._voice_done.set()
         self.voice_state = "ready"
         self.stats.voice_ready_s = time.monotonic() - t0
         log.info("voice %s ready in %.1f s", getattr(self.voice, "name", "?"), self.stats.voice_ready_s)
@@ -291,11 +309,17 @@ class Show:
             if beat is None:
                 await self.clock.sleep(0.5)
                 continue
-            request = PatterRequest(persona=self.persona, beat=beat, recent=tuple(self.director.recent), rng=self.rng)
+            request = BrainRequest(
+                persona=self.persona,
+                beat=beat,
+                products=self.director.products,
+                recent=tuple(self.director.recent),
+                rng=self.rng,
+            )
             product_id = beat.product.id if beat.product else None
             if beat.kind == "transition" and beat.next_product is not None:
                 product_id = beat.next_product.id
-            async for sentence in self.brain.patter(request):
+            async for sentence in self.brain.stream(request):
                 if not self.director.accept(sentence):
                     continue
                 await self._wait_for_room()
@@ -328,6 +352,8 @@ class Show:
 
     def _on_media_events(self, ev: MediaEvents) -> None:
         for seg in ev.started:
+            if seg.kind in ("patter", "transition"):
+                self.variety.add(seg.text, ev.frame / self.config.video.fps)
             log.info("says [%s%s]: %s", seg.kind, f" {seg.product_id}" if seg.product_id else "", seg.text)
         for heard in ev.finished:
             self._record_heard(heard)
@@ -359,6 +385,8 @@ class Show:
             "worst lag": f"{media.pacer.worst_lag_s * 1000:.0f} ms" if media else "—",
             "frame cost": f"{media.tick_s_ewma * 1000:.1f} ms" if media else "—",
             "preview viewers": self.preview_hub.viewers if self.preview_hub else 0,
+            "brain": self._brain_summary(),
+            "patter distinct-2 (1 h)": f"{self.variety.distinct_2(frames / fps):.2f}",
         }
         for s in self.sinks:
             summary[f"out {s.target.display}"] = s.state.value
@@ -372,12 +400,30 @@ class Show:
                 "repeats_blocked": self.director.repeats_blocked,
                 "first_frame_s": self.stats.first_frame_s,
                 "voice_ready_s": self.stats.voice_ready_s,
+                "guard_actions": dict(self.brain.guard.counts),
+                "answers": dict(self.brain.offline.counts),
+                "llm": self._llm_metrics(),
             },
         }
 
+    def _brain_summary(self) -> str:
+        name = self.brain.brain.name
+        if name == "llm":
+            metrics = self._llm_metrics() or {}
+            return f"llm (breaker {metrics.get('breaker_state', '?')}), offline fallback"
+        return "offline" + (" (lexical fallback)" if self.brain.offline.degraded else " (MiniLM)")
+
+    def _llm_metrics(self) -> dict[str, Any] | None:
+        metrics = getattr(self.brain.brain, "metrics", None)
+        return metrics() if callable(metrics) else None
+
     async def _status_log(self) -> None:
+        ticks = 0
         while True:
             await self.clock.sleep(10.0)
+            ticks += 1
+            if ticks % 6 == 0:
+                release_free_memory()
             s = self.status()["summary"]
             outs = " | ".join(f"{k[4:]} {v}" for k, v in s.items() if k.startswith("out "))
             log.info(

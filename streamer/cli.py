@@ -70,16 +70,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     chk = sub.add_parser("check", help="validate persona, products and stream config; exit 2 on errors")
     common(chk)
+
+    ask = sub.add_parser("ask", help="print the answer the host would speak to a viewer's question (after guards)")
+    common(ask)
+    ask.add_argument("--product", default=None, help="product id the question is about (default: the first)")
+    ask.add_argument("--viewer", default=None, help="the viewer's name, to be greeted")
+    ask.add_argument("question", help="the viewer's question")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] not in ("run", "check", "-h", "--help"):
+    if not argv or argv[0] not in ("run", "check", "ask", "-h", "--help"):
         argv.insert(0, "run")
     args = build_parser().parse_args(argv)
     if args.command == "check":
         return _check(args)
+    if args.command == "ask":
+        return _ask(args)
     return _run(args)
 
 
@@ -132,6 +140,68 @@ def _check(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _ask(args: argparse.Namespace) -> int:
+    """One question through the configured brain and the guards, no stream: one spoken sentence per line."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from streamer.brain.base import BrainRequest
+    from streamer.brain.factory import build_brain
+    from streamer.brain.guards import GuardRulesError
+    from streamer.brain.llm import LlmConfigError
+    from streamer.brain.prompts import clean_untrusted
+    from streamer.loading import ConfigError, load_persona, load_stream_config
+    from streamer.products.catalog import ProductCatalog
+
+    try:
+        config = load_stream_config(args.config) if args.config else StreamConfig()
+        persona_path, products_path = _paths(args, config)
+        if persona_path is None or products_path is None:
+            raise _UsageError("no --persona/--products given and no personas/host.yaml or products/ here")
+        persona, warnings = load_persona(persona_path)
+        _print_problems(warnings)
+        kit = build_brain(config.brain, persona)
+    except ConfigError as exc:
+        _print_problems(exc.problems)
+        return EXIT_CONFIG
+    except (GuardRulesError, LlmConfigError, _UsageError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+
+    async def go() -> int:
+        catalog = ProductCatalog(products_path, refresh_s=3600)
+        await catalog.refresh()
+        products = list(catalog.products)
+        for problem in catalog.problems:
+            print(f"{'error' if problem.severity == 'error' else 'warning'}: {problem}", file=sys.stderr)
+        if not products:
+            print(f"error: no valid products in {products_path}", file=sys.stderr)
+            return EXIT_CONFIG
+        product = products[0]
+        if args.product:
+            found = catalog.get(args.product)
+            if found is None:
+                ids = ", ".join(p.id for p in products)
+                print(f"error: --product {args.product!r} is not in the catalog (ids: {ids})", file=sys.stderr)
+                return EXIT_CONFIG
+            product = found
+        await asyncio.to_thread(kit.offline.prepare, products)
+        request = BrainRequest(
+            persona=persona,
+            question=clean_untrusted(args.question),
+            viewer=clean_untrusted(args.viewer, 40) if args.viewer else None,
+            product=product,
+            products=products,
+        )
+        try:
+            async for sentence in kit.stream(request):
+                print(sentence, flush=True)
+        finally:
+            await kit.aclose()
+            await catalog.aclose()
+        return EXIT_OK
+
+    return asyncio.run(go())
+
+
 def _run(args: argparse.Namespace) -> int:
     _setup_logging(args.log_level)
     from streamer.app import Show, default_recording_path
@@ -175,6 +245,12 @@ def _run(args: argparse.Namespace) -> int:
         print(f"error: {_first_line(exc)}", file=sys.stderr)
         return EXIT_CONFIG
 
+    # The media thread shares the GIL with model loading and synthesis: hand it over every 1 ms instead of 5 ms
+    # so a frame never waits long for it (each frame takes and releases the GIL many times).
+    sys.setswitchinterval(0.001)
+    from streamer.memory import limit_malloc_arenas
+
+    limit_malloc_arenas(2)
     show = Show(
         config=config,
         persona=persona,

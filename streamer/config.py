@@ -228,6 +228,41 @@ class ShowSettings(_Strict):
     """Fixes random choices (tests, reproducible demos)."""
 
 
+class LlmSettings(_Strict):
+    """Any OpenAI-compatible chat-completions endpoint (OpenAI, vLLM, Ollama, llama.cpp server, DeepSeek, Qwen...)."""
+
+    base_url: str = Field(pattern=r"^https?://")
+    model: str = Field(min_length=1)
+    api_key_env: str | None = "OPENAI_API_KEY"
+    """Name of the environment variable holding the key (the key itself never goes in a file). None: no key."""
+    temperature: float = Field(0.7, ge=0.0, le=2.0)
+    max_tokens: int = Field(220, ge=16, le=4096)
+    first_sentence_timeout_s: float = Field(1.5, gt=0.0, le=30.0)
+    """No complete first sentence by then: this turn falls back to the offline brain."""
+    total_timeout_s: float = Field(8.0, gt=0.0, le=120.0)
+    breaker_failures: int = Field(3, ge=1, le=100)
+    """Consecutive failed turns that open the circuit breaker (the endpoint is left alone for ``breaker_open_s``)."""
+    breaker_open_s: float = Field(30.0, ge=1.0, le=3600.0)
+
+
+class GuardSettings(_Strict):
+    extra_rules_dir: str | None = None
+    """A folder of the operator's own word lists (same file names as streamer/data/guards/) added to the built-in."""
+    max_sentence_chars: int = Field(240, ge=40, le=2000)
+
+
+class BrainSettings(_Strict):
+    backend: Literal["offline", "llm"] = "offline"
+    llm: LlmSettings | None = None
+    guards: GuardSettings = Field(default_factory=lambda: GuardSettings())
+
+    @model_validator(mode="after")
+    def _llm_needs_settings(self) -> BrainSettings:
+        if self.backend == "llm" and self.llm is None:
+            raise ValueError("backend: llm needs an llm: section with base_url and model")
+        return self
+
+
 class StreamConfig(_Strict):
     persona: str | None = None
     products: str | None = None
@@ -238,4 +273,5 @@ class StreamConfig(_Strict):
     audio: AudioSettings = Field(default_factory=AudioSettings)
     preview: PreviewSettings = Field(default_factory=PreviewSettings)
     show: ShowSettings = Field(default_factory=ShowSettings)
+    brain: BrainSettings = Field(default_factory=lambda: BrainSettings())
     reconnect_max_backoff_s: float = Field(30.0, ge=1.0, le=600.0)

@@ -164,3 +164,33 @@ def test_sigterm_drains_and_leaves_a_clean_recording(tmp_path: Path):
     assert {s["codec_name"] for s in streams} == {"h264", "aac"}
     video = next(s for s in streams if s["codec_type"] == "video")
     assert int(video["nb_read_frames"]) >= 4 * 30
+
+
+def test_ask_prints_the_guarded_answer_one_sentence_per_line(tmp_path: Path):
+    r = run_cli(
+        "ask",
+        "--persona",
+        str(REPO / "personas/host.yaml"),
+        "--products",
+        str(REPO / "products"),
+        "--product",
+        "coffee-yirgacheffe-1kg",
+        "How much are the coffee beans?",
+        cwd=tmp_path,
+        timeout_s=120,
+    )
+    assert r.returncode == 0, r.stderr
+    lines = [line for line in r.stdout.splitlines() if line.strip()]
+    assert lines and any("24 dollars 99" in line for line in lines)
+    r = run_cli(
+        "ask",
+        "--persona",
+        str(REPO / "personas/host.yaml"),
+        "--products",
+        str(REPO / "products"),
+        "--product",
+        "nope",
+        "hi",
+        cwd=tmp_path,
+    )
+    assert r.returncode == 2 and "not in the catalog" in r.stderr and "Traceback" not in r.stderr

@@ -2,7 +2,7 @@ import asyncio
 import random
 from decimal import Decimal
 
-from streamer.brain.base import PatterRequest
+from streamer.brain.base import BrainRequest
 from streamer.brain.templates import TemplateBrain, normalise
 from streamer.config import Persona, ProductSheet
 from streamer.director import ShowDirector
@@ -77,7 +77,7 @@ def test_no_products_means_nothing_to_say_after_the_greeting():
 
 def _collect(brain, req):
     async def go():
-        return [s async for s in brain.patter(req)]
+        return [s async for s in brain.stream(req)]
 
     return asyncio.run(go())
 
@@ -89,7 +89,7 @@ def test_template_patter_only_speaks_numbers_from_the_sheet():
     from streamer.brain.base import Beat
 
     lines = _collect(
-        TemplateBrain(), PatterRequest(persona=d.persona, beat=Beat("section", p, "price"), rng=random.Random(1))
+        TemplateBrain(), BrainRequest(persona=d.persona, beat=Beat("section", p, "price"), rng=random.Random(1))
     )
     text = " ".join(lines)
     assert "39 dollars 50" in text and "49 dollars" in text and "12" in text
@@ -114,7 +114,7 @@ def test_template_brain_avoids_recent_phrasings_and_an_hour_does_not_loop():
     spoken = []
     for _ in range(200):
         beat = d.next_beat()
-        for s in _collect(brain, PatterRequest(persona=pers, beat=beat, recent=tuple(d.recent), rng=rng)):
+        for s in _collect(brain, BrainRequest(persona=pers, beat=beat, recent=tuple(d.recent), rng=rng)):
             if d.accept(s):
                 spoken.append(normalise(s))
     assert len(spoken) > 150

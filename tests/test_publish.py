@@ -153,3 +153,65 @@ def run_frames_from(encoder: AVEncoder, sinks: list[MuxSink], first: int, count:
         delay = t0 + (i + 1) / encoder.fps - time.monotonic() if realtime else 0.034
         if delay > 0:
             time.sleep(delay)
+
+
+def test_rtmp_target_that_drops_mid_stream_reconnects_and_resumes_on_a_keyframe(tmp_path: Path):
+    from .conftest import _start_nginx, _stop
+
+    port = free_port()
+    proc, _ = _start_nginx(tmp_path / "n1", port)
+    enc = make_encoder()
+    connected: list[int] = []
+    sink = MuxSink(
+        parse_target(f"rtmp://127.0.0.1:{port}/live/drop"),
+        video_template=enc.video_stream,
+        audio_template=enc.audio_stream,
+        max_backoff_s=1.0,
+        on_connected=lambda s: (connected.append(s.connects), enc.request_keyframe()),
+    )
+    sink.want_keyframe = enc.request_keyframe
+    sink.start()
+    n = 0
+    try:
+        deadline = time.monotonic() + 10
+        while sink.state is not SinkState.LIVE and time.monotonic() < deadline:
+            run_frames_from(enc, [sink], n, 3)
+            n += 3
+        run_frames_from(enc, [sink], n, 45, realtime=True)
+        n += 45
+        _stop(proc)  # the server goes away mid-stream
+        deadline = time.monotonic() + 15
+        while sink.failures == 0 and time.monotonic() < deadline:
+            run_frames_from(enc, [sink], n, 3)
+            n += 3
+        assert sink.failures >= 1 and sink.state is not SinkState.LIVE
+        proc, server2 = _start_nginx(tmp_path / "n2", port)  # back on the same address
+        deadline = time.monotonic() + 15
+        while sink.state is not SinkState.LIVE and time.monotonic() < deadline:
+            run_frames_from(enc, [sink], n, 3)
+            n += 3
+        assert sink.state is SinkState.LIVE and sink.connects == 2 and connected == [1, 2]
+        run_frames_from(enc, [sink], n, 75, realtime=True)
+        assert sink.close(drain=True)
+    finally:
+        _stop(proc)
+    out = subprocess.run(
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-select_streams",
+            "v",
+            "-show_entries",
+            "packet=pts_time,flags",
+            "-of",
+            "csv=p=0",
+            str(server2.recording("drop")),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    packets = [line.split(",") for line in out.stdout.split()]
+    assert packets and "K" in packets[0][1]  # the new connection starts on a keyframe
+    assert float(packets[-1][0]) - float(packets[0][0]) > 1.5

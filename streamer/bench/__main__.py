@@ -16,6 +16,7 @@ import json  # noqa: E402
 import os  # noqa: E402
 import resource  # noqa: E402
 import sys  # noqa: E402
+import tempfile  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 
@@ -130,6 +131,205 @@ def pipeline(args: argparse.Namespace) -> dict[str, object]:
     return result
 
 
+def _rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def soak(args: argparse.Namespace) -> dict[str, object]:
+    """The real show in real time (voice, catalog reloads, a recording), sampling memory as it runs."""
+    import asyncio
+
+    from streamer.app import Show
+    from streamer.config import StreamConfig
+    from streamer.loading import load_persona
+    from streamer.memory import limit_malloc_arenas
+    from streamer.publish.sinks import parse_target
+
+    sys.setswitchinterval(0.001)  # as run_stream.py does
+    limit_malloc_arenas(2)
+    persona = load_persona(args.persona)[0]
+    if args.voice == "silence":
+        persona.voice.backend = "silence"
+    w, h = (int(x) for x in args.size.lower().split("x"))
+    config = StreamConfig.model_validate({"video": {"width": w, "height": h}, "preview": {"enabled": False}})
+    out = Path(tempfile.mkdtemp(prefix="livehost-soak-")) / "soak.flv"
+    show = Show(
+        config=config,
+        persona=persona,
+        products_source=args.products,
+        targets=[parse_target(str(out))],
+        duration_s=float(args.seconds),
+    )
+    samples: list[tuple[float, float]] = []
+
+    async def sample() -> None:
+        t0 = time.monotonic()
+        while True:
+            samples.append((time.monotonic() - t0, _rss_mb()))
+            await asyncio.sleep(5.0)
+
+    async def go() -> int:
+        sampler = asyncio.create_task(sample())
+        try:
+            return await show.run()
+        finally:
+            sampler.cancel()
+
+    code = asyncio.run(go())
+    assert show.media is not None
+    # Memory growth after warm-up (first 60 s: models, caches), as a least-squares slope.
+    late = [(t, m) for t, m in samples if t >= min(60.0, args.seconds / 3)]
+    slope = 0.0
+    if len(late) >= 2:
+        ts = [t for t, _ in late]
+        ms = [m for _, m in late]
+        mt, mm = sum(ts) / len(ts), sum(ms) / len(ms)
+        den = sum((t - mt) ** 2 for t in ts)
+        slope = sum((t - mt) * (m - mm) for t, m in late) / den * 60 if den else 0.0
+    size = out.stat().st_size
+    out.unlink()
+    return {
+        "benchmark": "soak",
+        "measured": "the real show in real time to an FLV file; RSS sampled every 5 s",
+        "seconds": args.seconds,
+        "size": f"{w}x{h}",
+        "exit_code": code,
+        "frames": show.media.frames,
+        "frames_expected": args.seconds * config.video.fps,
+        "late_frames": show.media.pacer.late_frames,
+        "worst_lag_ms": round(show.media.pacer.worst_lag_s * 1000, 1),
+        "sentences_voiced": show.stats.sentences_voiced,
+        "rss_start_mb": round(samples[0][1], 1) if samples else None,
+        "rss_end_mb": round(samples[-1][1], 1) if samples else None,
+        "rss_max_mb": round(max(m for _, m in samples), 1) if samples else None,
+        "rss_slope_mb_per_min_after_warmup": round(slope, 3),
+        "recording_mb": round(size / 1e6, 1),
+        "cpu_count": os.cpu_count(),
+        "voice": args.voice,
+    }
+
+
+def _expect_ok(answer: str, expect: list[object]) -> bool:
+    low = answer.lower()
+    for item in expect:
+        options = item if isinstance(item, list) else [item]
+        if not any(str(o).lower() in low for o in options):
+            return False
+    return True
+
+
+def brain(args: argparse.Namespace) -> dict[str, object]:
+    """Offline answers on the evaluation set (latency, accuracy, guard actions) and the LLM path's time to the
+    first guarded sentence against a loopback chat-completions server."""
+    import asyncio
+
+    import yaml
+
+    from streamer.bench.fake_llm import FakeLlm, fast
+    from streamer.brain.base import BrainRequest
+    from streamer.brain.factory import build_brain
+    from streamer.config import BrainSettings, LlmSettings
+    from streamer.loading import load_persona, load_product_file
+
+    eval_dir = Path(args.eval_dir)
+    products = []
+    for f in sorted((eval_dir / "products").glob("*.y*ml")):
+        products.extend(load_product_file(f)[0])
+    by_id = {p.id: p for p in products}
+    questions = yaml.safe_load((eval_dir / "questions.yaml").read_text())
+    persona = load_persona(args.persona)[0]
+
+    kit = build_brain(BrainSettings(), persona)
+    t = time.perf_counter()
+    kit.offline.prepare(products)
+    prepare_s = time.perf_counter() - t
+    latencies: list[float] = []
+    correct = 0
+    for q in questions:
+        request = BrainRequest(
+            persona=persona,
+            question=q["question"],
+            viewer=q.get("viewer"),
+            product=by_id[q["product"]],
+            products=products,
+        )
+        t = time.perf_counter()
+        sentences = kit.offline.answer(request)
+        guarded = [
+            v.text
+            for v in (kit.guard.check(s, product=request.product, products=products) for s in sentences)
+            if v.text
+        ]
+        latencies.append(time.perf_counter() - t)
+        correct += _expect_ok(" ".join(guarded), q["expect"])
+    answer_guard = dict(kit.guard.counts)
+
+    # Patter through the guards too (an hour's worth of beats, to count what the guards drop or rewrite).
+    import random
+
+    from streamer.director import ShowDirector
+
+    director = ShowDirector(persona=persona)
+    director.set_products(products)
+    rng = random.Random(1)
+    patter: list[str] = []
+    for _ in range(600):
+        beat = director.next_beat()
+        if beat is None:
+            break
+        req = BrainRequest(persona=persona, beat=beat, products=products, recent=tuple(director.recent), rng=rng)
+        for sentence in kit.offline.answer(req):
+            verdict = kit.guard.check(sentence, product=req.product, products=products)
+            if verdict.text and director.accept(verdict.text):
+                patter.append(verdict.text)
+    from streamer.brain.offline import distinct_2
+
+    async def llm_first_sentence() -> list[float]:
+        out: list[float] = []
+        text = "Great question! The price is 24 dollars 99 today. It ships in two days."
+        async with FakeLlm([fast(text, ttft_s=0.3, token_s=0.02)]) as fake:
+            settings = BrainSettings(
+                backend="llm", llm=LlmSettings(base_url=fake.base_url, model="fake", api_key_env=None)
+            )
+            llm_kit = build_brain(settings, persona)
+            llm_kit.offline.prepare(products)
+            product = by_id[questions[0]["product"]]
+            for i in range(args.llm_turns + 1):
+                request = BrainRequest(persona=persona, question="How much is it?", product=product, products=products)
+                t = time.perf_counter()
+                async for _ in llm_kit.stream(request):
+                    if i:  # the first turn warms the client up
+                        out.append(time.perf_counter() - t)
+                    break
+            await llm_kit.aclose()
+        return out
+
+    llm = asyncio.run(llm_first_sentence())
+    return {
+        "benchmark": "brain",
+        "measured": "offline answers to the eval set (answer + guards), LLM time to first guarded sentence "
+        "against a loopback chat-completions server with 300 ms time-to-first-token",
+        "questions": len(questions),
+        "eval_accuracy": round(correct / len(questions), 3),
+        "offline_answer_ms_p50": round(_percentile(latencies, 0.5) * 1000, 2),
+        "offline_answer_ms_p95": round(_percentile(latencies, 0.95) * 1000, 2),
+        "embedder": kit.offline.embedder.name,
+        "prepare_s": round(prepare_s, 2),
+        "llm_first_sentence_s_p50": round(_percentile(llm, 0.5), 3) if llm else None,
+        "llm_first_sentence_s_p95": round(_percentile(llm, 0.95), 3) if llm else None,
+        "llm_turns": len(llm),
+        "guard_actions_answers": answer_guard,
+        "guard_actions_total": dict(kit.guard.counts),
+        "patter_sentences": len(patter),
+        "patter_distinct_2": round(distinct_2(patter), 3),
+        "cpu_count": os.cpu_count(),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m streamer.bench")
     sub = parser.add_subparsers(dest="which", required=True)
@@ -140,9 +340,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--preset", default="veryfast")
     p.add_argument("--persona", default="personas/host.yaml")
     p.add_argument("--voice", default="piper", choices=["piper", "silence"])
+    k = sub.add_parser("soak", help="the real show in real time; memory growth and late frames")
+    k.add_argument("--seconds", type=int, default=600)
+    k.add_argument("--size", default="1280x720")
+    k.add_argument("--persona", default="personas/host.yaml")
+    k.add_argument("--products", default="products")
+    k.add_argument("--voice", default="piper", choices=["piper", "silence"])
+    b = sub.add_parser("brain", help="offline answer latency/accuracy, LLM first-sentence time, guard actions")
+    b.add_argument("--eval-dir", default=str(Path(__file__).resolve().parents[2] / "tests" / "data" / "eval"))
+    b.add_argument("--persona", default="personas/host.yaml")
+    b.add_argument("--llm-turns", type=int, default=20)
     args = parser.parse_args(argv)
-    if args.which == "pipeline":
+    if args.which == "brain":
+        print(json.dumps(brain(args)))
+    elif args.which == "pipeline":
         print(json.dumps(pipeline(args)))
+    elif args.which == "soak":
+        print(json.dumps(soak(args)))
     return 0
 
 

@@ -1,7 +1,9 @@
-"""The brain interface: given the persona, the product and what to talk about, yield sentences one at a time.
+"""The brain interface: given the persona, the product, what to talk about (a patter beat) or a viewer's question,
+and short conversation memory, yield sentences one at a time.
 
 Yielding sentence by sentence lets the first one reach the voice before the rest is written (an LLM backend
-streams; the template backend is instant).
+streams; the offline backend is instant). Every sentence then passes the guards (:mod:`streamer.brain.guards`)
+before it may be spoken, whichever backend wrote it.
 """
 
 from __future__ import annotations
@@ -27,17 +29,48 @@ class Beat:
 
 
 @dataclass(slots=True)
-class PatterRequest:
+class Turn:
+    """One line of conversation memory: what the host said, or what a viewer asked (untrusted text)."""
+
+    role: Literal["host", "viewer"]
+    text: str
+    viewer: str | None = None
+
+
+@dataclass(slots=True)
+class BrainRequest:
+    """One turn for the brain: either a patter ``beat`` or a viewer ``question`` (exactly one is set)."""
+
     persona: Persona
-    beat: Beat
+    beat: Beat | None = None
+    question: str | None = None
+    """A viewer's comment, already sanitised and capped by chat triage. Data, never instructions."""
+    viewer: str | None = None
+    """The viewer's sanitised display name."""
+    product: ProductSheet | None = None
+    """The product on screen now (the default subject of a question)."""
+    products: Sequence[ProductSheet] = ()
+    """The whole catalog (for comparisons and questions about another product)."""
+    memory: Sequence[Turn] = ()
+    """Recent conversation, oldest first (a few turns)."""
     recent: Sequence[str] = ()
     """Sentences spoken recently (normalised), so a brain can avoid repeating itself."""
     rng: random.Random = field(default_factory=random.Random)
+
+    def __post_init__(self) -> None:
+        if (self.beat is None) == (self.question is None):
+            raise ValueError("a BrainRequest needs exactly one of beat or question")
+        if self.product is None and self.beat is not None:
+            self.product = self.beat.product
+
+
+#: Kept for readability at call sites that only ask for patter.
+PatterRequest = BrainRequest
 
 
 class Brain(Protocol):
     name: str
 
-    def patter(self, request: PatterRequest) -> AsyncIterator[str]:
-        """Sentences for one beat, in speaking order. May yield nothing (nothing new to say)."""
+    def stream(self, request: BrainRequest) -> AsyncIterator[str]:
+        """Sentences for one turn, in speaking order. May yield nothing (nothing new or safe to say)."""
         ...

@@ -10,7 +10,7 @@ import random
 import re
 from collections.abc import AsyncIterator, Iterable, Sequence
 
-from streamer.brain.base import Beat, PatterRequest
+from streamer.brain.base import Beat, BrainRequest
 from streamer.config import Persona, ProductSheet
 from streamer.money import spoken_price
 
@@ -38,7 +38,10 @@ class TemplateBrain:
 
     name = "templates"
 
-    async def patter(self, request: PatterRequest) -> AsyncIterator[str]:
+    async def stream(self, request: BrainRequest) -> AsyncIterator[str]:
+        """Patter for a beat. Questions are not this class's job (see the offline brain): it yields nothing."""
+        if request.beat is None:
+            return
         for options in self.ideas(request.persona, request.beat, request.rng):
             choice = pick_fresh(options, request.recent, request.rng)
             if choice is not None:

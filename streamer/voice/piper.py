@@ -313,6 +313,10 @@ class PiperVoiceBackend:
         options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
         # Idle worker threads would otherwise spin for a while after each run, stealing the encoder's core.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # 24/7: the CPU arena keeps every size it ever grew to (sentences vary in length), so memory creeps up
+        # over hours. Plain allocations cost little next to synthesis and keep the footprint flat.
+        options.enable_cpu_mem_arena = False
+        options.enable_mem_pattern = False
         providers = ["CPUExecutionProvider"]
         try:
             try:

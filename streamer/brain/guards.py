@@ -1,0 +1,867 @@
+"""The guards every sentence passes before the host may speak it, whichever brain wrote it.
+
+A wrong price or an invented discount on a live shopping stream is a legal problem for the shop, so the guards are
+strict and plain: pure logic, no I/O after construction, no clock, no model. :meth:`SentenceGuard.check` takes one
+sentence and returns a :class:`GuardVerdict`: the text to speak (unchanged or rewritten) or None (drop it), and the
+:class:`GuardAction` list saying why. It never invents or "fixes" a number.
+
+Checks, in order (the first drop ends the check):
+
+1. **honesty** (rewrite): a claim to be human ("I'm a real person", "I'm not a bot", 我是真人, 我不是机器人) is
+   replaced by a disclosure in the persona's language ("I'm an AI host, and I'm here to help." / "我是AI主播。").
+2. **profanity** (drop): ``profanity_en.txt``/``profanity_zh.txt``. Dropped rather than masked: the voice would read
+   a masked word aloud ("f star star"), and a half-sentence is worse than none.
+3. **banned_topic** (drop): topics switched on by ``persona.banned_topics`` (free text) and their keywords in
+   ``banned_topics.txt``; a persona entry that names no known topic is matched as a phrase of its own
+   (listed in :attr:`SentenceGuard.unmatched_topics` so ``check`` can warn the operator).
+4. **adlaw** (drop or rewrite): ``absolute_en.txt``/``absolute_zh.txt``. Entries without a rewrite (absolute claims
+   such as "number one", "the cheapest", 国家级; medical claims such as "cures", 治疗) drop the sentence; entries
+   with one ("the best" -> "a great", "best-selling" -> "popular", "guaranteed" -> removed) rewrite it. A rewritable
+   word inside an unknown compound ("best-in-class") drops the sentence. The Chinese list applies only to sentences
+   that contain Chinese characters.
+5. **fact** (drop): every quantity (:mod:`streamer.brain.numbers`) must be a fact of the product talked about, or of
+   another catalog product the sentence names (by full name, the name before a comma, the name without trailing
+   sizes, the last two words of a longer name, or a model token such as ``Saturn-1``). Numbers inside any catalog
+   product's name are not claims. Facts of a product (cached by id and a hash of the sheet):
+
+   * money: price, list price, the saving (list - price), N x price when the number N appears in the promo, and
+     every money amount written in the sheet's text (in the sheet's currency unless the text names another);
+   * percent: percentages in the text; discounts (a percent *off*): floor and rounding of
+     (list - price) / list x 100, and percentages off in the text (``Ten percent off``, ``八折``);
+   * duration: (value, unit) pairs in the text (``3-5 business days`` gives 3 and 5 days), and specs whose key ends
+     in a unit (``build_time_h: 12`` is 12 hours); units must match: "2 days" never matches "48 hours";
+   * counts: the stock and every number in the sheet (specs, features, description, FAQ questions and answers,
+     promo, shipping, name, hand-written sections).
+
+   How each kind matches:
+
+   * money matches only money facts, with a compatible currency (``$`` fits USD or another dollar, ``¥`` fits JPY or
+     CNY); so the stock 12 said as "$12" fails, and so does 19.98 for 19.99;
+   * a percentage off matches only discount facts; another percentage any percent fact;
+   * a duration matches only a duration fact with the same unit;
+   * a count attached to stock ("12 left", 库存12) matches only the stock or a stock count in the text; a count
+     attached to a deal ("buy 2", "get 1 free", 买二送一) matches only counts in the promo or deal counts in the text;
+     a time of day ("3pm") and any other count match any number of the sheet (so "thirty-nine" passes for $39);
+   * **small counts**: a plain count of 1, 2 or 3 with no stock, deal or time cue ("two bags", "one size",
+     "三个") passes without a fact: it is how people talk, not a claim. The same numbers as money, percent, duration,
+     stock, deal or time are checked like any other.
+
+   With no product and no named product, any checked number drops the sentence. Sentences without numbers pass.
+6. **length** (rewrite): a sentence longer than ``settings.max_sentence_chars`` is cut before the cap, at the last
+   clause break (``,;:``) in the second half of the kept text or else at a word boundary (any character for Chinese),
+   and ends with a period (``。`` for Chinese). The cut sentence is fact-checked again: cutting "19 dollars 99" to
+   "19 dollars" would change a price, and is dropped.
+
+Word lists are plain UTF-8 text, one entry per line (formats in the files' headers); the operator's
+``extra_rules_dir`` files with the same names add to the built-in ones. A bad line raises :class:`GuardRulesError`
+naming the file and line.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+from importlib import resources
+from importlib.resources.abc import Traversable
+from pathlib import Path
+from typing import Literal
+
+from streamer.brain.numbers import Quantity, currency_matches, find_quantities
+from streamer.config import GuardSettings, Persona, ProductSheet
+
+log = logging.getLogger(__name__)
+
+GuardKind = Literal["fact", "adlaw", "banned_topic", "honesty", "profanity", "length"]
+GUARD_KINDS: tuple[GuardKind, ...] = ("fact", "adlaw", "banned_topic", "honesty", "profanity", "length")
+
+RULE_FILES: tuple[str, ...] = (
+    "absolute_en.txt",
+    "absolute_zh.txt",
+    "banned_topics.txt",
+    "profanity_en.txt",
+    "profanity_zh.txt",
+)
+
+DISCLOSURES: dict[str, str] = {"en": "I'm an AI host, and I'm here to help.", "zh": "我是AI主播。"}
+
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+
+
+@dataclass(frozen=True, slots=True)
+class GuardAction:
+    kind: GuardKind
+    detail: str
+
+
+@dataclass(slots=True)
+class GuardVerdict:
+    """``text``: what to speak (the input, or a rewrite); None: drop the sentence. ``actions``: what the guards did."""
+
+    text: str | None
+    actions: list[GuardAction] = field(default_factory=list)
+
+    @property
+    def dropped(self) -> bool:
+        return self.text is None
+
+
+class GuardRulesError(ValueError):
+    """A word list could not be read. ``str()`` is ``file:line: message``."""
+
+    def __init__(self, file: str, line: int | None, message: str) -> None:
+        self.file = file
+        self.line = line
+        self.message = message
+        where = f"{file}:{line}" if line is not None else file
+        super().__init__(f"{where}: {message}")
+
+
+# ---- word lists ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RuleEntry:
+    phrase: str
+    replacement: str | None = None
+    """None: drop the sentence. ``""``: remove the phrase. Otherwise: replace it."""
+    exception: bool = False
+    topic: str | None = None
+    file: str = ""
+    line: int = 0
+
+
+@dataclass(slots=True)
+class GuardRules:
+    """The parsed word lists: entries per file name, and the topics of ``banned_topics.txt`` (name -> aliases)."""
+
+    entries: dict[str, list[RuleEntry]] = field(default_factory=dict)
+    topics: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+def _strip_comment(line: str) -> str:
+    # "# " or a lone "#" starts a comment; "#1" is an entry (an absolute claim).
+    if line.startswith("#") and (len(line) == 1 or line[1].isspace()):
+        return ""
+    cut = line.find(" # ")
+    if cut >= 0:
+        line = line[:cut]
+    return line.strip()
+
+
+def _check_phrase(phrase: str, file: str, line: int, *, wildcard_ok: bool) -> None:
+    if any(ord(c) < 32 for c in phrase):
+        raise GuardRulesError(file, line, "control character in entry (save the file as plain UTF-8 text)")
+    core = phrase[:-1] if phrase.endswith("*") else phrase
+    if "*" in core:
+        raise GuardRulesError(file, line, f"'*' may only end an entry, as in 'miracle*' (got {phrase!r})")
+    if phrase.endswith("*") and not wildcard_ok:
+        raise GuardRulesError(file, line, f"a rewrite entry cannot end in '*' (got {phrase!r})")
+    if len(core.strip()) < (1 if _CJK.search(core) else 2):
+        raise GuardRulesError(file, line, f"entry too short to match safely: {phrase!r}")
+    if not any(c.isalnum() or c in "#%" for c in core):
+        raise GuardRulesError(file, line, f"entry has no letters or digits: {phrase!r}")
+    if len(phrase) > 200:
+        raise GuardRulesError(file, line, "entry longer than 200 characters")
+
+
+def parse_rule_file(text: str, file: str) -> tuple[list[RuleEntry], dict[str, tuple[str, ...]]]:
+    """Entries of one word list (``file`` is its name, for messages and for which syntax applies)."""
+    name = Path(file).name
+    rewrites_ok = name.startswith("absolute_")
+    topics_file = name == "banned_topics.txt"
+    entries: list[RuleEntry] = []
+    topics: dict[str, tuple[str, ...]] = {}
+    topic: str | None = None
+    for lineno, raw in enumerate(text.splitlines(), start=1):
+        line = _strip_comment(raw.strip().lstrip("\ufeff"))
+        if not line:
+            continue
+        if topics_file and line.startswith("["):
+            if not line.endswith("]"):
+                raise GuardRulesError(file, lineno, f"topic header must end with ']': {line!r} (e.g. [politics])")
+            names = tuple(n.strip().lower() for n in line[1:-1].split("|") if n.strip())
+            if not names:
+                raise GuardRulesError(file, lineno, "empty topic header; write e.g. [politics | elections]")
+            topic = names[0]
+            topics[topic] = tuple(dict.fromkeys(topics.get(topic, ()) + names))
+            continue
+        if topics_file and topic is None:
+            raise GuardRulesError(file, lineno, f"keyword {line!r} before any [topic] header")
+        exception = line.startswith("!")
+        if exception:
+            line = line[1:].strip()
+        replacement: str | None = None
+        if "=>" in line:
+            if not rewrites_ok:
+                raise GuardRulesError(file, lineno, "rewrites ('a => b') are only allowed in absolute_*.txt")
+            if exception:
+                raise GuardRulesError(file, lineno, "an exception ('!phrase') cannot have a rewrite")
+            left, _, right = line.partition("=>")
+            if "=>" in right:
+                raise GuardRulesError(file, lineno, "more than one '=>' on the line")
+            line, replacement = left.strip(), right.strip()
+            if not line:
+                raise GuardRulesError(file, lineno, "nothing before '=>'; write 'the best => a great'")
+        _check_phrase(line, file, lineno, wildcard_ok=replacement is None)
+        entries.append(
+            RuleEntry(line, replacement=replacement, exception=exception, topic=topic, file=file, line=lineno)
+        )
+    return entries, topics
+
+
+def _read(path: Path | Traversable, label: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise GuardRulesError(label, None, f"not UTF-8 text ({e.reason} at byte {e.start})") from None
+    except OSError as e:
+        raise GuardRulesError(label, None, f"cannot read: {e.strerror or e}") from None
+
+
+def load_guard_rules(extra_rules_dir: str | Path | None = None) -> GuardRules:
+    """The built-in word lists (``streamer/data/guards``) plus the operator's files of the same names in
+    ``extra_rules_dir``. Raises :class:`GuardRulesError` for a bad line, an unreadable file, a missing folder or an
+    unknown ``.txt`` file name there (a typo would otherwise silently add nothing)."""
+    rules = GuardRules()
+    builtin = resources.files("streamer").joinpath("data").joinpath("guards")
+    sources: list[tuple[str, str, str]] = []
+    for name in RULE_FILES:
+        label = f"streamer/data/guards/{name}"
+        sources.append((name, label, _read(builtin.joinpath(name), label)))
+    if extra_rules_dir is not None:
+        folder = Path(extra_rules_dir)
+        if not folder.is_dir():
+            raise GuardRulesError(str(folder), None, "extra_rules_dir is not a folder")
+        for path in sorted(folder.glob("*.txt")):
+            if path.name not in RULE_FILES:
+                raise GuardRulesError(str(path), None, f"unknown word list; known names: {', '.join(RULE_FILES)}")
+            sources.append((path.name, str(path), _read(path, str(path))))
+    for name, label, text in sources:
+        entries, topics = parse_rule_file(text, label)
+        rules.entries.setdefault(name, []).extend(entries)
+        for topic, aliases in topics.items():
+            rules.topics[topic] = tuple(dict.fromkeys(rules.topics.get(topic, ()) + aliases))
+    return rules
+
+
+# ---- phrase matching ----------------------------------------------------------------------------------------
+
+
+def _is_word_char(c: str) -> bool:
+    return c.isascii() and c.isalnum()
+
+
+def _lower(text: str) -> str:
+    """Lower case with the same length (matches are found in the lowered text and cut from the original)."""
+    low = text.lower()
+    if len(low) == len(text):
+        return low
+    return "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
+
+
+def _phrase_regex(phrase: str, *, rewrite: bool = False) -> tuple[bool, str]:
+    """(needs a word boundary before it, the pattern) for one lower-cased entry."""
+    prefix = phrase.endswith("*")
+    core = (phrase[:-1] if prefix else phrase).lower()
+    out: list[str] = []
+    for ch in core:
+        if ch.isspace():
+            if out and out[-1] == r"[\s-]+":
+                continue
+            out.append(r"[\s-]+")
+        elif ch == "-":
+            out.append(r"[\s-]?")
+        elif ch == ".":
+            out.append(r"\.\s*")
+        elif ch == "'":
+            out.append(r"['\u2019]")
+        else:
+            out.append(re.escape(ch))
+    body = "".join(out)
+    if prefix:
+        body += "[a-z]*"
+    # A rewrite never applies inside a hyphenated compound ("the best-selling" is left to "best-selling").
+    trail = (r"(?![a-z0-9-])" if rewrite else r"(?![a-z0-9])") if _is_word_char(core[-1]) or prefix else ""
+    return _is_word_char(core[0]), body + trail
+
+
+def _combined(phrases: Sequence[str], *, rewrite: bool = False) -> re.Pattern[str] | None:
+    """One pattern for many entries, matched against lower-cased text. Entries that start with a letter or digit
+    share one leading word-boundary check, which keeps the scan at a few microseconds per sentence."""
+    if not phrases:
+        return None
+    compiled = {_phrase_regex(p, rewrite=rewrite) for p in phrases}
+    words = sorted((b for lead, b in compiled if lead), key=len, reverse=True)
+    others = sorted((b for lead, b in compiled if not lead), key=len, reverse=True)
+    branches = []
+    if words:
+        branches.append(r"(?<![a-z0-9])(?:" + "|".join(words) + ")")
+    branches += others
+    return re.compile("|".join(branches))
+
+
+_HYPHENATED = re.compile(r"(?<![a-z0-9-])[a-z0-9]+(?:-[a-z0-9]+)+")
+
+
+class _PhraseList:
+    """One compiled list: drops, rewrites and exceptions."""
+
+    def __init__(self, entries: Sequence[RuleEntry]) -> None:
+        self.drops = [e for e in entries if not e.exception and e.replacement is None]
+        self.rewrites = [e for e in entries if not e.exception and e.replacement is not None]
+        self.exceptions = [e for e in entries if e.exception]
+        self._drop_re = _combined([e.phrase for e in self.drops])
+        self._rewrite_re = _combined([e.phrase for e in self.rewrites], rewrite=True)
+        self._exception_re = _combined([e.phrase for e in self.exceptions])
+        self._rewrite_by_key = {_key(e.phrase): e for e in self.rewrites}
+        self._loose_re = _combined([e.phrase for e in self.rewrites])
+        self._singles = [(_combined([e.phrase]), e) for e in self.drops]
+
+    def _exception_spans(self, low: str) -> list[tuple[int, int]]:
+        if self._exception_re is None:
+            return []
+        return [m.span() for m in self._exception_re.finditer(low)]
+
+    @staticmethod
+    def _inside(span: tuple[int, int], spans: list[tuple[int, int]]) -> bool:
+        return any(s <= span[0] and span[1] <= e for s, e in spans)
+
+    def find_drop(self, text: str, low: str | None = None) -> tuple[str, RuleEntry] | None:
+        """The first drop entry found in ``text`` (outside exceptions): (matched text, entry)."""
+        if self._drop_re is None:
+            return None
+        low = _lower(text) if low is None else low
+        spans: list[tuple[int, int]] | None = None
+        for m in self._drop_re.finditer(low):
+            if spans is None:
+                # Exceptions, and phrases with a safe rewrite ("最" inside "最好的"), do not drop.
+                spans = self._exception_spans(low)
+                if self._rewrite_re is not None:
+                    spans += [r.span() for r in self._rewrite_re.finditer(low)]
+            if not self._inside(m.span(), spans):
+                return text[m.start() : m.end()], self._which(m.group())
+        return None
+
+    def _which(self, matched: str) -> RuleEntry:
+        for pattern, entry in self._singles:
+            if pattern is not None and pattern.fullmatch(matched):
+                return entry
+        return self.drops[0]  # pragma: no cover - the combined pattern only matches listed entries
+
+    def rewrite(self, text: str) -> tuple[str, list[str], str | None]:
+        """(new text, rewritten phrases, a compound that has no safe rewrite or None)."""
+        if self._rewrite_re is None or self._loose_re is None:
+            return text, [], None
+        low = _lower(text)
+        if self._loose_re.search(low) is None:
+            return text, [], None
+        spans = self._exception_spans(low)
+        if "-" in low:
+            for m in _HYPHENATED.finditer(low):
+                word = m.group()
+                if self._loose_re.search(word) is None or self._rewrite_re.fullmatch(word) is not None:
+                    continue
+                if self._exception_re is not None and self._exception_re.fullmatch(word) is not None:
+                    continue
+                # "best-in-class": a listed word inside a compound the list has no rewrite for.
+                return text, [], text[m.start() : m.end()]
+        done: list[str] = []
+        pieces: list[str] = []
+        pos = 0
+        for m in self._rewrite_re.finditer(low):
+            if self._inside(m.span(), spans):
+                continue
+            entry = self._rewrite_by_key.get(_key(m.group()))
+            if entry is None:  # pragma: no cover - keys are built from the same entries
+                continue
+            original = text[m.start() : m.end()]
+            done.append(original)
+            new = entry.replacement or ""
+            if new and original[:1].isupper():
+                new = new[:1].upper() + new[1:]
+            pieces += [text[pos : m.start()], new]
+            pos = m.end()
+        if not done:
+            return text, [], None
+        pieces.append(text[pos:])
+        return _tidy("".join(pieces), capitalise=text[:1].isupper()), done, None
+
+
+def _key(phrase: str) -> str:
+    """A phrase with case, spaces, hyphens, dots and apostrophes ignored (how matched text finds its entry)."""
+    return re.sub(r"[\s\-\u2019'.]+", "", phrase.lower())
+
+
+def _tidy(text: str, *, capitalise: bool) -> str:
+    text = re.sub(r"\s+", " ", text).strip()
+    text = re.sub(r"\s+([,.!?;:])", r"\1", text)
+    text = re.sub(r",\s*([,.!?;:])", r"\1", text)
+    text = re.sub(r"^[,;:\s]+", "", text)
+    if capitalise and text[:1].islower():
+        text = text[:1].upper() + text[1:]
+    return text
+
+
+# ---- honesty ------------------------------------------------------------------------------------------------
+
+_ADV = r"(?:(?:really|actually|totally|definitely|truly|100%|honestly)\s+)?"
+_HUMAN_CLAIM = re.compile(
+    "|".join(
+        [
+            rf"\bI(?:'|\u2019)?m\s+{_ADV}(?:an?\s+)?(?:real|actual|living|genuine|flesh[- ]and[- ]blood)\s+"
+            r"(?:human(?:\s+being)?|person|man|woman|guy|girl|people|host|presenter)\b",
+            rf"\bI\s+am\s+{_ADV}(?:an?\s+)?(?:real|actual|living|genuine|flesh[- ]and[- ]blood)\s+"
+            r"(?:human(?:\s+being)?|person|man|woman|guy|girl|people|host|presenter)\b",
+            rf"\bI(?:(?:'|\u2019)?m|\s+am)\s+{_ADV}(?:a\s+)?(?:human(?:\s+being)?|person)\b",
+            rf"\bI(?:(?:'|\u2019)?m|\s+am)\s+{_ADV}real\s*(?=[,.!?]|$)",
+            r"\bI(?:(?:'|\u2019)?m|\s+am)\s+(?:not|no)\s+(?:an?\s+)?"
+            r"(?:bot|robot|ai|a\.i\.|machine|computer|program|chatbot|virtual|artificial|fake|avatar|deepfake)\b",
+            r"\b(?:a\s+)?real\s+(?:human|person)\s+(?:here|talking|speaking|host|behind)",
+            r"我(?:是|就是|可是|确实是|真的是|本来就是)(?:一个|一位|个)?(?:真人|真正的人|活人|人类|真实的人)",
+            r"我(?:不是|并不是|可不是|才不是)(?:一个|个)?(?:机器人|AI|ai|人工智能|虚拟|数字人|假人)",
+            r"(?:本人|我)(?:是)?真人主播",
+        ]
+    ),
+    re.IGNORECASE,
+)
+
+
+def _may_claim_human(low: str) -> bool:
+    """A cheap look before the full pattern: every claim it knows says "I'm"/"I am", "real" or 我/本人."""
+    return (
+        "i'm" in low
+        or "i\u2019m" in low
+        or "i am" in low
+        or "im " in low
+        or "real " in low
+        or "我" in low
+        or ("本人" in low)
+    )
+
+
+def disclosure_for(language: str) -> str:
+    return DISCLOSURES.get(language.split("-")[0].lower(), DISCLOSURES["en"])
+
+
+# ---- product facts -------------------------------------------------------------------------------------------
+
+_SPEC_UNITS = {
+    "h": "hour",
+    "hr": "hour",
+    "hrs": "hour",
+    "hour": "hour",
+    "hours": "hour",
+    "min": "minute",
+    "mins": "minute",
+    "minutes": "minute",
+    "s": "second",
+    "sec": "second",
+    "secs": "second",
+    "seconds": "second",
+    "d": "day",
+    "day": "day",
+    "days": "day",
+    "wk": "week",
+    "weeks": "week",
+    "mo": "month",
+    "months": "month",
+    "y": "year",
+    "yr": "year",
+    "yrs": "year",
+    "years": "year",
+}
+_PLACEHOLDER = re.compile(r"\{[a-z_]+\}")
+_MAX_MULTI_BUY = 100
+
+
+@dataclass(frozen=True, slots=True)
+class ProductFacts:
+    """What a sentence may claim about one product (see the module docstring for how each kind matches)."""
+
+    product_id: str
+    currency: str
+    money: dict[Decimal, frozenset[str]]
+    """Amount -> currencies it is stated in."""
+    percents: frozenset[Decimal]
+    discounts: frozenset[Decimal]
+    durations: frozenset[tuple[Decimal, str]]
+    stock_counts: frozenset[Decimal]
+    deal_counts: frozenset[Decimal]
+    numbers: frozenset[Decimal]
+
+    def matches(self, q: Quantity) -> bool:
+        if q.kind == "money":
+            currencies = self.money.get(q.value)
+            return currencies is not None and any(currency_matches(q.currency, c) for c in currencies)
+        if q.kind == "percent":
+            return q.value in (self.discounts if q.discount else self.percents)
+        if q.kind == "duration":
+            return (q.value, q.unit or "") in self.durations
+        if q.cue == "stock":
+            return q.value in self.stock_counts
+        if q.cue == "deal":
+            return q.value in self.deal_counts
+        return q.value in self.numbers
+
+
+def _sheet_texts(p: ProductSheet) -> list[str]:
+    texts = [p.name]
+    texts += [t for t in (p.promo, p.shipping, p.description) if t]
+    texts += list(p.features)
+    for entry in p.faq:
+        texts += [entry.q, entry.a]
+    for lines in p.sections.values():
+        for line in [lines] if isinstance(lines, str) else lines:
+            texts.append(_PLACEHOLDER.sub(" ", line))
+    for value in p.specs.values():
+        if isinstance(value, str):
+            texts.append(value)
+    return texts
+
+
+def product_facts(p: ProductSheet) -> ProductFacts:
+    """Every fact a sentence may state about ``p`` (not cached; :class:`SentenceGuard` caches it)."""
+    cur = p.currency
+    money: dict[Decimal, set[str]] = collections.defaultdict(set)
+    percents: set[Decimal] = set()
+    discounts: set[Decimal] = set()
+    durations: set[tuple[Decimal, str]] = set()
+    stock_counts: set[Decimal] = set()
+    deal_counts: set[Decimal] = set()
+    numbers: set[Decimal] = set()
+
+    def add_money(value: Decimal, currency: str) -> None:
+        money[value].add(currency)
+        numbers.add(value)
+
+    add_money(p.price, cur)
+    if p.list_price is not None:
+        add_money(p.list_price, cur)
+        if p.list_price > p.price:
+            add_money(p.list_price - p.price, cur)
+            ratio = (p.list_price - p.price) / p.list_price * 100
+            for pct in (Decimal(int(ratio)), ratio.quantize(Decimal(1), rounding=ROUND_HALF_UP)):
+                if pct >= 1:
+                    discounts.add(pct)
+                    percents.add(pct)
+                    numbers.add(pct)
+    if p.stock is not None:
+        stock_counts.add(Decimal(p.stock))
+        numbers.add(Decimal(p.stock))
+    for key, value in p.specs.items():
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            continue
+        number = Decimal(str(value))
+        numbers.add(number)
+        unit = _SPEC_UNITS.get(str(key).rsplit("_", 1)[-1].lower()) if "_" in str(key) else None
+        if unit is not None:
+            durations.add((number, unit))
+    promo_quantities = find_quantities(p.promo) if p.promo else []
+    for text in _sheet_texts(p):
+        quantities = promo_quantities if text is p.promo else find_quantities(text)
+        for q in quantities:
+            numbers.add(q.value)
+            if q.kind == "money":
+                add_money(q.value, _fact_currency(q.currency, cur))
+            elif q.kind == "percent":
+                percents.add(q.value)
+                if q.discount:
+                    discounts.add(q.value)
+            elif q.kind == "duration":
+                durations.add((q.value, q.unit or ""))
+            elif q.cue == "stock":
+                stock_counts.add(q.value)
+            elif q.cue == "deal":
+                deal_counts.add(q.value)
+    for q in promo_quantities:
+        if q.kind == "count":
+            deal_counts.add(q.value)
+            if q.value == q.value.to_integral_value() and 2 <= q.value <= _MAX_MULTI_BUY:
+                add_money(p.price * q.value, cur)
+    return ProductFacts(
+        product_id=p.id,
+        currency=cur,
+        money={k: frozenset(v) for k, v in money.items()},
+        percents=frozenset(percents),
+        discounts=frozenset(discounts),
+        durations=frozenset(durations),
+        stock_counts=frozenset(stock_counts),
+        deal_counts=frozenset(deal_counts),
+        numbers=frozenset(numbers),
+    )
+
+
+def _fact_currency(stated: str | None, sheet_currency: str) -> str:
+    """The ISO code of an amount written in a sheet: the sheet's own unless the text names another."""
+    if stated is None or currency_matches(stated, sheet_currency):
+        return sheet_currency
+    return {"$": "USD", "¥": "JPY"}.get(stated, stated)
+
+
+def _fingerprint(p: ProductSheet) -> int:
+    return hash(
+        (
+            p.name,
+            p.price,
+            p.list_price,
+            p.currency,
+            p.promo,
+            tuple(p.features),
+            tuple(p.specs.items()),
+            p.shipping,
+            p.stock,
+            tuple((f.q, f.a) for f in p.faq),
+            p.description,
+            tuple((k, v if isinstance(v, str) else tuple(v)) for k, v in p.sections.items()),
+        )
+    )
+
+
+def is_small_count(q: Quantity) -> bool:
+    """A plain count of 1, 2 or 3 with no stock, deal or time cue: speech, not a claim (passes unchecked)."""
+    return q.kind == "count" and q.cue is None and q.value in (1, 2, 3)
+
+
+# ---- catalog names -------------------------------------------------------------------------------------------
+
+
+def name_aliases(name: str) -> list[str]:
+    """How a sentence may name a product: the full name, the part before a comma, the name without trailing
+    sizes ("Moon Night Light 15 cm" -> "Moon Night Light"), its last two words when it has three or more, and
+    model tokens mixing letters and digits ("Saturn-1", "X200")."""
+    out = [name]
+    head = name.split(",")[0].strip()
+    out.append(head)
+    words = head.split()
+    while words and (any(c.isdigit() for c in words[-1]) or words[-1].lower() in ("cm", "mm", "m", "kg", "g", "ml")):
+        words.pop()
+    if words:
+        out.append(" ".join(words))
+        if len(words) >= 3:
+            out.append(" ".join(words[-2:]))
+    for chunk in name.split():
+        chunk = chunk.strip(",.;()")
+        if any(c.isdigit() for c in chunk) and any(c.isalpha() for c in chunk):
+            out.append(chunk)
+    return [a for a in dict.fromkeys(a.strip() for a in out) if len(a) >= 3]
+
+
+class _Catalog:
+    """Names of the catalog's products, compiled once per catalog: which products a sentence names."""
+
+    def __init__(self, products: Sequence[ProductSheet]) -> None:
+        self.names = tuple(p.name for p in products)
+        by_alias: dict[str, set[str]] = collections.defaultdict(set)
+        for p in products:
+            for alias in name_aliases(p.name):
+                by_alias[_key(alias)].add(p.id)
+        self._by_alias = by_alias
+        self._re = _combined([a for p in products for a in name_aliases(p.name)])
+
+    def named(self, text: str) -> set[str]:
+        if self._re is None:
+            return set()
+        ids: set[str] = set()
+        for m in self._re.finditer(_lower(text)):
+            ids |= self._by_alias.get(_key(m.group()), set())
+        return ids
+
+
+def _names(alias: str, wanted: str) -> bool:
+    """Whether a persona's topic text names a topic alias: at a word start ("competitor" in "competitors'
+    products", not "rival" in "arrival"); anywhere for Chinese."""
+    if _CJK.search(alias):
+        return alias in wanted
+    return re.search(rf"(?<![a-z0-9]){re.escape(alias)}", wanted) is not None
+
+
+# ---- the guard -----------------------------------------------------------------------------------------------
+
+
+class SentenceGuard:
+    """Checks sentences before they are spoken. Construct once per persona (and per rules change); ``check`` is
+    pure and fast (facts and catalog names are compiled once and cached). Not thread-safe (counters, caches)."""
+
+    def __init__(
+        self,
+        *,
+        settings: GuardSettings,
+        persona: Persona,
+        extra_rules_dir: str | Path | None = None,
+        rules: GuardRules | None = None,
+    ) -> None:
+        self.settings = settings
+        self.persona = persona
+        rules_dir = extra_rules_dir if extra_rules_dir is not None else settings.extra_rules_dir
+        self.rules = rules if rules is not None else load_guard_rules(rules_dir)
+        self.counts: dict[str, int] = dict.fromkeys(GUARD_KINDS, 0)
+        self.disclosure = disclosure_for(persona.language)
+        entries = self.rules.entries
+        self._absolute_en = _PhraseList(entries.get("absolute_en.txt", []))
+        self._absolute_zh = _PhraseList(entries.get("absolute_zh.txt", []))
+        self._profanity = _PhraseList(entries.get("profanity_en.txt", []) + entries.get("profanity_zh.txt", []))
+        self._banned, self.active_topics, self.unmatched_topics = self._compile_topics(persona.banned_topics)
+        self._facts: collections.OrderedDict[tuple[str, int], ProductFacts] = collections.OrderedDict()
+        self._catalog: _Catalog | None = None
+        self._catalog_key: tuple[tuple[str, str], ...] = ()
+
+    # ---- topics -------------------------------------------------------------------------------------------
+
+    def _compile_topics(self, banned: Sequence[str]) -> tuple[_PhraseList, list[str], list[str]]:
+        """One list of every keyword of the topics the persona bans (each entry knows its topic)."""
+        by_topic: dict[str, list[RuleEntry]] = collections.defaultdict(list)
+        for e in self.rules.entries.get("banned_topics.txt", []):
+            by_topic[e.topic or ""].append(e)
+        active: dict[str, list[RuleEntry]] = {}
+        unmatched: list[str] = []
+        for text in banned:
+            wanted = text.strip().lower()
+            if not wanted:
+                continue
+            hits = [t for t, aliases in self.rules.topics.items() if any(_names(a, wanted) for a in aliases)]
+            for topic in hits:
+                active.setdefault(topic, by_topic[topic])
+            if hits:
+                continue
+            unmatched.append(text)
+            try:
+                _check_phrase(text.strip(), "persona.banned_topics", 0, wildcard_ok=True)
+            except GuardRulesError:
+                log.warning("banned topic %r is too short to match; ignored", text)
+                continue
+            active[text] = [RuleEntry(text.strip(), topic=text, file="persona.banned_topics")]
+            log.warning("banned topic %r names no topic in banned_topics.txt; matching it as a phrase", text)
+        entries = [e for topic_entries in active.values() for e in topic_entries]
+        return _PhraseList(entries), [t for t in active if t not in unmatched], unmatched
+
+    # ---- facts --------------------------------------------------------------------------------------------
+
+    def facts_for(self, product: ProductSheet) -> ProductFacts:
+        """The product's facts, cached by (id, hash of the sheet): a reloaded sheet with new facts is re-read."""
+        key = (product.id, _fingerprint(product))
+        facts = self._facts.get(key)
+        if facts is None:
+            facts = product_facts(product)
+            self._facts[key] = facts
+            if len(self._facts) > 512:
+                self._facts.popitem(last=False)
+        else:
+            self._facts.move_to_end(key)
+        return facts
+
+    def _catalog_for(self, products: Sequence[ProductSheet]) -> _Catalog:
+        key = tuple((p.id, p.name) for p in products)
+        if self._catalog is None or key != self._catalog_key:
+            self._catalog = _Catalog(products)
+            self._catalog_key = key
+        return self._catalog
+
+    def fact_problem(
+        self, sentence: str, *, product: ProductSheet | None, products: Sequence[ProductSheet] = ()
+    ) -> str | None:
+        """Why ``sentence`` fails the fact guard, or None when every number in it is a fact."""
+        catalog_products = list(products)
+        if product is not None and all(p.id != product.id for p in catalog_products):
+            catalog_products.append(product)
+        catalog = self._catalog_for(catalog_products)
+        quantities = find_quantities(sentence, names=catalog.names)
+        checked = [q for q in quantities if not is_small_count(q)]
+        if not checked:
+            return None
+        subjects: list[ProductSheet] = [product] if product is not None else []
+        named = catalog.named(sentence)
+        if named:
+            subjects += [p for p in catalog_products if p.id in named and (product is None or p.id != product.id)]
+        facts = [self.facts_for(p) for p in subjects]
+        for q in checked:
+            if not any(f.matches(q) for f in facts):
+                whose = ", ".join(f.product_id for f in facts) or "no product"
+                what = q.kind if q.kind != "count" or q.cue is None else f"{q.cue} count"
+                return f"{q.text!r} ({what} {q.value}) is not a fact of {whose}"
+        return None
+
+    # ---- check --------------------------------------------------------------------------------------------
+
+    def _act(self, actions: list[GuardAction], kind: GuardKind, detail: str) -> None:
+        actions.append(GuardAction(kind, detail))
+        self.counts[kind] += 1
+
+    def check(
+        self, sentence: str, *, product: ProductSheet | None, products: Sequence[ProductSheet] = ()
+    ) -> GuardVerdict:
+        """The sentence to speak (maybe rewritten) or None, and what was done. See the module docstring."""
+        actions: list[GuardAction] = []
+        text = " ".join(sentence.split())
+        if not text:
+            return GuardVerdict(None, actions)
+        low = _lower(text)
+        if _may_claim_human(low) and _HUMAN_CLAIM.search(text):
+            self._act(actions, "honesty", f"claims to be human: {text[:80]!r}")
+            return GuardVerdict(self.disclosure, actions)
+        bad = self._profanity.find_drop(text, low)
+        if bad is not None:
+            self._act(actions, "profanity", f"{bad[0]!r} ({bad[1].file}:{bad[1].line})")
+            return GuardVerdict(None, actions)
+        hit = self._banned.find_drop(text, low)
+        if hit is not None:
+            self._act(actions, "banned_topic", f"{hit[0]!r} touches banned topic {hit[1].topic!r}")
+            return GuardVerdict(None, actions)
+        has_cjk = _CJK.search(text) is not None
+        lists = (self._absolute_en, self._absolute_zh) if has_cjk else (self._absolute_en,)
+        for plist in lists:
+            hit = plist.find_drop(text, low)
+            if hit is not None:
+                self._act(actions, "adlaw", f"{hit[0]!r} is an absolute or medical claim ({hit[1].file}:{hit[1].line})")
+                return GuardVerdict(None, actions)
+        for plist in lists:
+            new, done, unsafe = plist.rewrite(text)
+            if unsafe is not None:
+                self._act(actions, "adlaw", f"{unsafe!r} has no safe rewrite")
+                return GuardVerdict(None, actions)
+            if done:
+                if not re.search(r"\w", new):
+                    self._act(actions, "adlaw", f"nothing left after removing {done}")
+                    return GuardVerdict(None, actions)
+                self._act(actions, "adlaw", f"rewrote {', '.join(repr(d) for d in done)}")
+                text = new
+        problem = self.fact_problem(text, product=product, products=products)
+        if problem is not None:
+            self._act(actions, "fact", problem)
+            return GuardVerdict(None, actions)
+        cap = self.settings.max_sentence_chars
+        if len(text) > cap:
+            cut = _cut(text, cap, chinese=has_cjk)
+            if cut is None:
+                self._act(actions, "length", f"{len(text)} characters, nothing sensible under {cap}")
+                return GuardVerdict(None, actions)
+            problem = self.fact_problem(cut, product=product, products=products)
+            if problem is not None:
+                self._act(actions, "length", f"cutting to {cap} characters changes a number: {problem}")
+                return GuardVerdict(None, actions)
+            self._act(actions, "length", f"cut from {len(text)} to {len(cut)} characters")
+            text = cut
+        return GuardVerdict(text, actions)
+
+
+def _cut(text: str, cap: int, *, chinese: bool) -> str | None:
+    """``text`` cut to at most ``cap`` characters, ending with a period (see the module docstring)."""
+    end_mark = "。" if chinese and not text.isascii() else "."
+    keep = text[: cap - 1]
+    at_boundary = text[cap - 1].isspace()
+    clause = max(keep.rfind(c) for c in ",;:，；：、")
+    if clause >= len(keep) // 2:
+        keep = keep[:clause]
+    elif not at_boundary:
+        space = keep.rfind(" ")
+        if space > 0:
+            keep = keep[:space]
+        elif not chinese:
+            return None
+    keep = keep.rstrip(" ,;:-、，；：.!?。！？")
+    if not re.search(r"\w", keep):
+        return None
+    return keep + end_mark

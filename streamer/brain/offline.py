@@ -1,0 +1,1098 @@
+"""The offline brain: patter from templates, and answers to viewers' questions from the product sheet alone.
+
+A question goes through :mod:`streamer.brain.intents` (what is asked, about which product) and retrieval: each
+product's sheet is cut into facts (price, promo, stock, shipping, each spec, feature, FAQ entry and description
+sentence), embedded once per catalog version (:meth:`OfflineBrain.prepare`), and the fact nearest the question,
+helped by the intent, is spoken in the persona's voice.
+
+What it never does: invent. Every number spoken is copied from the sheet (prices through
+:func:`streamer.money.spoken_price`, specs, shipping and FAQ text verbatim); the words around facts contain no
+numbers. When no fact answers the question well enough it says so and points to the product page. It never
+repeats the viewer's text either (viewer text is data, not something to read out).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import itertools
+import logging
+import random
+import re
+import threading
+import time
+from collections import OrderedDict, deque
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Literal
+
+import numpy as np
+
+from streamer.brain.base import BrainRequest
+from streamer.brain.embed import LexicalEmbedder, TextEmbedder, idf_weights, load_embedder, normalise_rows
+from streamer.brain.intents import (
+    MIN_SCORE,
+    Classification,
+    classify,
+    is_opinion_question,
+    is_question,
+    product_words,
+    salient_words,
+    score_intents,
+)
+from streamer.brain.templates import TemplateBrain, normalise, pick_fresh
+from streamer.config import Persona, ProductSheet
+from streamer.money import format_price, spoken_price
+
+log = logging.getLogger(__name__)
+
+FactKind = Literal["price", "promo", "stock", "shipping", "spec", "feature", "faq", "description"]
+
+MAX_QUESTION_CHARS = 300
+MAX_VIEWER_CHARS = 40
+MAX_ANSWER_SENTENCES = 3
+"""Content sentences of one answer (the greeting of the viewer comes on top)."""
+
+#: Intents answered straight from a sheet field when the field is there.
+DIRECT_INTENTS: tuple[str, ...] = ("price", "discount", "stock", "shipping")
+
+
+@dataclass(slots=True, frozen=True)
+class Thresholds:
+    """Retrieval confidence, in the embedder's cosine scale.
+
+    ``any``: a fact this close answers any question. ``topic``: enough when the fact is of the kind the intent
+    asks for (a spec for a size question). ``faq``: a FAQ question this close beats a direct field answer.
+    """
+
+    any: float
+    topic: float
+    faq: float
+    strong: float
+    """A match this close is trusted even when the question's words are not on the sheet."""
+    boost: float
+    """Added to a fact's score when it is of the kind the top intent asks for (half for the second intent)."""
+
+
+THRESHOLDS: dict[str, Thresholds] = {
+    "minilm": Thresholds(any=0.5, topic=0.3, faq=0.72, strong=0.75, boost=0.15),
+    "lexical": Thresholds(any=0.38, topic=0.15, faq=0.6, strong=0.6, boost=0.1),
+}
+
+
+# ---- facts --------------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True, frozen=True)
+class Fact:
+    """One thing the sheet says, ready to speak.
+
+    ``say``: the sentences (sheet text verbatim inside fixed number-free words). ``keys``: texts embedded for
+    retrieval (a fact can be found by several). ``topics``: the intents it answers (boosted for them).
+    """
+
+    kind: FactKind
+    say: tuple[str, ...]
+    keys: tuple[str, ...]
+    topics: frozenset[str] = frozenset()
+    label: str | None = None
+
+
+@dataclass(slots=True)
+class PreparedProduct:
+    """A product's facts and the embeddings of their keys (row ``i`` of ``matrix`` belongs to ``facts[owner[i]]``)."""
+
+    product: ProductSheet
+    digest: str
+    embedder: str
+    facts: list[Fact]
+    matrix: np.ndarray | None
+    """Embeddings of the keys; None when the embedder is the lexical one (then ``lexical`` alone scores)."""
+    owner: np.ndarray
+    lexical: np.ndarray
+    """Lexical vectors of the same keys, IDF-weighted within this product and normalised."""
+    idf: np.ndarray
+    vocab: frozenset[str]
+    """Stems of every word on the sheet (to tell when a question is about something the sheet never mentions)."""
+
+
+_MATERIAL_KEY = re.compile(
+    r"material|^fabric$|composition|ingredient|made_of|^shell$|^lining$|^filling$|^upper$|^sole$|^coating$"
+)
+_ORIGIN_KEY = re.compile(r"origin|made_in|country|grown|region|source")
+_MATERIAL_WORDS = re.compile(
+    r"\b(cotton|wool|merino|cashmere|polyester|leather|silk|linen|nylon|spandex|elastane|fleece|faux fur|fur|"
+    r"plastic|abs|metal|steel|stainless|iron|cast iron|alumin(i)?um|wood(en)?|oak|walnut|bamboo|glass|ceramic|"
+    r"porcelain|stoneware|enamel(led)?|silicone|rubber|paper|cardboard|vegan|organic|ingredients?|made (of|from))\b",
+    re.IGNORECASE,
+)
+_SIZE_KEY = re.compile(r"size|dimension|diameter|height|width|length|depth|cm|mm|inch|capacity|volume|qt|litre|ml")
+_WEIGHT_KEY = re.compile(r"weight|kg|_g$|grams|lb")
+_COLOUR_KEY = re.compile(r"colou?r")
+_BATTERY_KEY = re.compile(r"battery|charg|runtime|playtime")
+_SENSORY = re.compile(
+    r"\b(notes?|flavou?rs?|tastes?|taste|aroma|scent(ed)?|smells?|fragrance|sweet|bitter|fruity|umami|creamy)\b", re.I
+)
+_SENSORY_KEY = "What does it taste or smell like?"
+
+#: Unit suffixes of spec keys (``diameter_cm``) and how they are spoken after the value.
+UNIT_SUFFIXES: dict[str, str] = {
+    "cm": "cm",
+    "mm": "mm",
+    "m": "m",
+    "km": "km",
+    "kg": "kg",
+    "g": "g",
+    "mg": "mg",
+    "lb": "lb",
+    "oz": "oz",
+    "ml": "ml",
+    "l": "litres",
+    "qt": "quarts",
+    "h": "hours",
+    "hrs": "hours",
+    "hours": "hours",
+    "min": "minutes",
+    "s": "seconds",
+    "w": "watts",
+    "v": "volts",
+    "mah": "mAh",
+    "gb": "GB",
+    "tb": "TB",
+    "in": "inches",
+    "inch": "inches",
+    "c": "°C",
+    "gsm": "gsm",
+    "pct": "percent",
+}
+
+_SENTENCE_SPLIT = re.compile(r"(?<=[.!?。！？])\s+(?=[\"“(A-Z0-9\u3400-\u9fff])")
+
+
+def _clean_text(text: str) -> str:
+    return " ".join(str(text).split()).strip()
+
+
+def as_sentence(text: str) -> str:
+    """Capitalised, single-spaced, ending in punctuation."""
+    text = _clean_text(text)
+    if not text:
+        return text
+    if text[-1] not in ".!?。！？":
+        text += "."
+    return text[0].upper() + text[1:]
+
+
+def split_sentences(text: str) -> list[str]:
+    return [as_sentence(s) for s in _SENTENCE_SPLIT.split(_clean_text(text)) if s.strip()]
+
+
+def short_name(product: ProductSheet) -> str:
+    """The product name up to its first comma or bracket ("Ethiopian Yirgacheffe Coffee Beans, 1 kg" -> "Ethiopian
+    Yirgacheffe Coffee Beans"): easier to say, and it only ever drops words and numbers, never adds any."""
+    name = re.split(r"\s*[,(|–—]\s*|\s+-\s+", product.name, maxsplit=1)[0].strip()
+    return name or product.name
+
+
+def spec_label(key: str) -> tuple[str, str]:
+    """``("diameter", "cm")`` for ``diameter_cm``; ``("best for", "")`` for ``best_for``."""
+    parts = [p for p in re.split(r"[_\s]+", str(key).strip()) if p]
+    unit = ""
+    if len(parts) > 1 and parts[-1].lower() in UNIT_SUFFIXES:
+        unit = UNIT_SUFFIXES[parts[-1].lower()]
+        parts = parts[:-1]
+    return " ".join(parts).lower(), unit
+
+
+def spec_text(key: str, value: object) -> str:
+    """``"Diameter: 60 cm."``: the value verbatim, the key's unit suffix spelled as a unit."""
+    label, unit = spec_label(key)
+    shown = _clean_text(str(value))
+    if unit and not shown.lower().endswith(unit.lower()):
+        shown = f"{shown} {unit}" if unit != "°C" else f"{shown} °C"
+    return as_sentence(f"{label.capitalize()}: {shown}")
+
+
+def _topics_of(text: str) -> set[str]:
+    topics = {i for i, s in score_intents(text).items() if s >= MIN_SCORE}
+    topics -= {"comparison", "greeting", "thanks", "identity"}
+    if _MATERIAL_WORDS.search(text):
+        topics.add("material")
+    return topics
+
+
+def product_facts(product: ProductSheet) -> list[Fact]:
+    """Every fact of the sheet, in sheet order. Pure."""
+    name = short_name(product)
+    facts: list[Fact] = [
+        Fact(
+            "price",
+            say=(),  # built at answer time (depends on phrasing variety and stock)
+            keys=(f"How much is the {name}? What is the price, how much does it cost?",),
+            topics=frozenset({"price", "discount"}),
+        )
+    ]
+    if product.promo:
+        facts.append(
+            Fact(
+                "promo",
+                say=tuple(split_sentences(product.promo)),
+                keys=("Is there a discount or a deal today?", product.promo),
+                topics=frozenset({"discount"}),
+            )
+        )
+    if product.stock is not None:
+        facts.append(
+            Fact(
+                "stock",
+                say=(),
+                keys=(f"Is the {name} in stock? How many are left, is it available?",),
+                topics=frozenset({"stock"}),
+            )
+        )
+    if product.shipping:
+        facts.append(
+            Fact(
+                "shipping",
+                say=tuple(split_sentences(product.shipping)),
+                keys=("How long does shipping take? When will it arrive?", product.shipping),
+                topics=frozenset({"shipping"}),
+            )
+        )
+    for key, value in product.specs.items():
+        label, unit = spec_label(str(key))
+        value_text = _clean_text(str(value))
+        keys = [f"{label}: {value_text} {unit}".strip(), f"What is the {label} of the {name}?"]
+        topics = {"specs"}
+        k = str(key).lower()
+        if _MATERIAL_KEY.search(k):
+            topics.add("material")
+            keys.append(f"What is it made of? What is the {label}?")
+        elif _MATERIAL_WORDS.search(value_text):
+            topics.add("material")
+        if _ORIGIN_KEY.search(k):
+            topics.add("origin")
+            keys.append("Where is it from? Where is it made?")
+        if _SIZE_KEY.search(k) or unit in ("cm", "mm", "m", "inches"):
+            keys.append(f"How big is it? What is the {label}?")
+        if _WEIGHT_KEY.search(k) or unit in ("kg", "g", "lb"):
+            keys.append(f"How heavy is it? What is the {label}?")
+        if _COLOUR_KEY.search(k):
+            keys.append("What colours does it come in?")
+        if _BATTERY_KEY.search(k):
+            keys.append(f"How long does the battery last? What is the {label}?")
+        facts.append(
+            Fact("spec", say=(spec_text(str(key), value),), keys=tuple(keys), topics=frozenset(topics), label=label)
+        )
+    for feature in product.features:
+        text = _clean_text(feature)
+        if text:
+            feature_keys = (text, _SENSORY_KEY) if _SENSORY.search(text) else (text,)
+            facts.append(
+                Fact("feature", say=(as_sentence(text),), keys=feature_keys, topics=frozenset(_topics_of(text)))
+            )
+    for entry in product.faq:
+        q, a = _clean_text(entry.q), _clean_text(entry.a)
+        facts.append(
+            Fact(
+                "faq",
+                say=tuple(split_sentences(a)),
+                keys=(q, f"{q} {a}"),
+                topics=frozenset(_topics_of(q) | (_topics_of(a) & {"material"})),
+                label=q,
+            )
+        )
+    if product.description:
+        for sentence in split_sentences(product.description):
+            text_keys = (sentence, _SENSORY_KEY) if _SENSORY.search(sentence) else (sentence,)
+            facts.append(Fact("description", say=(sentence,), keys=text_keys, topics=frozenset(_topics_of(sentence))))
+    return facts
+
+
+_STEM_SUFFIX = re.compile(r"(ing|able|ible|edly|ed|ly|es|s|er|est|y)$")
+_VOCAB_WORD = re.compile(r"[a-z0-9]+")
+
+
+def stem(word: str) -> str:
+    """A crude, generous stem for coverage checks only: "washing", "washable" and "wash" all give "wash";
+    "store" and "storage" both give "stor" (a false match only makes the check more lenient)."""
+    w = word.lower()
+    cut = _STEM_SUFFIX.sub("", w)
+    if len(cut) >= 3:
+        w = cut
+    return w[:4]
+
+
+def sheet_vocab(product: ProductSheet) -> frozenset[str]:
+    """Stems of every word the sheet uses (name, description, features, specs, FAQ, promo, shipping)."""
+    parts = [product.name, product.description or "", product.promo or "", product.shipping or ""]
+    parts += list(product.features)
+    parts += [f"{k} {v}" for k, v in product.specs.items()]
+    parts += [f"{e.q} {e.a}" for e in product.faq]
+    text = " ".join(parts).lower().replace("_", " ")
+    return frozenset(stem(w) for w in _VOCAB_WORD.findall(text))
+
+
+def sheet_digest(product: ProductSheet) -> str:
+    """Content hash of a sheet: a changed price or FAQ gives a new digest (and new embeddings)."""
+    return hashlib.sha1(product.model_dump_json().encode("utf-8")).hexdigest()
+
+
+# ---- phrasing -----------------------------------------------------------------------------------------------
+# Fixed words around facts, by persona language. No numbers or number words in here: every number spoken
+# comes from the sheet. Placeholders: {viewer} {host} {name} {price} {was} {stock} {text} {other} {other_price};
+# {is}/{costs} and {other_is} agree with {name} and {other} ("the earbuds are", "the serum is").
+
+PHRASES: dict[str, dict[str, list[str]]] = {
+    "en": {
+        "address": [
+            "Good question, {viewer}!",
+            "Thanks for asking, {viewer}!",
+            "Hi {viewer}!",
+            "{viewer}, here's the answer.",
+            "Great question, {viewer}.",
+            "Sure thing, {viewer}.",
+        ],
+        "unknown": [
+            "I don't have that detail for the {name}, and I don't want to guess. Please check the product page.",
+            "The product sheet doesn't say, so I won't guess. You'll find the full details on the product page.",
+            "I'm not sure about that for the {name}, sorry. Please check the product page for the details.",
+        ],
+        "no_product": [
+            "Tell me which product you mean and I'll check its details. Everything is also on the product page.",
+        ],
+        "identity": [
+            "I'm {host}, an AI host: a virtual presenter, not a real person. "
+            "I answer from the product details the shop gave me.",
+            "Honest answer: I'm an AI host, not a real person. "
+            "{host} is a virtual presenter, and my answers come from the shop's product details.",
+            "I'm {host}, an AI-generated host, so not a real person. "
+            "Ask me about the products and I'll tell you what the shop's product sheet says.",
+        ],
+        "greeting": [
+            "Hi {viewer}, welcome to the stream! Right now I'm showing the {name}.",
+            "Hey {viewer}, welcome! Ask me anything about the {name}.",
+            "Welcome in, {viewer}! We're looking at the {name} right now.",
+        ],
+        "greeting_anon": [
+            "Hi, welcome to the stream! Right now I'm showing the {name}.",
+            "Hey, welcome! Ask me anything about the {name}.",
+        ],
+        "greeting_bare": ["Hi {viewer}, welcome to the stream!", "Welcome in, {viewer}!"],
+        "greeting_bare_anon": ["Hi, welcome to the stream!", "Welcome in!"],
+        "thanks": [
+            "You're welcome, {viewer}!",
+            "You're very welcome, {viewer}! Ask me if you have more questions.",
+            "You're welcome, {viewer}. Enjoy the stream!",
+        ],
+        "thanks_anon": ["You're welcome!", "You're very welcome! Ask me if you have more questions."],
+        "comment": ["Thanks for sharing!", "Thanks for the comment!", "Love hearing from you in the chat!"],
+        "headline": [
+            "I can only go by the product sheet, and what it leads with for the {name} is this: {text}",
+            "I'll let the product sheet speak: {text}",
+        ],
+        "price_sale": [
+            "The {name} {is} {price} right now, down from {was}.",
+            "Right now the {name} {is} {price} instead of {was}.",
+            "It's {price} today; the regular price is {was}.",
+        ],
+        "price": ["The {name} {is} {price}.", "It's {price}.", "You can get the {name} for {price}."],
+        "sold_out_too": ["It's sold out at the moment, though."],
+        "promo": ["Today's deal: {text}", "There's a promotion on: {text}", "Here's the offer: {text}"],
+        "no_promo": [
+            "I don't see a promotion listed for the {name}. Please check the product page for current offers.",
+        ],
+        "stock": ["We have {stock} in stock right now.", "There are {stock} left in stock.", "{stock} are left."],
+        "sold_out": [
+            "The {name} {is} sold out right now. Please check the product page for a restock.",
+            "Sorry, the {name} {is} sold out at the moment. Keep an eye on the product page.",
+        ],
+        "shipping": ["Shipping: {text}", "About delivery: {text}", "For shipping, {text}"],
+        "compare_each": ["For the {name}: {text}", "The {name}: {text}"],
+        "compare_unknown": ["For the {name}, I don't have that detail; the product page will say."],
+        "compare_price": ["The {name} {is} {price}, and the {other} {other_is} {other_price}."],
+        "cheaper": ["So the {name} {costs} less.", "That makes the {name} the cheaper pick."],
+        "same_price": ["So they cost the same."],
+        "compare_overview": ["The {name} {is} {price}: {text}"],
+    },
+    "zh": {
+        "address": ["{viewer}，好问题！", "{viewer}你好！", "谢谢{viewer}的提问！"],
+        "unknown": [
+            "{name}的这个细节我这里没有，我不乱说哦，请看商品详情页。",
+            "商品资料里没写这个，我不猜，请查看商品详情页。",
+        ],
+        "no_product": ["请告诉我你问的是哪个商品，详情也可以看商品页面。"],
+        "identity": ["我是{host}，AI生成的虚拟主播，不是真人。我的回答来自商家提供的商品资料。"],
+        "greeting": ["{viewer}你好，欢迎来到直播间！现在给大家介绍的是{name}。"],
+        "greeting_anon": ["你好，欢迎来到直播间！现在给大家介绍的是{name}。"],
+        "greeting_bare": ["{viewer}你好，欢迎来到直播间！"],
+        "greeting_bare_anon": ["你好，欢迎来到直播间！"],
+        "thanks": ["不客气，{viewer}！", "{viewer}，不用谢，有问题随时问我！"],
+        "thanks_anon": ["不客气！"],
+        "comment": ["谢谢分享！"],
+        "headline": ["我只按商品资料来说：{text}"],
+        "price_sale": ["{name}现在是{price}，原价{was}。"],
+        "price": ["{name}的价格是{price}。"],
+        "sold_out_too": ["不过现在已经卖完了。"],
+        "promo": ["今天的优惠：{text}"],
+        "no_promo": ["{name}目前没有列出优惠活动，请看商品详情页。"],
+        "stock": ["现在还有{stock}件库存。"],
+        "sold_out": ["{name}现在卖完了，请关注商品详情页的补货信息。"],
+        "shipping": ["发货说明：{text}"],
+        "compare_each": ["{name}：{text}"],
+        "compare_unknown": ["{name}的这个细节我这里没有，请看商品详情页。"],
+        "compare_price": ["{name}是{price}，{other}是{other_price}。"],
+        "cheaper": ["所以{name}更便宜。"],
+        "same_price": ["所以两个价格一样。"],
+        "compare_overview": ["{name}是{price}：{text}"],
+    },
+}
+
+
+def _lang(persona: Persona) -> str:
+    code = persona.language.split("-")[0].lower()
+    return code if code in PHRASES else "en"
+
+
+def _lower_first(text: str) -> str:
+    if len(text) > 1 and text[1].isupper():  # an acronym or a name ("USB-C ...", "AeroPress") keeps its case
+        return text
+    return text[:1].lower() + text[1:]
+
+
+# ---- variety ------------------------------------------------------------------------------------------------
+
+_WORDS = re.compile(r"[\w']+")
+
+
+def distinct_2(sentences: Iterable[str]) -> float:
+    """Distinct-2: unique word bigrams / all word bigrams over ``sentences`` (bigrams never span two sentences).
+    1.0 means no pair of words ever repeats; low values mean loops. 0.0 when there are no bigrams at all."""
+    total = 0
+    unique: set[tuple[str, str]] = set()
+    for s in sentences:
+        words = _WORDS.findall(s.lower())
+        for pair in itertools.pairwise(words):
+            unique.add(pair)
+            total += 1
+    return len(unique) / total if total else 0.0
+
+
+class VarietyMeter:
+    """Spoken sentences of the last ``window_s`` seconds (on the caller's clock) and their distinct-2.
+
+    Bounded: at most ``max_sentences`` are kept however fast sentences come.
+    """
+
+    def __init__(self, *, window_s: float = 3600.0, max_sentences: int = 5000) -> None:
+        self.window_s = window_s
+        self._items: deque[tuple[float, str]] = deque(maxlen=max_sentences)
+
+    def add(self, sentence: str, now_s: float) -> None:
+        self._items.append((now_s, sentence))
+        self._trim(now_s)
+
+    def _trim(self, now_s: float) -> None:
+        while self._items and self._items[0][0] < now_s - self.window_s:
+            self._items.popleft()
+
+    def sentences(self, now_s: float) -> list[str]:
+        self._trim(now_s)
+        return [s for _, s in self._items]
+
+    def distinct_2(self, now_s: float) -> float:
+        return distinct_2(self.sentences(now_s))
+
+
+# ---- the brain ----------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class AnswerTrace:
+    """Why the last answer was what it was (for logs, the dashboard and tests)."""
+
+    intents: tuple[str, ...] = ()
+    subjects: tuple[str, ...] = ()
+    fact_kind: str | None = None
+    score: float | None = None
+    confident: bool = True
+    embedder: str | None = None
+    latency_ms: float = 0.0
+    facts: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True, frozen=True)
+class Scored:
+    """A fact's match with a question: ``sim`` (similarity) and ``score`` (``sim`` plus the intent boost)."""
+
+    score: float
+    sim: float
+    fact: Fact
+
+
+_FIELD_KINDS = frozenset({"price", "stock", "promo", "shipping"})
+
+
+class OfflineBrain:
+    """Brain protocol, no network: beats go to :class:`TemplateBrain`; questions are answered from the sheets.
+
+    Call :meth:`prepare` (blocking, in a thread) with the catalog after loading and after each reload: it loads
+    the embedder the first time (MiniLM, or the lexical fallback if MiniLM fails) and embeds each changed sheet's
+    facts. A question about a product not prepared yet is still answered (its facts are embedded on the spot),
+    and before the embedder is loaded the lexical fallback answers.
+
+    Similarity is hybrid: the embedder's cosine plus ``lexical_weight`` times a lexical cosine (shared words),
+    so a rare word the viewer typed ("between sizes") counts even where the model blurs it.
+    """
+
+    name = "offline"
+
+    def __init__(
+        self,
+        *,
+        embedder: TextEmbedder | None = None,
+        templates: TemplateBrain | None = None,
+        thresholds: dict[str, Thresholds] | None = None,
+        lexical_weight: float = 0.3,
+        query_cache_size: int = 256,
+    ) -> None:
+        self._embedder = embedder
+        self._lexical = LexicalEmbedder()
+        self.templates = templates or TemplateBrain()
+        self.thresholds = thresholds or THRESHOLDS
+        self.lexical_weight = lexical_weight
+        self._prepared: dict[str, PreparedProduct] = {}
+        self._lock = threading.Lock()
+        self._prepare_lock = threading.Lock()
+        self._query_cache: OrderedDict[tuple[str, str], tuple[np.ndarray | None, np.ndarray]] = OrderedDict()
+        self._query_cache_size = query_cache_size
+        self.last_trace = AnswerTrace()
+        self.load_s: float | None = None
+        self.counts: dict[str, int] = {"answers": 0, "unknown": 0, "on_demand_embeds": 0, "prepared_sheets": 0}
+        """Running totals for metrics: answers given, honest "I don't know"s among them, sheets embedded."""
+
+    # ---- setup (blocking) ----------------------------------------------------------------------------------
+
+    @property
+    def embedder(self) -> TextEmbedder:
+        """The embedder in use: the loaded one, or the lexical fallback until :meth:`prepare` has loaded one."""
+        return self._embedder if self._embedder is not None else self._lexical
+
+    @property
+    def degraded(self) -> bool:
+        """True while questions are answered with the lexical fallback (MiniLM not loaded, or failed to load)."""
+        return self.embedder.name == self._lexical.name
+
+    def load(self) -> TextEmbedder:
+        """Load the embedder if none was given (blocking; MiniLM, else the lexical fallback). Idempotent.
+        :meth:`prepare` does this too, and is the better call: it switches to the model only once the catalog is
+        embedded with it, whereas after ``load`` alone the first questions embed their sheets on the spot."""
+        if self._embedder is None:
+            t0 = time.perf_counter()
+            self._embedder = load_embedder()
+            self.load_s = time.perf_counter() - t0
+        return self._embedder
+
+    def prepare(self, products: Sequence[ProductSheet]) -> None:
+        """Embed the facts of every product whose sheet changed (blocking). Products no longer in the catalog are
+        forgotten. Safe to call from a worker thread while the event loop answers questions: a newly loaded
+        embedder takes over only once the whole catalog is embedded with it, so answers in the meantime never
+        wait for the model. Calls are serialised."""
+        with self._prepare_lock:
+            self._prepare(products)
+
+    def _prepare(self, products: Sequence[ProductSheet]) -> None:
+        embedder = self._embedder
+        if embedder is None:
+            t0 = time.perf_counter()
+            embedder = load_embedder()
+            self.load_s = time.perf_counter() - t0
+        with self._lock:
+            current = dict(self._prepared)
+        fresh: dict[str, PreparedProduct] = {}
+        for product in products:
+            digest = sheet_digest(product)
+            old = current.get(product.id)
+            if old is not None and old.digest == digest and old.embedder == embedder.name:
+                fresh[product.id] = old
+            else:
+                fresh[product.id] = self._embed_product(product, digest, embedder)
+                self.counts["prepared_sheets"] += 1
+        # The first single-sentence encode pays one-off set-up costs (~100+ ms): here, not on a viewer's question.
+        embedder.encode(["warm up"])
+        with self._lock:
+            self._prepared = fresh
+            self._embedder = embedder
+
+    def _embed_product(self, product: ProductSheet, digest: str, embedder: TextEmbedder) -> PreparedProduct:
+        facts = product_facts(product)
+        keys: list[str] = []
+        owner: list[int] = []
+        for i, fact in enumerate(facts):
+            for k in fact.keys:
+                keys.append(k)
+                owner.append(i)
+        counts = self._lexical.counts(keys)
+        idf = idf_weights(counts)
+        return PreparedProduct(
+            product=product,
+            digest=digest,
+            embedder=embedder.name,
+            facts=facts,
+            matrix=None if embedder.name == self._lexical.name else embedder.encode(keys),
+            owner=np.asarray(owner, dtype=np.intp),
+            lexical=normalise_rows(counts * idf),
+            idf=idf,
+            vocab=sheet_vocab(product),
+        )
+
+    def _prepared_for(self, product: ProductSheet) -> PreparedProduct:
+        embedder = self.embedder
+        with self._lock:
+            entry = self._prepared.get(product.id)
+        if entry is not None and entry.product is product and entry.embedder == embedder.name:
+            return entry  # the very sheet object prepared: no need to hash it again
+        digest = sheet_digest(product)
+        if entry is not None and entry.digest == digest and entry.embedder == embedder.name:
+            return entry
+        log.debug("offline brain: embedding facts of %s on demand", product.id)
+        self.counts["on_demand_embeds"] += 1
+        entry = self._embed_product(product, digest, embedder)
+        with self._lock:
+            self._prepared[product.id] = entry
+        return entry
+
+    def _query_vectors(self, question: str) -> tuple[np.ndarray | None, np.ndarray]:
+        """The question's embedding (None with the lexical embedder) and its lexical feature counts."""
+        embedder = self.embedder
+        key = (embedder.name, question)
+        hit = self._query_cache.get(key)
+        if hit is not None:
+            self._query_cache.move_to_end(key)
+            return hit
+        dense = None if embedder.name == self._lexical.name else embedder.encode([question])[0]
+        lexical = self._lexical.counts([question])[0]
+        self._query_cache[key] = (dense, lexical)
+        if len(self._query_cache) > self._query_cache_size:
+            self._query_cache.popitem(last=False)
+        return dense, lexical
+
+    # ---- the Brain protocol --------------------------------------------------------------------------------
+
+    async def stream(self, request: BrainRequest) -> AsyncIterator[str]:
+        """Beats: the template brain's patter. Questions: :meth:`answer`, sentence by sentence."""
+        if request.beat is not None:
+            async for sentence in self.templates.stream(request):
+                yield sentence
+            return
+        # Retrieval is tens of milliseconds of model compute: off the event loop.
+        for sentence in await asyncio.to_thread(self.answer, request):
+            yield sentence
+
+    def answer(self, request: BrainRequest) -> list[str]:
+        """The whole reply to one request, as sentences (synchronous; milliseconds once prepared).
+
+        For a beat: the template brain's patter. For a question: an optional greeting of the viewer, then at most
+        :data:`MAX_ANSWER_SENTENCES` sentences from the sheet (or an honest "I don't have that detail").
+        """
+        t0 = time.perf_counter()
+        if request.beat is not None:
+            out = []
+            for options in self.templates.ideas(request.persona, request.beat, request.rng):
+                choice = pick_fresh(options, request.recent, request.rng)
+                if choice is not None:
+                    out.append(choice)
+            return out
+        trace = AnswerTrace(embedder=self.embedder.name)
+        sentences = self._answer_question(request, trace)
+        self.counts["answers"] += 1
+        if not trace.confident:
+            self.counts["unknown"] += 1
+        trace.latency_ms = (time.perf_counter() - t0) * 1000
+        self.last_trace = trace
+        return sentences
+
+    # ---- answering ------------------------------------------------------------------------------------------
+
+    def _answer_question(self, request: BrainRequest, trace: AnswerTrace) -> list[str]:
+        question = _clean_text("".join(ch if ch.isprintable() else " " for ch in (request.question or "")))
+        question = question[:MAX_QUESTION_CHARS]
+        say = _Phraser(lang=_lang(request.persona), rng=request.rng, recent=request.recent)
+        viewer = _clean_text(request.viewer or "")[:MAX_VIEWER_CHARS] or None
+
+        catalog = list(request.products)
+        on_screen = request.product
+        if on_screen is not None and all(p.id != on_screen.id for p in catalog):
+            catalog.append(on_screen)
+        by_id = {p.id: p for p in catalog}
+        cls = classify(question, catalog, on_screen=on_screen)
+        trace.intents, trace.subjects = cls.intents, cls.subjects
+        subjects = [by_id[i] for i in cls.subjects if i in by_id]
+        here = subjects[0] if subjects else on_screen
+
+        primary = cls.primary
+        if primary == "identity":
+            trace.fact_kind = "identity"
+            return say.many("identity", host=request.persona.name)
+        if primary == "greeting":
+            trace.fact_kind = "greeting"
+            if here is None:
+                return say.many("greeting_bare" if viewer else "greeting_bare_anon", viewer=viewer)
+            return say.many("greeting" if viewer else "greeting_anon", viewer=viewer, name=short_name(here))
+        if primary == "thanks":
+            trace.fact_kind = "thanks"
+            return say.many("thanks" if viewer else "thanks_anon", viewer=viewer)
+
+        opener = [say.one("address", viewer=viewer)] if viewer else []
+        if not subjects:
+            trace.confident = False
+            trace.fact_kind = "unknown"
+            return opener + say.many("no_product")
+        if len(subjects) >= 2:
+            body = self._compare(question, subjects[0], subjects[1], cls, say, trace)
+        else:
+            names: set[str] = set()
+            for p in catalog:
+                names |= product_words(p)
+            body = self._single(question, subjects[0], cls, say, trace, names)
+        return opener + body[:MAX_ANSWER_SENTENCES]
+
+    def _limits(self) -> Thresholds:
+        return self.thresholds.get(self.embedder.name, self.thresholds["minilm"])
+
+    def rank(self, question: str, product: ProductSheet, cls: Classification | None = None) -> list[Scored]:
+        """Every fact of ``product`` scored against ``question``, best first (one entry per fact)."""
+        if cls is None:
+            cls = classify(question, [product], on_screen=product)
+        prepared = self._prepared_for(product)
+        if not prepared.facts:
+            return []
+        dense, counts = self._query_vectors(question)
+        lexical_sims = prepared.lexical @ normalise_rows(counts * prepared.idf)[0]
+        if prepared.matrix is None or dense is None:
+            sims = lexical_sims
+        else:
+            sims = prepared.matrix @ dense + self.lexical_weight * lexical_sims
+        best = np.full(len(prepared.facts), -np.inf, dtype=np.float64)
+        np.maximum.at(best, prepared.owner, sims)
+        wanted = cls.product_intents
+        boost = self._limits().boost
+        ranked = []
+        for i, sim in enumerate(best.tolist()):
+            fact = prepared.facts[i]
+            b = 0.0
+            if wanted and wanted[0] in fact.topics:
+                b = boost
+            elif len(wanted) > 1 and wanted[1] in fact.topics:
+                b = boost / 2
+            ranked.append(Scored(sim + b, sim, fact))
+        ranked.sort(key=lambda s: -s.score)
+        return ranked
+
+    def _confident(self, hit: Scored, cls: Classification) -> bool:
+        limits = self._limits()
+        wanted = cls.product_intents[:2]
+        if wanted and any(w in hit.fact.topics for w in wanted):
+            # The viewer asked for a kind of detail and this fact is of that kind.
+            return hit.sim >= limits.topic
+        if hit.fact.kind in _FIELD_KINDS:
+            # Price/stock/promo/shipping keys are generic questions ("Is there a ...?"): only a close match counts.
+            return hit.sim >= limits.any + 0.15
+        return hit.sim >= limits.any + (0.1 if wanted else 0.0)
+
+    def _pick(self, ranked: list[Scored], cls: Classification) -> Scored | None:
+        for hit in ranked[:3]:
+            if self._confident(hit, cls):
+                return hit
+            if hit.fact.kind not in _FIELD_KINDS:
+                return None  # the best content fact is not close enough: do not fall to weaker ones
+        return None
+
+    def _uncovered(self, question: str, product: ProductSheet, names: set[str]) -> float:
+        """Share of the question's content words that the sheet never mentions (0 when it has none)."""
+        words = salient_words(question, exclude=names)
+        if not words:
+            return 0.0
+        vocab = self._prepared_for(product).vocab
+        missing = [w for w in words if stem(w) not in vocab]
+        return len(missing) / len(words)
+
+    def _single(
+        self,
+        question: str,
+        product: ProductSheet,
+        cls: Classification,
+        say: _Phraser,
+        trace: AnswerTrace,
+        names: set[str],
+    ) -> list[str]:
+        limits = self._limits()
+        wanted = cls.product_intents
+        ranked = self.rank(question, product, cls)
+        if wanted and wanted[0] in DIRECT_INTENTS:
+            # A close FAQ beats the field ("Do you ship to Canada?" may have its own FAQ entry).
+            faq = next((h for h in ranked if h.fact.kind == "faq" and h.sim >= limits.faq), None)
+            if faq is not None:
+                trace.fact_kind, trace.score = "faq", faq.sim
+                trace.facts.append(faq.fact.label or "")
+                return list(faq.fact.say)
+            out: list[str] = []
+            done: set[str] = set()
+            for intent in wanted[:2]:
+                if intent not in DIRECT_INTENTS:
+                    continue
+                if intent == "price" and wanted[0] == "shipping":
+                    continue  # "how much is shipping?" asks about shipping, not the product's price
+                out += self._field_answer(intent, product, say, ranked, cls, trace, done)
+            return out
+        hit = self._pick(ranked, cls)
+        if hit is not None and hit.sim < limits.strong and self._uncovered(question, product, names) > 0.5:
+            # Most of what the viewer asks about ("lead", "cadmium") appears nowhere on the sheet: the near
+            # fact is about something else.
+            hit = None
+        if hit is None and not wanted:
+            if is_opinion_question(question):
+                # The host has no opinions to give: what the sheet leads with, said as the sheet's.
+                trace.fact_kind = "opinion"
+                return self._headline(product, say)
+            if not is_question(question):
+                trace.fact_kind = "comment"  # "love it!", "lol": nothing was asked
+                return say.many("comment")
+        if hit is None:
+            trace.confident = False
+            trace.fact_kind = "unknown"
+            return say.many("unknown", name=short_name(product))
+        fact = hit.fact
+        trace.fact_kind, trace.score = fact.kind, hit.sim
+        trace.facts.append(fact.label or fact.kind)
+        if fact.kind == "price":
+            return self._price_sentences(product, say)
+        if fact.kind == "stock":
+            return self._stock_sentences(product, say)
+        if fact.kind == "shipping":
+            return [say.one("shipping", text=_lower_first(" ".join(fact.say)))]
+        out = list(fact.say)
+        if fact.kind == "spec":
+            # "How big is it?" is answered by diameter and capacity alike: say both when they tie.
+            runner = next((h for h in ranked[1:3] if h.fact.kind == "spec"), None)
+            if runner is not None and hit.score - runner.score <= 0.03 and self._confident(runner, cls):
+                out += list(runner.fact.say)
+                trace.facts.append(runner.fact.label or "spec")
+        return out
+
+    def _field_answer(
+        self,
+        intent: str,
+        product: ProductSheet,
+        say: _Phraser,
+        ranked: list[Scored],
+        cls: Classification,
+        trace: AnswerTrace,
+        done: set[str],
+    ) -> list[str]:
+        """Sentences answering a price/discount/stock/shipping question from the sheet's field; ``done`` holds
+        the fields already said in this answer (not said twice)."""
+        trace.fact_kind = trace.fact_kind or intent
+        out: list[str] = []
+        if (
+            intent in ("price", "discount")
+            and "price" not in done
+            and (intent == "price" or (product.list_price is not None and product.list_price > product.price))
+        ):
+            done.add("price")
+            out += self._price_sentences(product, say)
+        if intent == "discount" and "promo" not in done:
+            done.add("promo")
+            if product.promo:
+                out.insert(0, say.one("promo", text=_lower_first(as_sentence(product.promo))))
+            elif not out:
+                out += say.many("no_promo", name=short_name(product))
+        if intent == "stock" and "stock" not in done:
+            done.add("stock")
+            if product.stock is None:
+                return self._fallback_or_unknown(product, ranked, say, trace, "stock")
+            out += self._stock_sentences(product, say)
+        if intent == "shipping" and "shipping" not in done:
+            done.add("shipping")
+            if not product.shipping:
+                return self._fallback_or_unknown(product, ranked, say, trace, "shipping")
+            out.append(say.one("shipping", text=_lower_first(as_sentence(product.shipping))))
+        return out
+
+    def _fallback_or_unknown(
+        self, product: ProductSheet, ranked: list[Scored], say: _Phraser, trace: AnswerTrace, topic: str
+    ) -> list[str]:
+        """The sheet lacks the field: a FAQ or feature about it, or an honest "I don't know"."""
+        limits = self._limits()
+        for hit in ranked:
+            if hit.fact.say and topic in hit.fact.topics and hit.sim >= limits.topic:
+                trace.fact_kind, trace.score = hit.fact.kind, hit.sim
+                return list(hit.fact.say)
+        trace.confident = False
+        trace.fact_kind = "unknown"
+        return say.many("unknown", name=short_name(product))
+
+    def _headline(self, product: ProductSheet, say: _Phraser) -> list[str]:
+        first = product.features[0] if product.features else (split_sentences(product.description or "") or [""])[0]
+        if not first:
+            return say.many("unknown", name=short_name(product))
+        return [say.one("headline", name=short_name(product), text=_lower_first(as_sentence(first)))]
+
+    def _price_sentences(self, product: ProductSheet, say: _Phraser) -> list[str]:
+        name = short_name(product)
+        price = _say_price(product.price, product.currency, say.lang)
+        if product.list_price is not None and product.list_price > product.price:
+            was = _say_price(product.list_price, product.currency, say.lang)
+            out = [say.one("price_sale", name=name, price=price, was=was)]
+        else:
+            out = [say.one("price", name=name, price=price)]
+        if product.stock == 0:
+            out.append(say.one("sold_out_too"))
+        return out
+
+    def _stock_sentences(self, product: ProductSheet, say: _Phraser) -> list[str]:
+        if product.stock == 0:
+            return say.many("sold_out", name=short_name(product))
+        return [say.one("stock", stock=str(product.stock))]
+
+    def _compare(
+        self,
+        question: str,
+        a: ProductSheet,
+        b: ProductSheet,
+        cls: Classification,
+        say: _Phraser,
+        trace: AnswerTrace,
+    ) -> list[str]:
+        """Both products' relevant facts: prices (and which costs less), or the asked detail of each, or for a
+        plain "what's the difference" each one's price and headline feature."""
+        wanted = cls.product_intents
+        trace.fact_kind = "comparison"
+        if (wanted and wanted[0] in ("price", "discount")) or (not wanted and _PRICE_WORDS.search(question)):
+            pa, pb = _say_price(a.price, a.currency, say.lang), _say_price(b.price, b.currency, say.lang)
+            out = [say.one("compare_price", name=short_name(a), price=pa, other=short_name(b), other_price=pb)]
+            if a.currency == b.currency:
+                if a.price == b.price:
+                    out.append(say.one("same_price"))
+                else:
+                    out.append(say.one("cheaper", name=short_name(a if a.price < b.price else b)))
+            return out
+        if not wanted:
+            out = []
+            for p in (a, b):
+                headline = p.features[0] if p.features else (split_sentences(p.description or "") or [""])[0]
+                price = _say_price(p.price, p.currency, say.lang)
+                if headline:
+                    text = _lower_first(as_sentence(headline))
+                    out.append(say.one("compare_overview", name=short_name(p), price=price, text=text))
+                else:
+                    out.append(say.one("price", name=short_name(p), price=price))
+            return out
+        out = []
+        for p in (a, b):
+            sub = Classification(intents=wanted, scores=cls.scores, subjects=(p.id,))
+            ranked = self.rank(question, p, sub)
+            if wanted[0] == "shipping" and p.shipping:
+                text = _lower_first(as_sentence(p.shipping))
+                out.append(say.one("compare_each", name=short_name(p), text=text))
+                continue
+            if wanted[0] in DIRECT_INTENTS:
+                part = self._field_answer(wanted[0], p, say, ranked, sub, AnswerTrace(), set())
+                text = " ".join(part)
+                if not part or "product page" in text:
+                    trace.confident = False
+                    out.append(say.one("compare_unknown", name=short_name(p)))
+                else:
+                    out.append(say.one("compare_each", name=short_name(p), text=_lower_first(text)))
+                continue
+            hit = self._pick(ranked, sub)
+            if hit is None:
+                trace.confident = False
+                out.append(say.one("compare_unknown", name=short_name(p)))
+                continue
+            if hit.fact.kind == "price":
+                text = self._price_sentences(p, say)[0]
+            elif hit.fact.kind == "stock":
+                text = self._stock_sentences(p, say)[0]
+            else:
+                text = " ".join(hit.fact.say)
+            out.append(say.one("compare_each", name=short_name(p), text=_lower_first(text)))
+        return out
+
+
+_PRICE_WORDS = re.compile(r"cheap|expensive|price|cost|afford|how much|便宜|贵|价格", re.IGNORECASE)
+
+
+def _say_price(amount: Decimal, currency: str, lang: str) -> str:
+    # Chinese voices read "$24.99" well; English ones need "24 dollars 99". Both keep the sheet's digits.
+    return format_price(amount, currency) if lang == "zh" else spoken_price(amount, currency)
+
+
+class _Phraser:
+    """Picks a phrasing not said recently and fills it in (``recent`` holds normalised sentences)."""
+
+    def __init__(self, *, lang: str, rng: random.Random, recent: Sequence[str]) -> None:
+        self.lang = lang
+        self.rng = rng
+        self.recent = set(recent)
+
+    def _options(self, key: str, values: dict[str, str | None]) -> list[str]:
+        table = PHRASES[self.lang].get(key) or PHRASES["en"][key]
+        plural = _is_plural(values.get("name"))
+        values = {"is": "are" if plural else "is", "costs": "cost" if plural else "costs", **values}
+        values.setdefault("other_is", "are" if _is_plural(values.get("other")) else "is")
+        filled = [t.format_map(_Blank(values)) for t in table]
+        return [_clean_text(f) for f in filled]
+
+    def one(self, key: str, **values: str | None) -> str:
+        options = self._options(key, values)
+        choice = pick_fresh(options, self.recent, self.rng) or self.rng.choice(options)
+        self.recent.add(normalise(choice))
+        return choice
+
+    def many(self, key: str, **values: str | None) -> list[str]:
+        """One phrasing, split into sentences (some phrasings are two sentences)."""
+        return split_sentences(self.one(key, **values))
+
+
+def _is_plural(name: str | None) -> bool:
+    """ "Earbuds", "Coffee Beans": plural; "Glass", "Serum", "Moon Night Light": singular. English names only."""
+    if not name:
+        return False
+    last = re.findall(r"[A-Za-z]+", name)
+    word = last[-1].lower() if last else ""
+    return len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is", "ics"))
+
+
+class _Blank(dict[str, str | None]):
+    def __missing__(self, key: str) -> str:
+        return ""
+
+    def __getitem__(self, key: str) -> str:
+        v = super().get(key)
+        return "" if v is None else str(v)
+
+
+__all__ = [
+    "DIRECT_INTENTS",
+    "PHRASES",
+    "THRESHOLDS",
+    "AnswerTrace",
+    "Fact",
+    "OfflineBrain",
+    "PreparedProduct",
+    "Scored",
+    "Thresholds",
+    "VarietyMeter",
+    "as_sentence",
+    "distinct_2",
+    "product_facts",
+    "sheet_digest",
+    "sheet_vocab",
+    "short_name",
+    "spec_label",
+    "spec_text",
+    "split_sentences",
+    "stem",
+]

@@ -1,0 +1,50 @@
+"""Scene: the AI notice at start and on request (reconnect), the product card following the speech."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import numpy as np
+
+from streamer.config import Persona, ProductSheet
+from streamer.frames import MouthPose, SpeechSegment, VisemeTrack
+from streamer.scene import Scene
+
+
+def make_scene() -> Scene:
+    persona = Persona.model_validate({"name": "Joe", "disclosure": {"notice_s": 2.5}})
+    scene = Scene(persona=persona, width=640, height=360)
+    return scene
+
+
+def test_notice_shows_for_notice_s_at_start_and_again_when_asked():
+    scene = make_scene()
+    r = scene.compositor.notice_rect
+    frames = {t: scene.render(t, MouthPose.rest())[: scene.height].copy() for t in (0.0, 2.4, 2.6, 10.0)}
+    off = frames[10.0][r.y : r.bottom, r.x : r.right].astype(np.int16)
+
+    def on(t: float, frame: np.ndarray | None = None) -> bool:
+        f = frames[t] if frame is None else frame
+        return float(np.abs(f[r.y : r.bottom, r.x : r.right].astype(np.int16) - off).mean()) > 5
+
+    assert on(0.0) and on(2.4)
+    assert not on(2.6)
+    scene.show_notice(2.0)  # a target reconnected
+    assert on(0.0, scene.render(20.0, MouthPose.rest())[: scene.height])
+    assert on(0.0, scene.render(21.9, MouthPose.rest())[: scene.height])
+    assert not on(0.0, scene.render(22.1, MouthPose.rest())[: scene.height])
+
+
+def test_card_switches_when_speech_about_another_product_starts():
+    scene = make_scene()
+    a = ProductSheet(id="a", name="Alpha", price=Decimal("10"))
+    b = ProductSheet(id="b", name="Beta", price=Decimal("20"))
+    scene.update_cards({"a": (a, None), "b": (b, None)})
+    scene.render(0.0, MouthPose.rest())
+    assert scene.shown_product is a
+    seg = SpeechSegment(
+        segment_id=1, text="Beta!", pcm=np.zeros(10, np.int16), visemes=VisemeTrack.silent(), product_id="b"
+    )
+    scene.on_speech_started(seg)
+    scene.render(0.1, MouthPose.rest())
+    assert scene.shown_product is b
