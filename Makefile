@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml scripts/install-system.sh
 	touch $(STAMP)
 
 demo: install
-	$(BIN)/python run_stream.py run
+	$(BIN)/python run_stream.py run --simulate-chat
 
 check: install
 	$(BIN)/python run_stream.py check

@@ -11,6 +11,7 @@ import asyncio
 import collections
 import concurrent.futures
 import contextlib
+import itertools
 import logging
 import os
 import random
@@ -22,13 +23,17 @@ from typing import Any
 
 import numpy as np
 
-from streamer.brain.base import BrainRequest
+from streamer.brain.embed import preload_model_libraries
 from streamer.brain.factory import BrainKit, build_brain
 from streamer.brain.offline import VarietyMeter
+from streamer.chat.events import ChatEventLog
+from streamer.chat.sources import ChatSource, create_source
+from streamer.chat.triage import ChatTriage
 from streamer.clock import Clock, MonotonicClock
 from streamer.config import Persona, ProductSheet, StreamConfig
 from streamer.director import ShowDirector
-from streamer.frames import AUDIO_RATE_HZ, HeardSpeech, SpeechSegment
+from streamer.frames import AUDIO_RATE_HZ, ChatMessage, HeardSpeech, SpeechSegment
+from streamer.gate import MODEL_IMPORT_GATE
 from streamer.memory import release_free_memory
 from streamer.playout import SpeechPlayout
 from streamer.products.catalog import ProductCatalog
@@ -37,20 +42,19 @@ from streamer.publish.media_loop import MediaEvents, MediaLoop, PacketOutput
 from streamer.publish.preview import PreviewHub, PreviewServer
 from streamer.publish.sinks import MuxSink, Target
 from streamer.scene import Card, Scene
+from streamer.speaker import SPEECH_LOW_WATER_S, ReplyJob, Speaker, spoken_name, thanks_sentences
 from streamer.tasks import TaskOwner
 from streamer.voice.base import VoiceBackend, VoiceError, create_voice
 
 log = logging.getLogger(__name__)
 
-#: Generate just ahead: ask for the next sentence only when less than this much speech is still queued.
-SPEECH_LOW_WATER_S = 1.5
 DRAIN_DEADLINE_S = 15.0
+#: Speech voiced ahead before torch is imported (the import holds synthesis back for a few seconds).
+MODEL_IMPORT_SPEECH_AHEAD_S = 9.0
 
 
 @dataclass(slots=True)
 class ShowStats:
-    sentences_voiced: int = 0
-    voice_errors: int = 0
     started_monotonic: float = field(default_factory=time.monotonic)
     first_frame_s: float | None = None
     voice_ready_s: float | None = None
@@ -90,16 +94,45 @@ class Show:
         self._voice_pool = concurrent.futures.ThreadPoolExecutor(
             1, thread_name_prefix="voice", initializer=_lower_thread_priority
         )
+        # Replies get their own voice thread at normal priority: patter synthesis never delays an answer.
+        self._reply_pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="reply-voice")
         self._brain_pool = concurrent.futures.ThreadPoolExecutor(
             1, thread_name_prefix="brain", initializer=_lower_thread_priority
+        )
+        self.chat_events = ChatEventLog()
+        self.chat_sources: list[ChatSource] = [
+            create_source(
+                src,
+                clock=self.clock,
+                catalog=lambda: self.director.products,
+                max_backoff_s=config.reconnect_max_backoff_s,
+            )
+            for src in config.chat.sources
+        ]
+        self.triage = ChatTriage(config.chat.triage) if self.chat_sources else None
+        self._jobs: collections.OrderedDict[str, ReplyJob] = collections.OrderedDict()
+        self._job_ids = itertools.count(1)
+        self.reply_latencies: collections.deque[float] = collections.deque(maxlen=500)
+        self.speaker = Speaker(
+            persona=persona,
+            director=self.director,
+            brain=self.brain,
+            voice=self.voice,
+            playout=self.playout,
+            clock=self.clock,
+            voice_pool=self._voice_pool,
+            reply_pool=self._reply_pool,
+            rng=self.rng,
+            next_reply=self._next_reply if self.triage is not None else None,
+            quiet_invite_s=config.chat.invite_after_quiet_s,
         )
         self._stop_requested = asyncio.Event()
         self._finished = asyncio.Event()
         self._hard_stop = False
-        self._segment_ids = 0
         self._speaker: asyncio.Task[Any] | None = None
         self._catalog_ready = asyncio.Event()
         self._voice_done = asyncio.Event()
+        self._models_imported = False
         self.scene: Scene | None = None
         self.encoder: AVEncoder | None = None
         self.media: MediaLoop | None = None
@@ -177,7 +210,11 @@ class Show:
         )
         if self.preview_hub is not None:
             self.preview_server = PreviewServer(
-                self.preview_hub, status=self.status, host=self.config.preview.host, port=self.config.preview.port
+                self.preview_hub,
+                status=self.status,
+                host=self.config.preview.host,
+                port=self.config.preview.port,
+                events=self.chat_events if self.triage is not None else None,
             )
             try:
                 await self.preview_server.start()
@@ -194,6 +231,8 @@ class Show:
         self._tasks.spawn(self._load_catalog_then_watch(), name="catalog")
         self._speaker = self._tasks.spawn(self._load_voice_then_speak(), name="speaker")
         self._tasks.spawn(self._status_log(), name="status-log")
+        for source in self.chat_sources:
+            self._tasks.spawn(source.run(self._on_chat), name=f"chat:{source.name}")
 
         stop_wait = asyncio.create_task(self._stop_requested.wait())
         finish_wait = asyncio.create_task(self._finished.wait())
@@ -233,6 +272,7 @@ class Show:
         if self.encoder is not None:
             self.encoder.close()
         self._voice_pool.shutdown(wait=False, cancel_futures=True)
+        self._reply_pool.shutdown(wait=False, cancel_futures=True)
         self._brain_pool.shutdown(wait=False, cancel_futures=True)
         await self.brain.aclose()
         log.info(
@@ -257,6 +297,7 @@ class Show:
             log.warning("%s", p)
         products = list(self.catalog.products)
         self.director.set_products(products)
+        self.speaker.facts_changed(products)
         # Embed the sheets' facts for answers (the first call also loads the embedding model), off the loop.
         self._tasks.spawn(self._prepare_answers(products), name="prepare-answers")
         cards: dict[str, Card] = {}
@@ -271,6 +312,18 @@ class Show:
         # be ready later. Until the embedder is in, answers use the lexical fallback.
         await self._voice_done.wait()
         loop = asyncio.get_running_loop()
+        if not self._models_imported:
+            # torch is imported behind the exclusive gate: synthesis (which probes for torch through scipy) waits
+            # the few seconds it takes instead of failing on a half-imported module. So first let the speaker
+            # voice several seconds ahead; the host keeps talking while the import runs.
+            self.speaker.low_water_s = MODEL_IMPORT_SPEECH_AHEAD_S
+            deadline = time.monotonic() + 15.0
+            # Polled: the buffer fills from the media thread's side; 100 ms granularity is plenty here.
+            while self.playout.buffered_s() < MODEL_IMPORT_SPEECH_AHEAD_S - 2 and time.monotonic() < deadline:  # noqa: ASYNC110
+                await asyncio.sleep(0.1)
+            await loop.run_in_executor(self._brain_pool, _import_models_exclusively)
+            self.speaker.low_water_s = SPEECH_LOW_WATER_S
+            self._models_imported = True
         await loop.run_in_executor(self._brain_pool, self.brain.offline.prepare, products)
 
     async def _product_image(self, product: ProductSheet) -> np.ndarray | None:
@@ -299,64 +352,99 @@ class Show:
         # Greet with the first product's name when the catalog is there; a slow feed does not keep the host quiet.
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._catalog_ready.wait(), timeout=5.0)
-        await self._speak_forever()
+        await self.speaker.run()
 
-    async def _speak_forever(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            await self._wait_for_room()
-            beat = self.director.next_beat()
-            if beat is None:
-                await self.clock.sleep(0.5)
-                continue
-            request = BrainRequest(
-                persona=self.persona,
-                beat=beat,
-                products=self.director.products,
-                recent=tuple(self.director.recent),
-                rng=self.rng,
-            )
-            product_id = beat.product.id if beat.product else None
-            if beat.kind == "transition" and beat.next_product is not None:
-                product_id = beat.next_product.id
-            async for sentence in self.brain.stream(request):
-                if not self.director.accept(sentence):
-                    continue
-                await self._wait_for_room()
-                try:
-                    speech = await loop.run_in_executor(self._voice_pool, self.voice.synthesize, sentence)
-                except VoiceError as exc:
-                    self.stats.voice_errors += 1
-                    log.warning("skipping a sentence the voice could not say: %s", exc)
-                    continue
-                if speech.samples == 0:
-                    continue
-                self._segment_ids += 1
-                segment = SpeechSegment(
-                    segment_id=self._segment_ids,
-                    text=sentence,
-                    pcm=speech.pcm,
-                    visemes=speech.visemes,
-                    kind="patter" if beat.kind == "section" else beat.kind,
-                    product_id=product_id,
-                )
-                while not self.playout.push(segment):
-                    await self.clock.sleep(0.1)
-                self.stats.sentences_voiced += 1
+    # ---- chat ----------------------------------------------------------------------------------------------
 
-    async def _wait_for_room(self) -> None:
-        while self.playout.buffered_s() > SPEECH_LOW_WATER_S:
-            await self.clock.sleep(0.05)
+    def _on_chat(self, msg: ChatMessage) -> None:
+        """Every incoming comment: triage decides (and records why); a queued one wakes the speaker."""
+        assert self.triage is not None
+        now = self.clock.now()
+        decision = self.triage.offer(msg, now, products=self.director.products, on_screen=self.director.current_product)
+        self.chat_events.add("comment", now, **decision.as_dict())
+        log.debug(
+            "chat %s %s: %r -> %s (%s)", msg.source, decision.user, decision.text, decision.outcome, decision.reason
+        )
+        self.speaker.last_chat_s = now
+        if decision.outcome in ("queued", "merged"):
+            self.speaker.wake.set()
+
+    async def _next_reply(self) -> ReplyJob | None:
+        assert self.triage is not None
+        pick = self.triage.next(self.clock.now())
+        if pick is None:
+            return None
+        job = ReplyJob(
+            reply_id=f"r{next(self._job_ids)}",
+            kind=pick.kind,
+            viewer=spoken_name(pick.user),
+            text=pick.text,
+            arrived_s=min(m.received_s for m in pick.messages) if pick.messages else self.clock.now(),
+            source=pick.messages[0].source if pick.messages else None,
+        )
+        if pick.kind == "thanks" or (pick.kind == "purchase" and not pick.text):
+            job.sentences = thanks_sentences(self.persona, [spoken_name(u) for u in pick.users], self.rng)
+        elif pick.kind == "deflect":
+            job.sentences = [pick.text]  # a fixed safe line from triage, never the viewer's words
+        self._jobs[job.reply_id] = job
+        while len(self._jobs) > 100:
+            self._jobs.popitem(last=False)
+        log.info("answering %s from %s (%s): %s", pick.kind, job.viewer, pick.reason, job.text)
+        return job
+
+    def _on_reply_heard(self, segment: SpeechSegment, frame: int) -> None:
+        job = self._jobs.get(segment.reply_to or "")
+        if job is None or job.first_audio_s is not None:
+            return
+        assert self.media is not None
+        # The frame's packets leave one frame later (the encoder is pipelined).
+        out_s = max(self.media.pacer.due(frame + 1), self.clock.now())
+        job.first_audio_s = out_s
+        latency = out_s - job.arrived_s
+        self.reply_latencies.append(latency)
+        self.chat_events.add(
+            "reply",
+            out_s,
+            reply_id=job.reply_id,
+            kind=job.kind,
+            user=job.viewer,
+            question=job.text,
+            latency_s=round(latency, 3),
+        )
+        log.info("reply to %s started %.2f s after the comment", job.viewer, latency)
+        self._tasks.spawn(self._post_reply(job), name=f"post:{job.reply_id}")
+
+    async def _post_reply(self, job: ReplyJob) -> None:
+        # Give the speaker time to write the whole answer, then type it into the chat if the source allows.
+        await self.clock.sleep(3.0)
+        source = next((s for s in self.chat_sources if s.name == job.source), None)
+        if source is None or not source.can_post or not job.sentences:
+            return
+        await source.post(" ".join(job.sentences))
+
+    def reply_latency_summary(self) -> dict[str, float | int | None]:
+        values = sorted(self.reply_latencies)
+        if not values:
+            return {"replies": 0, "p50_s": None, "p95_s": None}
+        return {
+            "replies": len(values),
+            "p50_s": round(values[len(values) // 2], 3),
+            "p95_s": round(values[min(len(values) - 1, int(0.95 * (len(values) - 1) + 0.5))], 3),
+        }
 
     # ---- events from the media thread -----------------------------------------------------------------------
 
     def _on_media_events(self, ev: MediaEvents) -> None:
         for seg in ev.started:
+            if seg.kind in ("reply", "reply_more"):
+                self._on_reply_heard(seg, ev.frame)
             if seg.kind in ("patter", "transition"):
                 self.variety.add(seg.text, ev.frame / self.config.video.fps)
             log.info("says [%s%s]: %s", seg.kind, f" {seg.product_id}" if seg.product_id else "", seg.text)
         for heard in ev.finished:
             self._record_heard(heard)
+            if heard.interrupted:
+                self.speaker.forget_unheard(heard.text)
 
     def _record_heard(self, heard: HeardSpeech) -> None:
         self.spoken.append(heard)
@@ -388,6 +476,12 @@ class Show:
             "brain": self._brain_summary(),
             "patter distinct-2 (1 h)": f"{self.variety.distinct_2(frames / fps):.2f}",
         }
+        if self.triage is not None:
+            lat = self.reply_latency_summary()
+            summary["replies"] = f"{lat['replies']} (p50 {lat['p50_s']} s, p95 {lat['p95_s']} s)"
+            summary["chat waiting"] = self.triage.pending()
+        for src in self.chat_sources:
+            summary[f"chat {src.name}"] = src.stats().get("state", "?")
         for s in self.sinks:
             summary[f"out {s.target.display}"] = s.state.value
         return {
@@ -395,15 +489,17 @@ class Show:
             "outputs": [s.stats() for s in self.sinks],
             "spoken": [{"text": h.text, "kind": h.kind, "interrupted": h.interrupted} for h in self.spoken],
             "stats": {
-                "sentences_voiced": self.stats.sentences_voiced,
-                "voice_errors": self.stats.voice_errors,
+                **self.speaker.summary(),
                 "repeats_blocked": self.director.repeats_blocked,
                 "first_frame_s": self.stats.first_frame_s,
                 "voice_ready_s": self.stats.voice_ready_s,
                 "guard_actions": dict(self.brain.guard.counts),
                 "answers": dict(self.brain.offline.counts),
                 "llm": self._llm_metrics(),
+                "reply_latency": self.reply_latency_summary(),
+                "chat": self.triage.stats() if self.triage is not None else None,
             },
+            "chat": [e.as_dict() for e in self.chat_events.recent(limit=30)],
         }
 
     def _brain_summary(self) -> str:
@@ -437,6 +533,11 @@ class Show:
                 s["voice"],
                 f", outputs: {outs}" if outs else "",
             )
+
+
+def _import_models_exclusively() -> None:
+    with MODEL_IMPORT_GATE.exclusive():
+        preload_model_libraries()
 
 
 def _lower_thread_priority() -> None:

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
-from streamer.config import StreamConfig
+from streamer.config import SimulatorChatSource, StreamConfig
 
 log = logging.getLogger("streamer")
 
@@ -66,6 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--no-preview", dest="preview", action="store_false")
     run.add_argument("--preview-port", type=int, default=None, help="preview port (default 8080; 0 = any free)")
+    run.add_argument(
+        "--simulate-chat",
+        action="store_true",
+        help="add the built-in chat simulator (simulated viewers ask about the products); "
+        "for demos and rehearsals, never for a real audience",
+    )
     run.add_argument("--log-level", default="INFO")
 
     chk = sub.add_parser("check", help="validate persona, products and stream config; exit 2 on errors")
@@ -222,6 +228,8 @@ def _run(args: argparse.Namespace) -> int:
             config.video = config.video.model_validate({**config.video.model_dump(), "fps": args.fps})
         if args.preview_port is not None:
             config.preview.port = args.preview_port
+        if args.simulate_chat and not any(src.kind == "simulator" for src in config.chat.sources):
+            config.chat.sources.append(SimulatorChatSource())
         if args.duration is not None and args.duration <= 0:
             raise _UsageError("--duration must be a positive number of seconds")
         persona_path, products = _paths(args, config)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -263,6 +263,89 @@ class BrainSettings(_Strict):
         return self
 
 
+class ChatFieldMap(_Strict):
+    """Where each field sits in a generic source's JSON message (dotted paths, e.g. ``data.author.name``)."""
+
+    user: str = "user"
+    text: str = "text"
+    id: str = "id"
+    kind: str | None = "kind"
+    user_id: str | None = None
+    timestamp: str | None = None
+    """Unix seconds (or milliseconds, detected) when the platform gives one."""
+
+
+class WebSocketChatSource(_Strict):
+    kind: Literal["websocket"] = "websocket"
+    name: str = "websocket"
+    url: str = Field(pattern=r"^wss?://")
+    fields: ChatFieldMap = Field(default_factory=lambda: ChatFieldMap())
+    kinds: dict[str, Literal["comment", "gift", "like", "join", "purchase"]] = Field(default_factory=dict)
+    """Maps the platform's own kind values to ours, e.g. {chat: comment, donation: gift}."""
+    subscribe: str | None = None
+    """A text frame to send after connecting (some feeds want a subscribe message)."""
+    headers_env: dict[str, str] = Field(default_factory=dict)
+    """HTTP headers whose values come from environment variables: {Authorization: FEED_TOKEN}."""
+
+
+class TwitchChatSource(_Strict):
+    kind: Literal["twitch"] = "twitch"
+    name: str = "twitch"
+    channel: str = Field(pattern=r"^#?[A-Za-z0-9_]{2,25}$")
+    nick: str = "justinfan12345"
+    """Anonymous read-only login by default; set a real nick and token_env to post replies."""
+    token_env: str | None = None
+    """Environment variable holding the ``oauth:...`` token (never the token itself)."""
+    url: str = "wss://irc-ws.chat.twitch.tv:443"
+    post_replies: bool = False
+    """Also post the host's text replies into the chat (at most 20 messages per 30 s)."""
+
+
+class YouTubeChatSource(_Strict):
+    kind: Literal["youtube"] = "youtube"
+    name: str = "youtube"
+    live_chat_id: str = Field(min_length=1)
+    api_key_env: str = "YOUTUBE_API_KEY"
+    base_url: str = "https://www.googleapis.com/youtube/v3"
+    daily_quota_units: int = Field(10_000, ge=100)
+    """The project's daily quota; polling slows down to stay inside it (each list call costs 5 units)."""
+    post_replies: bool = False
+
+
+class SimulatorChatSource(_Strict):
+    kind: Literal["simulator"] = "simulator"
+    name: str = "simulator"
+    messages_per_min: float = Field(8.0, gt=0.0, le=20_000.0)
+    script: str | None = None
+    """A YAML list of {after_s, user, text, kind} to play instead of random viewers."""
+    seed: int | None = None
+
+
+ChatSource = Annotated[
+    WebSocketChatSource | TwitchChatSource | YouTubeChatSource | SimulatorChatSource, Field(discriminator="kind")
+]
+
+
+class TriageSettings(_Strict):
+    max_chars: int = Field(200, ge=20, le=2000)
+    per_viewer_per_min: int = Field(4, ge=1, le=600)
+    global_per_min: int = Field(40, ge=1, le=100_000)
+    max_age_s: float = Field(30.0, gt=0.0, le=600.0)
+    """Comments older than this are not answered."""
+    queue_max: int = Field(50, ge=1, le=10_000)
+    blocklist: list[str] = Field(default_factory=list)
+    """Viewer names or ids the operator blocked."""
+    extra_rules_dir: str | None = None
+    """The operator's own word lists (toxicity, spam), added to the built-in ones."""
+
+
+class ChatSettings(_Strict):
+    sources: list[ChatSource] = Field(default_factory=list)
+    triage: TriageSettings = Field(default_factory=lambda: TriageSettings())
+    invite_after_quiet_s: float = Field(90.0, ge=10.0, le=3600.0)
+    """With no comment for this long, the host invites viewers to ask."""
+
+
 class StreamConfig(_Strict):
     persona: str | None = None
     products: str | None = None
@@ -274,4 +357,5 @@ class StreamConfig(_Strict):
     preview: PreviewSettings = Field(default_factory=PreviewSettings)
     show: ShowSettings = Field(default_factory=ShowSettings)
     brain: BrainSettings = Field(default_factory=lambda: BrainSettings())
+    chat: ChatSettings = Field(default_factory=lambda: ChatSettings())
     reconnect_max_backoff_s: float = Field(30.0, ge=1.0, le=600.0)

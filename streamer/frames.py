@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 
@@ -43,6 +44,8 @@ class VisemeTrack:
 
     starts: np.ndarray  # int64, shape (n,)
     visemes: np.ndarray  # int8, shape (n,)
+    boundaries: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    """Sample offsets between words (mid-gap), ascending: where speech may be cut without cutting a word."""
 
     def __post_init__(self) -> None:
         if self.starts.shape != self.visemes.shape:
@@ -79,8 +82,10 @@ class SpeechSegment:
     text: str
     pcm: np.ndarray  # int16, shape (samples,)
     visemes: VisemeTrack
-    kind: str = "patter"  # patter | transition | greeting | reply | operator
+    kind: str = "patter"  # patter | transition | greeting | reply | thanks | invite | operator
     product_id: str | None = None
+    reply_to: str | None = None
+    """For replies: the id of the chat pick being answered (latency is measured from its arrival)."""
 
     @property
     def samples(self) -> int:
@@ -111,6 +116,31 @@ class VideoFrame:
 
     pts: int
     i420: np.ndarray
+
+
+# ---- chat ----------------------------------------------------------------------------------------------------
+
+ChatKind = Literal["comment", "gift", "like", "join", "purchase"]
+
+
+@dataclass(slots=True)
+class ChatMessage:
+    """One viewer event from a chat source. ``user`` and ``text`` are raw and untrusted: triage sanitises them."""
+
+    source: str
+    """Which source it came from: "websocket", "twitch", "youtube", "simulator" (plus the source's name)."""
+    message_id: str
+    """Unique within the source (used to drop duplicates after reconnects)."""
+    user: str
+    text: str
+    kind: ChatKind = "comment"
+    user_id: str = ""
+    received_s: float = 0.0
+    """When it reached livehost, on the show's monotonic clock."""
+    sent_at_s: float | None = None
+    """The platform's own timestamp (Unix seconds) when it gave one."""
+    tags: dict[str, str] = field(default_factory=dict)
+    """Source extras: badges, moderator flag, gift name and amount..."""
 
 
 # ---- control frames: an interruption never discards these -------------------------------------------------

@@ -28,6 +28,10 @@ class Pulled:
     finished: list[HeardSpeech] = field(default_factory=list)
 
 
+#: Fade-out at a cut (5 ms): no click.
+FADE_SAMPLES = 240
+
+
 class SpeechPlayout:
     """Thread-safe queue of :class:`SpeechSegment` with a silent gap between sentences.
 
@@ -48,17 +52,71 @@ class SpeechPlayout:
         self._current_started_at = 0
         self.heard: collections.deque[HeardSpeech] = collections.deque(maxlen=history)
         self.segments_played = 0
+        # A reply waiting to take over at the next word boundary (see replace_at_boundary).
+        self._replacement: list[SpeechSegment] | None = None
+        self._replace_deadline = 0  # on the pulled-samples clock
+        self._replace_pause = 0
+        self.cuts = 0
 
     # ---- asyncio side -------------------------------------------------------------------------------------
 
     def push(self, segment: SpeechSegment) -> bool:
-        """Queue a sentence. Returns False (and queues nothing) when that would exceed ``max_ahead_s``."""
+        """Queue a sentence. Returns False (and queues nothing) when that would exceed ``max_ahead_s``.
+
+        While a replacement is waiting for its word boundary, pushed sentences join the replacement.
+        """
         with self._lock:
+            if self._replacement is not None:
+                self._replacement.append(segment)
+                return True
             if self._queued_samples + segment.samples > self._max_ahead and (self._queue or self._current):
                 return False
             self._queue.append(segment)
             self._queued_samples += segment.samples
             return True
+
+    def replace_at_boundary(
+        self, segments: list[SpeechSegment], *, max_wait_s: float = 0.6, pause_s: float = 0.15
+    ) -> None:
+        """The one interruption path for speech: finish the current word (never cut mid-word), fade out, drop
+        everything queued, pause ``pause_s``, then play ``segments`` (and whatever is pushed after them).
+
+        If no word boundary comes within ``max_wait_s`` the cut happens then, with a fade. When nothing is being
+        said the segments start at once.
+        """
+        with self._lock:
+            self._replacement = list(segments)
+            self._replace_deadline = self._clock_samples + round(max_wait_s * self._rate)
+            self._replace_pause = round(pause_s * self._rate)
+
+    def busy_with(self, kind: str) -> bool:
+        """True while a segment of this kind is playing, queued, or waiting to cut in."""
+        with self._lock:
+            if self._current is not None and self._current.kind == kind:
+                return True
+            if any(s.kind == kind for s in self._queue):
+                return True
+            return self._replacement is not None and any(s.kind == kind for s in self._replacement)
+
+    @property
+    def replacing(self) -> bool:
+        with self._lock:
+            return self._replacement is not None
+
+    def _apply_replacement_locked(self) -> None:
+        assert self._replacement is not None
+        self._queue = collections.deque(self._replacement)
+        self._queued_samples = sum(s.samples for s in self._replacement)
+        self._replacement = None
+        self._gap_left = self._replace_pause
+
+    def _cut_point_locked(self, seg: SpeechSegment, pulled_so_far: int) -> int:
+        """Where in ``seg`` a pending replacement cuts it: the next word boundary, or the deadline."""
+        b = seg.visemes.boundaries
+        i = int(np.searchsorted(b, self._pos, side="left"))
+        boundary = int(b[i]) if i < b.shape[0] else seg.samples
+        deadline = self._pos + max(0, self._replace_deadline - (self._clock_samples + pulled_so_far))
+        return min(boundary, deadline, seg.samples)
 
     def buffered_s(self) -> float:
         """Speech still to be heard (current remainder + queued), in seconds."""
@@ -85,6 +143,7 @@ class SpeechPlayout:
             self._queue.clear()
             self._queued_samples = 0
             self._gap_left = 0
+            self._replacement = None
             if self._current is None:
                 return None
             heard = self._heard_locked(interrupted=True)
@@ -103,6 +162,8 @@ class SpeechPlayout:
         with self._lock:
             filled = 0
             while filled < n:
+                if self._replacement is not None and self._current is None:
+                    self._apply_replacement_locked()
                 if self._current is None:
                     if self._gap_left > 0:
                         step = min(self._gap_left, n - filled)
@@ -118,11 +179,29 @@ class SpeechPlayout:
                     started.append(self._current)
                 seg = self._current
                 step = min(seg.samples - self._pos, n - filled)
+                cut = False
+                if self._replacement is not None:
+                    stop = self._cut_point_locked(seg, filled)
+                    if stop - self._pos <= step and stop < seg.samples:
+                        step, cut = stop - self._pos, True
                 out[filled : filled + step] = seg.pcm[self._pos : self._pos + step]
-                if best is None or step > best[0]:
+                if cut:
+                    fade = min(step, FADE_SAMPLES)
+                    if fade:
+                        ramp = np.linspace(1.0, 0.0, fade, dtype=np.float32)
+                        tail = out[filled + step - fade : filled + step].astype(np.float32) * ramp
+                        out[filled + step - fade : filled + step] = tail.astype(np.int16)
+                if step and (best is None or step > best[0]):
                     best = (step, seg, self._pos, step)
                 self._pos += step
                 filled += step
+                if cut:
+                    finished.append(self._heard_locked(interrupted=True))
+                    self.cuts += 1
+                    self._current = None
+                    self._pos = 0
+                    self._apply_replacement_locked()
+                    continue
                 if self._pos >= seg.samples:
                     finished.append(self._heard_locked(interrupted=False))
                     self.segments_played += 1
@@ -146,9 +225,13 @@ class SpeechPlayout:
         heard_samples = self._pos
         text = seg.text
         if interrupted and seg.samples:
-            # Approximate the words heard by the fraction of audio played (word timing is not tracked yet).
             words = seg.text.split()
-            k = int(len(words) * heard_samples / seg.samples)
+            b = seg.visemes.boundaries
+            if b.shape[0] == len(words) - 1:
+                # Word gaps are known: the words before the last gap passed.
+                k = int(np.searchsorted(b, heard_samples, side="right"))
+            else:
+                k = int(len(words) * heard_samples / seg.samples)
             text = " ".join(words[:k])
         record = HeardSpeech(
             segment_id=seg.segment_id,

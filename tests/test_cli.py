@@ -163,7 +163,7 @@ def test_sigterm_drains_and_leaves_a_clean_recording(tmp_path: Path):
     streams = json.loads(probe.stdout)["streams"]
     assert {s["codec_name"] for s in streams} == {"h264", "aac"}
     video = next(s for s in streams if s["codec_type"] == "video")
-    assert int(video["nb_read_frames"]) >= 4 * 30
+    assert int(video["nb_read_frames"]) >= 4 * 30 - 10
 
 
 def test_ask_prints_the_guarded_answer_one_sentence_per_line(tmp_path: Path):

@@ -70,3 +70,51 @@ def test_drain_drops_queued_sentences_but_lets_the_current_one_finish():
     rest = p.pull(1600)
     assert (rest.pcm == 5).all() and rest.finished[0].segment_id == 1
     assert p.idle
+
+
+def worded(i: int, samples: int, value: int, boundaries: list[int], words: int) -> SpeechSegment:
+    s = seg(i, samples, value)
+    s.text = " ".join(f"w{k}" for k in range(words))
+    s.visemes.boundaries = np.array(boundaries, np.int64)
+    return s
+
+
+def test_a_reply_cuts_in_at_the_next_word_boundary_with_a_fade_then_a_pause():
+    p = SpeechPlayout(rate_hz=48_000, gap_s=0.0)
+    p.push(worded(1, 48_000, 1000, [10_000, 30_000], words=3))
+    p.push(seg(2, 4800, 7))  # queued patter: dropped by the reply
+    p.pull(8000)
+    p.replace_at_boundary([seg(9, 4800, 3000)], max_wait_s=1.0, pause_s=0.01)
+    out = p.pull(4000)  # samples 8000..12000 of segment 1; the boundary at 10000 falls inside
+    assert (out.pcm[:1700] == 1000).all()  # untouched before the fade
+    assert out.pcm[1999] < 100 and not out.pcm[2000:2480].any()  # faded to the boundary, then a 10 ms pause
+    assert (out.pcm[2480:] == 3000).all()  # the reply
+    assert out.finished[0].interrupted and out.finished[0].heard_samples == 10_000
+    assert out.finished[0].text == "w0"  # exactly the words heard
+    assert [s.segment_id for s in out.started] == [9]
+    assert p.cuts == 1
+    rest = p.pull(48_000)
+    assert 7 not in set(rest.pcm.tolist())
+
+
+def test_without_a_boundary_the_cut_comes_at_the_deadline():
+    p = SpeechPlayout(rate_hz=48_000, gap_s=0.0)
+    p.push(worded(1, 96_000, 1000, [], words=1))
+    p.pull(1600)
+    p.replace_at_boundary([seg(9, 4800, 3000)], max_wait_s=0.1, pause_s=0.0)  # 4800 samples
+    a = p.pull(1600)
+    b = p.pull(1600)
+    c = p.pull(1600)
+    d = p.pull(1600)
+    assert (a.pcm == 1000).all() and (b.pcm == 1000).all()
+    assert c.pcm[0] == 1000 and c.pcm[-1] == 0 and c.finished[0].heard_samples == 1600 + 4800
+    assert (d.pcm == 3000).all()
+
+
+def test_a_reply_starts_at_once_when_the_host_is_silent_and_later_pushes_join_it():
+    p = SpeechPlayout(rate_hz=48_000, gap_s=0.0)
+    p.replace_at_boundary([seg(9, 800, 3000)], pause_s=0.0)
+    assert p.push(seg(10, 800, 4000))
+    out = p.pull(1600)
+    assert (out.pcm[:800] == 3000).all() and (out.pcm[800:] == 4000).all()
+    assert [s.segment_id for s in out.started] == [9, 10]

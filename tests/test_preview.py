@@ -69,3 +69,38 @@ def test_viewer_gets_an_init_message_then_playable_fmp4_starting_at_a_keyframe()
         frames = list(c.decode(video=0))
     assert len(frames) >= 90  # keyframe requested at join: almost every frame arrives
     assert frames[0].key_frame
+
+
+def test_chat_events_stream_as_server_sent_events():
+    from streamer.chat.events import ChatEventLog
+
+    async def main() -> list[dict]:
+        enc = make_encoder()
+        events = ChatEventLog()
+        events.add("comment", 1.0, user="maya", text="how much?", outcome="queued", reason="question:price")
+        hub = PreviewHub(
+            video_template=enc.video_stream,
+            audio_template=enc.audio_stream,
+            want_keyframe=enc.request_keyframe,
+            loop=asyncio.get_running_loop(),
+        )
+        server = PreviewServer(hub, status=dict, host="127.0.0.1", port=0, events=events)
+        await server.start()
+        got: list[dict] = []
+        try:
+            async with aiohttp.ClientSession() as http, http.get(server.url + "events") as r:
+                assert r.headers["Content-Type"].startswith("text/event-stream")
+                events.add("reply", 2.0, user="maya", latency_s=0.5)  # live, after the history
+                async for line in r.content:
+                    if line.startswith(b"data: "):
+                        got.append(json.loads(line[6:]))
+                    if len(got) == 2:
+                        break
+        finally:
+            await server.aclose()
+            enc.close()
+        return got
+
+    got = asyncio.run(main())
+    assert [(e["kind"], e["data"]["user"]) for e in got] == [("comment", "maya"), ("reply", "maya")]
+    assert got[1]["data"]["latency_s"] == 0.5

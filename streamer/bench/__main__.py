@@ -202,7 +202,7 @@ def soak(args: argparse.Namespace) -> dict[str, object]:
         "frames_expected": args.seconds * config.video.fps,
         "late_frames": show.media.pacer.late_frames,
         "worst_lag_ms": round(show.media.pacer.worst_lag_s * 1000, 1),
-        "sentences_voiced": show.stats.sentences_voiced,
+        "sentences_voiced": show.speaker.stats.sentences_voiced,
         "rss_start_mb": round(samples[0][1], 1) if samples else None,
         "rss_end_mb": round(samples[-1][1], 1) if samples else None,
         "rss_max_mb": round(max(m for _, m in samples), 1) if samples else None,
@@ -330,6 +330,67 @@ def brain(args: argparse.Namespace) -> dict[str, object]:
     }
 
 
+def latency(args: argparse.Namespace) -> dict[str, object]:
+    """The whole show with the chat simulator playing ``--comments`` viewer questions (about the example catalog,
+    one every ``--spacing-s``): time from each comment's arrival to the first sample of its reply in the output."""
+    import asyncio
+
+    import yaml
+
+    from streamer.app import Show
+    from streamer.config import SimulatorChatSource, StreamConfig
+    from streamer.loading import load_persona
+    from streamer.memory import limit_malloc_arenas
+    from streamer.publish.sinks import parse_target
+
+    sys.setswitchinterval(0.001)  # as run_stream.py does
+    limit_malloc_arenas(2)
+    questions = yaml.safe_load(Path(args.questions).read_text())
+    names = ["maya", "leo", "sam", "nina", "omar", "ivy", "kai", "zoe", "li", "ana"]
+    script = [
+        {
+            "after_s": args.first_after_s + i * args.spacing_s,
+            "user": names[i % len(names)],
+            "text": questions[i % len(questions)]["question"],
+            "kind": "comment",
+        }
+        for i in range(args.comments)
+    ]
+    workdir = Path(tempfile.mkdtemp(prefix="livehost-latency-"))
+    (workdir / "script.yaml").write_text(yaml.safe_dump(script))
+    persona = load_persona(args.persona)[0]
+    config = StreamConfig.model_validate({"preview": {"enabled": False}, "show": {"seed": 1}})
+    config.chat.sources.append(SimulatorChatSource(script=str(workdir / "script.yaml")))
+    duration = args.first_after_s + args.comments * args.spacing_s + 8
+    show = Show(
+        config=config,
+        persona=persona,
+        products_source=args.products,
+        targets=[parse_target(str(workdir / "out.flv"))],
+        duration_s=float(duration),
+    )
+    code = asyncio.run(show.run())
+    lat = sorted(show.reply_latencies)
+    (workdir / "out.flv").unlink(missing_ok=True)
+    return {
+        "benchmark": "latency",
+        "measured": "comment arrival (simulator over a loopback WebSocket) -> first audio sample of its reply in "
+        "the published output (the frame that carries it, encoder pipelining included)",
+        "comments": args.comments,
+        "replies": len(lat),
+        "p50_s": round(lat[len(lat) // 2], 3) if lat else None,
+        "p95_s": round(_percentile(lat, 0.95), 3) if lat else None,
+        "max_s": round(lat[-1], 3) if lat else None,
+        "spacing_s": args.spacing_s,
+        "brain": show.brain.brain.name + (" (lexical)" if show.brain.offline.degraded else " (MiniLM)"),
+        "voice": getattr(show.voice, "name", "?"),
+        "triage": show.triage.stats() if show.triage else None,
+        "frames": show.media.frames if show.media else 0,
+        "exit_code": code,
+        "cpu_count": os.cpu_count(),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m streamer.bench")
     sub = parser.add_subparsers(dest="which", required=True)
@@ -350,8 +411,20 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--eval-dir", default=str(Path(__file__).resolve().parents[2] / "tests" / "data" / "eval"))
     b.add_argument("--persona", default="personas/host.yaml")
     b.add_argument("--llm-turns", type=int, default=20)
+    lt = sub.add_parser("latency", help="comment -> first reply audio, full pipeline with the chat simulator")
+    lt.add_argument("--comments", type=int, default=50)
+    lt.add_argument("--spacing-s", type=float, default=8.0)
+    lt.add_argument("--first-after-s", type=float, default=14.0)
+    lt.add_argument("--persona", default="personas/host.yaml")
+    lt.add_argument("--products", default="products")
+    lt.add_argument(
+        "--questions",
+        default=str(Path(__file__).resolve().parents[2] / "tests" / "data" / "eval" / "holdout_questions.yaml"),
+    )
     args = parser.parse_args(argv)
-    if args.which == "brain":
+    if args.which == "latency":
+        print(json.dumps(latency(args)))
+    elif args.which == "brain":
         print(json.dumps(brain(args)))
     elif args.which == "pipeline":
         print(json.dumps(pipeline(args)))

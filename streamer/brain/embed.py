@@ -217,6 +217,21 @@ def normalise_rows(m: np.ndarray) -> np.ndarray:
     return _normalise_rows(np.atleast_2d(m))
 
 
+def preload_model_libraries() -> bool:
+    """Import torch and sentence-transformers now (blocking, seconds). Returns False if they are not there.
+
+    Call it before other threads use libraries that probe for torch (scipy's array-API checks): a half-imported
+    torch module makes them fail.
+    """
+    try:
+        import sentence_transformers  # noqa: F401
+        import torch  # noqa: F401
+    except Exception as exc:  # a broken install degrades to the lexical fallback later
+        log.warning("torch / sentence-transformers could not be imported: %s", exc)
+        return False
+    return True
+
+
 def load_embedder(*, prefer: str = "minilm", threads: int = 1) -> TextEmbedder:
     """MiniLM when it loads, else the lexical fallback (with a warning naming why). Blocking; never raises."""
     if prefer == "minilm":

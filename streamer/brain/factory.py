@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 
 from streamer.brain.base import Brain, BrainRequest
 from streamer.brain.guards import GuardAction, SentenceGuard
-from streamer.brain.llm import LlmBrain
 from streamer.brain.offline import OfflineBrain
 from streamer.config import BrainSettings, Persona
 
@@ -40,8 +39,9 @@ class BrainKit:
                 log.info("guard dropped a sentence (%s): %s", ", ".join(a.kind for a in verdict.actions), sentence)
                 continue
             if verdict.actions:
-                log.info("guard rewrote (%s): %s -> %s", ", ".join(a.kind for a in verdict.actions), sentence,
-                         verdict.text)
+                log.info(
+                    "guard rewrote (%s): %s -> %s", ", ".join(a.kind for a in verdict.actions), sentence, verdict.text
+                )
             yield verdict.text
 
     async def aclose(self) -> None:
@@ -58,5 +58,7 @@ def build_brain(settings: BrainSettings, persona: Persona) -> BrainKit:
     brain: Brain = offline
     if settings.backend == "llm":
         assert settings.llm is not None
+        from streamer.brain.llm import LlmBrain  # the openai client takes half a second to import: only if used
+
         brain = LlmBrain(settings.llm, fallback=offline)
     return BrainKit(brain=brain, offline=offline, guard=guard)

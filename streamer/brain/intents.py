@@ -283,6 +283,26 @@ def product_words(product: ProductSheet) -> frozenset[str]:
     return frozenset(words)
 
 
+_INDEX_CACHE: dict[tuple[int, ...], tuple[tuple[ProductSheet, ...], list[_ProductWords], dict[str, float]]] = {}
+
+
+def _catalog_index(products: Sequence[ProductSheet]) -> tuple[list[_ProductWords], dict[str, float]]:
+    """Name words and their rarity for a catalog, cached per catalog (reloaded sheets are new objects).
+
+    Triage calls this for every comment in a flood: recomputing it each time cost most of the per-comment time.
+    """
+    key = tuple(id(p) for p in products)
+    hit = _INDEX_CACHE.get(key)
+    if hit is not None and all(a is b for a, b in zip(hit[0], products, strict=True)):
+        return hit[1], hit[2]
+    catalog = [_ProductWords(p.id, product_words(p)) for p in products]
+    idf = _idf(catalog)
+    if len(_INDEX_CACHE) >= 8:
+        _INDEX_CACHE.pop(next(iter(_INDEX_CACHE)))
+    _INDEX_CACHE[key] = (tuple(products), catalog, idf)
+    return catalog, idf
+
+
 def _idf(catalog: Sequence[_ProductWords]) -> dict[str, float]:
     n = len(catalog)
     df: dict[str, int] = {}
@@ -336,8 +356,7 @@ def named_products(
     qwords = set(_question_words(question))
     if not qwords:
         return []
-    catalog = [_ProductWords(p.id, product_words(p)) for p in products]
-    idf = _idf(catalog)
+    catalog, idf = _catalog_index(products)
     sheets = list(products)
     if on_screen is not None and all(p.id != on_screen.id for p in sheets):
         sheets.append(on_screen)

@@ -20,6 +20,7 @@ from typing import Any
 import av
 from aiohttp import WSMsgType, web
 
+from streamer.chat.events import ChatEventLog
 from streamer.publish.encoder import EncodedPacket
 
 log = logging.getLogger(__name__)
@@ -178,12 +179,25 @@ class PreviewHub:
             self.remove(v)
 
 
+def _sse_line(data: dict[str, Any]) -> bytes:
+    return f"event: {data.get('kind', 'message')}\ndata: {json.dumps(data, default=str)}\n\n".encode()
+
+
 class PreviewServer:
     """aiohttp app: ``/`` (player page), ``/ws/live`` (fMP4 stream), ``/status.json``, ``/healthz``."""
 
-    def __init__(self, hub: PreviewHub, *, status: Callable[[], dict[str, Any]], host: str, port: int) -> None:
+    def __init__(
+        self,
+        hub: PreviewHub,
+        *,
+        status: Callable[[], dict[str, Any]],
+        host: str,
+        port: int,
+        events: ChatEventLog | None = None,
+    ) -> None:
         self.hub = hub
         self._status = status
+        self._events = events
         self.host = host
         self.port = port
         self._runner: web.AppRunner | None = None
@@ -196,6 +210,7 @@ class PreviewServer:
         app.router.add_get("/status.json", self._status_json)
         app.router.add_get("/healthz", self._health)
         app.router.add_get("/favicon.ico", self._no_content)
+        app.router.add_get("/events", self._sse)
         return app
 
     async def start(self) -> None:
@@ -220,6 +235,28 @@ class PreviewServer:
     async def _index(self, request: web.Request) -> web.Response:
         page = resources.files("streamer.web").joinpath("preview.html").read_text(encoding="utf-8")
         return web.Response(text=page, content_type="text/html")
+
+    async def _sse(self, request: web.Request) -> web.StreamResponse:
+        """Chat and reply events as Server-Sent Events: recent history first, then live (bounded per client)."""
+        if self._events is None:
+            raise web.HTTPNotFound(text="no chat sources in this show")
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"})
+        await resp.prepare(request)
+        queue = self._events.subscribe()
+        try:
+            for event in self._events.recent(limit=100):
+                await resp.write(_sse_line(event.as_dict()))
+            while True:
+                try:
+                    event = await asyncio.wait_for(queue.get(), timeout=15.0)
+                    await resp.write(_sse_line(event.as_dict()))
+                except TimeoutError:
+                    await resp.write(b": keep-alive\n\n")
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        finally:
+            self._events.unsubscribe(queue)
+        return resp
 
     async def _no_content(self, request: web.Request) -> web.Response:
         return web.Response(status=204)

@@ -122,11 +122,13 @@ def track_from_phonemes(phonemes: Sequence[str], durations: Sequence[int] | np.n
 
     key_starts: list[int] = []
     key_visemes: list[int] = []
+    boundaries: list[int] = []
     pending: int | None = None  # start of a run of JOIN_NEXT symbols waiting for their key
     for i, symbol in enumerate(phonemes):
         role = _role(symbol)
         begin = int(starts_media[i])
         if role == _GAP:
+            boundaries.append((begin + int(starts_media[i + 1])) // 2)
             role = int(Viseme.REST) if int(starts_media[i + 1]) - begin >= LONG_GAP_SAMPLES else _JOIN_PREV
         if role == _JOIN_PREV:
             continue
@@ -155,7 +157,11 @@ def track_from_phonemes(phonemes: Sequence[str], durations: Sequence[int] | np.n
         else:
             starts_out.insert(0, 0)
             visemes_out.insert(0, int(Viseme.REST))
-    return VisemeTrack(starts=np.array(starts_out, np.int64), visemes=np.array(visemes_out, np.int8))
+    return VisemeTrack(
+        starts=np.array(starts_out, np.int64),
+        visemes=np.array(visemes_out, np.int8),
+        boundaries=np.array(sorted(set(boundaries)), np.int64),
+    )
 
 
 # Relative durations for spreading phonemes when a model gives no alignments.

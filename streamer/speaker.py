@@ -1,0 +1,371 @@
+"""The speaker: decides what the host says next and feeds the voice just ahead of playback.
+
+Chat replies come first: a picked comment is answered through the brain and the guards, its first sentence is
+voiced at once (on its own voice thread, so patter synthesis never delays it) and cuts into the patter at the next
+word boundary (:meth:`SpeechPlayout.replace_at_boundary`, the one interruption path). Then the section that was
+interrupted resumes. Quiet chat means patter; a long quiet spell brings an invitation to ask.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import concurrent.futures
+import logging
+import random
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from streamer.brain.base import Beat, BrainRequest, Turn
+from streamer.brain.factory import BrainKit
+from streamer.brain.templates import normalise
+from streamer.clock import Clock
+from streamer.config import Persona, ProductSheet
+from streamer.director import ShowDirector
+from streamer.frames import SpeechSegment
+from streamer.gate import MODEL_IMPORT_GATE
+from streamer.playout import SpeechPlayout
+from streamer.voice.base import Speech, VoiceBackend, VoiceError
+
+log = logging.getLogger(__name__)
+
+#: Generate just ahead: ask for the next patter sentence only when less than this much speech is queued.
+SPEECH_LOW_WATER_S = 1.5
+#: The first sentences of an answer (greeting + the fact) that a later comment may not cut.
+ESSENTIAL_REPLY_SENTENCES = 2
+#: Silence between the cut and the answer: long enough to sound like a turn, short enough to feel immediate.
+REPLY_PAUSE_S = 0.08
+
+
+@dataclass(slots=True)
+class ReplyJob:
+    """A comment (or merged thank-you) chosen to be answered, with what is needed to say it."""
+
+    reply_id: str
+    kind: str  # question | purchase | thanks | deflect
+    viewer: str
+    text: str
+    arrived_s: float
+    sentences: list[str] = field(default_factory=list)
+    source: str | None = None
+    first_audio_s: float | None = None
+    """When the first sample of the answer left in the published output (show clock)."""
+
+
+@dataclass(slots=True)
+class SpeakerStats:
+    sentences_voiced: int = 0
+    voice_errors: int = 0
+    replies: int = 0
+    invitations: int = 0
+
+
+def spoken_name(user: str) -> str:
+    """How the host says a viewer's (already sanitised) name: letters and spaces only, so "mia_88" is "mia"
+    (digits would read as a number claim); "friend" when nothing speakable is left."""
+    words = re.findall(r"[^\W\d_]+", user)
+    name = " ".join(words)[:24].strip()
+    return name or "friend"
+
+
+def thanks_sentences(persona: Persona, viewers: list[str], rng: random.Random) -> list[str]:
+    """One merged thank-you for gifts, greetings and joins."""
+    names = list(dict.fromkeys(v for v in viewers if v and v != "friend"))[:4]
+    zh = persona.language.startswith("zh")
+    if zh:
+        who = "、".join(names) if names else "大家"
+        return [f"谢谢{who}的支持！"]
+    if not names:
+        who = "everyone"
+    elif len(names) == 1:
+        who = names[0]
+    else:
+        who = ", ".join(names[:-1]) + " and " + names[-1]
+    opener = rng.choice(["Thank you so much", "Thanks a lot", "Big thanks"])
+    return [f"{opener}, {who}!", rng.choice(["Welcome to the stream!", "So glad you're here!"])]
+
+
+class Speaker:
+    def __init__(
+        self,
+        *,
+        persona: Persona,
+        director: ShowDirector,
+        brain: BrainKit,
+        voice: VoiceBackend,
+        playout: SpeechPlayout,
+        clock: Clock,
+        voice_pool: concurrent.futures.Executor,
+        reply_pool: concurrent.futures.Executor,
+        rng: random.Random,
+        next_reply: Callable[[], Awaitable[ReplyJob | None]] | None = None,
+        quiet_invite_s: float = 90.0,
+    ) -> None:
+        self.persona = persona
+        self.director = director
+        self.brain = brain
+        self.voice = voice
+        self.playout = playout
+        self.clock = clock
+        self._voice_pool = voice_pool
+        self._reply_pool = reply_pool
+        self.rng = rng
+        self._next_reply = next_reply
+        self.quiet_invite_s = quiet_invite_s
+        self.low_water_s = SPEECH_LOW_WATER_S
+        """Raised for a while at start-up, so speech is queued while a model loads and synthesis must wait."""
+        self.wake = asyncio.Event()
+        """Set when a comment is waiting: the speaker stops waiting for room and answers."""
+        self.memory: collections.deque[Turn] = collections.deque(maxlen=6)
+        self.stats = SpeakerStats()
+        self.last_chat_s: float | None = None
+        self._last_invite_s: float | None = None
+        self._beat: Beat | None = None
+        self._beat_stream: AsyncIterator[str] | None = None
+        self._segment_ids = 0
+        self._fresh_facts: dict[str, ProductSheet] | None = None
+
+    # ---- the loop ---------------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        self.last_chat_s = self.clock.now()
+        self._last_invite_s = self.clock.now()
+        pending: asyncio.Task[None] | None = None
+        try:
+            while True:
+                job = await self._next_reply() if self._next_reply is not None and self._may_reply() else None
+                if job is not None:
+                    await self._reply(job, pending)
+                    continue
+                if pending is None and self._fresh_facts is not None:
+                    await self._apply_fresh_facts()
+                if pending is None and self.playout.buffered_s() <= self.low_water_s:
+                    # Patter is written and voiced in a task so that a comment arriving meanwhile is answered
+                    # without waiting for that sentence's synthesis.
+                    pending = asyncio.create_task(self._patter_step(), name="speaker:patter-step")
+                if pending is not None:
+                    self.wake.clear()
+                    waker = asyncio.ensure_future(self.wake.wait())
+                    try:
+                        await asyncio.wait({pending, waker}, timeout=0.5, return_when=asyncio.FIRST_COMPLETED)
+                    finally:
+                        waker.cancel()
+                    if pending.done():
+                        done, pending = pending, None
+                        done.result()  # a failure here is a bug: let the task owner see it
+                else:
+                    await self._nap(0.05)
+        finally:
+            if pending is not None:
+                pending.cancel()
+            await self._close_beat()
+
+    def _may_reply(self) -> bool:
+        # One answer at a time: the next comment waits until the host has finished the last one (patter, not a
+        # reply, is what a reply cuts into).
+        return not self.playout.busy_with("reply")
+
+    async def _nap(self, seconds: float) -> None:
+        """Sleep, but wake at once when a comment arrives."""
+        self.wake.clear()
+        sleeper = asyncio.ensure_future(self.clock.sleep(seconds))
+        waker = asyncio.ensure_future(self.wake.wait())
+        try:
+            await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeper.cancel()
+            waker.cancel()
+
+    # ---- patter -----------------------------------------------------------------------------------------
+
+    async def _patter_step(self) -> None:
+        if self._beat_stream is None:
+            beat = self._invite_beat() or self.director.next_beat()
+            if beat is None:
+                await self._nap(0.5)
+                return
+            self._open_beat(beat)
+        assert self._beat_stream is not None and self._beat is not None
+        try:
+            sentence = await anext(self._beat_stream)
+        except StopAsyncIteration:
+            await self._close_beat()
+            return
+        if not self.director.accept(sentence):
+            return
+        beat = self._beat
+        product_id = beat.product.id if beat.product else None
+        if beat.kind == "transition" and beat.next_product is not None:
+            product_id = beat.next_product.id
+        kind = "patter" if beat.kind == "section" else beat.kind
+        segment = await self._voice(sentence, kind=kind, product_id=product_id, pool=self._voice_pool)
+        if segment is None:
+            return
+        while not self.playout.push(segment):
+            await self._nap(0.1)
+        self.memory.append(Turn(role="host", text=sentence))
+
+    def _open_beat(self, beat: Beat) -> None:
+        self._beat = beat
+        request = BrainRequest(
+            persona=self.persona,
+            beat=beat,
+            products=self.director.products,
+            memory=tuple(self.memory),
+            recent=tuple(self.director.recent),
+            rng=self.rng,
+        )
+        self._beat_stream = self.brain.stream(request)
+
+    async def _close_beat(self) -> None:
+        stream, self._beat_stream = self._beat_stream, None
+        if stream is not None:
+            aclose = getattr(stream, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+    def _invite_beat(self) -> Beat | None:
+        now = self.clock.now()
+        if self.last_chat_s is None or self._last_invite_s is None:
+            return None
+        if now - max(self.last_chat_s, self._last_invite_s) < self.quiet_invite_s:
+            return None
+        self._last_invite_s = now
+        self.stats.invitations += 1
+        return Beat(kind="invite", product=self.director.current_product)
+
+    # ---- replies ----------------------------------------------------------------------------------------
+
+    async def _reply(self, job: ReplyJob, patter_in_flight: asyncio.Task[None] | None = None) -> None:
+        """Answer now: the first sentence cuts in at the next word boundary; the interrupted beat resumes after."""
+        first = True
+        async for sentence in self._reply_sentences(job):
+            # The greeting and the answer itself must be heard; what follows ("reply_more") may be cut short by
+            # the next viewer's comment, so one long answer does not keep everyone else waiting.
+            kind = "reply" if len(job.sentences) < ESSENTIAL_REPLY_SENTENCES else "reply_more"
+            segment = await self._voice(
+                sentence, kind=kind, product_id=None, pool=self._reply_pool, reply_to=job.reply_id
+            )
+            if segment is None:
+                continue
+            job.sentences.append(sentence)
+            if first:
+                log.debug(
+                    "reply %s: first sentence voiced %.3f s after the comment",
+                    job.reply_id,
+                    self.clock.now() - job.arrived_s,
+                )
+                self.playout.replace_at_boundary([segment], pause_s=REPLY_PAUSE_S)
+                first = False
+            else:
+                while not self.playout.push(segment):
+                    await self._nap(0.1)
+        if not first:
+            self.stats.replies += 1
+            self.memory.append(Turn(role="viewer", text=job.text, viewer=job.viewer))
+            self.memory.append(Turn(role="host", text=" ".join(job.sentences)))
+            # Resume the section that was interrupted: the same beat, asked again (said sentences are skipped).
+            if patter_in_flight is not None and not patter_in_flight.done():
+                await asyncio.wait({patter_in_flight})
+            beat = self._beat
+            await self._close_beat()
+            if beat is not None and beat.kind == "section":
+                self._open_beat(beat)
+
+    async def _reply_sentences(self, job: ReplyJob) -> AsyncIterator[str]:
+        if job.sentences:  # already written (thanks, deflections)
+            prepared, job.sentences = job.sentences, []
+            for s in prepared:
+                yield s
+            return
+        request = BrainRequest(
+            persona=self.persona,
+            question=job.text,
+            viewer=job.viewer,
+            product=self.director.current_product,
+            products=self.director.products,
+            memory=tuple(self.memory),
+            recent=tuple(self.director.recent),
+            rng=self.rng,
+        )
+        async for sentence in self.brain.stream(request):
+            yield sentence
+
+    def facts_changed(self, products: list[ProductSheet]) -> None:
+        """The catalog changed (a price, a promo...): speech written from the old facts and not yet heard is
+        dropped, and the current beat is rewritten from the new facts (by the loop, between two sentences).
+        What is being said now finishes."""
+        if self._beat is None or self._beat.product is None:
+            return
+        fresh = {p.id: p for p in products}
+        old = self._beat.product
+        if fresh.get(old.id) == old:
+            return
+        dropped = self.playout.drop_queued()
+        log.info("facts of %s changed: %d queued sentence(s) dropped, rewriting from the new sheet", old.id, dropped)
+        self._fresh_facts = fresh
+
+    async def _apply_fresh_facts(self) -> None:
+        fresh, self._fresh_facts = self._fresh_facts, None
+        beat = self._beat
+        if fresh is None or beat is None or beat.product is None:
+            return
+        await self._close_beat()
+        new = fresh.get(beat.product.id)
+        if new is not None:
+            nxt = fresh.get(beat.next_product.id) if beat.next_product is not None else None
+            self._open_beat(Beat(kind=beat.kind, product=new, section=beat.section, next_product=nxt))
+
+    def forget_unheard(self, text: str) -> None:
+        """A sentence was cut before it was heard: let the director allow it again."""
+        key = normalise(text)
+        try:
+            self.director.recent.remove(key)
+        except ValueError:
+            pass
+
+    # ---- voice ------------------------------------------------------------------------------------------
+
+    async def _voice(
+        self,
+        sentence: str,
+        *,
+        kind: str,
+        product_id: str | None,
+        pool: concurrent.futures.Executor,
+        reply_to: str | None = None,
+    ) -> SpeechSegment | None:
+        loop = asyncio.get_running_loop()
+        try:
+            speech = await loop.run_in_executor(pool, self._synthesize, sentence)
+        except VoiceError as exc:
+            self.stats.voice_errors += 1
+            log.warning("skipping a sentence the voice could not say: %s", exc)
+            return None
+        if speech.samples == 0:
+            return None
+        self._segment_ids += 1
+        self.stats.sentences_voiced += 1
+        return SpeechSegment(
+            segment_id=self._segment_ids,
+            text=sentence,
+            pcm=speech.pcm,
+            visemes=speech.visemes,
+            kind=kind,
+            product_id=product_id,
+            reply_to=reply_to,
+        )
+
+    def _synthesize(self, sentence: str) -> Speech:
+        with MODEL_IMPORT_GATE.shared():
+            return self.voice.synthesize(sentence)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "sentences_voiced": self.stats.sentences_voiced,
+            "voice_errors": self.stats.voice_errors,
+            "replies": self.stats.replies,
+            "invitations": self.stats.invitations,
+        }
