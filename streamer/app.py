@@ -412,15 +412,15 @@ class Show:
             latency_s=round(latency, 3),
         )
         log.info("reply to %s started %.2f s after the comment", job.viewer, latency)
-        self._tasks.spawn(self._post_reply(job), name=f"post:{job.reply_id}")
-
-    async def _post_reply(self, job: ReplyJob) -> None:
-        # Give the speaker time to write the whole answer, then type it into the chat if the source allows.
-        await self.clock.sleep(3.0)
         source = next((s for s in self.chat_sources if s.name == job.source), None)
-        if source is None or not source.can_post or not job.sentences:
-            return
-        await source.post(" ".join(job.sentences))
+        if source is not None and source.can_post:
+            self._tasks.spawn(self._post_reply(job, source), name=f"post:{job.reply_id}")
+
+    async def _post_reply(self, job: ReplyJob, source: ChatSource) -> None:
+        # Give the speaker time to write the whole answer, then type it into the chat as well.
+        await self.clock.sleep(3.0)
+        if job.sentences:
+            await source.post(" ".join(job.sentences))
 
     def reply_latency_summary(self) -> dict[str, float | int | None]:
         values = sorted(self.reply_latencies)
