@@ -163,7 +163,14 @@ def test_audio_is_not_silent_while_the_host_talks_and_the_mouth_follows_it(publi
     lags = range(-6, 7)
     corr = {lag: float(np.corrcoef(np.roll(o, -lag)[6:-6], e[6:-6])[0, 1]) for lag in lags}
     best = max(corr, key=lambda k: corr[k])
-    print(json.dumps({"mouth_envelope_best_lag_frames": best, "correlation": round(corr[best], 3),
-                      "talking_fraction_after_6s": round(float(talking[FPS * 6 :].mean()), 3)}))
+    print(
+        json.dumps(
+            {
+                "mouth_envelope_best_lag_frames": best,
+                "correlation": round(corr[best], 3),
+                "talking_fraction_after_6s": round(float(talking[FPS * 6 :].mean()), 3),
+            }
+        )
+    )
     assert corr[best] > 0.3, f"mouth does not follow the speech envelope: {corr}"
     assert abs(best) <= 1, f"mouth lags the audio by {best} frames: {corr}"
