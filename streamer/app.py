@@ -37,6 +37,8 @@ from streamer.gate import MODEL_IMPORT_GATE
 from streamer.memory import release_free_memory
 from streamer.playout import SpeechPlayout
 from streamer.products.catalog import ProductCatalog
+from streamer.publish.auth import TOKEN_ENV, DashboardAuth
+from streamer.publish.auth import dashboard_token as auth_token_from_env
 from streamer.publish.encoder import AVEncoder
 from streamer.publish.media_loop import MediaEvents, MediaLoop, PacketOutput
 from streamer.publish.preview import PreviewHub, PreviewServer
@@ -73,6 +75,7 @@ class Show:
         voice: VoiceBackend | None = None,
         brain: BrainKit | None = None,
         preview: bool | None = None,
+        dashboard_token: str | None = None,
     ) -> None:
         self.config = config
         self.persona = persona
@@ -83,6 +86,11 @@ class Show:
         self.brain: BrainKit = brain or build_brain(config.brain, persona)
         self.variety = VarietyMeter(window_s=3600.0)
         self.preview_enabled = config.preview.enabled if preview is None else preview
+        if dashboard_token is not None:
+            self._token, self._token_generated = dashboard_token, False
+        else:
+            self._token, self._token_generated = auth_token_from_env()
+        self.auth = DashboardAuth(self._token)
         self.catalog = ProductCatalog(products_source, refresh_s=config.show.products_refresh_s)
         self.director = ShowDirector(persona=persona, sections_per_product=config.show.sections_per_product)
         self.playout = SpeechPlayout(rate_hz=AUDIO_RATE_HZ, gap_s=persona.patter.pause_between_sentences_ms / 1000)
@@ -214,11 +222,20 @@ class Show:
                 status=self.status,
                 host=self.config.preview.host,
                 port=self.config.preview.port,
+                auth=self.auth,
                 events=self.chat_events if self.triage is not None else None,
+                metrics=self.metrics_text,
             )
             try:
                 await self.preview_server.start()
-                log.info("watch the show at %s", self.preview_server.url)
+                log.info("watch the show at %s (sign in with the dashboard token)", self.preview_server.url)
+                if self._token_generated:
+                    # Printed once, on the console only (never logged): the operator's way in.
+                    print(
+                        f"\n  Open {self.preview_server.url}login?token={self._token}\n"
+                        f"  (set {TOKEN_ENV} to choose the token yourself)\n",
+                        flush=True,
+                    )
             except OSError as exc:
                 log.error(
                     "preview server could not listen on %s:%d (%s); the show goes on without it",
@@ -501,6 +518,40 @@ class Show:
             },
             "chat": [e.as_dict() for e in self.chat_events.recent(limit=30)],
         }
+
+    def metrics_text(self) -> str:
+        """The health figures in Prometheus text format (no secrets, no viewer text)."""
+        media = self.media
+        fps = self.config.video.fps
+        lat = sorted(self.reply_latencies)
+        lines = [
+            "# TYPE livehost_frames_total counter",
+            f"livehost_frames_total {media.frames if media else 0}",
+            "# TYPE livehost_late_frames_total counter",
+            f"livehost_late_frames_total {media.pacer.late_frames if media else 0}",
+            "# TYPE livehost_worst_lag_seconds gauge",
+            f"livehost_worst_lag_seconds {media.pacer.worst_lag_s if media else 0:.4f}",
+            "# TYPE livehost_frame_cost_seconds gauge",
+            f"livehost_frame_cost_seconds {media.tick_s_ewma if media else 0:.5f}",
+            "# TYPE livehost_uptime_seconds gauge",
+            f"livehost_uptime_seconds {(media.frames if media else 0) / fps:.1f}",
+            "# TYPE livehost_voice_ready gauge",
+            f"livehost_voice_ready {1 if self.voice_state == 'ready' else 0}",
+            "# TYPE livehost_replies_total counter",
+            f"livehost_replies_total {self.speaker.stats.replies}",
+            "# TYPE livehost_reply_latency_seconds summary",
+        ]
+        for q in (0.5, 0.95):
+            value = lat[min(len(lat) - 1, int(q * (len(lat) - 1) + 0.5))] if lat else float("nan")
+            lines.append(f'livehost_reply_latency_seconds{{quantile="{q}"}} {value:.3f}')
+        lines.append("# TYPE livehost_output_up gauge")
+        for sink in self.sinks:
+            up = 1 if sink.state.value == "live" else 0
+            lines.append(f'livehost_output_up{{target="{sink.target.display}"}} {up}')
+        lines.append("# TYPE livehost_guard_actions_total counter")
+        for kind, n in sorted(self.brain.guard.counts.items()):
+            lines.append(f'livehost_guard_actions_total{{kind="{kind}"}} {n}')
+        return "\n".join(lines) + "\n"
 
     def _brain_summary(self) -> str:
         name = self.brain.brain.name

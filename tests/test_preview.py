@@ -9,9 +9,13 @@ import json
 import aiohttp
 import av
 
+from streamer.publish.auth import COOKIE, DashboardAuth
 from streamer.publish.preview import PreviewHub, PreviewServer, avc_codec_string
 
 from .test_publish import make_encoder, synthetic
+
+TOKEN = "test-token-0123456789"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 def test_codec_string_from_annex_b_and_avcc():
@@ -30,11 +34,13 @@ def test_viewer_gets_an_init_message_then_playable_fmp4_starting_at_a_keyframe()
             want_keyframe=enc.request_keyframe,
             loop=loop,
         )
-        server = PreviewServer(hub, status=lambda: {"summary": {"host": "Joe"}}, host="127.0.0.1", port=0)
+        server = PreviewServer(
+            hub, status=lambda: {"summary": {"host": "Joe"}}, host="127.0.0.1", port=0, auth=DashboardAuth(TOKEN)
+        )
         await server.start()
         received = bytearray()
         try:
-            async with aiohttp.ClientSession() as http:
+            async with aiohttp.ClientSession(headers=AUTH) as http:
                 async with http.get(server.url + "status.json") as r:
                     assert (await r.json())["summary"]["host"] == "Joe"
                 async with http.get(server.url) as r:
@@ -84,11 +90,11 @@ def test_chat_events_stream_as_server_sent_events():
             want_keyframe=enc.request_keyframe,
             loop=asyncio.get_running_loop(),
         )
-        server = PreviewServer(hub, status=dict, host="127.0.0.1", port=0, events=events)
+        server = PreviewServer(hub, status=dict, host="127.0.0.1", port=0, events=events, auth=DashboardAuth(TOKEN))
         await server.start()
         got: list[dict] = []
         try:
-            async with aiohttp.ClientSession() as http, http.get(server.url + "events") as r:
+            async with aiohttp.ClientSession(headers=AUTH) as http, http.get(server.url + "events") as r:
                 assert r.headers["Content-Type"].startswith("text/event-stream")
                 events.add("reply", 2.0, user="maya", latency_s=0.5)  # live, after the history
                 async for line in r.content:
@@ -104,3 +110,52 @@ def test_chat_events_stream_as_server_sent_events():
     got = asyncio.run(main())
     assert [(e["kind"], e["data"]["user"]) for e in got] == [("comment", "maya"), ("reply", "maya")]
     assert got[1]["data"]["latency_s"] == 0.5
+
+
+def test_everything_but_healthz_needs_the_token_and_login_sets_an_http_only_cookie():
+    async def main() -> None:
+        enc = make_encoder()
+        hub = PreviewHub(
+            video_template=enc.video_stream,
+            audio_template=enc.audio_stream,
+            want_keyframe=enc.request_keyframe,
+            loop=asyncio.get_running_loop(),
+        )
+        server = PreviewServer(
+            hub,
+            status=lambda: {"summary": {}},
+            host="127.0.0.1",
+            port=0,
+            auth=DashboardAuth(TOKEN),
+            metrics=lambda: "livehost_frames_total 7\n",
+        )
+        await server.start()
+        try:
+            async with aiohttp.ClientSession() as anon:
+                for path in ("", "status.json", "events", "metrics", "ws/live"):
+                    async with anon.get(server.url + path) as r:
+                        assert r.status == 401, path
+                async with anon.get(
+                    server.url + "status.json", headers={"Authorization": "Bearer wrong-token-xx"}
+                ) as r:
+                    assert r.status == 401
+                async with anon.get(server.url + "healthz") as r:
+                    assert r.status == 200 and await r.text() == "ok"
+                async with anon.get(server.url + "login", params={"token": "nope"}) as r:
+                    assert r.status == 401
+            async with aiohttp.ClientSession(headers=AUTH) as api, api.get(server.url + "metrics") as r:
+                assert r.status == 200 and "livehost_frames_total 7" in await r.text()
+            # unsafe=True: aiohttp's client ignores cookies from IP-address hosts otherwise (browsers do not).
+            async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as browser:
+                async with browser.post(server.url + "login", data={"token": TOKEN}, allow_redirects=False) as r:
+                    assert r.status == 303
+                    cookie = r.headers["Set-Cookie"]
+                    assert cookie.startswith(COOKIE) and "HttpOnly" in cookie and "SameSite=Strict" in cookie
+                    assert TOKEN not in cookie
+                async with browser.get(server.url) as r:
+                    assert r.status == 200 and "MediaSource" in await r.text()
+        finally:
+            await server.aclose()
+            enc.close()
+
+    asyncio.run(main())

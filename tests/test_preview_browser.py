@@ -49,7 +49,7 @@ def test_browser_plays_the_live_preview_with_audio(tmp_path: Path):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "LIVEHOST_DASHBOARD_TOKEN": "browser-test-token-42"},
     )
     try:
         wait_port(port, 20)
@@ -63,6 +63,9 @@ def test_browser_plays_the_live_preview_with_audio(tmp_path: Path):
             )
             page = browser.new_page()
             page.goto(f"http://127.0.0.1:{port}/")
+            assert page.locator("input[name=token]").count() == 1  # signed out: the login form
+            page.fill("input[name=token]", "browser-test-token-42")
+            page.click("button[type=submit]")
             page.wait_for_function("document.getElementById('v').currentTime > 1.0", timeout=20_000)
             t1 = page.evaluate("document.getElementById('v').currentTime")
             page.click("#unmute")

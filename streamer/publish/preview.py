@@ -21,6 +21,7 @@ import av
 from aiohttp import WSMsgType, web
 
 from streamer.chat.events import ChatEventLog
+from streamer.publish.auth import DashboardAuth
 from streamer.publish.encoder import EncodedPacket
 
 log = logging.getLogger(__name__)
@@ -184,7 +185,8 @@ def _sse_line(data: dict[str, Any]) -> bytes:
 
 
 class PreviewServer:
-    """aiohttp app: ``/`` (player page), ``/ws/live`` (fMP4 stream), ``/status.json``, ``/healthz``."""
+    """aiohttp app: ``/`` (player page), ``/ws/live`` (fMP4 stream), ``/status.json``, ``/events`` (SSE),
+    ``/metrics`` (Prometheus), ``/login``; all behind :class:`DashboardAuth` except ``/healthz``."""
 
     def __init__(
         self,
@@ -193,18 +195,25 @@ class PreviewServer:
         status: Callable[[], dict[str, Any]],
         host: str,
         port: int,
+        auth: DashboardAuth,
         events: ChatEventLog | None = None,
+        metrics: Callable[[], str] | None = None,
     ) -> None:
         self.hub = hub
         self._status = status
         self._events = events
+        self._auth = auth
+        self._metrics = metrics
         self.host = host
         self.port = port
         self._runner: web.AppRunner | None = None
         self.bound_port: int | None = None
 
     def app(self) -> web.Application:
-        app = web.Application()
+        app = web.Application(middlewares=[self._auth.middleware()])
+        app.router.add_get("/login", self._auth.login)
+        app.router.add_post("/login", self._auth.login)
+        app.router.add_get("/metrics", self._metrics_text)
         app.router.add_get("/", self._index)
         app.router.add_get("/ws/live", self._ws)
         app.router.add_get("/status.json", self._status_json)
@@ -257,6 +266,10 @@ class PreviewServer:
         finally:
             self._events.unsubscribe(queue)
         return resp
+
+    async def _metrics_text(self, request: web.Request) -> web.Response:
+        text = self._metrics() if self._metrics is not None else ""
+        return web.Response(text=text, content_type="text/plain", charset="utf-8")
 
     async def _no_content(self, request: web.Request) -> web.Response:
         return web.Response(status=204)
