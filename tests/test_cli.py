@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -194,3 +195,37 @@ def test_ask_prints_the_guarded_answer_one_sentence_per_line(tmp_path: Path):
         cwd=tmp_path,
     )
     assert r.returncode == 2 and "not in the catalog" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_generated_dashboard_token_is_printed_once_and_never_logged(tmp_path: Path):
+    persona = tmp_path / "quiet.yaml"
+    persona.write_text(SILENT_PERSONA)
+    env = {k: v for k, v in os.environ.items() if k != "LIVEHOST_DASHBOARD_TOKEN"}
+    r = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "run_stream.py"),
+            "run",
+            "--persona",
+            str(persona),
+            "--products",
+            str(REPO / "products"),
+            "--out",
+            str(tmp_path / "o.flv"),
+            "--duration",
+            "3",
+            "--preview-port",
+            "0",
+            "--size",
+            "640x360",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        env={**env, "PYTHONUNBUFFERED": "1"},
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    links = re.findall(r"login\?token=([A-Za-z0-9_-]+)", r.stdout)
+    assert len(links) == 1 and len(links[0]) >= 24
+    assert links[0] not in r.stderr
