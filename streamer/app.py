@@ -461,7 +461,7 @@ class Show:
         for heard in ev.finished:
             self._record_heard(heard)
             if heard.interrupted:
-                self.speaker.forget_unheard(heard.text)
+                self.speaker.forget_unheard(heard.sentence)
 
     def _record_heard(self, heard: HeardSpeech) -> None:
         self.spoken.append(heard)

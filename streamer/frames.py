@@ -169,6 +169,7 @@ class HeardSpeech:
 
     segment_id: int
     text: str
+    """The words heard (all of them unless cut)."""
     heard_samples: int
     total_samples: int
     interrupted: bool = False
@@ -176,3 +177,5 @@ class HeardSpeech:
     kind: str = "patter"
     product_id: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
+    sentence: str = ""
+    """The whole sentence the segment was voicing."""

@@ -242,6 +242,7 @@ class SpeechPlayout:
             started_pts=self._current_started_at,
             kind=seg.kind,
             product_id=seg.product_id,
+            sentence=seg.text,
         )
         self.heard.append(record)
         return record

@@ -319,7 +319,7 @@ class Speaker:
             self._open_beat(Beat(kind=beat.kind, product=new, section=beat.section, next_product=nxt))
 
     def forget_unheard(self, text: str) -> None:
-        """A sentence was cut before it was heard: let the director allow it again."""
+        """A sentence was cut before it was heard in full: let the director allow it again."""
         key = normalise(text)
         try:
             self.director.recent.remove(key)

@@ -91,6 +91,7 @@ def test_a_reply_cuts_in_at_the_next_word_boundary_with_a_fade_then_a_pause():
     assert (out.pcm[2480:] == 3000).all()  # the reply
     assert out.finished[0].interrupted and out.finished[0].heard_samples == 10_000
     assert out.finished[0].text == "w0"  # exactly the words heard
+    assert out.finished[0].sentence == "w0 w1 w2"  # what the speaker lets the director say again
     assert [s.segment_id for s in out.started] == [9]
     assert p.cuts == 1
     rest = p.pull(48_000)

@@ -29,6 +29,28 @@ def ffprobe(path: Path) -> dict:
     return json.loads(out)
 
 
+def video_packets(path: Path) -> list[tuple[float, str]]:
+    """(pts_time, flags) of every video packet, as ffprobe reads them."""
+    out = subprocess.run(
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-select_streams",
+            "v",
+            "-show_entries",
+            "packet=pts_time,flags",
+            "-of",
+            "csv=p=0",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return [(float(t), f) for t, f in (line.split(",")[:2] for line in out.split())]
+
+
 def synthetic(encoder: AVEncoder, n: int) -> tuple[VideoFrame, AudioFrame]:
     w, h = encoder.width, encoder.height
     i420 = np.full((h * 3 // 2, w), 128, np.uint8)
@@ -39,17 +61,24 @@ def synthetic(encoder: AVEncoder, n: int) -> tuple[VideoFrame, AudioFrame]:
     return VideoFrame(pts=n, i420=i420), AudioFrame(pts=start, pcm=pcm)
 
 
-def run_frames(encoder: AVEncoder, sinks: list[MuxSink], frames: int, *, realtime: bool = False) -> None:
+def run_frames_from(
+    encoder: AVEncoder, sinks: list[MuxSink], first: int, count: int, *, realtime: bool = False, pause_s: float = 0.034
+) -> None:
+    """Encode frames ``first..first+count`` and offer them; paced in real time, or ``pause_s`` apart."""
     t0 = time.monotonic()
-    for n in range(frames):
+    for i, n in enumerate(range(first, first + count)):
         v, a = synthetic(encoder, n)
         pk = encoder.encode(v, a)
         for s in sinks:
             s.offer(pk)
-        if realtime:
-            delay = t0 + (n + 1) / encoder.fps - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
+        delay = t0 + (i + 1) / encoder.fps - time.monotonic() if realtime else pause_s
+        if delay > 0:
+            time.sleep(delay)
+
+
+def run_frames(encoder: AVEncoder, sinks: list[MuxSink], frames: int) -> None:
+    """A whole short show: ``frames`` frames as fast as possible, then the encoder flushed."""
+    run_frames_from(encoder, sinks, 0, frames, pause_s=0.0)
     tail = encoder.flush()
     for s in sinks:
         s.offer(tail)
@@ -93,24 +122,7 @@ def test_keyframes_every_two_seconds(tmp_path: Path):
     sink.start()
     run_frames(enc, [sink], 150)
     sink.close(drain=True)
-    out = subprocess.run(
-        [
-            "ffprobe",
-            "-v",
-            "error",
-            "-select_streams",
-            "v",
-            "-show_entries",
-            "packet=pts_time,flags",
-            "-of",
-            "csv=p=0",
-            str(tmp_path / "k.flv"),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    keys = [round(float(line.split(",")[0]), 2) for line in out.stdout.split() if ",K" in line]
+    keys = [round(t, 2) for t, flags in video_packets(tmp_path / "k.flv") if "K" in flags]
     # FLV shifts every timestamp by the AAC priming delay (21 ms); the spacing is what matters.
     assert len(keys) == 3 and keys[0] < 0.05
     assert [round(b - a, 2) for a, b in itertools.pairwise(keys)] == [2.0, 2.0]
@@ -141,18 +153,6 @@ def test_rtmp_target_down_at_start_is_retried_until_the_server_appears(tmp_path:
     info = ffprobe(server.recording("late"))
     assert {s["codec_name"] for s in info["streams"]} == {"h264", "aac"}
     assert float(info["format"]["duration"]) > 2.0
-
-
-def run_frames_from(encoder: AVEncoder, sinks: list[MuxSink], first: int, count: int, *, realtime: bool = False):
-    t0 = time.monotonic()
-    for i, n in enumerate(range(first, first + count)):
-        v, a = synthetic(encoder, n)
-        pk = encoder.encode(v, a)
-        for s in sinks:
-            s.offer(pk)
-        delay = t0 + (i + 1) / encoder.fps - time.monotonic() if realtime else 0.034
-        if delay > 0:
-            time.sleep(delay)
 
 
 def test_rtmp_target_that_drops_mid_stream_reconnects_and_resumes_on_a_keyframe(tmp_path: Path):
@@ -195,23 +195,6 @@ def test_rtmp_target_that_drops_mid_stream_reconnects_and_resumes_on_a_keyframe(
         assert sink.close(drain=True)
     finally:
         _stop(proc)
-    out = subprocess.run(
-        [
-            "ffprobe",
-            "-v",
-            "error",
-            "-select_streams",
-            "v",
-            "-show_entries",
-            "packet=pts_time,flags",
-            "-of",
-            "csv=p=0",
-            str(server2.recording("drop")),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    packets = [line.split(",") for line in out.stdout.split()]
+    packets = video_packets(server2.recording("drop"))
     assert packets and "K" in packets[0][1]  # the new connection starts on a keyframe
-    assert float(packets[-1][0]) - float(packets[0][0]) > 1.5
+    assert packets[-1][0] - packets[0][0] > 1.5
