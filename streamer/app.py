@@ -25,23 +25,30 @@ import numpy as np
 
 from streamer.brain.embed import preload_model_libraries
 from streamer.brain.factory import BrainKit, build_brain
+from streamer.brain.guards import SentenceGuard
 from streamer.brain.offline import VarietyMeter
+from streamer.brain.prompts import clean_untrusted
+from streamer.brain.sentences import SentenceSplitter
 from streamer.chat.events import ChatEventLog
 from streamer.chat.sources import ChatSource, create_source
 from streamer.chat.triage import ChatTriage
 from streamer.clock import Clock, MonotonicClock
 from streamer.config import Persona, ProductSheet, StreamConfig
+from streamer.dashboard.approvals import ApprovalDesk, PendingAnswer
+from streamer.dashboard.auth import TOKEN_ENV, DashboardAuth
+from streamer.dashboard.auth import dashboard_token as auth_token_from_env
+from streamer.dashboard.editor import CheckResult, ConfigFiles
+from streamer.dashboard.server import ControlError, DashboardServer
 from streamer.director import ShowDirector
 from streamer.frames import AUDIO_RATE_HZ, ChatMessage, HeardSpeech, SpeechSegment
 from streamer.gate import MODEL_IMPORT_GATE
 from streamer.memory import release_free_memory
+from streamer.money import format_price
 from streamer.playout import SpeechPlayout
 from streamer.products.catalog import ProductCatalog
-from streamer.publish.auth import TOKEN_ENV, DashboardAuth
-from streamer.publish.auth import dashboard_token as auth_token_from_env
 from streamer.publish.encoder import AVEncoder
 from streamer.publish.media_loop import MediaEvents, MediaLoop, PacketOutput
-from streamer.publish.preview import PreviewHub, PreviewServer
+from streamer.publish.preview import PreviewHub
 from streamer.publish.sinks import MuxSink, Target
 from streamer.scene import Card, Scene
 from streamer.speaker import SPEECH_LOW_WATER_S, ReplyJob, Speaker, spoken_name, thanks_sentences
@@ -76,9 +83,11 @@ class Show:
         brain: BrainKit | None = None,
         preview: bool | None = None,
         dashboard_token: str | None = None,
+        persona_path: str | Path | None = None,
     ) -> None:
         self.config = config
         self.persona = persona
+        self.files = ConfigFiles(persona_path=persona_path, products_source=products_source)
         self.targets = targets
         self.clock = clock or MonotonicClock()
         self.duration_s = duration_s
@@ -107,7 +116,12 @@ class Show:
         self._brain_pool = concurrent.futures.ThreadPoolExecutor(
             1, thread_name_prefix="brain", initializer=_lower_thread_priority
         )
-        self.chat_events = ChatEventLog()
+        self.events = ChatEventLog(history=1000)
+        self.approvals = ApprovalDesk(enabled=config.chat.require_approval, timeout_s=config.chat.approval_timeout_s)
+        self._mutes: dict[str, tuple[str, float]] = {}
+        """Muted viewer (block key) -> (name as given, show time the mute ends)."""
+        self.on_air: SpeechSegment | None = None
+        """The last patter/transition/greeting segment that started: what the show is talking about."""
         self.chat_sources: list[ChatSource] = [
             create_source(
                 src,
@@ -146,7 +160,7 @@ class Show:
         self.media: MediaLoop | None = None
         self.sinks: list[MuxSink] = []
         self.preview_hub: PreviewHub | None = None
-        self.preview_server: PreviewServer | None = None
+        self.preview_server: DashboardServer | None = None
         self.exit_code = 0
 
     # ---- control -----------------------------------------------------------------------------------------
@@ -217,18 +231,16 @@ class Show:
             ", ".join(t.display for t in self.targets) or "none",
         )
         if self.preview_hub is not None:
-            self.preview_server = PreviewServer(
+            self.preview_server = DashboardServer(
                 self.preview_hub,
-                status=self.status,
+                control=self,
                 host=self.config.preview.host,
                 port=self.config.preview.port,
                 auth=self.auth,
-                events=self.chat_events if self.triage is not None else None,
-                metrics=self.metrics_text,
             )
             try:
                 await self.preview_server.start()
-                log.info("watch the show at %s (sign in with the dashboard token)", self.preview_server.url)
+                log.info("dashboard at %s (sign in with the dashboard token)", self.preview_server.url)
                 if self._token_generated:
                     # Printed once, on the console only (never logged): the operator's way in.
                     print(
@@ -248,6 +260,7 @@ class Show:
         self._tasks.spawn(self._load_catalog_then_watch(), name="catalog")
         self._speaker = self._tasks.spawn(self._load_voice_then_speak(), name="speaker")
         self._tasks.spawn(self._status_log(), name="status-log")
+        self._tasks.spawn(self._operator_timers(), name="operator-timers")
         for source in self.chat_sources:
             self._tasks.spawn(source.run(self._on_chat), name=f"chat:{source.name}")
 
@@ -378,7 +391,7 @@ class Show:
         assert self.triage is not None
         now = self.clock.now()
         decision = self.triage.offer(msg, now, products=self.director.products, on_screen=self.director.current_product)
-        self.chat_events.add("comment", now, **decision.as_dict())
+        self.events.add("comment", now, **decision.as_dict())
         log.debug(
             "chat %s %s: %r -> %s (%s)", msg.source, decision.user, decision.text, decision.outcome, decision.reason
         )
@@ -398,6 +411,7 @@ class Show:
             text=pick.text,
             arrived_s=min(m.received_s for m in pick.messages) if pick.messages else self.clock.now(),
             source=pick.messages[0].source if pick.messages else None,
+            message_ids=tuple(m.message_id for m in pick.messages if m.message_id),
         )
         if pick.kind == "thanks" or (pick.kind == "purchase" and not pick.text):
             job.sentences = thanks_sentences(self.persona, [spoken_name(u) for u in pick.users], self.rng)
@@ -406,8 +420,24 @@ class Show:
         self._jobs[job.reply_id] = job
         while len(self._jobs) > 100:
             self._jobs.popitem(last=False)
+        if self.approvals.enabled:
+            # Approve-before-speak: write the answer now, hold it for the operator; patter goes on meanwhile.
+            self._tasks.spawn(self._hold_for_approval(job), name=f"approval:{job.reply_id}")
+            return None
         log.info("answering %s from %s (%s): %s", pick.kind, job.viewer, pick.reason, job.text)
         return job
+
+    async def _hold_for_approval(self, job: ReplyJob) -> None:
+        written = [s async for s in self.speaker.write_reply(job)]
+        job.sentences = written
+        if not written:
+            log.info("no answer written for %s; nothing to approve", job.viewer)
+            return
+        item, evicted = self.approvals.add(job, self.clock.now())
+        if evicted is not None:
+            self._approval_event(evicted, "dropped")
+        self._approval_event(item, "pending")
+        log.info("answer to %s waits for approval (%s)", job.viewer, item.approval_id)
 
     def _on_reply_heard(self, segment: SpeechSegment, frame: int) -> None:
         job = self._jobs.get(segment.reply_to or "")
@@ -419,7 +449,7 @@ class Show:
         job.first_audio_s = out_s
         latency = out_s - job.arrived_s
         self.reply_latencies.append(latency)
-        self.chat_events.add(
+        self.events.add(
             "reply",
             out_s,
             reply_id=job.reply_id,
@@ -427,6 +457,7 @@ class Show:
             user=job.viewer,
             question=job.text,
             latency_s=round(latency, 3),
+            message_ids=list(job.message_ids),
         )
         log.info("reply to %s started %.2f s after the comment", job.viewer, latency)
         source = next((s for s in self.chat_sources if s.name == job.source), None)
@@ -453,6 +484,8 @@ class Show:
 
     def _on_media_events(self, ev: MediaEvents) -> None:
         for seg in ev.started:
+            if seg.kind in ("patter", "transition", "greeting", "invite"):
+                self.on_air = seg
             if seg.kind in ("reply", "reply_more"):
                 self._on_reply_heard(seg, ev.frame)
             if seg.kind in ("patter", "transition"):
@@ -465,6 +498,15 @@ class Show:
 
     def _record_heard(self, heard: HeardSpeech) -> None:
         self.spoken.append(heard)
+        if heard.text or not heard.interrupted:
+            self.events.add(
+                "spoken",
+                self.clock.now(),
+                text=heard.text,
+                kind=heard.kind,
+                interrupted=heard.interrupted,
+                product_id=heard.product_id,
+            )
 
     def _on_sink_connected(self, sink: MuxSink) -> None:
         # Runs in the sink's thread: a fresh viewer of this target must see the AI notice and a keyframe now.
@@ -472,6 +514,242 @@ class Show:
             self.encoder.request_keyframe()
         if self.scene is not None and sink.connects > 1:
             self.scene.show_notice()
+
+    # ---- operator controls (the dashboard's API calls these; see streamer.dashboard.server.ShowControl) -----
+
+    def _show_event(self, action: str, **data: Any) -> dict[str, Any]:
+        self.events.add("show", self.clock.now(), action=action, **data)
+        log.info("operator: %s %s", action, data or "")
+        return self.show_state()
+
+    def show_state(self) -> dict[str, Any]:
+        seg = self.on_air
+        on_air = self.director.get(seg.product_id) if seg is not None and seg.product_id else None
+        product = on_air or self.director.current_product
+        return {
+            "persona": self.persona.name,
+            "product_id": product.id if product else None,
+            "product": product.name if product else None,
+            "section": (seg.section or seg.kind) if seg is not None else None,
+            "paused": self.speaker.patter_paused,
+            "pinned": self.director.pinned,
+            "queue": [
+                {"id": p.id, "name": p.name, "price": format_price(p.price, p.currency)} for p in self.director.products
+            ],
+        }
+
+    def dashboard_state(self) -> dict[str, Any]:
+        now = self.clock.now()
+        return {
+            "show": self.show_state(),
+            "approval": {
+                "enabled": self.approvals.enabled,
+                "timeout_s": self.approvals.timeout_s,
+                "pending": self.approvals.pending(now),
+            },
+            "viewers": {
+                "muted": [
+                    {"user": name, "minutes_left": round(max(0.0, until - now) / 60, 1)}
+                    for name, until in self._mutes.values()
+                ],
+                "blocked": sorted(self.triage.blocked) if self.triage is not None else [],
+            },
+            "takeover_waiting": self.speaker.ready_count(),
+        }
+
+    def skip_product(self) -> dict[str, Any]:
+        nxt = self.director.skip()
+        if nxt is None:
+            raise ControlError("no products to skip to", 409)
+        self.speaker.restart_patter()
+        return self._show_event("skip", product_id=nxt.id)
+
+    def pin_product(self, product_id: str | None) -> dict[str, Any]:
+        before = self.director.current_product
+        if not self.director.pin(product_id):
+            raise ControlError(f"no product {product_id!r} in the catalog", 404)
+        after = self.director.current_product
+        if before is not None and after is not None and before.id != after.id:
+            self.speaker.restart_patter()
+        return self._show_event("pin", product_id=product_id)
+
+    def reorder_products(self, product_ids: list[str]) -> dict[str, Any]:
+        if not self.director.reorder(product_ids):
+            raise ControlError("product_ids must name every product in the catalog exactly once", 400)
+        return self._show_event("order", product_ids=product_ids)
+
+    def pause_patter(self, paused: bool) -> dict[str, Any]:
+        self.speaker.set_patter_paused(paused)
+        return self._show_event("pause" if paused else "resume")
+
+    def takeover(self, text: str) -> dict[str, Any]:
+        """The operator's words, spoken next (at the next word boundary), as they were typed: no guard rewrites
+        them, because a person is answering for them. Logged as operator speech."""
+        clean = clean_untrusted(text, 500)
+        splitter = SentenceSplitter(max_chars=300)
+        sentences = [s for s in splitter.feed(clean) + splitter.flush() if s.strip()]
+        if not sentences:
+            raise ControlError("text: nothing speakable in it")
+        job = ReplyJob(
+            reply_id=f"op{next(self._job_ids)}",
+            kind="operator",
+            viewer="operator",
+            text=clean,
+            arrived_s=self.clock.now(),
+            sentences=sentences,
+        )
+        if self.voice_state != "ready":
+            raise ControlError("the voice is not ready yet", 503)
+        if not self.speaker.say_next(job):
+            raise ControlError("too many lines are waiting to be spoken; try again in a moment", 429)
+        self.events.add("operator", self.clock.now(), id=job.reply_id, text=clean)
+        log.info("operator takeover queued: %s", clean)
+        return {"id": job.reply_id, "sentences": sentences}
+
+    def configure_approval(self, enabled: bool, timeout_s: float | None) -> dict[str, Any]:
+        try:
+            self.approvals.configure(enabled=enabled, timeout_s=timeout_s)
+        except ValueError as exc:
+            raise ControlError(str(exc)) from None
+        log.info("operator: approve-before-speak %s (%.0f s)", "on" if enabled else "off", self.approvals.timeout_s)
+        return {"enabled": self.approvals.enabled, "timeout_s": self.approvals.timeout_s}
+
+    def decide_approval(self, approval_id: str, action: str) -> dict[str, Any]:
+        if action == "approve":
+            item = self.approvals.approve(approval_id)
+            if item is None:
+                raise ControlError("that answer is no longer waiting (it expired or was decided)", 404)
+            if not self.speaker.say_next(item.job):
+                raise ControlError("too many lines are waiting to be spoken; try again in a moment", 429)
+        else:
+            item = self.approvals.reject(approval_id)
+            if item is None:
+                raise ControlError("that answer is no longer waiting (it expired or was decided)", 404)
+        self._approval_event(item, "approved" if action == "approve" else "rejected")
+        return {"id": approval_id, "state": "approved" if action == "approve" else "rejected"}
+
+    def _approval_event(self, item: PendingAnswer, state: str) -> None:
+        self.events.add("approval", self.clock.now(), **item.as_dict(self.clock.now()), state=state)
+
+    def viewer_action(self, user: str, action: str, minutes: float | None) -> dict[str, Any]:
+        if self.triage is None:
+            raise ControlError("this show has no chat", 409)
+        name = clean_untrusted(user, 80).strip()
+        if not name:
+            raise ControlError("user: which viewer?")
+        key = ChatTriage._block_key(name)
+        if action == "unblock":
+            self.triage.unblock(name)
+            self._mutes.pop(key, None)
+        elif action == "block":
+            self._mutes.pop(key, None)
+            self.triage.block(name)
+        else:
+            span = 10.0 if minutes is None else minutes
+            if not 0.5 <= span <= 24 * 60:
+                raise ControlError("minutes: between 0.5 and 1440")
+            self.triage.block(name, reason="muted")
+            self._mutes[key] = (name, self.clock.now() + span * 60)
+        self.events.add("viewer", self.clock.now(), user=name, action=action, minutes=minutes)
+        log.info("operator: %s viewer %s", action, name)
+        return {"user": name, "action": action}
+
+    async def _operator_timers(self) -> None:
+        """Approvals that ran out are dropped; mutes that ran out are lifted (every half second)."""
+        while True:
+            await self.clock.sleep(0.5)
+            now = self.clock.now()
+            for item in self.approvals.expire(now):
+                self._approval_event(item, "expired")
+                log.info("answer to %s dropped: nobody approved it in time", item.job.viewer)
+            for key, (name, until) in list(self._mutes.items()):
+                if until <= now:
+                    del self._mutes[key]
+                    if self.triage is not None:
+                        self.triage.unblock(name)
+                    self.events.add("viewer", now, user=name, action="unmuted", minutes=None)
+
+    # ---- persona and product editing ----------------------------------------------------------------------
+
+    def config_files(self) -> list[dict[str, Any]]:
+        return [f.as_dict() for f in self.files.files()]
+
+    def read_config_file(self, file_id: str) -> str:
+        return self.files.read(file_id)
+
+    def check_config_file(self, file_id: str, text: str) -> CheckResult:
+        f = self.files.get(file_id)
+        others = None
+        if f.kind == "product":
+            by_file: dict[str, list[Any]] = {}
+            for loaded in self.catalog.loaded:
+                if Path(loaded.file).name != f.name:
+                    by_file.setdefault(loaded.file, []).append(loaded)
+            others = list(by_file.values())
+        return self.files.check(file_id, text, others=others)
+
+    async def apply_config_file(self, file_id: str, text: str) -> tuple[CheckResult, bool]:
+        """Validate, and only if there is no error: save the file and hot-reload it into the show. A bad edit
+        changes nothing: not the file, not the show."""
+        result = self.check_config_file(file_id, text)
+        if not result.ok:
+            self.events.add(
+                "config",
+                self.clock.now(),
+                file=file_id,
+                kind=result.file.kind,
+                ok=False,
+                message=f"not applied: {sum(p.is_error for p in result.problems)} error(s)",
+            )
+            return result, False
+        await asyncio.to_thread(self.files.save, result, text)
+        if result.persona is not None:
+            self.apply_persona(result.persona)
+        else:
+            await self.catalog.refresh()
+            await self._apply_catalog()
+        self.events.add("config", self.clock.now(), file=file_id, kind=result.file.kind, ok=True, message="applied")
+        return result, True
+
+    def apply_persona(self, persona: Persona) -> None:
+        """Hot reload: the next sentences come from the new persona (a changed greeting or name is said at once),
+        the look and label language change at the next frame, a new voice loads beside the running one."""
+        old, self.persona = self.persona, persona
+        greet_again = persona.style.greetings != old.style.greetings or persona.name != old.name
+        self.director.set_persona(persona, greet_again=greet_again)
+        self.speaker.persona = persona
+        guard = SentenceGuard(
+            settings=self.config.brain.guards, persona=persona, extra_rules_dir=self.config.brain.guards.extra_rules_dir
+        )
+        guard.counts.update(self.brain.guard.counts)
+        self.brain.guard = guard
+        self.playout.set_gap(persona.patter.pause_between_sentences_ms / 1000)
+        if self.scene is not None:
+            self.scene.set_persona(persona)
+        self.speaker.restart_patter()
+        if persona.voice != old.voice:
+            self._tasks.spawn(self._swap_voice(persona), name="voice-swap")
+        log.info("persona %s applied%s", persona.name, " (greeting again)" if greet_again else "")
+
+    async def _swap_voice(self, persona: Persona) -> None:
+        voice = create_voice(persona.voice)
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(self._voice_pool, voice.load)
+        except VoiceError as exc:
+            log.error("the new voice could not load (%s); the previous voice keeps speaking", exc)
+            self.events.add(
+                "config",
+                self.clock.now(),
+                file="persona",
+                kind="persona",
+                ok=False,
+                message=f"voice not changed: {exc}",
+            )
+            return
+        self.voice = voice
+        self.speaker.voice = voice
+        log.info("voice %s in use", getattr(voice, "name", "?"))
 
     # ---- status ------------------------------------------------------------------------------------------
 
@@ -485,18 +763,26 @@ class Show:
             "uptime": _hms(frames / fps),
             "product": product.name if product else "—",
             "voice": f"{getattr(self.voice, 'name', '?')} ({self.voice_state})",
+            "fps": f"{media.fps_measured:.1f} / {fps}" if media else "—",
             "frames": frames,
             "late frames": media.pacer.late_frames if media else 0,
+            "dropped frames": media.pacer.skipped_frames if media else 0,
             "worst lag": f"{media.pacer.worst_lag_s * 1000:.0f} ms" if media else "—",
             "frame cost": f"{media.tick_s_ewma * 1000:.1f} ms" if media else "—",
+            "encoder speed": _speed(media.encode_s_ewma, fps) if media else "—",
             "preview viewers": self.preview_hub.viewers if self.preview_hub else 0,
             "brain": self._brain_summary(),
             "patter distinct-2 (1 h)": f"{self.variety.distinct_2(frames / fps):.2f}",
         }
         if self.triage is not None:
             lat = self.reply_latency_summary()
-            summary["replies"] = f"{lat['replies']} (p50 {lat['p50_s']} s, p95 {lat['p95_s']} s)"
+            summary["replies"] = f"{lat['replies']}"
+            summary["reply latency"] = (
+                f"p50 {lat['p50_s']:.2f} s, p95 {lat['p95_s']:.2f} s" if lat["replies"] else "— (no replies yet)"
+            )
             summary["chat waiting"] = self.triage.pending()
+            summary["approval"] = f"on, {len(self.approvals)} waiting" if self.approvals.enabled else "off"
+        summary["patter"] = "paused" if self.speaker.patter_paused else "running"
         for src in self.chat_sources:
             summary[f"chat {src.name}"] = src.stats().get("state", "?")
         for s in self.sinks:
@@ -516,7 +802,7 @@ class Show:
                 "reply_latency": self.reply_latency_summary(),
                 "chat": self.triage.stats() if self.triage is not None else None,
             },
-            "chat": [e.as_dict() for e in self.chat_events.recent(limit=30)],
+            "chat": [e.as_dict() for e in self.events.recent(limit=30)],
         }
 
     def metrics_text(self) -> str:
@@ -533,6 +819,16 @@ class Show:
             f"livehost_worst_lag_seconds {media.pacer.worst_lag_s if media else 0:.4f}",
             "# TYPE livehost_frame_cost_seconds gauge",
             f"livehost_frame_cost_seconds {media.tick_s_ewma if media else 0:.5f}",
+            "# TYPE livehost_fps gauge",
+            f"livehost_fps {media.fps_measured if media else 0:.2f}",
+            "# TYPE livehost_dropped_frames_total counter",
+            f"livehost_dropped_frames_total {media.pacer.skipped_frames if media else 0}",
+            "# TYPE livehost_encode_seconds gauge",
+            f"livehost_encode_seconds {media.encode_s_ewma if media else 0:.5f}",
+            "# TYPE livehost_operator_lines_total counter",
+            f"livehost_operator_lines_total {self.speaker.stats.operator_lines}",
+            "# TYPE livehost_approvals_total counter",
+            *(f'livehost_approvals_total{{outcome="{k}"}} {v}' for k, v in sorted(self.approvals.counts.items())),
             "# TYPE livehost_uptime_seconds gauge",
             f"livehost_uptime_seconds {(media.frames if media else 0) / fps:.1f}",
             "# TYPE livehost_voice_ready gauge",
@@ -595,6 +891,10 @@ def _lower_thread_priority() -> None:
     """Voice synthesis yields the CPU to the media thread (Linux: per-thread nice); it only has to stay ahead."""
     with contextlib.suppress(AttributeError, OSError):
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+
+
+def _speed(encode_s: float, fps: int) -> str:
+    return f"{1.0 / (encode_s * fps):.1f}× real time" if encode_s > 0 else "—"
 
 
 def _hms(seconds: float) -> str:

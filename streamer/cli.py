@@ -62,10 +62,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--duration", type=float, default=None, metavar="SECONDS", help="stop cleanly after this much media time"
     )
     run.add_argument(
-        "--preview", dest="preview", action="store_true", default=None, help="serve the live preview page (default on)"
+        "--dashboard",
+        default=None,
+        metavar="HOST:PORT",
+        help="serve the operator dashboard (live preview, chat, takeover, editing) here; default 127.0.0.1:8080, "
+        "port 0 = any free. Sign in with LIVEHOST_DASHBOARD_TOKEN (or the token printed at start)",
     )
-    run.add_argument("--no-preview", dest="preview", action="store_false")
-    run.add_argument("--preview-port", type=int, default=None, help="preview port (default 8080; 0 = any free)")
+    run.add_argument("--no-dashboard", "--no-preview", dest="preview", action="store_false", default=None)
+    run.add_argument("--preview", dest="preview", action="store_true", help=argparse.SUPPRESS)
+    run.add_argument("--preview-port", type=int, default=None, help=argparse.SUPPRESS)
     run.add_argument(
         "--simulate-chat",
         action="store_true",
@@ -228,6 +233,8 @@ def _run(args: argparse.Namespace) -> int:
             config.video = config.video.model_validate({**config.video.model_dump(), "fps": args.fps})
         if args.preview_port is not None:
             config.preview.port = args.preview_port
+        if args.dashboard is not None:
+            config.preview.host, config.preview.port = _host_port(args.dashboard)
         if args.simulate_chat and not any(src.kind == "simulator" for src in config.chat.sources):
             config.chat.sources.append(SimulatorChatSource())
         if args.duration is not None and args.duration <= 0:
@@ -266,6 +273,7 @@ def _run(args: argparse.Namespace) -> int:
         targets=targets,
         duration_s=args.duration,
         preview=args.preview,
+        persona_path=persona_path,
     )
 
     async def go() -> int:
@@ -282,6 +290,18 @@ def _run(args: argparse.Namespace) -> int:
 
 class _UsageError(Exception):
     pass
+
+
+def _host_port(text: str) -> tuple[str, int]:
+    """``HOST:PORT``, ``:PORT`` or ``PORT`` (host 127.0.0.1); ``[::1]:PORT`` for IPv6."""
+    m = re.fullmatch(r"(?:\[([^\]]+)\]|([^:\[\]]*)):(\d{1,5})|(\d{1,5})", text.strip())
+    if not m:
+        raise _UsageError(f"--dashboard {text!r}: expected HOST:PORT like 127.0.0.1:8080")
+    host = m.group(1) or m.group(2) or "127.0.0.1"
+    port = int(m.group(3) or m.group(4))
+    if port > 65535:
+        raise _UsageError(f"--dashboard {text!r}: port must be 0-65535")
+    return host, port
 
 
 def _first_line(exc: Exception) -> str:

@@ -344,6 +344,10 @@ class ChatSettings(_Strict):
     triage: TriageSettings = Field(default_factory=lambda: TriageSettings())
     invite_after_quiet_s: float = Field(90.0, ge=10.0, le=3600.0)
     """With no comment for this long, the host invites viewers to ask."""
+    require_approval: bool = False
+    """Approve-before-speak: written answers wait for the operator's approval on the dashboard."""
+    approval_timeout_s: float = Field(30.0, ge=5.0, le=600.0)
+    """An answer nobody approved within this time is dropped."""
 
 
 class StreamConfig(_Strict):

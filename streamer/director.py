@@ -23,6 +23,11 @@ class ShowDirector:
         self._section_pos = 0
         self._greeted = False
         self._pending_transition = False
+        self._order: list[str] | None = None
+        """The operator's product order (ids); None keeps the catalog's order."""
+        self.pinned: str | None = None
+        """A product the operator pinned: its sections loop and the show does not move on."""
+        self.current_section: str | None = None
         self.recent: collections.deque[str] = collections.deque(maxlen=max(1, persona.patter.no_repeat_window))
         self.repeats_blocked = 0
 
@@ -32,8 +37,11 @@ class ShowDirector:
     def persona(self) -> Persona:
         return self._persona
 
-    def set_persona(self, persona: Persona) -> None:
+    def set_persona(self, persona: Persona, *, greet_again: bool = False) -> None:
+        """A new persona (hot reload). ``greet_again`` makes the next beat a greeting in the new persona's words."""
         self._persona = persona
+        if greet_again:
+            self._greeted = False
         window = max(1, persona.patter.no_repeat_window)
         if window != self.recent.maxlen:
             self.recent = collections.deque(self.recent, maxlen=window)
@@ -41,7 +49,9 @@ class ShowDirector:
     def set_products(self, products: Sequence[ProductSheet]) -> None:
         """New catalog (reload). Stays on the current product if it still exists (its facts refreshed)."""
         current = self.current_product
-        self._products = list(products)
+        self._products = self._ordered(products)
+        if self.pinned is not None and all(p.id != self.pinned for p in self._products):
+            self.pinned = None
         if current is not None:
             for i, p in enumerate(self._products):
                 if p.id == current.id:
@@ -53,20 +63,69 @@ class ShowDirector:
         elif self._products:
             self._index %= len(self._products)
 
-    def switch_to(self, product_id: str) -> bool:
+    def switch_to(self, product_id: str, *, announce: bool = False) -> bool:
+        """Talk about this product next, from its first section (``announce``: with a transition line first)."""
         for i, p in enumerate(self._products):
             if p.id == product_id:
                 self._index = i
                 self._section_pos = 0
-                self._pending_transition = False
+                self._pending_transition = announce and self._greeted
                 return True
         return False
+
+    # ---- operator controls ---------------------------------------------------------------------------------
+
+    def skip(self) -> ProductSheet | None:
+        """Move on to the next product now (a pin is lifted). Returns the product the show moves to."""
+        if not self._products:
+            return None
+        self.pinned = None
+        nxt = self._products[(self._index + 1) % len(self._products)]
+        self.switch_to(nxt.id, announce=len(self._products) > 1)
+        return nxt
+
+    def pin(self, product_id: str | None) -> bool:
+        """Stay on this product (switching to it if it is not on air); ``None`` unpins. False: unknown id."""
+        if product_id is None:
+            self.pinned = None
+            return True
+        current = self.current_product
+        if not any(p.id == product_id for p in self._products):
+            return False
+        self.pinned = product_id
+        if current is None or current.id != product_id:
+            self.switch_to(product_id, announce=True)
+        else:
+            self._pending_transition = False  # do not leave the pinned product after this section
+        return True
+
+    def reorder(self, product_ids: Sequence[str]) -> bool:
+        """The operator's running order: ``product_ids`` must name each current product exactly once."""
+        ids = [p.id for p in self._products]
+        if sorted(product_ids) != sorted(ids) or len(set(product_ids)) != len(product_ids):
+            return False
+        self._order = list(product_ids)
+        current = self.current_product
+        self._products = self._ordered(self._products)
+        if current is not None:
+            self._index = next(i for i, p in enumerate(self._products) if p.id == current.id)
+        return True
+
+    def _ordered(self, products: Sequence[ProductSheet]) -> list[ProductSheet]:
+        if self._order is None:
+            return list(products)
+        rank = {pid: i for i, pid in enumerate(self._order)}
+        # Products the operator has not placed yet (new in the catalog) keep their catalog order, after the rest.
+        return sorted(products, key=lambda p: rank.get(p.id, len(rank)))
 
     # ---- state -------------------------------------------------------------------------------------------
 
     @property
     def products(self) -> list[ProductSheet]:
         return list(self._products)
+
+    def get(self, product_id: str) -> ProductSheet | None:
+        return next((p for p in self._products if p.id == product_id), None)
 
     @property
     def current_product(self) -> ProductSheet | None:
@@ -88,14 +147,16 @@ class ShowDirector:
             return None
         if self._pending_transition:
             self._pending_transition = False
+            self.current_section = None
             return Beat(kind="transition", product=self.current_product, next_product=self.current_product)
         product = self._products[self._index]
         sections = self.sections
         section = sections[self._section_pos % len(sections)]
+        self.current_section = section
         self._section_pos += 1
         if self._section_pos >= len(sections):
             self._section_pos = 0
-            if len(self._products) > 1:
+            if len(self._products) > 1 and self.pinned != product.id:
                 self._index = (self._index + 1) % len(self._products)
                 self._pending_transition = True
         return Beat(kind="section", product=product, section=section)

@@ -82,8 +82,10 @@ class SpeechSegment:
     text: str
     pcm: np.ndarray  # int16, shape (samples,)
     visemes: VisemeTrack
-    kind: str = "patter"  # patter | transition | greeting | reply | thanks | invite | operator
+    kind: str = "patter"  # patter | transition | greeting | reply | reply_more | invite | operator
     product_id: str | None = None
+    section: str | None = None
+    """For patter: the persona section it belongs to (hook, features, price...)."""
     reply_to: str | None = None
     """For replies: the id of the chat pick being answered (latency is measured from its arrival)."""
 

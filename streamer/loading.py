@@ -748,11 +748,14 @@ def _display(path: str | Path) -> str:
     return str(path)
 
 
-def _parse_file(path: str | Path) -> tuple[str, _Parsed]:
+def _parse_file(path: str | Path, text: str | None = None) -> tuple[str, _Parsed]:
     file = _display(path)
-    text, problems = read_text(Path(path), file)
-    if text is None:
-        return file, _Parsed(None, LineMap(), problems, False)
+    if text is not None:
+        text = text.removeprefix("\ufeff")
+    else:
+        text, problems = read_text(Path(path), file)
+        if text is None:
+            return file, _Parsed(None, LineMap(), problems, False)
     fmt = format_of(file)
     if fmt == "csv":
         msg = "CSV is only for product lists"
@@ -760,8 +763,10 @@ def _parse_file(path: str | Path) -> tuple[str, _Parsed]:
     return file, parse_text(text, fmt, file)
 
 
-def _load_model(path: str | Path, model: type[M], what: str) -> tuple[M, LineMap, Any, list[ConfigProblem]]:
-    file, parsed = _parse_file(path)
+def _load_model(
+    path: str | Path, model: type[M], what: str, text: str | None = None
+) -> tuple[M, LineMap, Any, list[ConfigProblem]]:
+    file, parsed = _parse_file(path, text)
     problems = list(parsed.problems)
     if not parsed.ok:
         raise ConfigError(problems)
@@ -793,9 +798,11 @@ def _load_model(path: str | Path, model: type[M], what: str) -> tuple[M, LineMap
 _PLACEHOLDER_FIELD = re.compile(r"\{([^{}]*)\}")
 
 
-def read_persona(path: str | Path) -> tuple[Persona, list[ConfigProblem]]:
-    """Like :func:`load_persona`; also checks things the model cannot (voice file, placeholders)."""
-    persona, lines, _data, problems = _load_model(path, Persona, "persona")
+def read_persona(path: str | Path, *, text: str | None = None) -> tuple[Persona, list[ConfigProblem]]:
+    """Like :func:`load_persona`; also checks things the model cannot (voice file, placeholders).
+
+    With ``text``, validates that text as if it were the content of ``path`` (an edit not yet saved)."""
+    persona, lines, _data, problems = _load_model(path, Persona, "persona", text)
     file = _display(path)
     if persona.language.split("-")[0].lower() not in AI_LABELS:
         problems.append(

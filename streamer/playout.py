@@ -60,6 +60,11 @@ class SpeechPlayout:
 
     # ---- asyncio side -------------------------------------------------------------------------------------
 
+    def set_gap(self, gap_s: float) -> None:
+        """Silence between sentences from now on (a persona reload may change it)."""
+        with self._lock:
+            self._gap = round(gap_s * self._rate)
+
     def push(self, segment: SpeechSegment) -> bool:
         """Queue a sentence. Returns False (and queues nothing) when that would exceed ``max_ahead_s``.
 

@@ -24,18 +24,10 @@ class Scene:
         self.width = width
         self.height = height
         self.persona = persona
-        self.avatar = CartoonAvatar(persona.avatar, height_px=default_avatar_height(width, height), seed=seed)
-        self.compositor = Compositor(
-            width=width,
-            height=height,
-            language=persona.language,
-            background=persona.avatar.background,
-            accent=persona.avatar.accent,
-            avatar_size=self.avatar.size,
-        )
-        # The avatar draws straight onto its patch of studio background: no per-frame alpha blend.
-        self.avatar.set_backdrop(self.compositor.avatar_backdrop)
+        self._seed = seed
+        self._build(persona)
         self._lock = threading.Lock()
+        self._new_persona: Persona | None = None
         self._cards: dict[str, Card] = {}
         self._wanted_product: str | None = None
         self._shown: tuple[str, int] | None = None  # (product id, cards version) on screen
@@ -47,7 +39,28 @@ class Scene:
         """The product on the card right now (facts as drawn)."""
         self.last_frame: np.ndarray | None = None
 
+    def _build(self, persona: Persona) -> None:
+        self.avatar = CartoonAvatar(
+            persona.avatar, height_px=default_avatar_height(self.width, self.height), seed=self._seed
+        )
+        self.compositor = Compositor(
+            width=self.width,
+            height=self.height,
+            language=persona.language,
+            background=persona.avatar.background,
+            accent=persona.avatar.accent,
+            avatar_size=self.avatar.size,
+        )
+        # The avatar draws straight onto its patch of studio background: no per-frame alpha blend.
+        self.avatar.set_backdrop(self.compositor.avatar_backdrop)
+
     # ---- requests from other threads ---------------------------------------------------------------------
+
+    def set_persona(self, persona: Persona) -> None:
+        """A new persona (hot reload): the look, label language and notice change at the next frame. The AI label
+        stays on every frame throughout (the new compositor draws it as the old one did)."""
+        with self._lock:
+            self._new_persona = persona
 
     def update_cards(self, cards: dict[str, Card]) -> None:
         """The catalog changed: new facts/images for the product cards (a price change shows at once)."""
@@ -78,6 +91,17 @@ class Scene:
         return self.last_frame
 
     def _apply_requests(self, t_s: float) -> None:
+        with self._lock:
+            persona, self._new_persona = self._new_persona, None
+        if persona is not None:
+            old, self.persona = self.persona, persona
+            looks = (persona.avatar, persona.language)
+            if looks != (old.avatar, old.language):
+                self._build(persona)
+                self._shown = None  # the new compositor draws the card again
+                self._notice_on = False
+            elif self._notice_on and persona.notice_text != old.notice_text:
+                self._notice_on = False  # redraw the notice with the new text
         with self._lock:
             notice_s, self._notice_request_s = self._notice_request_s, None
             wanted = self._wanted_product

@@ -37,6 +37,10 @@ SPEECH_LOW_WATER_S = 1.5
 ESSENTIAL_REPLY_SENTENCES = 2
 #: Silence between the cut and the answer: long enough to sound like a turn, short enough to feel immediate.
 REPLY_PAUSE_S = 0.08
+#: Operator lines and approved answers waiting to be spoken (the operator is told when this is full).
+READY_MAX = 10
+#: Speech said to someone (a viewer or on the operator's behalf): patter controls never cut it.
+ADDRESSED_KINDS = ("reply", "reply_more", "operator")
 
 
 @dataclass(slots=True)
@@ -44,7 +48,7 @@ class ReplyJob:
     """A comment (or merged thank-you) chosen to be answered, with what is needed to say it."""
 
     reply_id: str
-    kind: str  # question | purchase | thanks | deflect
+    kind: str  # question | purchase | thanks | deflect | operator
     viewer: str
     text: str
     arrived_s: float
@@ -52,6 +56,8 @@ class ReplyJob:
     source: str | None = None
     first_audio_s: float | None = None
     """When the first sample of the answer left in the published output (show clock)."""
+    message_ids: tuple[str, ...] = ()
+    """The chat messages this answers (for the dashboard)."""
 
 
 @dataclass(slots=True)
@@ -60,6 +66,7 @@ class SpeakerStats:
     voice_errors: int = 0
     replies: int = 0
     invitations: int = 0
+    operator_lines: int = 0
 
 
 def spoken_name(user: str) -> str:
@@ -126,6 +133,12 @@ class Speaker:
         self._beat_stream: AsyncIterator[str] | None = None
         self._segment_ids = 0
         self._fresh_facts: dict[str, ProductSheet] | None = None
+        self._ready: collections.deque[ReplyJob] = collections.deque()
+        self.patter_paused = False
+        self._patter_gen = 0
+        """Bumped when queued patter becomes stale (skip, pin, pause, new persona): a sentence written for an older
+        generation is not pushed, and the beat is reopened from the director."""
+        self._beat_gen = 0
 
     # ---- the loop ---------------------------------------------------------------------------------------
 
@@ -135,13 +148,18 @@ class Speaker:
         pending: asyncio.Task[None] | None = None
         try:
             while True:
-                job = await self._next_reply() if self._next_reply is not None and self._may_reply() else None
+                job = self._take_ready()
+                if job is None and self._next_reply is not None and self._may_reply():
+                    job = await self._next_reply()
                 if job is not None:
                     await self._reply(job, pending)
                     continue
                 if pending is None and self._fresh_facts is not None:
                     await self._apply_fresh_facts()
-                if pending is None and self.playout.buffered_s() <= self.low_water_s:
+                if pending is None and self._beat_gen != self._patter_gen:
+                    await self._close_beat()
+                    self._beat_gen = self._patter_gen
+                if pending is None and not self.patter_paused and self.playout.buffered_s() <= self.low_water_s:
                     # Patter is written and voiced in a task so that a comment arriving meanwhile is answered
                     # without waiting for that sentence's synthesis.
                     pending = asyncio.create_task(self._patter_step(), name="speaker:patter-step")
@@ -164,8 +182,60 @@ class Speaker:
 
     def _may_reply(self) -> bool:
         # One answer at a time: the next comment waits until the host has finished the last one (patter, not a
-        # reply, is what a reply cuts into).
-        return not self.playout.busy_with("reply")
+        # reply, is what a reply cuts into). Operator speech is never cut by a viewer's answer.
+        return not self.playout.busy_with("reply") and not self.playout.busy_with("operator")
+
+    # ---- operator -----------------------------------------------------------------------------------------
+
+    def say_next(self, job: ReplyJob) -> bool:
+        """Queue prepared speech (``job.sentences``): operator lines first, then approved answers. It cuts in at
+        the next word boundary (an operator line even into an answer). False when :data:`READY_MAX` are waiting."""
+        if len(self._ready) >= READY_MAX:
+            return False
+        if job.kind == "operator":
+            # Operator lines keep their order among themselves but go before answers waiting for their turn.
+            i = sum(1 for j in self._ready if j.kind == "operator")
+            self._ready.insert(i, job)
+        else:
+            self._ready.append(job)
+        self.wake.set()
+        return True
+
+    def _take_ready(self) -> ReplyJob | None:
+        if not self._ready:
+            return None
+        job = self._ready[0]
+        if job.kind == "operator":
+            if self.playout.busy_with("operator"):
+                return None
+        elif not self._may_reply():
+            return None
+        return self._ready.popleft()
+
+    def ready_count(self) -> int:
+        return len(self._ready)
+
+    def set_patter_paused(self, paused: bool) -> None:
+        """Pause: the patter sentence on air stops at its next word boundary and no more patter is written until
+        resumed (answers and operator lines are still spoken). Resume reopens the section that was paused."""
+        if paused == self.patter_paused:
+            return
+        self.patter_paused = paused
+        if paused:
+            self.restart_patter()
+        self.wake.set()
+
+    def restart_patter(self) -> None:
+        """Patter written so far is stale (the operator skipped, pinned or paused): cut what is on air at its next
+        word boundary, unless it is addressed to someone, and write the next sentence from the director's state."""
+        self._patter_gen += 1
+        if not any(self.playout.busy_with(k) for k in ADDRESSED_KINDS):
+            self.playout.replace_at_boundary([], pause_s=0.0)
+        self.wake.set()
+
+    def write_reply(self, job: ReplyJob) -> AsyncIterator[str]:
+        """The guarded answer to ``job`` as the brain writes it (for approve-before-speak)."""
+        return self._reply_sentences(job)
 
     async def _nap(self, seconds: float) -> None:
         """Sleep, but wake at once when a comment arrives."""
@@ -181,6 +251,7 @@ class Speaker:
     # ---- patter -----------------------------------------------------------------------------------------
 
     async def _patter_step(self) -> None:
+        gen = self._patter_gen
         if self._beat_stream is None:
             beat = self._invite_beat() or self.director.next_beat()
             if beat is None:
@@ -193,18 +264,23 @@ class Speaker:
         except StopAsyncIteration:
             await self._close_beat()
             return
-        if not self.director.accept(sentence):
+        if gen != self._patter_gen or not self.director.accept(sentence):
             return
         beat = self._beat
         product_id = beat.product.id if beat.product else None
         if beat.kind == "transition" and beat.next_product is not None:
             product_id = beat.next_product.id
         kind = "patter" if beat.kind == "section" else beat.kind
-        segment = await self._voice(sentence, kind=kind, product_id=product_id, pool=self._voice_pool)
+        segment = await self._voice(
+            sentence, kind=kind, product_id=product_id, pool=self._voice_pool, section=beat.section
+        )
         if segment is None:
             return
-        while not self.playout.push(segment):
+        while gen == self._patter_gen and not self.playout.push(segment):
             await self._nap(0.1)
+        if gen != self._patter_gen:  # went stale while it was voiced: never heard, so it may be said later
+            self.forget_unheard(sentence)
+            return
         self.memory.append(Turn(role="host", text=sentence))
 
     def _open_beat(self, beat: Beat) -> None:
@@ -244,7 +320,10 @@ class Speaker:
         async for sentence in self._reply_sentences(job):
             # The greeting and the answer itself must be heard; what follows ("reply_more") may be cut short by
             # the next viewer's comment, so one long answer does not keep everyone else waiting.
-            kind = "reply" if len(job.sentences) < ESSENTIAL_REPLY_SENTENCES else "reply_more"
+            if job.kind == "operator":
+                kind = "operator"
+            else:
+                kind = "reply" if len(job.sentences) < ESSENTIAL_REPLY_SENTENCES else "reply_more"
             segment = await self._voice(
                 sentence, kind=kind, product_id=None, pool=self._reply_pool, reply_to=job.reply_id
             )
@@ -263,8 +342,11 @@ class Speaker:
                 while not self.playout.push(segment):
                     await self._nap(0.1)
         if not first:
-            self.stats.replies += 1
-            self.memory.append(Turn(role="viewer", text=job.text, viewer=job.viewer))
+            if job.kind == "operator":
+                self.stats.operator_lines += 1
+            else:
+                self.stats.replies += 1
+                self.memory.append(Turn(role="viewer", text=job.text, viewer=job.viewer))
             self.memory.append(Turn(role="host", text=" ".join(job.sentences)))
             # Resume the section that was interrupted: the same beat, asked again (said sentences are skipped).
             if patter_in_flight is not None and not patter_in_flight.done():
@@ -336,6 +418,7 @@ class Speaker:
         product_id: str | None,
         pool: concurrent.futures.Executor,
         reply_to: str | None = None,
+        section: str | None = None,
     ) -> SpeechSegment | None:
         loop = asyncio.get_running_loop()
         try:
@@ -355,6 +438,7 @@ class Speaker:
             visemes=speech.visemes,
             kind=kind,
             product_id=product_id,
+            section=section,
             reply_to=reply_to,
         )
 
@@ -368,4 +452,5 @@ class Speaker:
             "voice_errors": self.stats.voice_errors,
             "replies": self.stats.replies,
             "invitations": self.stats.invitations,
+            "operator_lines": self.stats.operator_lines,
         }

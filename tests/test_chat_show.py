@@ -47,14 +47,14 @@ def test_a_question_is_answered_in_the_stream_and_an_injection_is_deflected(tmp_
     ]
     (tmp_path / "s.yaml").write_text(yaml.safe_dump(script))
     show = run_show(tmp_path, seconds=24.0, source=SimulatorChatSource(script=str(tmp_path / "s.yaml")))
-    replies = [e.data for e in show.chat_events.recent("reply")]
-    assert [r["user"] for r in replies] == ["maya", "bargain"], show.chat_events.recent()
+    replies = [e.data for e in show.events.recent("reply")]
+    assert [r["user"] for r in replies] == ["maya", "bargain"], show.events.recent()
     spoken = [h for h in show.spoken if h.kind in ("reply", "reply_more")]
     text = " ".join(h.text for h in spoken)
     assert "maya" in text and "39 dollars 90" in text  # greeted by a speakable name, answered from the sheet
     assert "free" not in text.lower().replace("free shipping", "")
     assert "product card" in text  # the deflection
-    decisions = {e.data["user"]: e.data for e in show.chat_events.recent("comment")}
+    decisions = {e.data["user"]: e.data for e in show.events.recent("comment")}
     assert decisions["troll"]["outcome"] == "dropped" and decisions["troll"]["reason"].startswith("injection")
     assert "90%" not in text and "percent" not in text  # the deflection never repeats the viewer's words
     # The reply cut into patter at a word boundary: the cut sentence is recorded as interrupted.
@@ -72,6 +72,6 @@ def test_a_flood_of_ten_thousand_messages_a_minute_keeps_memory_bounded_and_fram
     stats = show.triage.stats()
     assert stats["offered"] > 2000  # ~3,300 expected in 20 s
     assert show.triage.pending() <= show.config.chat.triage.queue_max
-    assert len(show.chat_events.history) <= show.chat_events.history.maxlen
+    assert len(show.events.history) <= show.events.history.maxlen
     assert show.media.pacer.resyncs == 0
     assert grown_mb < 300

@@ -229,3 +229,18 @@ def test_a_generated_dashboard_token_is_printed_once_and_never_logged(tmp_path: 
     links = re.findall(r"login\?token=([A-Za-z0-9_-]+)", r.stdout)
     assert len(links) == 1 and len(links[0]) >= 24
     assert links[0] not in r.stderr
+
+
+def test_dashboard_address_forms():
+    import pytest
+
+    from streamer.cli import _host_port, _UsageError
+
+    assert _host_port("127.0.0.1:8080") == ("127.0.0.1", 8080)
+    assert _host_port("0.0.0.0:0") == ("0.0.0.0", 0)
+    assert _host_port(":9000") == ("127.0.0.1", 9000)
+    assert _host_port("9001") == ("127.0.0.1", 9001)
+    assert _host_port("[::1]:8080") == ("::1", 8080)
+    for bad in ("localhost", "host:port", "1.2.3.4:70000", ""):
+        with pytest.raises(_UsageError):
+            _host_port(bad)

@@ -143,3 +143,55 @@ def test_hand_written_lines_take_current_facts_and_drop_lines_with_missing_facts
     assert fill_facts("Only {stock} left of the {name}.", p) == "Only 12 left of the Thing a."
     assert fill_facts("Rated {rating} stars", p) is None
     assert fill_facts("Was {list_price}", product("b")) is None  # no list price on that sheet
+
+
+def _walk(d: ShowDirector, n: int) -> list[tuple[str, str | None, str | None]]:
+    out = []
+    for _ in range(n):
+        b = d.next_beat()
+        assert b is not None
+        out.append((b.kind, b.product.id if b.product else None, b.section))
+    return out
+
+
+def test_skip_moves_to_the_next_product_with_a_transition_from_its_first_section():
+    d = ShowDirector(persona=persona())
+    d.set_products([product("a"), product("b"), product("c")])
+    _walk(d, 2)  # greeting, a/hook
+    assert d.skip() is not None and d.current_product.id == "b"
+    assert _walk(d, 2) == [("transition", "b", None), ("section", "b", "hook")]
+
+
+def test_a_pinned_product_loops_its_sections_until_unpinned():
+    d = ShowDirector(persona=persona())
+    d.set_products([product("a"), product("b")])
+    _walk(d, 1)
+    assert d.pin("b") and d.pinned == "b"
+    beats = _walk(d, 8)
+    assert beats[0] == ("transition", "b", None)
+    assert {pid for _, pid, _ in beats} == {"b"}  # never moves on
+    assert [s for k, _, s in beats if k == "section"][:4] == ["hook", "price", "call_to_action", "hook"]
+    assert d.pin(None) and d.pinned is None
+    later = _walk(d, 4)
+    assert any(pid == "a" for _, pid, _ in later)
+    assert not d.pin("nope")
+
+
+def test_reorder_needs_every_product_once_and_survives_a_catalog_reload():
+    d = ShowDirector(persona=persona())
+    d.set_products([product("a"), product("b"), product("c")])
+    assert not d.reorder(["c", "a"])  # missing one
+    assert not d.reorder(["c", "a", "a"])
+    assert d.reorder(["c", "a", "b"])
+    assert [p.id for p in d.products] == ["c", "a", "b"]
+    d.set_products([product("a"), product("b"), product("c", price=Decimal("9.99")), product("d")])
+    assert [p.id for p in d.products] == ["c", "a", "b", "d"]  # a new product goes last
+
+
+def test_a_new_persona_with_greet_again_greets_next():
+    d = ShowDirector(persona=persona())
+    d.set_products([product("a")])
+    _walk(d, 3)
+    d.set_persona(persona(name="Ada"), greet_again=True)
+    assert d.next_beat().kind == "greeting"
+    assert d.persona.name == "Ada"

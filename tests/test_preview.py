@@ -4,18 +4,41 @@ from __future__ import annotations
 
 import asyncio
 import io
+import itertools
 import json
+import time
 
 import aiohttp
 import av
 
-from streamer.publish.auth import COOKIE, DashboardAuth
-from streamer.publish.preview import PreviewHub, PreviewServer, avc_codec_string
+from streamer.chat.events import ChatEventLog
+from streamer.dashboard.auth import COOKIE, DashboardAuth
+from streamer.dashboard.server import DashboardServer
+from streamer.publish.preview import PreviewHub, avc_codec_string
 
 from .test_publish import make_encoder, synthetic
 
 TOKEN = "test-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+class StaticShow:
+    """The read-only half of the dashboard's view of a show (the controls are tested against a real Show)."""
+
+    def __init__(self, status: dict | None = None, metrics: str = "") -> None:
+        self.events = ChatEventLog()
+        self._status = status or {"summary": {}}
+        self._metrics = metrics
+
+    def status(self) -> dict:
+        return self._status
+
+    def metrics_text(self) -> str:
+        return self._metrics
+
+
+def serve(hub: PreviewHub, show: StaticShow) -> DashboardServer:
+    return DashboardServer(hub, control=show, host="127.0.0.1", port=0, auth=DashboardAuth(TOKEN))  # type: ignore[arg-type]
 
 
 def test_codec_string_from_annex_b_and_avcc():
@@ -25,6 +48,8 @@ def test_codec_string_from_annex_b_and_avcc():
 
 
 def test_viewer_gets_an_init_message_then_playable_fmp4_starting_at_a_keyframe():
+    syncs: list[dict] = []
+
     async def main() -> bytes:
         enc = make_encoder()
         loop = asyncio.get_running_loop()
@@ -34,9 +59,7 @@ def test_viewer_gets_an_init_message_then_playable_fmp4_starting_at_a_keyframe()
             want_keyframe=enc.request_keyframe,
             loop=loop,
         )
-        server = PreviewServer(
-            hub, status=lambda: {"summary": {"host": "Joe"}}, host="127.0.0.1", port=0, auth=DashboardAuth(TOKEN)
-        )
+        server = serve(hub, StaticShow({"summary": {"host": "Joe"}}))
         await server.start()
         received = bytearray()
         try:
@@ -61,6 +84,8 @@ def test_viewer_gets_an_init_message_then_playable_fmp4_starting_at_a_keyframe()
                                 break
                             if msg.type == aiohttp.WSMsgType.BINARY:
                                 received.extend(msg.data)
+                            elif msg.type == aiohttp.WSMsgType.TEXT:
+                                syncs.append(json.loads(msg.data) | {"got_ms": time.time() * 1000})
                     assert hub.viewers == 1
         finally:
             await server.aclose()
@@ -72,17 +97,25 @@ def test_viewer_gets_an_init_message_then_playable_fmp4_starting_at_a_keyframe()
     with av.open(io.BytesIO(data)) as c:
         kinds = {s.type for s in c.streams}
         assert kinds == {"video", "audio"}
+        durations = {p.duration for p in c.demux(video=0) if p.size}
+    with av.open(io.BytesIO(data)) as c:
         frames = list(c.decode(video=0))
     assert len(frames) >= 90  # keyframe requested at join: almost every frame arrives
     assert frames[0].key_frame
+    assert 0 not in durations and None not in durations  # a 0-length sample makes browsers drop the frames
+    # Each viewer's timeline starts at 0 at its first keyframe; clock syncs map media time to publish time.
+    assert frames[0].time == 0.0
+    assert [m["type"] for m in syncs] == ["sync"] * len(syncs) and len(syncs) >= 3
+    assert syncs[0]["media_s"] == 0.0
+    assert all(b["media_s"] - a["media_s"] >= 1.0 for a, b in itertools.pairwise(syncs))
+    assert all(0 <= m["got_ms"] - m["wall_ms"] < 1000 for m in syncs)
 
 
 def test_chat_events_stream_as_server_sent_events():
-    from streamer.chat.events import ChatEventLog
-
     async def main() -> list[dict]:
         enc = make_encoder()
-        events = ChatEventLog()
+        show = StaticShow()
+        events = show.events
         events.add("comment", 1.0, user="maya", text="how much?", outcome="queued", reason="question:price")
         hub = PreviewHub(
             video_template=enc.video_stream,
@@ -90,7 +123,7 @@ def test_chat_events_stream_as_server_sent_events():
             want_keyframe=enc.request_keyframe,
             loop=asyncio.get_running_loop(),
         )
-        server = PreviewServer(hub, status=dict, host="127.0.0.1", port=0, events=events, auth=DashboardAuth(TOKEN))
+        server = serve(hub, show)
         await server.start()
         got: list[dict] = []
         try:
@@ -121,18 +154,11 @@ def test_everything_but_healthz_needs_the_token_and_login_sets_an_http_only_cook
             want_keyframe=enc.request_keyframe,
             loop=asyncio.get_running_loop(),
         )
-        server = PreviewServer(
-            hub,
-            status=lambda: {"summary": {}},
-            host="127.0.0.1",
-            port=0,
-            auth=DashboardAuth(TOKEN),
-            metrics=lambda: "livehost_frames_total 7\n",
-        )
+        server = serve(hub, StaticShow(metrics="livehost_frames_total 7\n"))
         await server.start()
         try:
             async with aiohttp.ClientSession() as anon:
-                for path in ("", "status.json", "events", "metrics", "ws/live"):
+                for path in ("", "status.json", "events", "metrics", "ws/live", "api/state", "api/files"):
                     async with anon.get(server.url + path) as r:
                         assert r.status == 401, path
                 async with anon.get(

@@ -1,4 +1,5 @@
-"""The chat event stream: every comment with its triage decision, every reply with its latency.
+"""The show's event stream for the dashboard: every comment with its triage decision, every reply with its latency,
+every sentence as heard, operator lines, approvals and config changes.
 
 Bounded history for late joiners (the dashboard), and bounded per-subscriber queues: a slow subscriber loses the
 oldest events, never holds memory or slows the show.
@@ -12,7 +13,7 @@ import itertools
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-EventKind = Literal["comment", "reply", "reply_cut"]
+EventKind = Literal["comment", "reply", "spoken", "operator", "approval", "viewer", "config", "show"]
 
 
 @dataclass(slots=True)

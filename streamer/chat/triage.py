@@ -611,7 +611,8 @@ class ChatTriage:
         self._offered = 0
         self._outcomes: collections.Counter[str] = collections.Counter()
         self._reasons: collections.Counter[str] = collections.Counter()
-        self._blocked: set[str] = set()
+        self._blocked: dict[str, str] = {}
+        """Blocked or muted viewer key -> the reason their messages are dropped ("blocked" or "muted")."""
         for user in settings.blocklist:
             self.block(user)
 
@@ -621,34 +622,41 @@ class ChatTriage:
     def _block_key(user: str) -> str:
         return unicodedata.normalize("NFKC", user).strip().lstrip("@").strip().casefold()
 
-    def block(self, user: str) -> None:
-        """Drop this viewer's messages (name or id, case-insensitive), including those waiting now."""
+    def block(self, user: str, *, reason: str = "blocked") -> None:
+        """Drop this viewer's messages (name or id, case-insensitive), including those waiting now. ``reason`` is
+        what their dropped messages say ("muted" for a time-limited block, which the caller lifts)."""
         key = self._block_key(user)
         if not key:
             return
-        self._blocked.add(key)
+        self._blocked[key] = reason
         for dq in self._levels.values():
             for entry in dq:
                 if not entry.alive:
                     continue
                 for d in entry.decisions:
                     if d.outcome in ("queued", "merged") and self._is_blocked(d.message, d.user):
-                        self._change(d, "dropped", "blocked")
+                        self._change(d, "dropped", reason)
                 if not any(d.outcome in ("queued", "merged") for d in entry.decisions):
                     self._kill(entry)
 
     def unblock(self, user: str) -> None:
-        self._blocked.discard(self._block_key(user))
+        self._blocked.pop(self._block_key(user), None)
 
     @property
     def blocked(self) -> frozenset[str]:
-        return frozenset(self._blocked)
+        """Viewers blocked until unblocked (muted ones are not listed)."""
+        return frozenset(k for k, why in self._blocked.items() if why == "blocked")
 
-    def _is_blocked(self, msg: ChatMessage, user: str) -> bool:
+    def _is_blocked(self, msg: ChatMessage, user: str) -> str | None:
+        """Why this viewer's messages are dropped ("blocked"/"muted"), or None."""
         if not self._blocked:
-            return False
-        keys = (msg.user_id, msg.user if isinstance(msg.user, str) else "", user)
-        return any(k and self._block_key(k) in self._blocked for k in keys)
+            return None
+        for k in (msg.user_id, msg.user if isinstance(msg.user, str) else "", user):
+            if k:
+                why = self._blocked.get(self._block_key(k))
+                if why is not None:
+                    return why
+        return None
 
     # ---- reporting ----------------------------------------------------------------------------------------
 
@@ -735,8 +743,9 @@ class ChatTriage:
             received_s=received,
         )
         self._expire_heads(now_s)
-        if self._is_blocked(msg, user):
-            return self._record(d, "dropped", "blocked")
+        blocked_why = self._is_blocked(msg, user)
+        if blocked_why is not None:
+            return self._record(d, "dropped", blocked_why)
         if now_s - received > s.max_age_s:
             return self._record(d, "expired", "too-old")
         if kind != "comment":

@@ -139,10 +139,13 @@ class AVEncoder:
         out.extend(self._wrap("audio", p) for p in self.audio_stream.encode(None))
         return out
 
-    @staticmethod
-    def _wrap(kind: Literal["video", "audio"], p: av.Packet) -> EncodedPacket:
+    def _wrap(self, kind: Literal["video", "audio"], p: av.Packet) -> EncodedPacket:
         tb = p.time_base
         assert tb is not None and p.pts is not None
+        duration = p.duration or 0
+        if not duration and kind == "video":
+            # libx264 leaves it 0; fragmented MP4 needs it (a 0-length sample makes browsers drop frames).
+            duration = max(1, round(1 / (self.fps * tb)))
         return EncodedPacket(
             kind=kind,
             data=bytes(p),
@@ -150,7 +153,7 @@ class AVEncoder:
             dts=p.dts if p.dts is not None else p.pts,
             time_base=tb,
             keyframe=p.is_keyframe,
-            duration=p.duration or 0,
+            duration=duration,
         )
 
     def close(self) -> None:

@@ -58,6 +58,8 @@ class FramePacer:
         self.origin: float | None = None
         self.late_frames = 0
         self.resyncs = 0
+        self.skipped_frames = 0
+        """Frame slots never produced because production stalled past ``max_lag_s`` (the dropped frames)."""
         self.worst_lag_s = 0.0
 
     def start(self, now: float) -> None:
@@ -77,6 +79,7 @@ class FramePacer:
             assert self.origin is not None
             self.origin += lag
             self.resyncs += 1
+            self.skipped_frames += int(lag * self.fps)
             return 0.0
         return -lag
 
@@ -113,6 +116,10 @@ class MediaLoop:
         self.frames = 0
         self.error: BaseException | None = None
         self.tick_s_ewma = 0.0
+        self.encode_s_ewma = 0.0
+        """Encoder time per frame (the encoder's speed is ``1 / (fps * encode_s_ewma)`` times real time)."""
+        self.fps_measured = 0.0
+        """Frames produced per second of clock time over the last second or so."""
         self.started_at: float | None = None
         self._encode_pool = (
             concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="encoder") if pipelined else None
@@ -134,14 +141,21 @@ class MediaLoop:
         picture = self.renderer.render(n / self.fps, pulled.mouth)
         video, audio = VideoFrame(pts=n, i420=picture), AudioFrame(pts=first_sample, pcm=pulled.pcm)
         if self._encode_pool is None:
-            packets = self.encoder.encode(video, audio)
+            packets = self._encode(video, audio)
         else:
             packets = self._pending.result() if self._pending is not None else []
-            self._pending = self._encode_pool.submit(self.encoder.encode, video, audio)
+            self._pending = self._encode_pool.submit(self._encode, video, audio)
         for out in self.outputs:
             out.offer(packets)
         if self._on_events is not None and (pulled.started or pulled.finished):
             self._on_events(MediaEvents(frame=n, started=pulled.started, finished=pulled.finished))
+        return packets
+
+    def _encode(self, video: VideoFrame, audio: AudioFrame) -> list[EncodedPacket]:
+        t0 = time.perf_counter()
+        packets = self.encoder.encode(video, audio)
+        dt = time.perf_counter() - t0
+        self.encode_s_ewma = dt if self.encode_s_ewma == 0.0 else 0.95 * self.encode_s_ewma + 0.05 * dt
         return packets
 
     def finish(self) -> list[EncodedPacket]:
@@ -169,6 +183,7 @@ class MediaLoop:
             self.pacer.start(self.clock.now())
             self.started_at = time.monotonic()
             n = 0
+            window_start, window_frames = self.clock.now(), 0
             while not self._stop.is_set():
                 if self.max_frames is not None and n >= self.max_frames:
                     break
@@ -183,6 +198,11 @@ class MediaLoop:
                 self.tick_s_ewma = dt if n == 0 else 0.95 * self.tick_s_ewma + 0.05 * dt
                 n += 1
                 self.frames = n
+                window_frames += 1
+                if window_frames == self.fps:
+                    now = self.clock.now()
+                    self.fps_measured = window_frames / max(1e-6, now - window_start)
+                    window_start, window_frames = now, 0
             self.finish()
         except BaseException as exc:  # the app must learn that video stopped; it decides what to do
             self.error = exc

@@ -13,15 +13,12 @@ import contextlib
 import io
 import json
 import logging
+import time
 from collections.abc import Callable
-from importlib import resources
 from typing import Any
 
 import av
-from aiohttp import WSMsgType, web
 
-from streamer.chat.events import ChatEventLog
-from streamer.publish.auth import DashboardAuth
 from streamer.publish.encoder import EncodedPacket
 
 log = logging.getLogger(__name__)
@@ -66,18 +63,30 @@ class _Collector(io.RawIOBase):
         return out
 
 
+#: How often a viewer is told which media time was published when (for its latency readout).
+SYNC_EVERY_S = 1.0
+
+
 class PreviewViewer:
-    """One browser: its own fMP4 muxer and a bounded queue of fragments to send."""
+    """One browser: its own fMP4 muxer and a bounded queue of messages to send: fMP4 bytes, a JSON text (a clock
+    sync), or ``b""`` (restart: a new init segment follows).
+
+    Each viewer's media timeline starts at 0 at its first keyframe. Now and then it gets
+    ``{"type": "sync", "media_s", "wall_ms"}``: the media time that left the encoder (for every output at once) at
+    that wall-clock time. The page compares it with what it shows to measure its own latency.
+    """
 
     def __init__(self, hub: PreviewHub, *, max_backlog: int) -> None:
         self.hub = hub
-        self.queue: asyncio.Queue[bytes] = asyncio.Queue()
+        self.queue: asyncio.Queue[bytes | str] = asyncio.Queue()
         self.max_backlog = max_backlog
         self._container: Any = None
         self._vs: Any = None
         self._as: Any = None
         self._io: _Collector | None = None
         self.resets = 0
+        self._t0_s = 0.0  # show time of this viewer's first keyframe: its media time 0
+        self._next_sync_s = 0.0
 
     def _open(self) -> None:
         self._io = _Collector()
@@ -97,19 +106,33 @@ class PreviewViewer:
                 self._container.close()
         self._container = None
 
-    def feed(self, packets: list[EncodedPacket]) -> None:
+    def feed(self, packets: list[EncodedPacket], wall_ms: float | None = None) -> None:
+        sync: float | None = None
         for p in packets:
             if self._container is None:
                 if not (p.kind == "video" and p.keyframe):
                     continue
                 self._open()
+                self._t0_s = float(p.pts * p.time_base)
+                self._next_sync_s = 0.0
             stream = self._vs if p.kind == "video" else self._as
+            offset = round(self._t0_s / p.time_base)
+            if p.pts - offset < 0:
+                continue  # audio from before this viewer's first picture
+            pkt = p.to_av(stream)
+            pkt.pts = p.pts - offset
+            pkt.dts = p.dts - offset
             try:
-                self._container.mux(p.to_av(stream))
+                self._container.mux(pkt)
             except Exception as exc:  # a muxer hiccup must not hurt the show: restart this viewer
                 log.warning("preview muxer error, resetting viewer: %s", exc)
                 self.reset()
                 return
+            if p.kind == "video":
+                media_s = float(p.pts * p.time_base) - self._t0_s
+                if media_s >= self._next_sync_s:
+                    sync = media_s
+                    self._next_sync_s = media_s + SYNC_EVERY_S
         assert self._io is not None or self._container is None
         if self._io is not None:
             data = self._io.take()
@@ -118,6 +141,8 @@ class PreviewViewer:
                     self.reset()
                     return
                 self.queue.put_nowait(data)
+                if sync is not None and wall_ms is not None:
+                    self.queue.put_nowait(json.dumps({"type": "sync", "media_s": sync, "wall_ms": wall_ms}))
 
     def reset(self) -> None:
         """Drop the backlog; start again at the next keyframe with a fresh init segment."""
@@ -158,12 +183,15 @@ class PreviewHub:
 
     def offer(self, packets: list[EncodedPacket]) -> None:
         if self._viewers and packets:
+            # The moment these packets left the encoder, for every output at once: a viewer's latency is measured
+            # from here (wall clock, because the browser compares it with its own Date.now()).
+            wall_ms = time.time() * 1000.0
             with contextlib.suppress(RuntimeError):  # loop closed during shutdown
-                self._loop.call_soon_threadsafe(self._feed, packets)
+                self._loop.call_soon_threadsafe(self._feed, packets, wall_ms)
 
-    def _feed(self, packets: list[EncodedPacket]) -> None:
+    def _feed(self, packets: list[EncodedPacket], wall_ms: float | None = None) -> None:
         for v in list(self._viewers):
-            v.feed(packets)
+            v.feed(packets, wall_ms)
 
     def add(self) -> PreviewViewer:
         v = PreviewViewer(self, max_backlog=self._max_backlog)
@@ -178,138 +206,3 @@ class PreviewHub:
     def close(self) -> None:
         for v in list(self._viewers):
             self.remove(v)
-
-
-def _sse_line(data: dict[str, Any]) -> bytes:
-    return f"event: {data.get('kind', 'message')}\ndata: {json.dumps(data, default=str)}\n\n".encode()
-
-
-class PreviewServer:
-    """aiohttp app: ``/`` (player page), ``/ws/live`` (fMP4 stream), ``/status.json``, ``/events`` (SSE),
-    ``/metrics`` (Prometheus), ``/login``; all behind :class:`DashboardAuth` except ``/healthz``."""
-
-    def __init__(
-        self,
-        hub: PreviewHub,
-        *,
-        status: Callable[[], dict[str, Any]],
-        host: str,
-        port: int,
-        auth: DashboardAuth,
-        events: ChatEventLog | None = None,
-        metrics: Callable[[], str] | None = None,
-    ) -> None:
-        self.hub = hub
-        self._status = status
-        self._events = events
-        self._auth = auth
-        self._metrics = metrics
-        self.host = host
-        self.port = port
-        self._runner: web.AppRunner | None = None
-        self.bound_port: int | None = None
-
-    def app(self) -> web.Application:
-        app = web.Application(middlewares=[self._auth.middleware()])
-        app.router.add_get("/login", self._auth.login)
-        app.router.add_post("/login", self._auth.login)
-        app.router.add_get("/metrics", self._metrics_text)
-        app.router.add_get("/", self._index)
-        app.router.add_get("/ws/live", self._ws)
-        app.router.add_get("/status.json", self._status_json)
-        app.router.add_get("/healthz", self._health)
-        app.router.add_get("/favicon.ico", self._no_content)
-        app.router.add_get("/events", self._sse)
-        return app
-
-    async def start(self) -> None:
-        self._runner = web.AppRunner(self.app(), access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        server = site._server
-        sockets = getattr(server, "sockets", None) or []
-        self.bound_port = sockets[0].getsockname()[1] if sockets else self.port
-
-    async def aclose(self) -> None:
-        self.hub.close()
-        if self._runner is not None:
-            runner, self._runner = self._runner, None
-            await runner.cleanup()
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.bound_port or self.port}/"
-
-    async def _index(self, request: web.Request) -> web.Response:
-        page = resources.files("streamer.web").joinpath("preview.html").read_text(encoding="utf-8")
-        return web.Response(text=page, content_type="text/html")
-
-    async def _sse(self, request: web.Request) -> web.StreamResponse:
-        """Chat and reply events as Server-Sent Events: recent history first, then live (bounded per client)."""
-        if self._events is None:
-            raise web.HTTPNotFound(text="no chat sources in this show")
-        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"})
-        await resp.prepare(request)
-        queue = self._events.subscribe()
-        try:
-            for event in self._events.recent(limit=100):
-                await resp.write(_sse_line(event.as_dict()))
-            while True:
-                try:
-                    event = await asyncio.wait_for(queue.get(), timeout=15.0)
-                    await resp.write(_sse_line(event.as_dict()))
-                except TimeoutError:
-                    await resp.write(b": keep-alive\n\n")
-        except (ConnectionResetError, asyncio.CancelledError):
-            pass
-        finally:
-            self._events.unsubscribe(queue)
-        return resp
-
-    async def _metrics_text(self, request: web.Request) -> web.Response:
-        text = self._metrics() if self._metrics is not None else ""
-        return web.Response(text=text, content_type="text/plain", charset="utf-8")
-
-    async def _no_content(self, request: web.Request) -> web.Response:
-        return web.Response(status=204)
-
-    async def _health(self, request: web.Request) -> web.Response:
-        return web.Response(text="ok")
-
-    async def _status_json(self, request: web.Request) -> web.Response:
-        return web.Response(text=json.dumps(self._status(), default=str), content_type="application/json")
-
-    async def _ws(self, request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=1 << 20)
-        await ws.prepare(request)
-        viewer = self.hub.add()
-        log.info("preview viewer joined (%d watching)", self.hub.viewers)
-        await ws.send_str(json.dumps({"type": "init", "mime": self.hub.mime}))
-
-        async def drain_incoming() -> None:
-            async for msg in ws:
-                if msg.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
-                    break
-
-        reader = asyncio.create_task(drain_incoming(), name="preview:ws-reader")
-        try:
-            while not ws.closed and not reader.done():
-                get = asyncio.create_task(viewer.queue.get())
-                done, _ = await asyncio.wait({get, reader}, return_when=asyncio.FIRST_COMPLETED)
-                if get not in done:
-                    get.cancel()
-                    break
-                data = get.result()
-                if data == b"":
-                    await ws.send_str(json.dumps({"type": "init", "mime": self.hub.mime}))
-                    continue
-                await ws.send_bytes(data)
-        except ConnectionResetError:
-            pass
-        finally:
-            reader.cancel()
-            self.hub.remove(viewer)
-            log.info("preview viewer left (%d watching)", self.hub.viewers)
-            await ws.close()
-        return ws

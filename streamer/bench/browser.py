@@ -1,0 +1,13 @@
+"""How livehost launches Debian Chromium headless (tests and the preview benchmark): as root in a container it
+only runs with these flags, and Playwright's own browser download is never used."""
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--autoplay-policy=no-user-gesture-required",
+]
