@@ -25,7 +25,7 @@ import numpy as np
 
 from streamer.brain.embed import preload_model_libraries
 from streamer.brain.factory import BrainKit, build_brain
-from streamer.brain.guards import SentenceGuard
+from streamer.brain.guards import GuardRulesError, SentenceGuard
 from streamer.brain.offline import VarietyMeter
 from streamer.brain.prompts import clean_untrusted
 from streamer.brain.sentences import SentenceSplitter
@@ -34,7 +34,7 @@ from streamer.chat.sources import ChatSource, create_source
 from streamer.chat.triage import ChatTriage
 from streamer.clock import Clock, MonotonicClock
 from streamer.config import Persona, ProductSheet, StreamConfig
-from streamer.dashboard.approvals import ApprovalDesk, PendingAnswer
+from streamer.dashboard.approvals import MAX_PENDING, ApprovalDesk, PendingAnswer
 from streamer.dashboard.auth import TOKEN_ENV, DashboardAuth
 from streamer.dashboard.auth import dashboard_token as auth_token_from_env
 from streamer.dashboard.editor import CheckResult, ConfigFiles
@@ -42,6 +42,7 @@ from streamer.dashboard.server import ControlError, DashboardServer
 from streamer.director import ShowDirector
 from streamer.frames import AUDIO_RATE_HZ, ChatMessage, HeardSpeech, SpeechSegment
 from streamer.gate import MODEL_IMPORT_GATE
+from streamer.loading import ConfigProblem
 from streamer.memory import release_free_memory
 from streamer.money import format_price
 from streamer.playout import SpeechPlayout
@@ -51,7 +52,7 @@ from streamer.publish.media_loop import MediaEvents, MediaLoop, PacketOutput
 from streamer.publish.preview import PreviewHub
 from streamer.publish.sinks import MuxSink, Target
 from streamer.scene import Card, Scene
-from streamer.speaker import SPEECH_LOW_WATER_S, ReplyJob, Speaker, spoken_name, thanks_sentences
+from streamer.speaker import READY_MAX, SPEECH_LOW_WATER_S, ReplyJob, Speaker, spoken_name, thanks_sentences
 from streamer.tasks import TaskOwner
 from streamer.voice.base import VoiceBackend, VoiceError, create_voice
 
@@ -118,6 +119,8 @@ class Show:
         )
         self.events = ChatEventLog(history=1000)
         self.approvals = ApprovalDesk(enabled=config.chat.require_approval, timeout_s=config.chat.approval_timeout_s)
+        self._writing_for_approval = False
+        self._config_lock = asyncio.Lock()
         self._mutes: dict[str, tuple[str, float]] = {}
         """Muted viewer (block key) -> (name as given, show time the mute ends)."""
         self.on_air: SpeechSegment | None = None
@@ -401,6 +404,8 @@ class Show:
 
     async def _next_reply(self) -> ReplyJob | None:
         assert self.triage is not None
+        if self.approvals.enabled and (self._writing_for_approval or len(self.approvals) >= MAX_PENDING):
+            return None  # one answer written at a time, and no more than the desk holds: the rest wait in triage
         pick = self.triage.next(self.clock.now())
         if pick is None:
             return None
@@ -428,7 +433,12 @@ class Show:
         return job
 
     async def _hold_for_approval(self, job: ReplyJob) -> None:
-        written = [s async for s in self.speaker.write_reply(job)]
+        self._writing_for_approval = True
+        try:
+            written = [s async for s in self.speaker.write_reply(job)]
+        finally:
+            self._writing_for_approval = False
+        self.speaker.wake.set()
         job.sentences = written
         if not written:
             log.info("no answer written for %s; nothing to approve", job.viewer)
@@ -616,11 +626,16 @@ class Show:
 
     def decide_approval(self, approval_id: str, action: str) -> dict[str, Any]:
         if action == "approve":
+            if self.voice_state != "ready":
+                raise ControlError("the voice is not ready", 503)
+            if self.speaker.ready_count() >= READY_MAX:
+                raise ControlError("too many lines are waiting to be spoken; try again in a moment", 429)
             item = self.approvals.approve(approval_id)
             if item is None:
                 raise ControlError("that answer is no longer waiting (it expired or was decided)", 404)
-            if not self.speaker.say_next(item.job):
-                raise ControlError("too many lines are waiting to be spoken; try again in a moment", 429)
+            self._jobs[item.job.reply_id] = item.job  # keep it findable for its latency however long it waited
+            self._jobs.move_to_end(item.job.reply_id)
+            self.speaker.say_next(item.job)
         else:
             item = self.approvals.reject(approval_id)
             if item is None:
@@ -648,6 +663,8 @@ class Show:
             span = 10.0 if minutes is None else minutes
             if not 0.5 <= span <= 24 * 60:
                 raise ControlError("minutes: between 0.5 and 1440")
+            if key in self.triage.blocked:
+                raise ControlError(f"{name} is blocked; unblock first to mute for a while instead", 409)
             self.triage.block(name, reason="muted")
             self._mutes[key] = (name, self.clock.now() + span * 60)
         self.events.add("viewer", self.clock.now(), user=name, action=action, minutes=minutes)
@@ -691,7 +708,25 @@ class Show:
     async def apply_config_file(self, file_id: str, text: str) -> tuple[CheckResult, bool]:
         """Validate, and only if there is no error: save the file and hot-reload it into the show. A bad edit
         changes nothing: not the file, not the show."""
+        async with self._config_lock:
+            return await self._apply_config_file(file_id, text)
+
+    async def _apply_config_file(self, file_id: str, text: str) -> tuple[CheckResult, bool]:
         result = self.check_config_file(file_id, text)
+        guard: SentenceGuard | None = None
+        if result.ok and result.persona is not None:
+            try:  # everything that can fail is built before the file is written or the show touched
+                guard = self._guard_for(result.persona)
+            except GuardRulesError as exc:
+                result.problems.append(
+                    ConfigProblem(
+                        str(result.file.path),
+                        None,
+                        "banned_topics",
+                        f"the guard word lists cannot be read: {exc}",
+                        "fix that file, then apply again",
+                    )
+                )
         if not result.ok:
             self.events.add(
                 "config",
@@ -704,23 +739,25 @@ class Show:
             return result, False
         await asyncio.to_thread(self.files.save, result, text)
         if result.persona is not None:
-            self.apply_persona(result.persona)
+            self.apply_persona(result.persona, guard=guard)
         else:
             await self.catalog.refresh()
             await self._apply_catalog()
         self.events.add("config", self.clock.now(), file=file_id, kind=result.file.kind, ok=True, message="applied")
         return result, True
 
-    def apply_persona(self, persona: Persona) -> None:
+    def _guard_for(self, persona: Persona) -> SentenceGuard:
+        settings = self.config.brain.guards
+        return SentenceGuard(settings=settings, persona=persona, extra_rules_dir=settings.extra_rules_dir)
+
+    def apply_persona(self, persona: Persona, *, guard: SentenceGuard | None = None) -> None:
         """Hot reload: the next sentences come from the new persona (a changed greeting or name is said at once),
         the look and label language change at the next frame, a new voice loads beside the running one."""
         old, self.persona = self.persona, persona
         greet_again = persona.style.greetings != old.style.greetings or persona.name != old.name
         self.director.set_persona(persona, greet_again=greet_again)
         self.speaker.persona = persona
-        guard = SentenceGuard(
-            settings=self.config.brain.guards, persona=persona, extra_rules_dir=self.config.brain.guards.extra_rules_dir
-        )
+        guard = guard or self._guard_for(persona)
         guard.counts.update(self.brain.guard.counts)
         self.brain.guard = guard
         self.playout.set_gap(persona.patter.pause_between_sentences_ms / 1000)
@@ -733,9 +770,9 @@ class Show:
 
     async def _swap_voice(self, persona: Persona) -> None:
         voice = create_voice(persona.voice)
-        loop = asyncio.get_running_loop()
         try:
-            await loop.run_in_executor(self._voice_pool, voice.load)
+            # Its own thread: the voice in use keeps synthesising patter meanwhile.
+            await asyncio.to_thread(voice.load)
         except VoiceError as exc:
             log.error("the new voice could not load (%s); the previous voice keeps speaking", exc)
             self.events.add(

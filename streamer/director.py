@@ -28,6 +28,9 @@ class ShowDirector:
         self.pinned: str | None = None
         """A product the operator pinned: its sections loop and the show does not move on."""
         self.current_section: str | None = None
+        self._beat_product: str | None = None
+        """The product of the last beat handed out: what the show is on, even after the index moved to the next
+        product during its last section."""
         self.recent: collections.deque[str] = collections.deque(maxlen=max(1, persona.patter.no_repeat_window))
         self.repeats_blocked = 0
 
@@ -70,6 +73,7 @@ class ShowDirector:
                 self._index = i
                 self._section_pos = 0
                 self._pending_transition = announce and self._greeted
+                self._beat_product = product_id
                 return True
         return False
 
@@ -80,7 +84,7 @@ class ShowDirector:
         if not self._products:
             return None
         self.pinned = None
-        nxt = self._products[(self._index + 1) % len(self._products)]
+        nxt = self._products[(self._on_index() + 1) % len(self._products)]
         self.switch_to(nxt.id, announce=len(self._products) > 1)
         return nxt
 
@@ -89,15 +93,24 @@ class ShowDirector:
         if product_id is None:
             self.pinned = None
             return True
-        current = self.current_product
         if not any(p.id == product_id for p in self._products):
             return False
         self.pinned = product_id
-        if current is None or current.id != product_id:
+        on = self._products[self._on_index()]
+        if on.id != product_id:
             self.switch_to(product_id, announce=True)
+        elif self.current_product is not None and self.current_product.id != product_id:
+            # Its last section is on air and the show already looks ahead: stay, from its first section.
+            self.switch_to(product_id)
         else:
             self._pending_transition = False  # do not leave the pinned product after this section
         return True
+
+    def _on_index(self) -> int:
+        for i, p in enumerate(self._products):
+            if p.id == self._beat_product:
+                return i
+        return self._index
 
     def reorder(self, product_ids: Sequence[str]) -> bool:
         """The operator's running order: ``product_ids`` must name each current product exactly once."""
@@ -148,8 +161,10 @@ class ShowDirector:
         if self._pending_transition:
             self._pending_transition = False
             self.current_section = None
+            self._beat_product = self.current_product.id if self.current_product else None
             return Beat(kind="transition", product=self.current_product, next_product=self.current_product)
         product = self._products[self._index]
+        self._beat_product = product.id
         sections = self.sections
         section = sections[self._section_pos % len(sections)]
         self.current_section = section

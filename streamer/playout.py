@@ -134,12 +134,23 @@ class SpeechPlayout:
         with self._lock:
             return self._current is None and not self._queue
 
-    def drop_queued(self) -> int:
-        """Forget sentences not yet started (the current one plays on). Returns how many were dropped."""
+    def drop_queued(self, kinds: tuple[str, ...] | None = None) -> int:
+        """Forget sentences not yet started (the current one plays on), all of them or only those of ``kinds``
+        (also from a replacement waiting for its boundary). Returns how many were dropped."""
         with self._lock:
-            n = len(self._queue)
-            self._queue.clear()
-            self._queued_samples = 0
+            if kinds is None:
+                n = len(self._queue)
+                self._queue.clear()
+                self._queued_samples = 0
+                return n
+            keep = [seg for seg in self._queue if seg.kind not in kinds]
+            n = len(self._queue) - len(keep)
+            self._queue = collections.deque(keep)
+            self._queued_samples = sum(seg.samples for seg in keep)
+            if self._replacement is not None:
+                kept = [seg for seg in self._replacement if seg.kind not in kinds]
+                n += len(self._replacement) - len(kept)
+                self._replacement = kept
             return n
 
     def interrupt(self) -> HeardSpeech | None:

@@ -41,6 +41,8 @@ REPLY_PAUSE_S = 0.08
 READY_MAX = 10
 #: Speech said to someone (a viewer or on the operator's behalf): patter controls never cut it.
 ADDRESSED_KINDS = ("reply", "reply_more", "operator")
+#: Speech the host says on its own: what pause, skip and pin make stale.
+PATTER_KINDS = ("patter", "transition", "greeting", "invite")
 
 
 @dataclass(slots=True)
@@ -139,6 +141,8 @@ class Speaker:
         """Bumped when queued patter becomes stale (skip, pin, pause, new persona): a sentence written for an older
         generation is not pushed, and the beat is reopened from the director."""
         self._beat_gen = 0
+        self._resume_beat: Beat | None = None
+        """The section a pause interrupted: resume says it again (sentences already said are skipped)."""
 
     # ---- the loop ---------------------------------------------------------------------------------------
 
@@ -158,7 +162,11 @@ class Speaker:
                     await self._apply_fresh_facts()
                 if pending is None and self._beat_gen != self._patter_gen:
                     await self._close_beat()
+                    self._beat = None  # an answer must not reopen a section the operator moved away from
                     self._beat_gen = self._patter_gen
+                    if self._resume_beat is not None and not self.patter_paused:
+                        self._open_beat(self._resume_beat)
+                        self._resume_beat = None
                 if pending is None and not self.patter_paused and self.playout.buffered_s() <= self.low_water_s:
                     # Patter is written and voiced in a task so that a comment arriving meanwhile is answered
                     # without waiting for that sentence's synthesis.
@@ -222,7 +230,11 @@ class Speaker:
             return
         self.patter_paused = paused
         if paused:
+            beat = self._beat
+            self._resume_beat = beat if beat is not None and beat.kind == "section" else None
             self.restart_patter()
+        else:
+            self._patter_gen += 1  # the loop reopens the paused section
         self.wake.set()
 
     def restart_patter(self) -> None:
@@ -231,6 +243,9 @@ class Speaker:
         self._patter_gen += 1
         if not any(self.playout.busy_with(k) for k in ADDRESSED_KINDS):
             self.playout.replace_at_boundary([], pause_s=0.0)
+        else:
+            # Patter queued behind an answer (or waiting to follow it) is stale too; the answer plays on.
+            self.playout.drop_queued(kinds=PATTER_KINDS)
         self.wake.set()
 
     def write_reply(self, job: ReplyJob) -> AsyncIterator[str]:

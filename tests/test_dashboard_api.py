@@ -137,7 +137,7 @@ async def steps(api: aiohttp.ClientSession, url: str, show: Show, persona_file: 
     state = (await (await api.get(url + "api/state")).json())["show"]
     assert state["paused"] is True
     await post(api, url + "api/show/pause", {"paused": False})
-    await until(lambda: spoken(show, PATTER, mark), 5)
+    await until(lambda: spoken(show, PATTER, mark), 12)  # (reported when the sentence has been heard)
 
     step("skip: the show moves to the next product in the queue")
     state = (await (await api.get(url + "api/state")).json())["show"]
@@ -183,6 +183,7 @@ async def steps(api: aiohttp.ClientSession, url: str, show: Show, persona_file: 
     step("mute and block: their comments are dropped with the reason; unblock lets them back")
     await post(api, url + "api/viewers", {"user": "spammy", "action": "mute", "minutes": 5})
     await post(api, url + "api/viewers", {"user": "troll", "action": "block"})
+    await post(api, url + "api/viewers", {"user": "troll", "action": "mute"}, 409)  # a mute never lifts a block
     chat(show, "spammy", "how much is the cat bed?", "m4")
     chat(show, "troll", "how much is the cat bed?", "m5")
     outcomes = {e.data["user"]: e.data for e in show.events.recent("comment")}

@@ -195,3 +195,15 @@ def test_a_new_persona_with_greet_again_greets_next():
     d.set_persona(persona(name="Ada"), greet_again=True)
     assert d.next_beat().kind == "greeting"
     assert d.persona.name == "Ada"
+
+
+def test_skip_and_pin_during_a_products_last_section_act_on_the_product_on_air():
+    d = ShowDirector(persona=persona())
+    d.set_products([product("a"), product("b"), product("c")])
+    assert _walk(d, 4)[-1] == ("section", "a", "call_to_action")  # a's last section: the index already says b
+    assert d.skip().id == "b"  # not c: b is next after what is on air
+    d2 = ShowDirector(persona=persona())
+    d2.set_products([product("a"), product("b")])
+    _walk(d2, 4)
+    assert d2.pin("a")
+    assert _walk(d2, 2) == [("section", "a", "hook"), ("section", "a", "price")]  # stays, no re-announcement

@@ -119,3 +119,16 @@ def test_a_reply_starts_at_once_when_the_host_is_silent_and_later_pushes_join_it
     out = p.pull(1600)
     assert (out.pcm[:800] == 3000).all() and (out.pcm[800:] == 4000).all()
     assert [s.segment_id for s in out.started] == [9, 10]
+
+
+def test_dropping_one_kind_keeps_the_rest_in_order():
+    p = SpeechPlayout(rate_hz=48_000, gap_s=0.0)
+    kinds = ["reply", "patter", "reply_more", "patter"]
+    for i, kind in enumerate(kinds):
+        s = seg(i, 480)
+        s.kind = kind
+        assert p.push(s)
+    assert p.drop_queued(kinds=("patter",)) == 2
+    assert p.buffered_s() == 2 * 480 / 48_000
+    played = p.pull(2000).started
+    assert [s.kind for s in played] == ["reply", "reply_more"]

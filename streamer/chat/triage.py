@@ -495,6 +495,7 @@ class TriageDecision:
             "message_id": self.message.message_id,
             "kind": self.kind,
             "user": self.user,
+            "user_id": self.message.user_id[:80] if isinstance(self.message.user_id, str) else "",
             "text": self.text,
             "outcome": self.outcome,
             "reason": self.reason,
