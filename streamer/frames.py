@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 
@@ -123,6 +123,7 @@ class VideoFrame:
 # ---- chat ----------------------------------------------------------------------------------------------------
 
 ChatKind = Literal["comment", "gift", "like", "join", "purchase"]
+CHAT_KINDS: frozenset[str] = frozenset(get_args(ChatKind))
 
 
 @dataclass(slots=True)

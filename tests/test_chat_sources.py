@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from streamer.backoff import Backoff
 from streamer.chat.simulator import (
     CATEGORY_WEIGHTS,
     SimulatorServer,
@@ -46,7 +47,6 @@ from streamer.config import (
 )
 from streamer.frames import ChatMessage
 from streamer.loading import ConfigError
-from streamer.publish.sinks import Backoff
 
 from .chat_servers import (
     Close,

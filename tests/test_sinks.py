@@ -2,7 +2,8 @@ import random
 
 import pytest
 
-from streamer.publish.sinks import Backoff, TargetError, parse_target, redact
+from streamer.backoff import Backoff
+from streamer.publish.sinks import TargetError, parse_target, redact
 
 
 def test_stream_keys_come_from_the_environment_and_never_show():
@@ -39,3 +40,12 @@ def test_backoff_grows_with_jitter_and_caps():
     assert len(set(delays)) == len(delays)  # jittered
     b.reset()
     assert b.next_delay() <= 0.5
+
+
+def test_backoff_stays_at_its_cap_after_days_of_failures():
+    b = Backoff(base_s=0.5, max_s=30.0, rng=random.Random(4))
+    for _ in range(5000):  # ~1.7 days of a dead target at the 30 s cap; 2**1024 would overflow a float
+        delay = b.next_delay()
+    assert 15.0 <= delay <= 30.0
+    b.at_least(2)
+    assert b.attempt == 5000  # never lowers

@@ -37,12 +37,12 @@ from pydantic import BaseModel, ConfigDict, Field, RootModel, ValidationError
 from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
 from websockets.exceptions import ConnectionClosed
 
+from streamer.backoff import Backoff
 from streamer.chat.sources import Emit
 from streamer.chat.websocket_source import WebSocketSource
 from streamer.clock import Clock
 from streamer.config import ChatFieldMap, SimulatorChatSource, WebSocketChatSource
 from streamer.frames import ChatKind
-from streamer.publish.sinks import Backoff
 from streamer.tasks import TaskOwner
 
 log = logging.getLogger(__name__)

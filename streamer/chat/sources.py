@@ -4,7 +4,7 @@ A source turns one platform's chat into :class:`~streamer.frames.ChatMessage` fr
 
 * ``await source.run(emit)`` runs until cancelled. It never raises for network trouble: a lost connection, a
   refused login or a server error is counted, remembered in ``last_error`` (secrets scrubbed) and followed by a
-  reconnect after an exponential backoff with full jitter (:class:`~streamer.publish.sinks.Backoff`). A
+  reconnect after an exponential backoff with jitter (:class:`~streamer.backoff.Backoff`). A
   connection that stayed up for ``stable_after_s`` resets the backoff.
 * ``emit`` is called synchronously, once per new message, with ``received_s`` set from the injected clock.
   ``ChatMessage.source`` is the source's configured ``name`` (which defaults to its kind: "twitch", ...).
@@ -30,17 +30,15 @@ from collections.abc import Callable, Hashable, Mapping
 from pathlib import Path
 from typing import Any
 
+from streamer.backoff import Backoff
 from streamer.clock import Clock
 from streamer.config import SimulatorChatSource, TwitchChatSource, WebSocketChatSource, YouTubeChatSource
 from streamer.frames import ChatMessage
-from streamer.publish.sinks import Backoff
 
 log = logging.getLogger(__name__)
 
 Emit = Callable[[ChatMessage], None]
 """Receives each new message. Called from the source's task; it should only enqueue (never block)."""
-
-CHAT_KINDS: frozenset[str] = frozenset({"comment", "gift", "like", "join", "purchase"})
 
 DEFAULT_DEDUPE_SIZE = 5_000
 DEFAULT_STABLE_AFTER_S = 10.0
@@ -218,7 +216,7 @@ class ChatSource(abc.ABC):
                         log.error("chat %s: unexpected error: %s", self.name, self.last_error, exc_info=exc)
                 if self._live_since is not None and self.clock.now() - self._live_since >= self._stable_after_s:
                     self._backoff.reset()
-                self._backoff.attempt = max(self._backoff.attempt, penalty)
+                self._backoff.at_least(penalty)
                 self.state = SourceState.BACKOFF
                 delay = self._backoff.next_delay()
                 log.info("chat %s: reconnecting in %.1f s", self.name, delay)
@@ -261,10 +259,8 @@ class ChatSource(abc.ABC):
         log.info("chat %s: live (connection %d)", self.name, self.connects)
 
     def _add_secret(self, value: str) -> None:
-        if value and len(value) >= 4:
+        if value and len(value) >= 4 and value not in self._secrets:
             self._secrets.append(value)
-            if value.lower().startswith("oauth:"):
-                self._secrets.append(value[6:])
 
     def scrub(self, text: str) -> str:
         """``text`` with every secret of this source replaced by ``****`` and URL query strings cut."""

@@ -96,7 +96,7 @@ from streamer.brain.guards import (
 from streamer.brain.intents import _WORD as _INTENT_WORD
 from streamer.brain.intents import STOPWORDS, Classification, classify, product_words
 from streamer.config import ProductSheet, TriageSettings
-from streamer.frames import ChatMessage
+from streamer.frames import CHAT_KINDS, ChatMessage
 
 Outcome = Literal["queued", "merged", "dropped", "answered", "expired"]
 PickKind = Literal["question", "purchase", "thanks", "deflect"]
@@ -733,7 +733,7 @@ class ChatTriage:
         who = msg.user_id or user.casefold()
         r = msg.received_s
         received = float(r) if isinstance(r, int | float) and 0 < r <= now_s else now_s
-        kind = msg.kind if msg.kind in ("comment", "gift", "like", "join", "purchase") else "comment"
+        kind = msg.kind if msg.kind in CHAT_KINDS else "comment"
         d = TriageDecision(
             message=msg,
             user=user,

@@ -26,8 +26,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-import re
-import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,12 +33,13 @@ from urllib.parse import urlsplit
 
 from websockets.asyncio.client import ClientConnection, connect
 
+from streamer.backoff import Backoff
+from streamer.brain.prompts import clean_untrusted
 from streamer.chat.sources import ChatSource, Emit, ReconnectRequested, SourceError, secret_from_env
 from streamer.chat.websocket_source import LOOPBACK_HOSTS, polite_close, stable_id
 from streamer.clock import Clock
 from streamer.config import TwitchChatSource
 from streamer.frames import ChatKind, ChatMessage
-from streamer.publish.sinks import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -187,11 +186,9 @@ def parse_irc_line(line: str) -> IrcMessage | None:
 
 
 def sanitize_post(text: str) -> str:
-    """One safe chat line: no newlines or control characters, no leading command char, at most 500 chars."""
-    text = re.sub(r"[\r\n\t]+", " ", text)
-    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cc")
-    text = re.sub(r"\s{2,}", " ", text).strip()
-    text = text.lstrip("/.").strip()  # "/ban x" or ".clear" would be a chat command, not a message
+    """One safe chat line: control, bidi and zero-width characters out, whitespace collapsed, no leading command
+    character ("/ban x" or ".clear" would be a chat command, not a message), at most 500 characters."""
+    text = clean_untrusted(text, MAX_POST_CHARS * 4).lstrip("/. ")
     return text[:MAX_POST_CHARS].rstrip()
 
 
@@ -235,9 +232,10 @@ class TwitchSource(ChatSource):
         self._token: str | None = None
         if settings.token_env:
             token = secret_from_env(settings.token_env, env=env, what=f"Twitch chat source {settings.name!r}")
-            self._token = token if token.lower().startswith("oauth:") else f"oauth:{token}"
-            self._add_secret(token)
-            self._add_secret(self._token)
+            bare = token[6:] if token.lower().startswith("oauth:") else token
+            self._token = f"oauth:{bare}"
+            self._add_secret(self._token)  # the token as sent, and as it may appear without the prefix
+            self._add_secret(bare)
         if self._token is not None and self.nick.startswith("justinfan"):
             log.warning(
                 "chat %s: a token is set but the nick is anonymous (%s); set nick to the token's account",

@@ -24,8 +24,8 @@ from urllib.parse import urlsplit
 
 from websockets.asyncio.client import ClientConnection, connect
 
+from streamer.backoff import Backoff
 from streamer.chat.sources import (
-    CHAT_KINDS,
     ChatSource,
     Emit,
     ReconnectRequested,
@@ -35,8 +35,7 @@ from streamer.chat.sources import (
 )
 from streamer.clock import Clock
 from streamer.config import WebSocketChatSource
-from streamer.frames import ChatKind, ChatMessage
-from streamer.publish.sinks import Backoff
+from streamer.frames import CHAT_KINDS, ChatKind, ChatMessage
 
 log = logging.getLogger(__name__)
 

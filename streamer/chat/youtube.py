@@ -43,6 +43,7 @@ from typing import Any
 
 import aiohttp
 
+from streamer.backoff import Backoff
 from streamer.chat.sources import (
     ChatSource,
     Emit,
@@ -55,7 +56,6 @@ from streamer.chat.websocket_source import parse_timestamp
 from streamer.clock import Clock
 from streamer.config import YouTubeChatSource
 from streamer.frames import ChatKind, ChatMessage
-from streamer.publish.sinks import Backoff
 
 log = logging.getLogger(__name__)
 

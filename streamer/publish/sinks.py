@@ -10,7 +10,6 @@ import collections
 import enum
 import logging
 import os
-import random
 import re
 import threading
 import time
@@ -20,6 +19,7 @@ from pathlib import Path
 
 import av
 
+from streamer.backoff import Backoff
 from streamer.publish.encoder import EncodedPacket
 
 log = logging.getLogger(__name__)
@@ -81,24 +81,6 @@ def parse_target(spec: str, *, env: dict[str, str] | None = None) -> Target:
     if low.endswith(".mp4"):
         return Target(url=url, kind="file", container_format="mp4")
     raise TargetError(f"output {spec!r}: a file output must end in .flv or .mp4")
-
-
-class Backoff:
-    """Exponential backoff with full jitter: delay n is uniform in [base*2^n / 2, base*2^n], capped at ``max_s``."""
-
-    def __init__(self, *, base_s: float = 0.5, max_s: float = 30.0, rng: random.Random | None = None) -> None:
-        self.base_s = base_s
-        self.max_s = max_s
-        self.attempt = 0
-        self._rng = rng or random.Random()
-
-    def next_delay(self) -> float:
-        ceiling = min(self.max_s, self.base_s * (2**self.attempt))
-        self.attempt += 1
-        return self._rng.uniform(ceiling / 2, ceiling)
-
-    def reset(self) -> None:
-        self.attempt = 0
 
 
 class SinkState(enum.Enum):
@@ -235,7 +217,7 @@ class MuxSink:
                 break
             if self.target.kind == "file":
                 # A file that failed to open will not get better by itself; keep trying, but slowly.
-                self._backoff.attempt = max(self._backoff.attempt, 4)
+                self._backoff.at_least(4)
         self.state = SinkState.STOPPED
 
     def _session(self) -> bool:
