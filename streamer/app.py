@@ -53,6 +53,7 @@ from streamer.publish.preview import PreviewHub
 from streamer.publish.sinks import MuxSink, Target
 from streamer.scene import Card, Scene
 from streamer.speaker import READY_MAX, SPEECH_LOW_WATER_S, ReplyJob, Speaker, spoken_name, thanks_sentences
+from streamer.stats import percentile
 from streamer.tasks import TaskOwner
 from streamer.voice.base import VoiceBackend, VoiceError, create_voice
 
@@ -296,6 +297,7 @@ class Show:
         self.media.stop()
         await asyncio.to_thread(self.media.join, 10.0)
         await self._tasks.aclose()
+        await self.catalog.aclose()
         drain = not self._hard_stop
         results = await asyncio.gather(*(asyncio.to_thread(s.close, drain=drain, timeout_s=8.0) for s in self.sinks))
         if not all(results):
@@ -481,13 +483,13 @@ class Show:
             await source.post(" ".join(job.sentences))
 
     def reply_latency_summary(self) -> dict[str, float | int | None]:
-        values = sorted(self.reply_latencies)
+        values = list(self.reply_latencies)
         if not values:
             return {"replies": 0, "p50_s": None, "p95_s": None}
         return {
             "replies": len(values),
-            "p50_s": round(values[len(values) // 2], 3),
-            "p95_s": round(values[min(len(values) - 1, int(0.95 * (len(values) - 1) + 0.5))], 3),
+            "p50_s": round(percentile(values, 0.5), 3),
+            "p95_s": round(percentile(values, 0.95), 3),
         }
 
     # ---- events from the media thread -----------------------------------------------------------------------
@@ -712,11 +714,12 @@ class Show:
             return await self._apply_config_file(file_id, text)
 
     async def _apply_config_file(self, file_id: str, text: str) -> tuple[CheckResult, bool]:
-        result = self.check_config_file(file_id, text)
+        # Parsing, file reads and the guard's regexes run off the event loop (the show's timers live on it).
+        result = await asyncio.to_thread(self.check_config_file, file_id, text)
         guard: SentenceGuard | None = None
         if result.ok and result.persona is not None:
             try:  # everything that can fail is built before the file is written or the show touched
-                guard = self._guard_for(result.persona)
+                guard = await asyncio.to_thread(self._guard_for, result.persona)
             except GuardRulesError as exc:
                 result.problems.append(
                     ConfigProblem(
@@ -846,7 +849,7 @@ class Show:
         """The health figures in Prometheus text format (no secrets, no viewer text)."""
         media = self.media
         fps = self.config.video.fps
-        lat = sorted(self.reply_latencies)
+        lat = list(self.reply_latencies)
         lines = [
             "# TYPE livehost_frames_total counter",
             f"livehost_frames_total {media.frames if media else 0}",
@@ -875,7 +878,7 @@ class Show:
             "# TYPE livehost_reply_latency_seconds summary",
         ]
         for q in (0.5, 0.95):
-            value = lat[min(len(lat) - 1, int(q * (len(lat) - 1) + 0.5))] if lat else float("nan")
+            value = percentile(lat, q) if lat else float("nan")
             lines.append(f'livehost_reply_latency_seconds{{quantile="{q}"}} {value:.3f}')
         lines.append("# TYPE livehost_output_up gauge")
         for sink in self.sinks:

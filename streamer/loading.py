@@ -157,14 +157,14 @@ def redact_url(url: str) -> str:
 
 
 def expand_env(text: str, env: dict[str, str] | None = None) -> tuple[str, list[str]]:
-    """Replace ``${VAR}`` from the environment. Returns the text and the names of variables that are not set
-    (those placeholders are left in place)."""
+    """Replace ``${VAR}`` from the environment. Returns the text and the names of variables that are not set or
+    empty (those placeholders are left in place)."""
     env = dict(os.environ) if env is None else env
     missing: list[str] = []
 
     def sub(m: re.Match[str]) -> str:
         name = m.group(1)
-        if name in env:
+        if env.get(name):
             return env[name]
         missing.append(name)
         return m.group(0)

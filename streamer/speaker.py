@@ -186,6 +186,9 @@ class Speaker:
         finally:
             if pending is not None:
                 pending.cancel()
+                # The step may be inside the beat's generator: closing that generator before the step has
+                # finished would fail with "aclose(): asynchronous generator is already running".
+                await asyncio.wait({pending})
             await self._close_beat()
 
     def _may_reply(self) -> bool:

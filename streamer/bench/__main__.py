@@ -19,14 +19,11 @@ import sys  # noqa: E402
 import tempfile  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+from streamer.stats import percentile  # noqa: E402
+
 
 def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _percentile(values: list[float], q: float) -> float:
-    s = sorted(values)
-    return s[min(len(s) - 1, int(q * (len(s) - 1) + 0.5))] if s else 0.0
 
 
 def pipeline(args: argparse.Namespace) -> dict[str, object]:
@@ -121,8 +118,8 @@ def pipeline(args: argparse.Namespace) -> dict[str, object]:
         "realtime_factor": round(media_s / wall_s, 2),
         "encode_only_realtime_factor": round(stored / fps / enc_s, 2) if enc_s else None,
         "pipeline_vs_encode_only": round((media_s / wall_s) / (stored / fps / enc_s), 3) if enc_s else None,
-        "frame_ms_p50": round(_percentile(tick_s, 0.5) * 1000, 2),
-        "frame_ms_p95": round(_percentile(tick_s, 0.95) * 1000, 2),
+        "frame_ms_p50": round(percentile(tick_s, 0.5) * 1000, 2),
+        "frame_ms_p95": round(percentile(tick_s, 0.95) * 1000, 2),
         "cpu_count": os.cpu_count(),
         "peak_rss_mb": round(peak_rss_mb, 1),
         "startup_to_first_frame_s": round(startup_to_first_frame_s, 3),
@@ -315,12 +312,12 @@ def brain(args: argparse.Namespace) -> dict[str, object]:
         "against a loopback chat-completions server with 300 ms time-to-first-token",
         "questions": len(questions),
         "eval_accuracy": round(correct / len(questions), 3),
-        "offline_answer_ms_p50": round(_percentile(latencies, 0.5) * 1000, 2),
-        "offline_answer_ms_p95": round(_percentile(latencies, 0.95) * 1000, 2),
+        "offline_answer_ms_p50": round(percentile(latencies, 0.5) * 1000, 2),
+        "offline_answer_ms_p95": round(percentile(latencies, 0.95) * 1000, 2),
         "embedder": kit.offline.embedder.name,
         "prepare_s": round(prepare_s, 2),
-        "llm_first_sentence_s_p50": round(_percentile(llm, 0.5), 3) if llm else None,
-        "llm_first_sentence_s_p95": round(_percentile(llm, 0.95), 3) if llm else None,
+        "llm_first_sentence_s_p50": round(percentile(llm, 0.5), 3) if llm else None,
+        "llm_first_sentence_s_p95": round(percentile(llm, 0.95), 3) if llm else None,
         "llm_turns": len(llm),
         "guard_actions_answers": answer_guard,
         "guard_actions_total": dict(kit.guard.counts),
@@ -379,7 +376,7 @@ def latency(args: argparse.Namespace) -> dict[str, object]:
         "comments": args.comments,
         "replies": len(lat),
         "p50_s": round(lat[len(lat) // 2], 3) if lat else None,
-        "p95_s": round(_percentile(lat, 0.95), 3) if lat else None,
+        "p95_s": round(percentile(lat, 0.95), 3) if lat else None,
         "max_s": round(lat[-1], 3) if lat else None,
         "spacing_s": args.spacing_s,
         "brain": show.brain.brain.name + (" (lexical)" if show.brain.offline.degraded else " (MiniLM)"),
@@ -472,7 +469,7 @@ def preview(args: argparse.Namespace) -> dict[str, object]:
         "(for every output at once); sampled 4x/s in headless Chromium on the same machine",
         "samples": len(samples),
         "latency_s_p50": round(ordered[len(ordered) // 2], 3) if ordered else None,
-        "latency_s_p95": round(_percentile(ordered, 0.95), 3) if ordered else None,
+        "latency_s_p95": round(percentile(ordered, 0.95), 3) if ordered else None,
         "latency_s_max": round(ordered[-1], 3) if ordered else None,
         "frames_shown_per_s": round((quality["total"] - quality0) / elapsed, 1),
         "frames_dropped_by_browser": quality["dropped"],

@@ -22,6 +22,7 @@ from streamer.avatar import CartoonAvatar
 from streamer.compose import Compositor, default_avatar_height
 from streamer.config import AvatarStyle, ProductSheet
 from streamer.frames import VISEME_COUNT, MouthPose
+from streamer.stats import percentile
 
 #: Per-frame budget (render + compose, median) next to a ~5.7 ms/frame 720p x264 encode on 2 cores at 30 fps.
 BUDGET_MS = {(1280, 720): 1.5, (1920, 1080): 3.0}
@@ -48,7 +49,7 @@ def _mouth(i: int) -> MouthPose:
 
 
 def _pct(values: list[float], q: float) -> float:
-    return round(float(np.percentile(np.asarray(values), q)), 4)
+    return round(percentile(values, q / 100), 4)
 
 
 def run(width: int, height: int, frames: int, *, threads: int = 1, language: str = "en") -> dict[str, object]:

@@ -17,6 +17,7 @@ Nothing here ever sends a stream key or an API key: the page gets targets alread
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 from importlib import resources
@@ -63,6 +64,12 @@ class ShowControl(Protocol):
     def read_config_file(self, file_id: str) -> str: ...
     def check_config_file(self, file_id: str, text: str) -> CheckResult: ...
     async def apply_config_file(self, file_id: str, text: str) -> tuple[CheckResult, bool]: ...
+
+
+@functools.cache
+def _page() -> str:
+    """The dashboard page, read once (it ships with the package)."""
+    return resources.files("streamer.web").joinpath("dashboard.html").read_text(encoding="utf-8")
 
 
 def _sse_line(data: dict[str, Any]) -> bytes:
@@ -176,8 +183,7 @@ class DashboardServer:
     # ---- pages and feeds ---------------------------------------------------------------------------------
 
     async def _index(self, request: web.Request) -> web.Response:
-        page = resources.files("streamer.web").joinpath("dashboard.html").read_text(encoding="utf-8")
-        return web.Response(text=page, content_type="text/html", headers={"Cache-Control": "no-store"})
+        return web.Response(text=_page(), content_type="text/html", headers={"Cache-Control": "no-store"})
 
     async def _no_content(self, request: web.Request) -> web.Response:
         return web.Response(status=204)
@@ -307,11 +313,11 @@ class DashboardServer:
 
     async def _read_file(self, request: web.Request) -> web.Response:
         file_id = request.match_info["file_id"]
-        return _ok(id=file_id, text=self.control.read_config_file(file_id))
+        return _ok(id=file_id, text=await asyncio.to_thread(self.control.read_config_file, file_id))
 
     async def _check_file(self, request: web.Request) -> web.Response:
         text = _field(await _body(request), "text", str)
-        result = self.control.check_config_file(request.match_info["file_id"], text)
+        result = await asyncio.to_thread(self.control.check_config_file, request.match_info["file_id"], text)
         return _ok(problems=result.problems_json(), applied=False) if result.ok else _problems(result, False)
 
     async def _apply_file(self, request: web.Request) -> web.Response:

@@ -20,11 +20,10 @@ from pathlib import Path
 import av
 
 from streamer.backoff import Backoff
+from streamer.loading import expand_env, redact_url
 from streamer.publish.encoder import EncodedPacket
 
 log = logging.getLogger(__name__)
-
-_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 class TargetError(ValueError):
@@ -32,13 +31,10 @@ class TargetError(ValueError):
 
 
 def redact(url: str) -> str:
-    """``rtmp://host/app/KEY`` -> ``rtmp://host/app/****``; file paths unchanged. Safe for logs, UI and errors."""
-    m = re.match(r"^(rtmps?://[^/]+/[^/?#]*)(.*)$", url, re.IGNORECASE)
-    if not m:
-        if re.match(r"^[a-z]+://", url, re.IGNORECASE):
-            return re.sub(r"^([a-z]+://[^/]+).*$", r"\1/****", url, flags=re.IGNORECASE)
-        return url
-    return m.group(1) + ("/****" if m.group(2) else "")
+    """``rtmp://host/app/KEY`` -> ``rtmp://host/app/****`` (a password in ``user:pw@`` too, see
+    :func:`~streamer.loading.redact_url`), without the query string; file paths unchanged. Safe for logs, UI and
+    errors."""
+    return redact_url(url).split("?", 1)[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,13 +58,9 @@ def parse_target(spec: str, *, env: dict[str, str] | None = None) -> Target:
     """Turn an ``--out`` value into a :class:`Target`, replacing ``${VAR}`` from the environment."""
     env = dict(os.environ) if env is None else env
 
-    def sub(m: re.Match[str]) -> str:
-        name = m.group(1)
-        if name not in env or not env[name]:
-            raise TargetError(f"output {redact(spec)!r} uses ${{{name}}} but that environment variable is not set")
-        return env[name]
-
-    url = _ENV_REF.sub(sub, spec.strip())
+    url, missing = expand_env(spec.strip(), env)
+    if missing:
+        raise TargetError(f"output {redact(spec)!r} uses ${{{missing[0]}}} but that environment variable is not set")
     low = url.lower()
     if low.startswith(("rtmp://", "rtmps://")):
         if not re.match(r"^rtmps?://[^/\s]+/[^/\s]+", url, re.IGNORECASE):
