@@ -51,7 +51,7 @@ from streamer.publish.encoder import AVEncoder
 from streamer.publish.media_loop import MediaEvents, MediaLoop, PacketOutput
 from streamer.publish.preview import PreviewHub
 from streamer.publish.sinks import MuxSink, Target
-from streamer.scene import Card, Scene
+from streamer.scene import Card, Looks, Scene
 from streamer.speaker import READY_MAX, SPEECH_LOW_WATER_S, ReplyJob, Speaker, spoken_name, thanks_sentences
 from streamer.stats import percentile
 from streamer.tasks import TaskOwner
@@ -717,9 +717,11 @@ class Show:
         # Parsing, file reads and the guard's regexes run off the event loop (the show's timers live on it).
         result = await asyncio.to_thread(self.check_config_file, file_id, text)
         guard: SentenceGuard | None = None
+        looks: Looks | None = None
         if result.ok and result.persona is not None:
+            persona = result.persona
             try:  # everything that can fail is built before the file is written or the show touched
-                guard = await asyncio.to_thread(self._guard_for, result.persona)
+                guard = await asyncio.to_thread(self._guard_for, persona)
             except GuardRulesError as exc:
                 result.problems.append(
                     ConfigProblem(
@@ -730,6 +732,14 @@ class Show:
                         "fix that file, then apply again",
                     )
                 )
+            if self.scene is not None and self.scene.looks_change(persona):
+                try:
+                    looks = await asyncio.to_thread(self.scene.build_looks, persona)
+                except Exception as exc:  # a look that cannot be drawn (a font missing...) must not reach the show
+                    log.warning("the new persona's look cannot be drawn: %s", exc)
+                    result.problems.append(
+                        ConfigProblem(str(result.file.path), None, "avatar", f"the new look cannot be drawn: {exc}")
+                    )
         if not result.ok:
             self.events.add(
                 "config",
@@ -742,7 +752,7 @@ class Show:
             return result, False
         await asyncio.to_thread(self.files.save, result, text)
         if result.persona is not None:
-            self.apply_persona(result.persona, guard=guard)
+            self.apply_persona(result.persona, guard=guard, looks=looks)
         else:
             await self.catalog.refresh()
             await self._apply_catalog()
@@ -753,7 +763,9 @@ class Show:
         settings = self.config.brain.guards
         return SentenceGuard(settings=settings, persona=persona, extra_rules_dir=settings.extra_rules_dir)
 
-    def apply_persona(self, persona: Persona, *, guard: SentenceGuard | None = None) -> None:
+    def apply_persona(
+        self, persona: Persona, *, guard: SentenceGuard | None = None, looks: Looks | None = None
+    ) -> None:
         """Hot reload: the next sentences come from the new persona (a changed greeting or name is said at once),
         the look and label language change at the next frame, a new voice loads beside the running one."""
         old, self.persona = self.persona, persona
@@ -765,7 +777,9 @@ class Show:
         self.brain.guard = guard
         self.playout.set_gap(persona.patter.pause_between_sentences_ms / 1000)
         if self.scene is not None:
-            self.scene.set_persona(persona)
+            if looks is None and self.scene.looks_change(persona):
+                looks = self.scene.build_looks(persona)
+            self.scene.set_persona(persona, looks)
         self.speaker.restart_patter()
         if persona.voice != old.voice:
             self._tasks.spawn(self._swap_voice(persona), name="voice-swap")

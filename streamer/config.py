@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from streamer.money import SUPPORTED_CURRENCIES
+
 SECTION_NAMES: tuple[str, ...] = ("hook", "features", "price", "usage", "social_proof", "call_to_action")
 """Patter sections the show director knows, in the default order."""
 
@@ -172,6 +174,14 @@ class ProductSheet(BaseModel):
     @classmethod
     def _upper_currency(cls, v: Any) -> Any:
         return v.upper() if isinstance(v, str) else v
+
+    @field_validator("currency")
+    @classmethod
+    def _known_currency(cls, v: str) -> str:
+        if v not in SUPPORTED_CURRENCIES:
+            known = ", ".join(sorted(SUPPORTED_CURRENCIES))
+            raise ValueError(f"currency {v!r} is not one the host can say and check; use one of {known}")
+        return v
 
     @field_validator("sections")
     @classmethod

@@ -14,7 +14,19 @@ CURRENCY_WORDS: dict[str, tuple[str, str]] = {
     "CAD": ("Canadian dollar", "Canadian dollars"),
     "AUD": ("Australian dollar", "Australian dollars"),
     "CHF": ("Swiss franc", "Swiss francs"),
+    "NZD": ("New Zealand dollar", "New Zealand dollars"),
+    "HKD": ("Hong Kong dollar", "Hong Kong dollars"),
+    "SGD": ("Singapore dollar", "Singapore dollars"),
+    "TWD": ("New Taiwan dollar", "New Taiwan dollars"),
+    "MXN": ("Mexican peso", "Mexican pesos"),
+    "SEK": ("Swedish krona", "Swedish kronor"),
+    "PLN": ("zloty", "zloty"),
+    "INR": ("rupee", "rupees"),
+    "KRW": ("won", "won"),
 }
+SUPPORTED_CURRENCIES: frozenset[str] = frozenset(CURRENCY_WORDS)
+"""The currencies a sheet may use: the ones the host can say and the fact guard can read back (one table, here;
+:mod:`streamer.brain.numbers` builds its lookups from it)."""
 
 
 def format_amount(amount: Decimal) -> str:

@@ -17,6 +17,7 @@ from streamer.config import Persona, ProductSheet
 from streamer.frames import MouthPose, SpeechSegment
 
 Card = tuple[ProductSheet, "np.ndarray | None"]
+Looks = tuple[CartoonAvatar, Compositor]
 
 
 class Scene:
@@ -25,9 +26,9 @@ class Scene:
         self.height = height
         self.persona = persona
         self._seed = seed
-        self._build(persona)
+        self.avatar, self.compositor = self.build_looks(persona)
         self._lock = threading.Lock()
-        self._new_persona: Persona | None = None
+        self._new_persona: tuple[Persona, Looks | None] | None = None
         self._cards: dict[str, Card] = {}
         self._wanted_product: str | None = None
         self._shown: tuple[str, int] | None = None  # (product id, cards version) on screen
@@ -37,30 +38,36 @@ class Scene:
         self._notice_on = False
         self.shown_product: ProductSheet | None = None
         """The product on the card right now (facts as drawn)."""
-        self.last_frame: np.ndarray | None = None
 
-    def _build(self, persona: Persona) -> None:
-        self.avatar = CartoonAvatar(
+    def build_looks(self, persona: Persona) -> Looks:
+        """The avatar and compositor for ``persona`` (fonts, background, label): slow, and may raise for a look
+        that cannot be drawn, so a reload builds them off the media thread, before anything changes."""
+        avatar = CartoonAvatar(
             persona.avatar, height_px=default_avatar_height(self.width, self.height), seed=self._seed
         )
-        self.compositor = Compositor(
+        compositor = Compositor(
             width=self.width,
             height=self.height,
             language=persona.language,
             background=persona.avatar.background,
             accent=persona.avatar.accent,
-            avatar_size=self.avatar.size,
+            avatar_size=avatar.size,
         )
         # The avatar draws straight onto its patch of studio background: no per-frame alpha blend.
-        self.avatar.set_backdrop(self.compositor.avatar_backdrop)
+        avatar.set_backdrop(compositor.avatar_backdrop)
+        return avatar, compositor
+
+    def looks_change(self, persona: Persona) -> bool:
+        return (persona.avatar, persona.language) != (self.persona.avatar, self.persona.language)
 
     # ---- requests from other threads ---------------------------------------------------------------------
 
-    def set_persona(self, persona: Persona) -> None:
-        """A new persona (hot reload): the look, label language and notice change at the next frame. The AI label
-        stays on every frame throughout (the new compositor draws it as the old one did)."""
+    def set_persona(self, persona: Persona, looks: Looks | None = None) -> None:
+        """A new persona (hot reload), with its :meth:`build_looks` when :meth:`looks_change`: the look, label
+        language and notice change at the next frame. The AI label stays on every frame throughout (the new
+        compositor draws it as the old one did)."""
         with self._lock:
-            self._new_persona = persona
+            self._new_persona = (persona, looks)
 
     def update_cards(self, cards: dict[str, Card]) -> None:
         """The catalog changed: new facts/images for the product cards (a price change shows at once)."""
@@ -87,17 +94,16 @@ class Scene:
 
     def render(self, t_s: float, mouth: MouthPose) -> np.ndarray:
         self._apply_requests(t_s)
-        self.last_frame = self.compositor.compose(self.avatar.render(t_s, mouth), t_s, opaque=True)
-        return self.last_frame
+        return self.compositor.compose(self.avatar.render(t_s, mouth), t_s, opaque=True)
 
     def _apply_requests(self, t_s: float) -> None:
         with self._lock:
-            persona, self._new_persona = self._new_persona, None
-        if persona is not None:
+            update, self._new_persona = self._new_persona, None
+        if update is not None:
+            persona, looks = update
             old, self.persona = self.persona, persona
-            looks = (persona.avatar, persona.language)
-            if looks != (old.avatar, old.language):
-                self._build(persona)
+            if looks is not None:  # built by the caller's thread: only references change here
+                self.avatar, self.compositor = looks
                 self._shown = None  # the new compositor draws the card again
                 self._notice_on = False
             elif self._notice_on and persona.notice_text != old.notice_text:

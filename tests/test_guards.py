@@ -21,7 +21,7 @@ from streamer.brain.guards import (
 from streamer.brain.numbers import find_quantities
 from streamer.brain.templates import TemplateBrain
 from streamer.config import SECTION_NAMES, FaqEntry, GuardSettings, Persona, ProductSheet
-from streamer.money import spoken_price
+from streamer.money import SUPPORTED_CURRENCIES, spoken_price
 
 CAT_BED = ProductSheet(
     id="cat-bed",
@@ -519,3 +519,17 @@ def test_a_typical_check_costs_well_under_a_millisecond(guard: SentenceGuard) ->
             guard.check(s, product=CAT_BED, products=CATALOG)
     per_check_s = (time.perf_counter() - start) / (rounds * len(sentences))
     assert per_check_s < 0.001, f"{per_check_s * 1e6:.0f} us per check"
+
+
+@pytest.mark.parametrize("currency", sorted(SUPPORTED_CURRENCIES))
+def test_every_currency_a_sheet_may_use_is_spoken_and_read_back_by_the_fact_guard(currency: str, guard: SentenceGuard):
+    mug = ProductSheet(id="mug", name="Travel Mug", price=Decimal("12.50"), currency=currency)
+    right = f"The Travel Mug is {spoken_price(mug.price, currency)} today."
+    wrong = f"The Travel Mug is {spoken_price(Decimal('12.90'), currency)} today."
+    assert guard.check(right, product=mug, products=[mug]).text == right
+    assert guard.check(wrong, product=mug, products=[mug]).text is None
+
+
+def test_a_sheet_in_a_currency_the_host_cannot_say_is_refused_at_load():
+    with pytest.raises(ValueError, match="currency 'XYZ' is not one the host can say"):
+        ProductSheet(id="mug", name="Travel Mug", price=Decimal("12.50"), currency="XYZ")

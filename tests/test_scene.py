@@ -48,3 +48,19 @@ def test_card_switches_when_speech_about_another_product_starts():
     scene.on_speech_started(seg)
     scene.render(0.1, MouthPose.rest())
     assert scene.shown_product is b
+
+
+def test_a_new_look_is_built_by_the_caller_and_only_swapped_in_by_the_media_thread():
+    scene = make_scene()
+    before = scene.render(10.0, MouthPose.rest())[: scene.height].copy()
+    green = Persona.model_validate(
+        {"name": "Joe", "language": "de", "avatar": {"background": "#1f7a3a"}, "disclosure": {"notice_s": 2.5}}
+    )
+    assert scene.looks_change(green)
+    looks = scene.build_looks(green)
+    scene.set_persona(green, looks)
+    assert scene.compositor is not looks[1]  # nothing changes until the next frame
+    after = scene.render(10.1, MouthPose.rest())[: scene.height]
+    assert scene.compositor is looks[1] and scene.persona is green
+    assert float(np.abs(after.astype(np.int16) - before.astype(np.int16)).mean()) > 5  # another background
+    assert not scene.looks_change(green.model_copy(update={"name": "Max"}))

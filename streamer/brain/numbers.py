@@ -76,6 +76,8 @@ from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Literal
 
+from streamer.money import CURRENCY_WORDS
+
 QuantityKind = Literal["money", "percent", "count", "duration"]
 ClaimCue = Literal["stock", "deal", "time"]
 
@@ -134,22 +136,8 @@ def currency_matches(stated: str | None, iso: str) -> bool:
 
 _SIGNS = {"$": "$", "€": "EUR", "£": "GBP", "¥": "¥", "₩": "KRW", "₹": "INR", "円": "JPY"}
 _DOLLAR_PREFIX = {"us": "USD", "c": "CAD", "ca": "CAD", "a": "AUD", "au": "AUD", "hk": "HKD", "s": "SGD", "nz": "NZD"}
-_CODES = {
-    "USD": "USD",
-    "EUR": "EUR",
-    "GBP": "GBP",
-    "JPY": "JPY",
-    "CNY": "CNY",
-    "RMB": "CNY",
-    "CAD": "CAD",
-    "AUD": "AUD",
-    "CHF": "CHF",
-    "HKD": "HKD",
-    "SGD": "SGD",
-    "NZD": "NZD",
-    "KRW": "KRW",
-    "INR": "INR",
-}
+# Every currency a sheet may use (money.CURRENCY_WORDS), plus aliases a viewer or an LLM may write.
+_CODES = {code: code for code in CURRENCY_WORDS} | {"USD": "USD", "EUR": "EUR", "RMB": "CNY"}
 _CURRENCY_WORDS = {
     "dollar": "$",
     "dollars": "$",
@@ -168,6 +156,23 @@ _CURRENCY_WORDS = {
     "pound": "GBP",
     "pounds": "GBP",
 }
+# Currency names of several words, longest first: the words before the last one say which currency it is.
+_CURRENCY_PHRASES: dict[tuple[str, ...], str] = dict(
+    sorted(
+        (
+            (tuple(name.lower().split()), code)
+            for code, names in CURRENCY_WORDS.items()
+            for name in names
+            if " " in name
+        ),
+        key=lambda item: -len(item[0]),
+    )
+)
+# The words money.spoken_price says for the other currencies ("12 Swedish kronor 50" is SEK); dollar words stay
+# "$" (any dollar currency), and the adjectives before them are read by _DOLLAR_ADJ.
+for _code, (_one, _many) in CURRENCY_WORDS.items():
+    for _word in (_one.split()[-1].lower(), _many.split()[-1].lower()):
+        _CURRENCY_WORDS.setdefault(_word, _code)
 _DOLLAR_ADJ = {"us": "USD", "american": "USD", "canadian": "CAD", "australian": "AUD", "singapore": "SGD"}
 _CENT_WORDS = frozenset({"cent", "cents", "pence", "penny"})
 _ZH_CURRENCY_PREFIX = {"美": "USD", "欧": "EUR", "日": "JPY", "港": "HKD", "澳": "AUD", "加": "CAD"}
@@ -1190,10 +1195,12 @@ class _Parser:
         # "19 Canadian dollars", "5 US dollars"
         adj_cur: str | None = None
         k = j
-        if nxt.kind == "w" and nlow in _DOLLAR_ADJ and self.low(j + 1) in ("dollar", "dollars"):
+        phrase = next((p for p in _CURRENCY_PHRASES if all(self.low(j + i) == w for i, w in enumerate(p))), None)
+        if phrase is not None:  # "Swiss francs", "Hong Kong dollars", "Swedish kronor": as spoken_price says them
+            adj_cur = _CURRENCY_PHRASES[phrase]
+            k = j + len(phrase) - 1
+        elif nxt.kind == "w" and nlow in _DOLLAR_ADJ and self.low(j + 1) in ("dollar", "dollars"):
             adj_cur = _DOLLAR_ADJ[nlow]
-            k = j + 1
-        elif nlow == "swiss" and self.low(j + 1) in ("franc", "francs"):
             k = j + 1
         klow = self.low(k)
         if self.kind(k) == "w" and (klow in _CURRENCY_WORDS or toks[k].text in _CODES):
