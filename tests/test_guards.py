@@ -533,3 +533,9 @@ def test_every_currency_a_sheet_may_use_is_spoken_and_read_back_by_the_fact_guar
 def test_a_sheet_in_a_currency_the_host_cannot_say_is_refused_at_load():
     with pytest.raises(ValueError, match="currency 'XYZ' is not one the host can say"):
         ProductSheet(id="mug", name="Travel Mug", price=Decimal("12.50"), currency="XYZ")
+
+
+def test_a_duration_in_a_spec_key_with_a_singular_unit_is_a_fact(guard: SentenceGuard):
+    kettle = ProductSheet(id="k", name="Kettle", price=Decimal("30"), specs={"warranty_year": 2, "boil_minute": 3})
+    said = "The Kettle comes with a 2-year warranty and boils in 3 minutes."
+    assert guard.check(said, product=kettle, products=[kettle]).text == said

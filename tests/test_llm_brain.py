@@ -548,3 +548,12 @@ def test_a_prebuilt_client_is_used_without_reading_the_environment_and_left_open
     out, still_open, fake = run(main)
     assert out == ["Hello from a shared client."] and still_open
     assert fake.requests[0].headers["authorization"] == "Bearer shared-client-key"
+
+
+def test_a_question_about_another_product_by_its_everyday_name_gets_its_full_facts() -> None:
+    from streamer.brain.prompts import facts_block
+
+    request = BrainRequest(persona=PERSONA, question="is the lamp bright enough?", product=MUG, products=[MUG, LAMP])
+    block = facts_block(request)
+    assert [p["id"] for p in block["asked_about"]] == ["lamp-02"]  # "lamp", not "Desk Lamp" or "lamp-02"
+    assert "other_products" not in block

@@ -64,10 +64,6 @@ class BrainRequest:
             self.product = self.beat.product
 
 
-#: Kept for readability at call sites that only ask for patter.
-PatterRequest = BrainRequest
-
-
 class Brain(Protocol):
     name: str
 

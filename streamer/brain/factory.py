@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from streamer.brain.base import Brain, BrainRequest
-from streamer.brain.guards import GuardAction, SentenceGuard
+from streamer.brain.guards import SentenceGuard
 from streamer.brain.offline import OfflineBrain
 from streamer.config import BrainSettings, Persona
 
@@ -25,8 +25,6 @@ class BrainKit:
     brain: Brain
     offline: OfflineBrain
     guard: SentenceGuard
-    dropped: list[tuple[str, list[GuardAction]]] = field(default_factory=list)
-    """The last few dropped sentences with why (for operators; bounded)."""
 
     async def stream(self, request: BrainRequest) -> AsyncIterator[str]:
         """The brain's sentences after the guards: dropped ones vanish, rewritten ones come out rewritten."""
@@ -34,8 +32,6 @@ class BrainKit:
         async for sentence in self.brain.stream(request):
             verdict = self.guard.check(sentence, product=product, products=request.products)
             if verdict.text is None:
-                self.dropped.append((sentence, verdict.actions))
-                del self.dropped[:-20]
                 log.info("guard dropped a sentence (%s): %s", ", ".join(a.kind for a in verdict.actions), sentence)
                 continue
             if verdict.actions:

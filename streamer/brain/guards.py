@@ -70,7 +70,13 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Literal
 
-from streamer.brain.numbers import Quantity, currency_matches, find_quantities
+from streamer.brain.numbers import (
+    DURATION_WORDS,
+    Quantity,
+    currency_matches,
+    find_quantities,
+    same_length_lower,
+)
 from streamer.config import GuardSettings, Persona, ProductSheet
 
 log = logging.getLogger(__name__)
@@ -103,10 +109,6 @@ class GuardVerdict:
 
     text: str | None
     actions: list[GuardAction] = field(default_factory=list)
-
-    @property
-    def dropped(self) -> bool:
-        return self.text is None
 
 
 class GuardRulesError(ValueError):
@@ -255,14 +257,6 @@ def _is_word_char(c: str) -> bool:
     return c.isascii() and c.isalnum()
 
 
-def _lower(text: str) -> str:
-    """Lower case with the same length (matches are found in the lowered text and cut from the original)."""
-    low = text.lower()
-    if len(low) == len(text):
-        return low
-    return "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
-
-
 def _phrase_regex(phrase: str, *, rewrite: bool = False) -> tuple[bool, str]:
     """(needs a word boundary before it, the pattern) for one lower-cased entry."""
     prefix = phrase.endswith("*")
@@ -334,7 +328,7 @@ class _PhraseList:
         """The first drop entry found in ``text`` (outside exceptions): (matched text, entry)."""
         if self._drop_re is None:
             return None
-        low = _lower(text) if low is None else low
+        low = same_length_lower(text) if low is None else low
         spans: list[tuple[int, int]] | None = None
         for m in self._drop_re.finditer(low):
             if spans is None:
@@ -356,7 +350,7 @@ class _PhraseList:
         """(new text, rewritten phrases, a compound that has no safe rewrite or None)."""
         if self._rewrite_re is None or self._loose_re is None:
             return text, [], None
-        low = _lower(text)
+        low = same_length_lower(text)
         if self._loose_re.search(low) is None:
             return text, [], None
         spans = self._exception_spans(low)
@@ -449,31 +443,9 @@ def disclosure_for(language: str) -> str:
 
 # ---- product facts -------------------------------------------------------------------------------------------
 
-_SPEC_UNITS = {
-    "h": "hour",
-    "hr": "hour",
-    "hrs": "hour",
-    "hour": "hour",
-    "hours": "hour",
-    "min": "minute",
-    "mins": "minute",
-    "minutes": "minute",
-    "s": "second",
-    "sec": "second",
-    "secs": "second",
-    "seconds": "second",
-    "d": "day",
-    "day": "day",
-    "days": "day",
-    "wk": "week",
-    "weeks": "week",
-    "mo": "month",
-    "months": "month",
-    "y": "year",
-    "yr": "year",
-    "yrs": "year",
-    "years": "year",
-}
+# Units at the end of a spec key ("battery_h", "warranty_year"): every duration word the reader knows, plus the
+# one-letter keys sheets use.
+_SPEC_UNITS = {**DURATION_WORDS, "s": "second", "y": "year"}
 _PLACEHOLDER = re.compile(r"\{[a-z_]+\}")
 _MAX_MULTI_BUY = 100
 
@@ -666,7 +638,7 @@ class _Catalog:
         if self._re is None:
             return set()
         ids: set[str] = set()
-        for m in self._re.finditer(_lower(text)):
+        for m in self._re.finditer(same_length_lower(text)):
             ids |= self._by_alias.get(_key(m.group()), set())
         return ids
 
@@ -798,7 +770,7 @@ class SentenceGuard:
         text = " ".join(sentence.split())
         if not text:
             return GuardVerdict(None, actions)
-        low = _lower(text)
+        low = same_length_lower(text)
         if _may_claim_human(low) and _HUMAN_CLAIM.search(text):
             self._act(actions, "honesty", f"claims to be human: {text[:80]!r}")
             return GuardVerdict(self.disclosure, actions)

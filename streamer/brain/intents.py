@@ -34,7 +34,6 @@ Intent = Literal[
 
 #: Intents about the product (answered from the sheet), as opposed to social ones.
 PRODUCT_INTENTS: frozenset[str] = frozenset({"price", "discount", "shipping", "specs", "material", "origin", "stock"})
-SOCIAL_INTENTS: frozenset[str] = frozenset({"greeting", "thanks", "identity"})
 
 MIN_SCORE = 1.0
 """An intent counts when its rules add up to at least this."""
@@ -165,9 +164,6 @@ class Classification:
     @property
     def primary(self) -> str:
         return self.intents[0]
-
-    def has(self, intent: str) -> bool:
-        return intent in self.intents
 
     @property
     def product_intents(self) -> tuple[str, ...]:
@@ -479,18 +475,11 @@ def is_opinion_question(text: str) -> bool:
     return bool(_OPINION.search(_clean(text)))
 
 
-def top_intents(classification: Classification, allowed: Iterable[str]) -> list[str]:
-    """The classification's intents that are in ``allowed``, best first."""
-    allowed_set = set(allowed)
-    return [i for i in classification.intents if i in allowed_set]
-
-
 __all__ = [
     "FILLER_WORDS",
     "MIN_SCORE",
     "PRODUCT_INTENTS",
     "RULES",
-    "SOCIAL_INTENTS",
     "Classification",
     "Intent",
     "classify",
@@ -501,5 +490,4 @@ __all__ = [
     "product_words",
     "salient_words",
     "score_intents",
-    "top_intents",
 ]

@@ -216,7 +216,7 @@ _TENS = {
 _SCALES = {"thousand": 1000, "million": 1_000_000, "billion": 1_000_000_000}
 _NUMBER_WORDS = frozenset({*_UNITS, *_TEENS, *_TENS, "hundred", *_SCALES, "dozen"})
 
-_DURATION_WORDS = {
+DURATION_WORDS = {
     "second": "second",
     "seconds": "second",
     "sec": "second",
@@ -248,7 +248,7 @@ _DURATION_WORDS = {
 #: Letters that may follow digits directly and keep them a number ("24h", "5kg", "3pm", "1st").
 _GLUED_SUFFIXES = frozenset(
     {
-        *(_DURATION_WORDS.keys() - {"d"}),  # "3D" is a model, not three days
+        *(DURATION_WORDS.keys() - {"d"}),  # "3D" is a model, not three days
         "kg",
         "g",
         "mg",
@@ -478,7 +478,6 @@ class _Raw:
     kind: QuantityKind | None = None
     discount: bool = False
     cue: ClaimCue | None = None
-    skip: bool = False
 
 
 # ---- name masking ------------------------------------------------------------------------------------------
@@ -506,13 +505,13 @@ def _name_mask(names: tuple[str, ...]) -> re.Pattern[str] | None:
     parts: set[str] = set()
     for name in names:
         if any(c.isdigit() for c in name):
-            parts.update(_name_pattern_parts(_lower(normalise_text(name))))
+            parts.update(_name_pattern_parts(same_length_lower(normalise_text(name))))
     if not parts:
         return None
     return re.compile("|".join(sorted(parts, key=len, reverse=True)))
 
 
-def _lower(text: str) -> str:
+def same_length_lower(text: str) -> str:
     """Lower case with the same length (spans found in it are spans of ``text``)."""
     low = text.lower()
     if len(low) == len(text):
@@ -521,7 +520,7 @@ def _lower(text: str) -> str:
 
 
 def _masked(text: str, mask: re.Pattern[str]) -> str:
-    spans = [m.span() for m in mask.finditer(_lower(text))]
+    spans = [m.span() for m in mask.finditer(same_length_lower(text))]
     if not spans:
         return text
     chars = list(text)
@@ -539,7 +538,7 @@ def find_quantities(text: str, *, names: Iterable[str] = ()) -> list[Quantity]:
     ``names`` are product names whose numbers are part of a name (``Saturn-1``, ``Series 5``), not claims.
     """
     norm = normalise_text(text)
-    if not _MAYBE_NUMBER.search(_lower(norm)):
+    if not _MAYBE_NUMBER.search(same_length_lower(norm)):
         return []
     mask = _name_mask(tuple(names)) if names else None
     if mask is not None:
@@ -971,7 +970,7 @@ class _Parser:
         results: list[tuple[Quantity, _Raw, bool]] = []
         consumed = -1
         for raw in raws:
-            if raw.i0 < consumed or raw.skip:
+            if raw.i0 < consumed:
                 continue
             if self.low(raw.i0 - 1) == "of" and self.low(raw.i0 - 2) == "out":
                 continue  # the scale of a rating ("4.8 out of 5"): its numerator is the claim
@@ -1048,7 +1047,7 @@ class _Parser:
             return None
         if self.kind(end) == "s" and self.toks[end].text == "%":
             return None
-        if self.low(end) in _DURATION_WORDS or self.low(end) in ("percent", "per"):
+        if self.low(end) in DURATION_WORDS or self.low(end) in ("percent", "per"):
             return None
         tok = self.toks[raw.i0]
         if tok.kind == "n":
@@ -1258,14 +1257,14 @@ class _Parser:
         if self.low(k) in ("business", "working", "calendar", "full") and self.low(k + 1) in ("day", "days"):
             k += 1
         w = self.low(k)
-        if self.kind(k) == "w" and w in _DURATION_WORDS:
+        if self.kind(k) == "w" and w in DURATION_WORDS:
             if w in ("h", "d", "hr", "hrs", "min", "mins", "sec", "secs", "mo", "yr", "yrs", "wk", "wks") and not (
                 self.glued(k) or k == j
             ):
                 return None
             if w in ("year", "years") and (self.low(k + 1) == "old" or self.low(k + 2) == "old"):
                 return None  # an age
-            unit = _DURATION_WORDS[w]
+            unit = DURATION_WORDS[w]
             return self._make(raw, k + 1, "duration", unit=unit), k + 1, False
         if toks[j].kind == "z":
             zh = self.zh_after(j, 4)

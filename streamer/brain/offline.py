@@ -584,16 +584,6 @@ class OfflineBrain:
         """True while questions are answered with the lexical fallback (MiniLM not loaded, or failed to load)."""
         return self.embedder.name == self._lexical.name
 
-    def load(self) -> TextEmbedder:
-        """Load the embedder if none was given (blocking; MiniLM, else the lexical fallback). Idempotent.
-        :meth:`prepare` does this too, and is the better call: it switches to the model only once the catalog is
-        embedded with it, whereas after ``load`` alone the first questions embed their sheets on the spot."""
-        if self._embedder is None:
-            t0 = time.perf_counter()
-            self._embedder = load_embedder()
-            self.load_s = time.perf_counter() - t0
-        return self._embedder
-
     def prepare(self, products: Sequence[ProductSheet]) -> None:
         """Embed the facts of every product whose sheet changed (blocking). Products no longer in the catalog are
         forgotten. Safe to call from a worker thread while the event loop answers questions: a newly loaded
@@ -698,12 +688,7 @@ class OfflineBrain:
         """
         t0 = time.perf_counter()
         if request.beat is not None:
-            out = []
-            for options in self.templates.ideas(request.persona, request.beat, request.rng):
-                choice = pick_fresh(options, request.recent, request.rng)
-                if choice is not None:
-                    out.append(choice)
-            return out
+            return self.templates.lines(request)
         trace = AnswerTrace(embedder=self.embedder.name)
         sentences = self._answer_question(request, trace)
         self.counts["answers"] += 1
@@ -907,6 +892,7 @@ class OfflineBrain:
             if product.promo:
                 out.insert(0, say.one("promo", text=_lower_first(as_sentence(product.promo))))
             elif not out:
+                trace.confident = False
                 out += say.many("no_promo", name=short_name(product))
         if intent == "stock" and "stock" not in done:
             done.add("stock")
@@ -998,9 +984,10 @@ class OfflineBrain:
                 out.append(say.one("compare_each", name=short_name(p), text=text))
                 continue
             if wanted[0] in DIRECT_INTENTS:
-                part = self._field_answer(wanted[0], p, say, ranked, sub, AnswerTrace(), set())
+                part_trace = AnswerTrace()
+                part = self._field_answer(wanted[0], p, say, ranked, sub, part_trace, set())
                 text = " ".join(part)
-                if not part or "product page" in text:
+                if not part or not part_trace.confident:  # the sheet does not say (in any language)
                     trace.confident = False
                     out.append(say.one("compare_unknown", name=short_name(p)))
                 else:

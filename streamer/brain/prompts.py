@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
 from typing import Any
 
 from streamer.brain.base import Beat, BrainRequest, Turn
+from streamer.brain.intents import named_products
 from streamer.brain.templates import fill_facts
 from streamer.config import Persona, ProductSheet
 from streamer.money import discount_percent, format_amount, format_price, spoken_price
@@ -150,11 +150,6 @@ def _catalog_entry(product: ProductSheet) -> dict[str, str]:
     }
 
 
-def _mentioned(products: Sequence[ProductSheet], question: str, limit: int = 2) -> list[ProductSheet]:
-    q = question.lower()
-    return [p for p in products if p.name.lower() in q or p.id.lower() in q][:limit]
-
-
 def facts_block(request: BrainRequest) -> dict[str, Any]:
     """The ``PRODUCT FACTS`` object: the product on screen, the next one (transitions), products a question names
     (full facts), and a short list of the rest of the catalog (name and price)."""
@@ -168,7 +163,11 @@ def facts_block(request: BrainRequest) -> dict[str, Any]:
         block["next_product"] = product_facts(beat.next_product)
         full.append(beat.next_product)
     if request.question is not None:
-        named = [p for p in _mentioned(request.products, request.question) if p.id not in {f.id for f in full}]
+        named = [
+            p
+            for p in named_products(request.question, request.products, on_screen=request.product)[:2]
+            if p.id not in {f.id for f in full}
+        ]
         if named:
             block["asked_about"] = [product_facts(p) for p in named]
             full.extend(named)

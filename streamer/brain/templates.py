@@ -40,12 +40,18 @@ class TemplateBrain:
 
     async def stream(self, request: BrainRequest) -> AsyncIterator[str]:
         """Patter for a beat. Questions are not this class's job (see the offline brain): it yields nothing."""
+        for line in self.lines(request):
+            yield line
+
+    def lines(self, request: BrainRequest) -> list[str]:
+        """The beat's patter, one fresh phrasing per idea (none for a question)."""
         if request.beat is None:
-            return
-        for options in self.ideas(request.persona, request.beat, request.rng):
-            choice = pick_fresh(options, request.recent, request.rng)
-            if choice is not None:
-                yield choice
+            return []
+        picks = (
+            pick_fresh(options, request.recent, request.rng)
+            for options in self.ideas(request.persona, request.beat, request.rng)
+        )
+        return [choice for choice in picks if choice is not None]
 
     # ---- ideas: each is a list of phrasings of one thing to say --------------------------------------------
 

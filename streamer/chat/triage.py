@@ -87,7 +87,6 @@ from streamer.brain.guards import (
 from streamer.brain.guards import (
     GuardRulesError,
     RuleEntry,
-    _lower,
     _PhraseList,
     _read,
     load_guard_rules,
@@ -95,6 +94,7 @@ from streamer.brain.guards import (
 )
 from streamer.brain.intents import _WORD as _INTENT_WORD
 from streamer.brain.intents import STOPWORDS, Classification, classify, product_words
+from streamer.brain.numbers import same_length_lower
 from streamer.config import ProductSheet, TriageSettings
 from streamer.frames import CHAT_KINDS, ChatMessage
 
@@ -205,7 +205,7 @@ def _plain_text(raw: object, max_chars: int) -> str:
 
 
 def _remove_links(s: str) -> str:
-    low = _lower(s)
+    low = same_length_lower(s)
     if _LINK.search(low) is None:
         return s
     out, pos = [], 0
