@@ -106,11 +106,6 @@ def video_time_base(fps: int) -> Fraction:
 AUDIO_TIME_BASE = Fraction(1, AUDIO_RATE_HZ)
 
 
-def frame_start_s(frame_index: int, fps: int) -> float:
-    """When frame ``frame_index`` is due, in seconds after the show started."""
-    return frame_index / fps
-
-
 def audio_share(frame_index: int, fps: int, rate_hz: int = AUDIO_RATE_HZ) -> tuple[int, int]:
     """The audio samples that belong to video frame ``frame_index``: ``(first_sample, count)``.
 
@@ -120,11 +115,3 @@ def audio_share(frame_index: int, fps: int, rate_hz: int = AUDIO_RATE_HZ) -> tup
     start = frame_index * rate_hz // fps
     end = (frame_index + 1) * rate_hz // fps
     return start, end - start
-
-
-def samples_to_s(samples: int, rate_hz: int = AUDIO_RATE_HZ) -> float:
-    return samples / rate_hz
-
-
-def s_to_samples(seconds: float, rate_hz: int = AUDIO_RATE_HZ) -> int:
-    return round(seconds * rate_hz)

@@ -27,7 +27,6 @@ class ShowDirector:
         """The operator's product order (ids); None keeps the catalog's order."""
         self.pinned: str | None = None
         """A product the operator pinned: its sections loop and the show does not move on."""
-        self.current_section: str | None = None
         self._beat_product: str | None = None
         """The product of the last beat handed out: what the show is on, even after the index moved to the next
         product during its last section."""
@@ -160,14 +159,12 @@ class ShowDirector:
             return None
         if self._pending_transition:
             self._pending_transition = False
-            self.current_section = None
             self._beat_product = self.current_product.id if self.current_product else None
             return Beat(kind="transition", product=self.current_product, next_product=self.current_product)
         product = self._products[self._index]
         self._beat_product = product.id
         sections = self.sections
         section = sections[self._section_pos % len(sections)]
-        self.current_section = section
         self._section_pos += 1
         if self._section_pos >= len(sections):
             self._section_pos = 0

@@ -1,6 +1,7 @@
 """Typed frames that move between the stages of the show.
 
-Content frames (speech, audio, video) are discarded by an interruption; control frames never are.
+Speech queued but not yet heard is discarded by an interruption (see :meth:`SpeechPlayout.replace_at_boundary`);
+audio and video frames always flow.
 Hot-path data are slotted dataclasses; configuration lives in :mod:`streamer.config` (Pydantic).
 
 Time: every media timestamp is an integer ``pts`` in a stated time base. Audio uses ``1/AUDIO_RATE_HZ``,
@@ -95,16 +96,6 @@ class SpeechSegment:
 
 
 @dataclass(slots=True)
-class TextFrame:
-    """A sentence the host should speak next (content frame)."""
-
-    text: str
-    kind: str = "patter"
-    product_id: str | None = None
-    section: str | None = None
-
-
-@dataclass(slots=True)
 class AudioFrame:
     """Exactly one video frame's share of mono int16 audio; ``pts`` counts samples since the show started."""
 
@@ -146,26 +137,6 @@ class ChatMessage:
     """Source extras: badges, moderator flag, gift name and amount..."""
 
 
-# ---- control frames: an interruption never discards these -------------------------------------------------
-
-
-@dataclass(slots=True)
-class Interruption:
-    """Stop what is being said now: cancel generation, clear buffered speech, keep video flowing."""
-
-    reason: str
-
-
-@dataclass(slots=True)
-class ProductSwitch:
-    product_id: str
-
-
-@dataclass(slots=True)
-class EndOfShow:
-    reason: str = "stop"
-
-
 @dataclass(slots=True)
 class HeardSpeech:
     """What viewers actually heard of a segment before it ended or was cut (for transcripts and memory)."""
@@ -174,11 +145,8 @@ class HeardSpeech:
     text: str
     """The words heard (all of them unless cut)."""
     heard_samples: int
-    total_samples: int
     interrupted: bool = False
-    started_pts: int = 0
     kind: str = "patter"
     product_id: str | None = None
-    tags: dict[str, str] = field(default_factory=dict)
     sentence: str = ""
     """The whole sentence the segment was voicing."""

@@ -38,7 +38,7 @@ class SpeechPlayout:
     Bounded by ``max_ahead_s`` of queued speech: :meth:`push` refuses more (the caller generates just ahead).
     """
 
-    def __init__(self, *, rate_hz: int, gap_s: float = 0.25, max_ahead_s: float = 20.0, history: int = 200) -> None:
+    def __init__(self, *, rate_hz: int, gap_s: float = 0.25, max_ahead_s: float = 20.0) -> None:
         self._rate = rate_hz
         self._gap = round(gap_s * rate_hz)
         self._max_ahead = round(max_ahead_s * rate_hz)
@@ -49,9 +49,6 @@ class SpeechPlayout:
         self._gap_left = 0
         self._queued_samples = 0
         self._clock_samples = 0  # samples pulled since the start (the media clock in audio units)
-        self._current_started_at = 0
-        self.heard: collections.deque[HeardSpeech] = collections.deque(maxlen=history)
-        self.segments_played = 0
         # A reply waiting to take over at the next word boundary (see replace_at_boundary).
         self._replacement: list[SpeechSegment] | None = None
         self._replace_deadline = 0  # on the pulled-samples clock
@@ -102,11 +99,6 @@ class SpeechPlayout:
             if any(s.kind == kind for s in self._queue):
                 return True
             return self._replacement is not None and any(s.kind == kind for s in self._replacement)
-
-    @property
-    def replacing(self) -> bool:
-        with self._lock:
-            return self._replacement is not None
 
     def _apply_replacement_locked(self) -> None:
         assert self._replacement is not None
@@ -191,7 +183,6 @@ class SpeechPlayout:
                     self._current = self._queue.popleft()
                     self._queued_samples -= self._current.samples
                     self._pos = 0
-                    self._current_started_at = self._clock_samples + filled
                     started.append(self._current)
                 seg = self._current
                 step = min(seg.samples - self._pos, n - filled)
@@ -220,7 +211,6 @@ class SpeechPlayout:
                     continue
                 if self._pos >= seg.samples:
                     finished.append(self._heard_locked(interrupted=False))
-                    self.segments_played += 1
                     self._current = None
                     self._pos = 0
                     self._gap_left = self._gap
@@ -249,16 +239,12 @@ class SpeechPlayout:
             else:
                 k = int(len(words) * heard_samples / seg.samples)
             text = " ".join(words[:k])
-        record = HeardSpeech(
+        return HeardSpeech(
             segment_id=seg.segment_id,
             text=text,
             heard_samples=heard_samples,
-            total_samples=seg.samples,
             interrupted=interrupted,
-            started_pts=self._current_started_at,
             kind=seg.kind,
             product_id=seg.product_id,
             sentence=seg.text,
         )
-        self.heard.append(record)
-        return record

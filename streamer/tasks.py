@@ -42,10 +42,6 @@ class TaskOwner:
             if self._on_failure is not None:
                 self._on_failure(task, exc)
 
-    @property
-    def running(self) -> list[str]:
-        return sorted(t.get_name() for t in self._tasks)
-
     async def aclose(self, timeout_s: float = 5.0) -> None:
         """Cancel every task and wait up to ``timeout_s``; log the names of tasks that refused to die."""
         self._closed = True

@@ -4,7 +4,6 @@ from streamer.products.catalog import CatalogUpdate, ProductCatalog
 from streamer.products.images import (
     ImageLoadError,
     load_product_image,
-    load_product_image_async,
     placeholder_image,
     read_image,
 )
@@ -14,7 +13,6 @@ __all__ = [
     "ImageLoadError",
     "ProductCatalog",
     "load_product_image",
-    "load_product_image_async",
     "placeholder_image",
     "read_image",
 ]

@@ -3,13 +3,13 @@
 A reference is one of:
 
 * a path relative to the product file's folder (``images/mug.jpg``) or an absolute path;
-* an ``http(s)://`` URL (use :func:`load_product_image_async` on the event loop; the sync functions fetch with
+* an ``http(s)://`` URL (use :func:`read_image_async` on the event loop; the sync functions fetch with
   ``urllib`` and block, which is fine for the ``check`` command);
 * ``package:<module>/<path inside it>``, read through :mod:`importlib.resources`
   (``package:skimage/data/coffee.png``).
 
-:func:`read_image` raises :class:`ImageLoadError` with a human reason and hint; :func:`load_product_image` and its
-async twin log that reason and return ``None`` so a card can fall back to :func:`placeholder_image`.
+:func:`read_image` raises :class:`ImageLoadError` with a human reason and hint; :func:`load_product_image` logs
+that reason and returns ``None`` so a card can fall back to :func:`placeholder_image`.
 Decoding goes through Pillow (OpenCV for 16-bit pictures and anything Pillow cannot read); transparency is
 flattened onto white, 16-bit images are reduced to 8 bits, EXIF rotation is applied.
 """
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import colorsys
+import contextlib
 import hashlib
 import importlib.resources
 import io
@@ -25,7 +26,6 @@ import logging
 import re
 import urllib.error
 import urllib.request
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
@@ -34,6 +34,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
+from streamer.compose.text import FontNotFoundError, ellipsize, font_for_best_effort, load_font
 from streamer.loading import redact_url
 
 log = logging.getLogger(__name__)
@@ -205,7 +206,7 @@ def load_product_image(ref: str, base_dir: ImageBase = None, *, timeout_s: float
     """A product picture as BGR uint8, or ``None`` (the reason is logged) when it cannot be had.
 
     ``base_dir``: the product file's folder (or the URL it came from). Blocking: on the event loop use
-    :func:`load_product_image_async`.
+    :func:`read_image_async`.
     """
     try:
         return read_image(ref, base_dir, timeout_s=timeout_s)
@@ -254,39 +255,16 @@ async def read_image_async(
     return await asyncio.to_thread(decode_image, data, shown)
 
 
-async def load_product_image_async(
-    ref: str, base_dir: ImageBase = None, *, session: Any = None, timeout_s: float = 10.0
-) -> np.ndarray | None:
-    """Async :func:`load_product_image`: BGR uint8 or ``None`` (reason logged). Never blocks the loop."""
-    try:
-        return await read_image_async(ref, base_dir, session=session, timeout_s=timeout_s)
-    except ImageLoadError as exc:
-        log.warning("product image %s: %s", redact_url(ref), exc.reason)
-        return None
-
-
 # ---- placeholder --------------------------------------------------------------------------------------------
 
-_LATIN_FONTS = (
-    "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf",
-    "/usr/share/fonts/dejavu/DejaVuSans-Bold.ttf",
-)
-_CJK_FONTS = (
-    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
-    "/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc",
-    "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
-)
 
-
-@lru_cache(maxsize=32)
-def _font(size: int, cjk: bool) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    for path in _CJK_FONTS if cjk else _LATIN_FONTS:
-        if Path(path).is_file():
-            try:
-                return ImageFont.truetype(path, size)
-            except OSError:
-                continue
-    return ImageFont.load_default(size=size)
+def _font(text: str, size_px: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    """The compositor's choice of installed face for ``text`` (Latin or CJK, fc-match fallback); Pillow's built-in
+    font only when no font is installed at all."""
+    try:
+        return load_font(font_for_best_effort(text), size_px)
+    except FontNotFoundError:
+        return ImageFont.load_default(size=size_px)
 
 
 def initials(name: str) -> str:
@@ -337,17 +315,16 @@ def placeholder_image(name: str, size: tuple[int, int] = (480, 480)) -> np.ndarr
     draw.ellipse((cx - radius, cy - radius, cx + radius, cy + radius), outline=accent, width=max(2, short // 90))
     text = initials(name)
     if text:
-        cjk = any(ord(c) >= 0x2E80 for c in text)
-        font = _font(max(8, int(radius * (0.9 if len(text) > 1 else 1.1))), cjk)
+        font = _font(text, max(8, int(radius * (0.9 if len(text) > 1 else 1.1))))
         draw.text((cx, cy), text, fill=(255, 255, 255), font=font, anchor="mm")
     if has_caption:
         caption = name.strip()
-        cjk = any(ord(c) >= 0x2E80 for c in caption)
-        font = _font(max(8, short // 18), cjk)
-        max_w = width - 4 * inset
-        while caption and draw.textlength(caption, font=font) > max_w:
-            caption = caption[:-2].rstrip() + "…" if len(caption) > 2 else ""
-        draw.text((cx, height * 0.84), caption, fill=accent, font=font, anchor="mm")
+        size_px = max(8, short // 18)
+        with contextlib.suppress(FontNotFoundError):
+            caption = ellipsize(
+                caption, size_px=size_px, face=font_for_best_effort(caption), max_width=width - 4 * inset
+            )
+        draw.text((cx, height * 0.84), caption, fill=accent, font=_font(caption, size_px), anchor="mm")
     return np.ascontiguousarray(cv2.cvtColor(np.asarray(img), cv2.COLOR_RGB2BGR))
 
 
@@ -356,7 +333,6 @@ __all__ = [
     "decode_image",
     "initials",
     "load_product_image",
-    "load_product_image_async",
     "placeholder_image",
     "read_image",
     "read_image_async",

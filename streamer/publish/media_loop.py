@@ -120,7 +120,6 @@ class MediaLoop:
         """Encoder time per frame (the encoder's speed is ``1 / (fps * encode_s_ewma)`` times real time)."""
         self.fps_measured = 0.0
         """Frames produced per second of clock time over the last second or so."""
-        self.started_at: float | None = None
         self._encode_pool = (
             concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="encoder") if pipelined else None
         )
@@ -181,7 +180,6 @@ class MediaLoop:
     def _run(self) -> None:
         try:
             self.pacer.start(self.clock.now())
-            self.started_at = time.monotonic()
             n = 0
             window_start, window_frames = self.clock.now(), 0
             while not self._stop.is_set():
@@ -220,7 +218,3 @@ class MediaLoop:
             return True
         self._thread.join(timeout_s)
         return not self._thread.is_alive()
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
