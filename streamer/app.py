@@ -102,7 +102,9 @@ class Show:
         else:
             self._token, self._token_generated = auth_token_from_env()
         self.auth = DashboardAuth(self._token)
-        self.catalog = ProductCatalog(products_source, refresh_s=config.show.products_refresh_s)
+        self.catalog = ProductCatalog(
+            products_source, refresh_s=config.show.products_refresh_s, clock=self.clock.now, sleep=self.clock.sleep
+        )
         self.director = ShowDirector(persona=persona, sections_per_product=config.show.sections_per_product)
         self.playout = SpeechPlayout(rate_hz=AUDIO_RATE_HZ, gap_s=persona.patter.pause_between_sentences_ms / 1000)
         self.rng = random.Random(config.show.seed)
@@ -122,8 +124,6 @@ class Show:
         self.approvals = ApprovalDesk(enabled=config.chat.require_approval, timeout_s=config.chat.approval_timeout_s)
         self._writing_for_approval = False
         self._config_lock = asyncio.Lock()
-        self._mutes: dict[str, tuple[str, float]] = {}
-        """Muted viewer (block key) -> (name as given, show time the mute ends)."""
         self.on_air: SpeechSegment | None = None
         """The last patter/transition/greeting segment that started: what the show is talking about."""
         self.chat_sources: list[ChatSource] = [
@@ -287,10 +287,10 @@ class Show:
             if self._speaker is not None:
                 self._speaker.cancel()
             self.playout.drop_queued()
-            deadline = time.monotonic() + DRAIN_DEADLINE_S
+            deadline = self.clock.now() + DRAIN_DEADLINE_S
             # Polled: the media thread ends the sentence; 50 ms granularity is plenty for a shutdown.
-            while not self.playout.idle and time.monotonic() < deadline and not self._hard_stop:  # noqa: ASYNC110
-                await asyncio.sleep(0.05)
+            while not self.playout.idle and self.clock.now() < deadline and not self._hard_stop:
+                await self.clock.sleep(0.05)
             heard = self.playout.interrupt()
             if heard is not None:
                 self._record_heard(heard)
@@ -352,10 +352,10 @@ class Show:
             # the few seconds it takes instead of failing on a half-imported module. So first let the speaker
             # voice several seconds ahead; the host keeps talking while the import runs.
             self.speaker.low_water_s = MODEL_IMPORT_SPEECH_AHEAD_S
-            deadline = time.monotonic() + 15.0
+            deadline = self.clock.now() + 15.0
             # Polled: the buffer fills from the media thread's side; 100 ms granularity is plenty here.
-            while self.playout.buffered_s() < MODEL_IMPORT_SPEECH_AHEAD_S - 2 and time.monotonic() < deadline:  # noqa: ASYNC110
-                await asyncio.sleep(0.1)
+            while self.playout.buffered_s() < MODEL_IMPORT_SPEECH_AHEAD_S - 2 and self.clock.now() < deadline:
+                await self.clock.sleep(0.1)
             await loop.run_in_executor(self._brain_pool, _import_models_exclusively)
             self.speaker.low_water_s = SPEECH_LOW_WATER_S
             self._models_imported = True
@@ -562,7 +562,7 @@ class Show:
             "viewers": {
                 "muted": [
                     {"user": name, "minutes_left": round(max(0.0, until - now) / 60, 1)}
-                    for name, until in self._mutes.values()
+                    for name, until in (self.triage.muted(now) if self.triage is not None else [])
                 ],
                 "blocked": sorted(self.triage.blocked) if self.triage is not None else [],
             },
@@ -654,39 +654,28 @@ class Show:
         name = clean_untrusted(user, 80).strip()
         if not name:
             raise ControlError("user: which viewer?")
-        key = ChatTriage._block_key(name)
         if action == "unblock":
             self.triage.unblock(name)
-            self._mutes.pop(key, None)
         elif action == "block":
-            self._mutes.pop(key, None)
             self.triage.block(name)
         else:
             span = 10.0 if minutes is None else minutes
             if not 0.5 <= span <= 24 * 60:
                 raise ControlError("minutes: between 0.5 and 1440")
-            if key in self.triage.blocked:
+            if not self.triage.mute(name, until_s=self.clock.now() + span * 60):
                 raise ControlError(f"{name} is blocked; unblock first to mute for a while instead", 409)
-            self.triage.block(name, reason="muted")
-            self._mutes[key] = (name, self.clock.now() + span * 60)
         self.events.add("viewer", self.clock.now(), user=name, action=action, minutes=minutes)
         log.info("operator: %s viewer %s", action, name)
         return {"user": name, "action": action}
 
     async def _operator_timers(self) -> None:
-        """Approvals that ran out are dropped; mutes that ran out are lifted (every half second)."""
+        """Approvals that ran out are dropped (checked every half second)."""
         while True:
             await self.clock.sleep(0.5)
             now = self.clock.now()
             for item in self.approvals.expire(now):
                 self._approval_event(item, "expired")
                 log.info("answer to %s dropped: nobody approved it in time", item.job.viewer)
-            for key, (name, until) in list(self._mutes.items()):
-                if until <= now:
-                    del self._mutes[key]
-                    if self.triage is not None:
-                        self.triage.unblock(name)
-                    self.events.add("viewer", now, user=name, action="unmuted", minutes=None)
 
     # ---- persona and product editing ----------------------------------------------------------------------
 

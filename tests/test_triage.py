@@ -430,6 +430,18 @@ def test_blocklist_is_case_insensitive_and_block_drops_waiting_messages() -> Non
     assert t.offer(msg("Someone", "hello?", user_id="ID-42"), 6.0).reason == "blocked"
 
 
+def test_a_mute_ends_by_itself_and_never_lifts_a_block() -> None:
+    t = ChatTriage(TriageSettings(global_per_min=1000))
+    assert t.mute("Ann", until_s=60.0)
+    assert t.offer(msg("ann", "how much is the cat bed?"), 10.0, on_screen=CAT_BED).reason == "muted"
+    assert t.muted(30.0) == [("Ann", 60.0)] and t.blocked == frozenset()
+    assert t.offer(msg("ann", "how much is the cat bed?"), 61.0, on_screen=CAT_BED).outcome == "queued"
+    assert t.muted(61.0) == []
+    t.block("bob")
+    assert not t.mute("BOB", until_s=1e9)
+    assert t.offer(msg("bob", "hi?"), 62.0).reason == "blocked"
+
+
 def test_operator_word_lists_add_to_the_built_in_ones(tmp_path: Path) -> None:
     (tmp_path / "toxicity_en.txt").write_text("# mine\nfrobnicator\n", encoding="utf-8")
     (tmp_path / "spam.txt").write_text("my shop\n", encoding="utf-8")

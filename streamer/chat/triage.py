@@ -552,6 +552,13 @@ class _Entry:
 
 
 @dataclass(slots=True)
+class _Block:
+    name: str
+    reason: str  # "blocked" | "muted"
+    until_s: float | None = None
+
+
+@dataclass(slots=True)
 class _Seen:
     viewers: dict[str, float]
     last_s: float
@@ -612,8 +619,8 @@ class ChatTriage:
         self._offered = 0
         self._outcomes: collections.Counter[str] = collections.Counter()
         self._reasons: collections.Counter[str] = collections.Counter()
-        self._blocked: dict[str, str] = {}
-        """Blocked or muted viewer key -> the reason their messages are dropped ("blocked" or "muted")."""
+        self._blocked: dict[str, _Block] = {}
+        """Blocked or muted viewers by key (see :meth:`_block_key`)."""
         for user in settings.blocklist:
             self.block(user)
 
@@ -623,13 +630,31 @@ class ChatTriage:
     def _block_key(user: str) -> str:
         return unicodedata.normalize("NFKC", user).strip().lstrip("@").strip().casefold()
 
-    def block(self, user: str, *, reason: str = "blocked") -> None:
-        """Drop this viewer's messages (name or id, case-insensitive), including those waiting now. ``reason`` is
-        what their dropped messages say ("muted" for a time-limited block, which the caller lifts)."""
+    def block(self, user: str) -> None:
+        """Drop this viewer's messages (name or id, case-insensitive) until :meth:`unblock`, including those
+        waiting now (their reason: "blocked")."""
+        self._add_block(user, _Block(user, "blocked"))
+
+    def mute(self, user: str, *, until_s: float) -> bool:
+        """Like :meth:`block` until ``until_s`` (show clock; reason "muted"), then the viewer is heard again.
+        False, and nothing changes, for a viewer who is blocked: a mute never lifts a block."""
+        if self._block_key(user) in self.blocked:
+            return False
+        self._add_block(user, _Block(user, "muted", until_s))
+        return True
+
+    def muted(self, now_s: float) -> list[tuple[str, float]]:
+        """Viewers muted now: (name as given, show time the mute ends). Mutes that ran out are forgotten here."""
+        for key in [k for k, b in self._blocked.items() if b.until_s is not None and b.until_s <= now_s]:
+            del self._blocked[key]
+        return [(b.name, b.until_s) for b in self._blocked.values() if b.until_s is not None]
+
+    def _add_block(self, user: str, block: _Block) -> None:
         key = self._block_key(user)
         if not key:
             return
-        self._blocked[key] = reason
+        self._blocked[key] = block
+        reason = block.reason
         for dq in self._levels.values():
             for entry in dq:
                 if not entry.alive:
@@ -646,17 +671,18 @@ class ChatTriage:
     @property
     def blocked(self) -> frozenset[str]:
         """Viewers blocked until unblocked (muted ones are not listed)."""
-        return frozenset(k for k, why in self._blocked.items() if why == "blocked")
+        return frozenset(k for k, b in self._blocked.items() if b.until_s is None)
 
-    def _is_blocked(self, msg: ChatMessage, user: str) -> str | None:
-        """Why this viewer's messages are dropped ("blocked"/"muted"), or None."""
+    def _is_blocked(self, msg: ChatMessage, user: str, now_s: float | None = None) -> str | None:
+        """Why this viewer's messages are dropped ("blocked"/"muted"), or None (a mute past its end at ``now_s``
+        no longer counts)."""
         if not self._blocked:
             return None
         for k in (msg.user_id, msg.user if isinstance(msg.user, str) else "", user):
             if k:
-                why = self._blocked.get(self._block_key(k))
-                if why is not None:
-                    return why
+                block = self._blocked.get(self._block_key(k))
+                if block is not None and (now_s is None or block.until_s is None or now_s < block.until_s):
+                    return block.reason
         return None
 
     # ---- reporting ----------------------------------------------------------------------------------------
@@ -744,7 +770,7 @@ class ChatTriage:
             received_s=received,
         )
         self._expire_heads(now_s)
-        blocked_why = self._is_blocked(msg, user)
+        blocked_why = self._is_blocked(msg, user, now_s)
         if blocked_why is not None:
             return self._record(d, "dropped", blocked_why)
         if now_s - received > s.max_age_s:
