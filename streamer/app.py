@@ -291,11 +291,13 @@ class Show:
             # Polled: the media thread ends the sentence; 50 ms granularity is plenty for a shutdown.
             while not self.playout.idle and self.clock.now() < deadline and not self._hard_stop:
                 await self.clock.sleep(0.05)
-            heard = self.playout.interrupt()
-            if heard is not None:
-                self._record_heard(heard)
         self.media.stop()
         await asyncio.to_thread(self.media.join, 10.0)
+        # Whatever was on air when the pictures stopped (a hard stop, the end of --duration) is in the transcript
+        # as far as it was heard.
+        heard = self.playout.interrupt()
+        if heard is not None:
+            self._record_heard(heard)
         await self._tasks.aclose()
         await self.catalog.aclose()
         drain = not self._hard_stop

@@ -14,6 +14,10 @@ from streamer.publish.sinks import parse_target
 
 from .conftest import REPO
 
+#: Long enough for the rewritten price sentence to be heard in full: patter synthesis waits while torch is imported
+#: (about 6 s on this machine), and the silent voice's sentence lasts several seconds.
+SECONDS = 18
+
 
 def test_a_changed_price_reaches_the_card_and_the_patter_without_a_restart(tmp_path: Path):
     products = tmp_path / "products"
@@ -41,7 +45,7 @@ def test_a_changed_price_reaches_the_card_and_the_patter_without_a_restart(tmp_p
         persona=persona,
         products_source=str(products),
         targets=[parse_target(str(tmp_path / "out.flv"))],
-        duration_s=12.0,
+        duration_s=SECONDS,
     )
 
     async def main() -> int:
@@ -61,4 +65,4 @@ def test_a_changed_price_reaches_the_card_and_the_patter_without_a_restart(tmp_p
     assert show.scene.shown_product.price == Decimal("21.75")
     spoken = " ".join(h.text for h in show.spoken)
     assert "21 dollars 75" in spoken
-    assert show.media is not None and show.media.frames == 12 * 30
+    assert show.media is not None and show.media.frames == SECONDS * 30
