@@ -369,8 +369,6 @@ class SimulatorServer:
         self._seq = itertools.count(1)
         self.sent = 0
         self.connections = 0
-        self.played: collections.deque[SimulatedMessage] = collections.deque(maxlen=200)
-        """The last messages played (with their category), for tests and the operator's view."""
 
     @property
     def url(self) -> str:
@@ -435,7 +433,6 @@ class SimulatorServer:
     def _publish(self, msg: SimulatedMessage) -> None:
         frame = msg.to_frame(f"sim-{self._nonce}-{next(self._seq)}")
         self._recent.append(frame)
-        self.played.append(msg)
         self.sent += 1
         broadcast(self._clients, frame)
 
@@ -477,7 +474,6 @@ class SimulatorSource(WebSocketSource):
         base_dir: Path | None = None,
         backoff: Backoff | None = None,
         max_backoff_s: float = 30.0,
-        stable_after_s: float = 10.0,
     ) -> None:
         ws_settings = WebSocketChatSource(
             name=settings.name,
@@ -490,7 +486,6 @@ class SimulatorSource(WebSocketSource):
             env={},
             backoff=backoff or Backoff(base_s=0.2, max_s=min(max_backoff_s, 5.0)),
             max_backoff_s=max_backoff_s,
-            stable_after_s=stable_after_s,
         )
         self.sim_settings = settings
         self._script: list[ScriptLine] | None = None

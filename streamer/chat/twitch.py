@@ -29,14 +29,13 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection
 
 from streamer.backoff import Backoff
 from streamer.brain.prompts import clean_untrusted
 from streamer.chat.sources import ChatSource, Emit, ReconnectRequested, SourceError, secret_from_env
-from streamer.chat.websocket_source import LOOPBACK_HOSTS, polite_close, stable_id
+from streamer.chat.websocket_source import open_feed, polite_close, stable_id
 from streamer.clock import Clock
 from streamer.config import TwitchChatSource
 from streamer.frames import ChatKind, ChatMessage
@@ -213,7 +212,6 @@ class TwitchSource(ChatSource):
         env: Mapping[str, str],
         backoff: Backoff | None = None,
         max_backoff_s: float = 30.0,
-        stable_after_s: float = 10.0,
         login_timeout_s: float = 10.0,
         limiter: SlidingWindowLimiter | None = None,
         ping_interval_s: float = 20.0,
@@ -224,7 +222,6 @@ class TwitchSource(ChatSource):
             clock=clock,
             backoff=backoff,
             max_backoff_s=max_backoff_s,
-            stable_after_s=stable_after_s,
         )
         self.settings = settings
         self.channel = "#" + settings.channel.lstrip("#").lower()
@@ -339,16 +336,13 @@ class TwitchSource(ChatSource):
     # ---- the connection -----------------------------------------------------------------------------------------
 
     async def _session(self, deliver: Emit) -> None:
-        host = urlsplit(self.settings.url).hostname or ""
         async with (
-            connect(
+            open_feed(
                 self.settings.url,
                 max_size=MAX_FRAME_BYTES,
-                open_timeout=10.0,
-                ping_interval=self._ping_interval_s,
-                ping_timeout=self._ping_timeout_s,
-                close_timeout=2.0,
-                proxy=None if host in LOOPBACK_HOSTS else True,
+                open_timeout_s=self._login_timeout_s,
+                ping_interval_s=self._ping_interval_s,
+                ping_timeout_s=self._ping_timeout_s,
             ) as ws,
             polite_close(ws),
         ):

@@ -100,6 +100,31 @@ def stable_id(obj: Any) -> str:
     return "h-" + hashlib.sha256(canonical.encode()).hexdigest()[:24]
 
 
+def open_feed(
+    url: str,
+    *,
+    max_size: int,
+    open_timeout_s: float,
+    ping_interval_s: float,
+    ping_timeout_s: float,
+    headers: dict[str, str] | None = None,
+) -> connect:
+    """A chat feed connection (use with ``async with``, then :func:`polite_close`): keep-alive pings, a bounded
+    frame size, a short close handshake, and no proxy from the environment for a loopback feed (the simulator,
+    tests), which a proxy would capture."""
+    host = urlsplit(url).hostname or ""
+    return connect(
+        url,
+        additional_headers=headers or None,
+        max_size=max_size,
+        open_timeout=open_timeout_s,
+        ping_interval=ping_interval_s,
+        ping_timeout=ping_timeout_s,
+        close_timeout=2.0,
+        proxy=None if host in LOOPBACK_HOSTS else True,
+    )
+
+
 @contextlib.asynccontextmanager
 async def polite_close(ws: ClientConnection) -> AsyncIterator[None]:
     """Close with 1001 "going away" when we stop or reconnect on request.
@@ -176,7 +201,6 @@ class WebSocketSource(ChatSource):
         env: Mapping[str, str],
         backoff: Backoff | None = None,
         max_backoff_s: float = 30.0,
-        stable_after_s: float = 10.0,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
         open_timeout_s: float = 10.0,
         ping_interval_s: float = 20.0,
@@ -187,7 +211,6 @@ class WebSocketSource(ChatSource):
             clock=clock,
             backoff=backoff,
             max_backoff_s=max_backoff_s,
-            stable_after_s=stable_after_s,
         )
         self.settings = settings
         self._url = settings.url
@@ -228,18 +251,14 @@ class WebSocketSource(ChatSource):
         return out
 
     async def _session(self, deliver: Emit) -> None:
-        host = urlsplit(self._url).hostname or ""
         async with (
-            connect(
+            open_feed(
                 self._url,
-                additional_headers=self._headers or None,
+                headers=self._headers,
                 max_size=self._max_message_bytes,
-                open_timeout=self._open_timeout_s,
-                ping_interval=self._ping_interval_s,
-                ping_timeout=self._ping_timeout_s,
-                close_timeout=2.0,
-                # A proxy from the environment must not capture a loopback feed (the simulator, tests).
-                proxy=None if host in LOOPBACK_HOSTS else True,
+                open_timeout_s=self._open_timeout_s,
+                ping_interval_s=self._ping_interval_s,
+                ping_timeout_s=self._ping_timeout_s,
             ) as ws,
             polite_close(ws),
         ):

@@ -162,7 +162,6 @@ class YouTubeSource(ChatSource):
         env: Mapping[str, str],
         backoff: Backoff | None = None,
         max_backoff_s: float = 30.0,
-        stable_after_s: float = 10.0,
         wall_time: Callable[[], float] = time.time,
         request_timeout_s: float = 15.0,
         max_results: int = 200,
@@ -173,7 +172,6 @@ class YouTubeSource(ChatSource):
             clock=clock,
             backoff=backoff,
             max_backoff_s=max_backoff_s,
-            stable_after_s=stable_after_s,
         )
         self.settings = settings
         self._key = secret_from_env(settings.api_key_env, env=env, what=f"YouTube chat source {settings.name!r}")

@@ -446,10 +446,11 @@ class ProductCatalog:
         product_id = product if isinstance(product, str) else product.id
         loaded = self._by_id.get(product_id)
         if loaded is None:
-            return placeholder_image(product.name if isinstance(product, ProductSheet) else product_id, size)
+            name = product.name if isinstance(product, ProductSheet) else product_id
+            return await asyncio.to_thread(placeholder_image, name, size)
         ref = loaded.sheet.image
         if not ref:
-            return placeholder_image(loaded.sheet.name, size)
+            return await asyncio.to_thread(placeholder_image, loaded.sheet.name, size)
         key = (ref, str(loaded.base))
         hit = self._images.get(key)
         if hit is not None:
@@ -471,7 +472,7 @@ class ProductCatalog:
             if str(problem) not in {str(p) for p in self._image_problems.values()}:
                 log.warning("%s", problem)
             self._image_problems[product_id] = problem
-            img = placeholder_image(loaded.sheet.name, size)
+            img = await asyncio.to_thread(placeholder_image, loaded.sheet.name, size)  # drawing: off the loop
         self._images[key] = img
         while len(self._images) > self._image_cache_size:
             self._images.popitem(last=False)
