@@ -45,6 +45,7 @@ from streamer.gate import MODEL_IMPORT_GATE
 from streamer.loading import ConfigProblem
 from streamer.memory import release_free_memory
 from streamer.money import format_price
+from streamer.persona_watch import PersonaFileWatch
 from streamer.playout import SpeechPlayout
 from streamer.products.catalog import ProductCatalog
 from streamer.publish.encoder import AVEncoder
@@ -52,7 +53,7 @@ from streamer.publish.media_loop import MediaEvents, MediaLoop, PacketOutput
 from streamer.publish.preview import PreviewHub
 from streamer.publish.sinks import MuxSink, Target
 from streamer.scene import Card, Looks, Scene
-from streamer.speaker import READY_MAX, SPEECH_LOW_WATER_S, ReplyJob, Speaker, spoken_name, thanks_sentences
+from streamer.speaker import READY_MAX, SPEECH_LOW_WATER_S, ReplyJob, Speaker, reply_job
 from streamer.stats import percentile
 from streamer.tasks import TaskOwner
 from streamer.voice.base import VoiceBackend, VoiceError, create_voice
@@ -124,6 +125,16 @@ class Show:
         self.approvals = ApprovalDesk(enabled=config.chat.require_approval, timeout_s=config.chat.approval_timeout_s)
         self._writing_for_approval = False
         self._config_lock = asyncio.Lock()
+        self.persona_watch: PersonaFileWatch | None = None
+        if persona_path is not None:  # the operator's own editor: a saved edit goes live like a dashboard Apply
+            self.persona_watch = PersonaFileWatch(
+                path=persona_path,
+                refresh_s=config.show.products_refresh_s,
+                clock=self.clock,
+                apply=self._apply_persona_from_disk,
+                report=self._report_persona_file,
+                lock=self._config_lock,
+            )
         self.on_air: SpeechSegment | None = None
         """The last patter/transition/greeting segment that started: what the show is talking about."""
         self.chat_sources: list[ChatSource] = [
@@ -265,6 +276,8 @@ class Show:
         self._speaker = self._tasks.spawn(self._load_voice_then_speak(), name="speaker")
         self._tasks.spawn(self._status_log(), name="status-log")
         self._tasks.spawn(self._operator_timers(), name="operator-timers")
+        if self.persona_watch is not None:
+            self._tasks.spawn(self.persona_watch.run(), name="persona-watch")
         for source in self.chat_sources:
             self._tasks.spawn(source.run(self._on_chat), name=f"chat:{source.name}")
 
@@ -413,19 +426,14 @@ class Show:
         pick = self.triage.next(self.clock.now())
         if pick is None:
             return None
-        job = ReplyJob(
+        job = reply_job(
+            pick,
             reply_id=f"r{next(self._job_ids)}",
-            kind=pick.kind,
-            viewer=spoken_name(pick.user),
-            text=pick.text,
-            arrived_s=min(m.received_s for m in pick.messages) if pick.messages else self.clock.now(),
-            source=pick.messages[0].source if pick.messages else None,
-            message_ids=tuple(m.message_id for m in pick.messages if m.message_id),
+            now_s=self.clock.now(),
+            persona=self.persona,
+            rng=self.rng,
+            recent=self.director.recent,
         )
-        if pick.kind == "thanks" or (pick.kind == "purchase" and not pick.text):
-            job.sentences = thanks_sentences(self.persona, [spoken_name(u) for u in pick.users], self.rng)
-        elif pick.kind == "deflect":
-            job.sentences = [pick.text]  # a fixed safe line from triage, never the viewer's words
         self._jobs[job.reply_id] = job
         while len(self._jobs) > 100:
             self._jobs.popitem(last=False)
@@ -704,7 +712,9 @@ class Show:
         async with self._config_lock:
             return await self._apply_config_file(file_id, text)
 
-    async def _apply_config_file(self, file_id: str, text: str) -> tuple[CheckResult, bool]:
+    async def _apply_config_file(self, file_id: str, text: str, *, from_disk: bool = False) -> tuple[CheckResult, bool]:
+        # from_disk: ``text`` is already the file's content (the persona watch read it): nothing is written, and
+        # the watch reports the outcome itself.
         # Parsing, file reads and the guard's regexes run off the event loop (the show's timers live on it).
         result = await asyncio.to_thread(self.check_config_file, file_id, text)
         guard: SentenceGuard | None = None
@@ -732,6 +742,8 @@ class Show:
                         ConfigProblem(str(result.file.path), None, "avatar", f"the new look cannot be drawn: {exc}")
                     )
         if not result.ok:
+            if from_disk:
+                return result, False
             self.events.add(
                 "config",
                 self.clock.now(),
@@ -741,14 +753,29 @@ class Show:
                 message=f"not applied: {sum(p.is_error for p in result.problems)} error(s)",
             )
             return result, False
-        await asyncio.to_thread(self.files.save, result, text)
+        if not from_disk:
+            await asyncio.to_thread(self.files.save, result, text)
         if result.persona is not None:
+            if self.persona_watch is not None:
+                self.persona_watch.mark_applied(text)  # the watch must not apply this content a second time
             self.apply_persona(result.persona, guard=guard, looks=looks)
         else:
             await self.catalog.refresh()
             await self._apply_catalog()
-        self.events.add("config", self.clock.now(), file=file_id, kind=result.file.kind, ok=True, message="applied")
+        if not from_disk:
+            self.events.add("config", self.clock.now(), file=file_id, kind=result.file.kind, ok=True, message="applied")
         return result, True
+
+    async def _apply_persona_from_disk(self, text: str) -> tuple[bool, list[ConfigProblem]]:
+        """The persona watch found ``text`` in the persona file: validate and apply it exactly as the dashboard's
+        Apply does, without writing the file. The watch holds the config lock around this call."""
+        result, applied = await self._apply_config_file("persona", text, from_disk=True)
+        return applied, result.problems
+
+    def _report_persona_file(self, ok: bool, message: str) -> None:
+        self.events.add(
+            "config", self.clock.now(), file="persona", kind="persona", ok=ok, message=message, source="disk"
+        )
 
     def _guard_for(self, persona: Persona) -> SentenceGuard:
         settings = self.config.brain.guards

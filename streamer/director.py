@@ -1,7 +1,10 @@
 """The show director: what to talk about next (pure logic, no I/O, no clock).
 
 Greets once, then walks each product through the persona's patter sections, says a transition, moves to the next
-product, and loops. It never lets the same sentence be spoken twice within ``no_repeat_window`` sentences.
+product, and loops. A product stays on air for ``patter.product_on_air_s`` of show time at most (then the show moves
+on, unless the operator pinned it); it also moves on once its sections are done. It never lets the same sentence be
+spoken twice within ``no_repeat_window`` sentences, nor a fact said again within ``fact_repeat_window_s`` of air time
+whatever the phrasing (:class:`~streamer.brain.repeats.FactMemory`).
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import collections
 from collections.abc import Sequence
 
 from streamer.brain.base import Beat
+from streamer.brain.repeats import FactMemory
 from streamer.brain.templates import normalise
 from streamer.config import Persona, ProductSheet
 
@@ -32,6 +36,10 @@ class ShowDirector:
         product during its last section."""
         self.recent: collections.deque[str] = collections.deque(maxlen=max(1, persona.patter.no_repeat_window))
         self.repeats_blocked = 0
+        self.facts = FactMemory(window_s=persona.patter.fact_repeat_window_s)
+        self._product_since_s: float | None = None
+        """Show time when the product on air got its first beat (for ``product_on_air_s``)."""
+        self.product_changes = 0
 
     # ---- inputs ------------------------------------------------------------------------------------------
 
@@ -47,11 +55,13 @@ class ShowDirector:
         window = max(1, persona.patter.no_repeat_window)
         if window != self.recent.maxlen:
             self.recent = collections.deque(self.recent, maxlen=window)
+        self.facts.window_s = persona.patter.fact_repeat_window_s
 
     def set_products(self, products: Sequence[ProductSheet]) -> None:
         """New catalog (reload). Stays on the current product if it still exists (its facts refreshed)."""
         current = self.current_product
         self._products = self._ordered(products)
+        self.facts.set_names([p.name for p in self._products])
         if self.pinned is not None and all(p.id != self.pinned for p in self._products):
             self.pinned = None
         if current is not None:
@@ -72,7 +82,10 @@ class ShowDirector:
                 self._index = i
                 self._section_pos = 0
                 self._pending_transition = announce and self._greeted
+                if self._beat_product != product_id:
+                    self.product_changes += 1
                 self._beat_product = product_id
+                self._product_since_s = None  # the on-air time starts with its next beat
                 return True
         return False
 
@@ -150,19 +163,33 @@ class ShowDirector:
 
     # ---- decisions ---------------------------------------------------------------------------------------
 
-    def next_beat(self) -> Beat | None:
-        """The next thing to say, or None when there is nothing to talk about (no products yet)."""
+    def next_beat(self, now_s: float | None = None) -> Beat | None:
+        """The next thing to say, or None when there is nothing to talk about (no products yet). ``now_s``: show
+        time, for the on-air limit (None: no time limit, sections alone decide)."""
         if not self._greeted:
             self._greeted = True
             return Beat(kind="greeting", product=self.current_product)
         if not self._products:
             return None
+        if (
+            not self._pending_transition
+            and now_s is not None
+            and self._product_since_s is not None
+            and now_s - self._product_since_s >= self._persona.patter.product_on_air_s
+            and len(self._products) > 1
+            and self.pinned != self._beat_product
+            and self._beat_product == self._products[self._index].id
+        ):
+            # On air long enough: the next product, whatever section this one was at.
+            self._index = (self._index + 1) % len(self._products)
+            self._section_pos = 0
+            self._pending_transition = True
         if self._pending_transition:
             self._pending_transition = False
-            self._beat_product = self.current_product.id if self.current_product else None
+            self._mark_on_air(self.current_product, now_s)
             return Beat(kind="transition", product=self.current_product, next_product=self.current_product)
         product = self._products[self._index]
-        self._beat_product = product.id
+        self._mark_on_air(product, now_s)
         sections = self.sections
         section = sections[self._section_pos % len(sections)]
         self._section_pos += 1
@@ -173,13 +200,43 @@ class ShowDirector:
                 self._pending_transition = True
         return Beat(kind="section", product=product, section=section)
 
-    def accept(self, sentence: str) -> bool:
-        """True (and remembered) if the sentence was not spoken within the window; False blocks a repeat."""
+    def _mark_on_air(self, product: ProductSheet | None, now_s: float | None) -> None:
+        pid = product.id if product is not None else None
+        if pid != self._beat_product or self._product_since_s is None:
+            if pid != self._beat_product:
+                self.product_changes += 1
+            self._product_since_s = now_s
+        self._beat_product = pid
+
+    def accept(self, sentence: str, now_s: float | None = None, *, facts: bool = True) -> bool:
+        """True (and remembered) if the sentence was not spoken within the window and, with ``now_s`` and
+        ``facts``, says no fact said within ``fact_repeat_window_s``; False blocks a repeat."""
         key = normalise(sentence)
         if not key:
             return False
         if key in self.recent:
             self.repeats_blocked += 1
             return False
+        if facts and now_s is not None and self.facts.window_s > 0 and not self.facts.admit(sentence, now_s):
+            self.repeats_blocked += 1
+            return False
         self.recent.append(key)
         return True
+
+    def note_said(self, sentence: str, now_s: float) -> None:
+        """Something said outside patter (an answer): its facts count as said, so patter does not repeat them at
+        once. Greetings and filler carry no facts and are not affected."""
+        if self.facts.window_s > 0:
+            self.facts.remember(sentence, now_s)
+        key = normalise(sentence)
+        if key and key not in self.recent:
+            self.recent.append(key)
+
+    def forget(self, sentence: str) -> None:
+        """A sentence was cut before it was heard: it and its facts may be said again."""
+        key = normalise(sentence)
+        try:
+            self.recent.remove(key)
+        except ValueError:
+            pass
+        self.facts.forget(sentence)

@@ -89,6 +89,8 @@ class SpeechSegment:
     """For patter: the persona section it belongs to (hook, features, price...)."""
     reply_to: str | None = None
     """For replies: the id of the chat pick being answered (latency is measured from its arrival)."""
+    resumes: str | None = None
+    """For the rest of a sentence a reply cut into (said after the reply): the whole sentence."""
 
     @property
     def samples(self) -> int:

@@ -6,6 +6,9 @@ Everything a user writes (YAML, JSON, CSV) enters the program here. The contract
   (``faq.2.a``: the third FAQ entry's answer, indices count from 0), a message and a hint with an example;
 * user errors never surface as Python tracebacks: loaders either return problems or raise :class:`ConfigError`
   carrying them;
+* product data is read as shops write it (nested specs, lists, variants, HTML, Shopify ``products.json`` and CSV
+  exports); a product without a readable id, name, price or currency is refused, any other value that cannot be
+  read is left out with a problem and its product still loads;
 * messages never quote secrets: URLs are passed through :func:`redact_url` before they are shown, and the values of
   ``${VAR}`` environment placeholders are never printed.
 
@@ -22,17 +25,26 @@ import json
 import logging
 import os
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, Literal, TypeVar, Union, get_args, get_origin
+from typing import Any, Literal, Protocol, TypeVar, Union, get_args, get_origin
 from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from streamer.config import AI_LABELS, SECTION_NAMES, Persona, ProductSheet, StreamConfig
+from streamer.config import (
+    AI_LABELS,
+    SECTION_NAMES,
+    Persona,
+    ProductSheet,
+    StreamConfig,
+    faq_items,
+    feature_items,
+    flatten_specs,
+)
 
 log = logging.getLogger(__name__)
 
@@ -238,6 +250,13 @@ class LineMap:
             rel = p[n:]
             out[".".join(str(x) for x in rel)] = k if rel else v
         return out
+
+
+class _LineSource(Protocol):
+    """Anything that gives the line of a document path (a :class:`LineMap`, a product that remembers where its
+    moved fields came from)."""
+
+    def line(self, path: Sequence[str | int], *, key: bool = False) -> int | None: ...
 
 
 @dataclass(slots=True)
@@ -704,17 +723,34 @@ def validation_problems(
     exc: ValidationError,
     *,
     file: str,
-    lines: LineMap,
+    lines: _LineSource,
     data: Any,
     root: type[BaseModel],
     base: Loc = (),
 ) -> list[ConfigProblem]:
     """Turn a Pydantic error into problems with file, line and dotted field (relative to ``base``)."""
+    return [p for _, p in _located_problems(exc, file=file, lines=lines, data=data, root=root, base=base)]
+
+
+def _located_problems(
+    exc: ValidationError,
+    *,
+    file: str,
+    lines: _LineSource,
+    data: Any,
+    root: type[BaseModel],
+    base: Loc = (),
+) -> list[tuple[Loc, ConfigProblem]]:
+    """Like :func:`validation_problems`, each problem with the location Pydantic gave it (``()``: the whole model,
+    e.g. prices that contradict each other)."""
     grouped: dict[Loc, list[dict[str, Any]]] = {}
     for raw in exc.errors(include_url=False):
-        loc = _clean_loc(tuple(raw["loc"]), data, raw["type"])
+        if raw["type"] == "variant_list_price":  # raised by the product for one of its variants
+            loc: Loc = ("variants", int((raw.get("ctx") or {}).get("index", 0)), "list_price")
+        else:
+            loc = _clean_loc(tuple(raw["loc"]), data, raw["type"])
         grouped.setdefault(loc, []).append(dict(raw))
-    out: list[ConfigProblem] = []
+    out: list[tuple[Loc, ConfigProblem]] = []
     for loc, errs in grouped.items():
         err = errs[0]
         field_path = ".".join(str(p) for p in loc)
@@ -726,18 +762,23 @@ def validation_problems(
             hint = f"did you mean '{near}'?" if near else ""
             if known:
                 hint = (hint + " " if hint else "") + f"known keys here: {', '.join(known)}"
-            out.append(ConfigProblem(file, lines.line(base + loc, key=True), field_path, "unknown key", hint))
+            problem = ConfigProblem(file, lines.line(base + loc, key=True), field_path, "unknown key", hint)
+            out.append((loc, problem))
             continue
-        if len(errs) > 1 and all(e["type"] in _UNION_TEXT for e in errs):
+        if err["type"] == "variant_list_price":
+            message = "list_price is below the product's price; list_price is the regular price before a discount"
+            hint = "give the variant its own price, or a list_price above the product's price"
+        elif len(errs) > 1 and all(e["type"] in _UNION_TEXT for e in errs):
             kinds = list(dict.fromkeys(_UNION_TEXT[e["type"]] for e in errs))
             message = f"expected {' or '.join(kinds)}, got {_quote(err.get('input'))}"
             example = _example(loc, root)
             hint = f"e.g. {example}" if example else ""
         else:
             message, hint = _message_for(err, loc, root)
+        shown = loc
         if not loc and err["type"] == "value_error" and "list_price" in message:
-            field_path, loc = "list_price", ("list_price",)
-        out.append(ConfigProblem(file, lines.line(base + loc), field_path, message, hint))
+            field_path, shown = "list_price", ("list_price",)
+        out.append((loc, ConfigProblem(file, lines.line(base + shown), field_path, message, hint)))
     return out
 
 
@@ -1014,81 +1055,345 @@ def _known_product_fields() -> list[str]:
     return list(ProductSheet.model_fields)
 
 
+#: A product without a readable value for one of these cannot be sold: it is refused (the rest of its file loads).
+#: Any other field that cannot be read is left out with a problem, and the product loads without it.
+ESSENTIAL_FIELDS: frozenset[str] = frozenset({"id", "name", "price", "currency"})
+_LEFT_OUT = "; left out, the rest of the product loads"
+_MAX_DROP_ROUNDS = 50
+#: Text fields cleaned of HTML when they hold tags or entities.
+_HTML_FIELDS: tuple[str, ...] = ("name", "description", "promo", "shipping")
+
+
+@dataclass(slots=True)
+class _RawItem:
+    """One raw product before validation, with what is needed to name the file line of any of its fields.
+
+    ``origin`` maps a path in the sheet to the path in the document where its value was written, for fields the
+    loader moved (flattened specs, FAQ written as a mapping, Shopify fields, CSV rows); a sheet path not in it sits
+    at ``path + sheet path``. The longest matching prefix wins (``("variants", 1)`` covers ``("variants", 1,
+    "price")``)."""
+
+    data: Any
+    path: Loc
+    lines: LineMap
+    origin: dict[Loc, Loc] = field(default_factory=dict)
+    problems: list[ConfigProblem] = field(default_factory=list)
+    warn_extras: bool = True
+    refuse: str | None = None
+    """Set when the raw product must not be sold whatever it validates to (a CSV row whose cells are shifted)."""
+    skip: str | None = None
+    """Set for a product that is not on sale (a Shopify draft): left out, and not kept from an earlier read."""
+
+    def raw_path(self, loc: Sequence[str | int]) -> Loc:
+        loc = tuple(loc)
+        for n in range(len(loc), -1, -1):
+            hit = self.origin.get(loc[:n])
+            if hit is not None:
+                return (*hit, *loc[n:])
+        return (*self.path, *loc)
+
+    def line(self, path: Sequence[str | int], *, key: bool = False) -> int | None:
+        return self.lines.line(self.raw_path(path), key=key)
+
+    def set_list(self, name: str, kept: list[tuple[Loc, Any]]) -> None:
+        """Replace list field ``name`` by ``kept`` items, each with its path relative to the raw field."""
+        where = [self.raw_path((name, *sub)) for sub, _ in kept]  # before the old item paths are replaced
+        for key in [k for k in self.origin if len(k) > 1 and k[0] == name]:
+            del self.origin[key]
+        self.data[name] = [value for _, value in kept]
+        for k, path in enumerate(where):
+            self.origin[(name, k)] = path
+
+    def drop(self, target: Loc) -> None:
+        """Remove the value at ``target`` (a sheet path); later list items keep their lines."""
+        parent: Any = self.data
+        for part in target[:-1]:
+            parent = _child(parent, part)
+            if parent is None:
+                return
+        key = target[-1]
+        if isinstance(parent, list) and isinstance(key, int) and 0 <= key < len(parent):
+            prefix = target[:-1]
+            n = len(parent)
+            where = [self.raw_path((*prefix, k)) for k in range(n)]
+            depth = len(prefix)
+            deeper = {
+                o: v
+                for o, v in self.origin.items()
+                if len(o) > depth + 1 and o[:depth] == prefix and isinstance(o[depth], int)
+            }
+            for o in deeper:
+                del self.origin[o]
+            del parent[key]
+            del where[key]
+            for k in range(n):
+                self.origin.pop((*prefix, k), None)
+            for k, w in enumerate(where):
+                self.origin[(*prefix, k)] = w
+            for o, v in deeper.items():
+                index = int(o[depth])
+                if index != key:
+                    self.origin[(*prefix, index if index < key else index - 1, *o[depth + 1 :])] = v
+        elif isinstance(parent, dict):
+            if key in parent:
+                del parent[key]
+            elif str(key) in parent:
+                del parent[str(key)]
+
+
+def _child(node: Any, part: str | int) -> Any:
+    if isinstance(node, dict):
+        return node.get(part, node.get(str(part)))
+    if isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+        return node[part]
+    return None
+
+
+def _drop_target(loc: Loc) -> Loc:
+    """What to leave out for an error at ``loc``: the field, the list item or spec, or a variant's optional field
+    (a variant whose price or name cannot be read is left out whole)."""
+    if len(loc) >= 3 and loc[0] == "variants" and loc[2] in ("list_price", "stock", "sku", "options"):
+        return loc[:4] if loc[2] == "options" and len(loc) >= 4 else loc[:3]
+    if len(loc) >= 2 and loc[0] in ("features", "faq", "variants", "specs", "sections"):
+        return loc[:2]
+    return loc[:1]
+
+
+def _clean_html(value: Any) -> Any:
+    if not isinstance(value, str) or ("<" not in value and "&" not in value):
+        return value  # most text: no import, no regex
+    from streamer.products.html_text import html_to_text, looks_like_html  # this package imports the loader
+
+    return html_to_text(value) if looks_like_html(value) else value
+
+
+def _prepare(item: _RawItem, *, file: str, default_currency: str) -> None:
+    """Shape a raw product for the model, reporting what is left out on its own line: HTML cleaned to text, empty
+    list items and specs dropped (warnings), specs flattened, FAQ mappings listed, unknown sections dropped,
+    the catalog's currency for a product that names none."""
+    data: dict[str, Any] = item.data
+
+    def problem(loc: Loc, fld: str, message: str, hint: str = "", severity: Severity = "error") -> None:
+        item.problems.append(ConfigProblem(file, item.lines.line(loc), fld, message, hint, severity))
+
+    if _is_blank(data.get("currency")):
+        data["currency"] = default_currency
+    for key in _HTML_FIELDS:
+        data[key] = _clean_html(data[key]) if key in data else None
+        if data[key] is None:
+            del data[key]
+    if "features" in data:
+        raw = data["features"]
+        if isinstance(raw, str) and ("<" in raw or "&" in raw):
+            from streamer.products.html_text import html_sections, looks_like_html
+
+            if looks_like_html(raw):
+                description, bullets = html_sections(raw)
+                raw = bullets or [description]
+                data["features"] = raw
+        kept = []
+        for sub, value in feature_items(raw):
+            if _is_blank(value):
+                where = item.raw_path(("features",)) + sub
+                problem(where, ".".join(map(str, ("features", *sub))), "empty feature" + _LEFT_OUT, "", "warning")
+                continue
+            kept.append((sub, _clean_html(value)))
+        item.set_list("features", kept)
+    if "faq" in data:
+        kept = []
+        for sub, entry in faq_items(data["faq"]):
+            if _is_blank(entry):
+                where = item.raw_path(("faq",)) + sub
+                problem(where, ".".join(map(str, ("faq", *sub))), "empty FAQ entry" + _LEFT_OUT, "", "warning")
+                continue
+            if isinstance(entry, dict):
+                entry = {k: _clean_html(v) for k, v in entry.items()}
+            kept.append((sub, entry))
+        item.set_list("faq", kept)
+    if "specs" in data:
+        base = item.raw_path(("specs",))
+        flat = flatten_specs(data["specs"])
+        for issue in flat.issues:
+            fld = ".".join(map(str, ("specs", *issue.path)))
+            hint = "" if issue.empty else f"e.g. {FIELD_EXAMPLES['specs.*']}"
+            problem((*base, *issue.path), fld, issue.message + _LEFT_OUT, hint, "warning" if issue.empty else "error")
+        data["specs"] = {k: _clean_html(v) for k, v in flat.specs.items()}
+        for key, sub in flat.origin.items():
+            item.origin[("specs", key)] = (*base, *sub)
+    sections = data.get("sections")
+    if isinstance(sections, dict):
+        for key in [k for k in sections if str(k) not in SECTION_NAMES]:
+            near = suggest(str(key), SECTION_NAMES)
+            problem(
+                (*item.raw_path(("sections",)), str(key)),
+                f"sections.{key}",
+                f"unknown section {str(key)!r}" + _LEFT_OUT,
+                f"did you mean '{near}'?" if near else f"known sections: {', '.join(SECTION_NAMES)}",
+            )
+            del sections[key]
+    if isinstance(data.get("variants"), list):
+        kept = []
+        for i, variant in enumerate(data["variants"]):
+            if _is_blank(variant):
+                where = (*item.raw_path(("variants",)), i)
+                problem(where, f"variants.{i}", "empty variant" + _LEFT_OUT, "", "warning")
+                continue
+            if isinstance(variant, dict) and "name" in variant:
+                variant = {**variant, "name": _clean_html(variant["name"])}
+            kept.append(((i,), variant))
+        item.set_list("variants", kept)
+
+
+def _is_blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str | list | dict) and not value) or value == ""
+
+
+def _validate_one(item: _RawItem, *, file: str) -> ProductSheet | None:
+    """Validate one prepared product, leaving out what cannot be read (with an error each) until the rest is
+    valid. None (with the errors) when an essential field cannot be read or the prices contradict each other."""
+    data = item.data
+    for _ in range(_MAX_DROP_ROUNDS):
+        try:
+            return ProductSheet.model_validate(data)
+        except ValidationError as exc:
+            found = _located_problems(exc, file=file, lines=item, data=data, root=ProductSheet)
+        if any(not loc or str(loc[0]) in ESSENTIAL_FIELDS for loc, _ in found):
+            item.problems += [p for _, p in found]
+            _refused(item)
+            return None
+        targets: dict[Loc, None] = {}
+        for loc, p in found:
+            item.problems.append(ConfigProblem(p.file, p.line, p.field, p.message + _LEFT_OUT, p.hint, p.severity))
+            targets[_drop_target(loc)] = None
+        # Later list items first, so earlier indices still point where they did.
+        for target in sorted(
+            targets, key=lambda t: [(0, p) if isinstance(p, int) else (1, 0) for p in t], reverse=True
+        ):
+            item.drop(target)
+    item.problems.append(ConfigProblem(file, item.line(()), "", "too many unreadable values", "fix the errors above"))
+    _refused(item)
+    return None
+
+
+def _refused(item: _RawItem) -> None:
+    """The product is not loaded after all (leaving values out left it without a price): say so in its problems."""
+    for p in item.problems:
+        p.message = p.message.removesuffix(_LEFT_OUT)
+
+
 def _validate_items(
-    items: list[tuple[Any, Loc, int | None]],
+    items: list[_RawItem],
     *,
     file: str,
-    lines: LineMap,
     base: Path | str | None,
-    extra_lines: bool = True,
+    default_currency: str = "USD",
 ) -> ProductFileResult:
-    """Validate each raw product. ``items``: (data, path in the document, line override for CSV rows)."""
+    """Validate each raw product: a product that cannot be sold is refused (``failed``), others load without
+    the values that cannot be read."""
     result = ProductFileResult(file, [], [])
     seen: dict[str, int | None] = {}
-    for index, (item, path, row_line) in enumerate(items):
-        row_lines = lines if row_line is None else LineMap({(): (row_line, row_line)})
-        prefix = path if row_line is None else ()
-        start = row_lines.line(prefix)
-        if not isinstance(item, dict):
+    for index, item in enumerate(items):
+        start = item.line(())
+        if not isinstance(item.data, dict):
+            result.problems += item.problems
             result.problems.append(
                 ConfigProblem(
                     file,
                     start,
                     "",
-                    f"expected a product ('key: value' lines), found {_quote(item)}",
+                    f"expected a product ('key: value' lines), found {_quote(item.data)}",
                     "each product is a mapping with at least id, name and price",
                 )
             )
             result.failed.append((index, None))
             continue
-        try:
-            sheet = ProductSheet.model_validate(item)
-        except ValidationError as exc:
-            result.problems += validation_problems(
-                exc, file=file, lines=row_lines, data=item, root=ProductSheet, base=prefix
-            )
-            result.failed.append((index, _raw_id(item)))
+        raw_id = _raw_id(item.data)
+        if item.skip is not None:
+            result.problems += item.problems
+            continue
+        _prepare(item, file=file, default_currency=default_currency)
+        sheet = _validate_one(item, file=file)
+        result.problems += item.problems
+        if sheet is None or item.refuse is not None:
+            result.failed.append((index, raw_id))
             continue
         if sheet.id in seen:
             result.problems.append(
                 ConfigProblem(
                     file,
-                    row_lines.line((*prefix, "id")),
+                    item.line(("id",)),
                     "id",
                     f"duplicate product id {sheet.id!r} (first at line {seen[sheet.id]}); this one is ignored",
                     "give every product its own id",
                 )
             )
             continue
-        seen[sheet.id] = row_lines.line((*prefix, "id"))
-        if extra_lines:
+        seen[sheet.id] = item.line(("id",))
+        if item.warn_extras:
             for key in sheet.extra_fields:
                 near = suggest(key, _known_product_fields())
                 result.problems.append(
                     ConfigProblem(
                         file,
-                        row_lines.line((*prefix, key), key=True),
+                        item.line((key,), key=True),
                         key,
                         "unknown field: kept with the product but not used by the show",
                         f"did you mean '{near}'?" if near else f"known fields: {', '.join(_known_product_fields())}",
                         "warning",
                     )
                 )
-        rel_lines = row_lines.sub_map(prefix) if row_line is None else {}
+        rel_lines = item.lines.sub_map(item.path) if item.warn_extras else {}
+        for loc in item.origin:
+            line = item.line(loc)
+            if line is not None:
+                rel_lines[".".join(str(p) for p in loc)] = line
         result.products.append(LoadedProduct(sheet, file, index, start, rel_lines, base))
     return result
 
 
-def read_product_text(text: str, *, fmt: Fmt, file: str, base: Path | str | None = None) -> ProductFileResult:
-    """Parse and validate product text (a file's or an HTTP body). Never raises for bad input."""
+def _shopify_item(
+    product: Any,
+    lines: LineMap,
+    resolve: Callable[[Loc], Loc],
+    *,
+    file: str,
+    default_currency: str,
+) -> _RawItem:
+    """A Shopify product as a raw item. ``resolve`` turns a path in the Shopify product into a document path."""
+    from streamer.products.shopify import map_product  # this package imports the loader
+
+    mapped = map_product(product, default_currency=default_currency)
+    origin = {k: resolve(v) for k, v in mapped.origin.items()}
+    origin[()] = resolve(())
+    item = _RawItem(mapped.data, resolve(()), lines, origin, warn_extras=False)
+    for note in mapped.notes:
+        where = lines.line(resolve(note.path))
+        item.problems.append(ConfigProblem(file, where, note.field, note.message, note.hint, note.severity))
+    if mapped.skip is not None:
+        item.skip = mapped.skip
+        item.problems.append(ConfigProblem(file, lines.line(resolve(())), "status", mapped.skip, "", "warning"))
+    return item
+
+
+def read_product_text(
+    text: str, *, fmt: Fmt, file: str, base: Path | str | None = None, default_currency: str = "USD"
+) -> ProductFileResult:
+    """Parse and validate product text (a file's or an HTTP body). Never raises for bad input.
+
+    Reads product sheets (one, a list, or ``{"products": [...]}``), Shopify ``products.json`` (``{"products":
+    [...]}`` or ``{"product": {...}}``, detected per product by its ``title`` and Shopify fields) and CSV (this
+    project's columns or a Shopify export, detected by its header). ``default_currency``: the currency of a
+    product that names none (Shopify feeds usually do not)."""
+    from streamer.products.shopify import is_shopify_product  # this package imports the loader
+
     text = text.removeprefix("\ufeff")
     if fmt == "csv":
-        return _read_product_csv(text, file=file, base=base)
+        return _read_product_csv(text, file=file, base=base, default_currency=default_currency)
     parsed = parse_text(text, fmt, file)
     if not parsed.ok:
         return ProductFileResult(file, [], parsed.problems, fatal=True)
     data = parsed.data
-    items: list[tuple[Any, Loc, int | None]]
+    raw: list[tuple[Any, Loc]]
     if data is None:
         problem = ConfigProblem(file, None, "", "file is empty (no products)", "add a product or delete the file")
         return ProductFileResult(file, [], [*parsed.problems, replace_severity(problem, "warning")], fatal=True)
@@ -1098,11 +1403,13 @@ def read_product_text(text: str, *, fmt: Fmt, file: str, base: Path | str | None
                 file, parsed.lines.line(("products",)), "products", "expected a list of products", "products: [...]"
             )
             return ProductFileResult(file, [], [*parsed.problems, problem], fatal=True)
-        items = [(item, ("products", i), None) for i, item in enumerate(data["products"])]
+        raw = [(item, ("products", i)) for i, item in enumerate(data["products"])]
+    elif isinstance(data, dict) and "id" not in data and is_shopify_product(data.get("product")):
+        raw = [(data["product"], ("product",))]
     elif isinstance(data, dict):
-        items = [(data, (), None)]
+        raw = [(data, ())]
     elif isinstance(data, list):
-        items = [(item, (i,), None) for i, item in enumerate(data)]
+        raw = [(item, (i,)) for i, item in enumerate(data)]
     else:
         problem = ConfigProblem(
             file,
@@ -1112,7 +1419,17 @@ def read_product_text(text: str, *, fmt: Fmt, file: str, base: Path | str | None
             "start the file with 'id: ...' (one product) or '- id: ...' (a list)",
         )
         return ProductFileResult(file, [], [*parsed.problems, problem], fatal=True)
-    result = _validate_items(items, file=file, lines=parsed.lines, base=base)
+    items = []
+    for item, path in raw:
+        if is_shopify_product(item):
+
+            def resolve(sub: Loc, path: Loc = path) -> Loc:
+                return (*path, *sub)
+
+            items.append(_shopify_item(item, parsed.lines, resolve, file=file, default_currency=default_currency))
+        else:
+            items.append(_RawItem(dict(item) if isinstance(item, dict) else item, path, parsed.lines))
+    result = _validate_items(items, file=file, base=base, default_currency=default_currency)
     result.problems = sorted(parsed.problems + result.problems, key=ConfigProblem.sort_key)
     return result
 
@@ -1157,8 +1474,12 @@ def _csv_rows(text: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
         yield start, row
 
 
-def _read_product_csv(text: str, *, file: str, base: Path | str | None) -> ProductFileResult:
-    """CSV product list. Conventions:
+def _read_product_csv(
+    text: str, *, file: str, base: Path | str | None, default_currency: str = "USD"
+) -> ProductFileResult:
+    """CSV product list: this project's columns (below) or a Shopify product export (detected by its ``Handle``
+    and ``Variant Price`` / ``Body (HTML)`` / ``Option1 Name`` columns; one row per variant, see
+    :mod:`streamer.products.shopify`). This project's conventions:
 
     * the first row names the columns (case does not matter): any :class:`ProductSheet` field (``id``, ``name``,
       ``price``, ``list_price``, ``currency``, ``promo``, ``features``, ``specs``, ``shipping``, ``stock``, ``faq``,
@@ -1177,7 +1498,8 @@ def _read_product_csv(text: str, *, file: str, base: Path | str | None) -> Produ
     * ``sections``: one column per section, ``sections.hook``, ``sections.price``, ... (text; ``|`` splits several
       lines for one section).
 
-    Problems name the row's first line in the file and the field.
+    Problems name the row's first line in the file and the field. A row with more cells than the header is refused
+    (its values may sit under the wrong columns); a spec or FAQ part that cannot be read is left out.
     """
     result = ProductFileResult(file, [], [])
     first_line = text.split("\n", 1)[0]
@@ -1204,13 +1526,31 @@ def _read_product_csv(text: str, *, file: str, base: Path | str | None) -> Produ
         return result
     header_line, header = rows[0]
     columns = [h.strip().lower() for h in header]
+    body = rows[1:]
+    lines = LineMap({(r,): (ln, ln) for r, (ln, _) in enumerate(body)})
+    from streamer.products.shopify import csv_products, is_shopify_csv  # this package imports the loader
+
+    if is_shopify_csv(columns):
+        items: list[_RawItem] = []
+        for product, where in csv_products(columns, [row for _, row in body]):
+
+            def in_rows(path: Loc, where: dict[Loc, Loc] = where) -> Loc:
+                for n in range(len(path), -1, -1):
+                    if path[:n] in where:
+                        return where[path[:n]]
+                return ()
+
+            items.append(_shopify_item(product, lines, in_rows, file=file, default_currency=default_currency))
+        result = _validate_items(items, file=file, base=base, default_currency=default_currency)
+        result.problems.sort(key=ConfigProblem.sort_key)
+        return result
     known = set(_known_product_fields())
-    items: list[tuple[Any, Loc, int | None]] = []
-    row_problems: dict[int, list[ConfigProblem]] = {}
-    for line, row in rows[1:]:
-        problems: list[ConfigProblem] = []
+    items = []
+    for r, (line, row) in enumerate(body):
+        item = _RawItem({}, (r,), lines, warn_extras=False)
         if len(row) > len(columns):
-            problems.append(
+            item.refuse = "shifted cells"
+            item.problems.append(
                 ConfigProblem(
                     file,
                     line,
@@ -1219,24 +1559,13 @@ def _read_product_csv(text: str, *, file: str, base: Path | str | None) -> Produ
                     'quote cells that contain a comma: "Warm, soft"',
                 )
             )
-        item: dict[str, Any] = {}
         for col, cell in zip(columns, row, strict=False):
             value = cell.strip()
             if not col or not value:
                 continue
-            problems += _csv_cell(item, col, value, file=file, line=line)
-        row_problems[len(items)] = problems
-        items.append((item, (), line))
-    result = _validate_items(items, file=file, lines=LineMap(), base=base, extra_lines=False)
-    # A cell the CSV conventions cannot read fails its row, even if the model accepts what was left of it.
-    failed_positions = {pos for pos, _ in result.failed}
-    for pos, problems in row_problems.items():
-        if not problems:
-            continue
-        result.problems += problems
-        if pos not in failed_positions:
-            result.failed.append((pos, _raw_id(items[pos][0])))
-            result.products = [p for p in result.products if p.index != pos]
+            item.problems += _csv_cell(item.data, col, value, file=file, line=line)
+        items.append(item)
+    result = _validate_items(items, file=file, base=base, default_currency=default_currency)
     result.problems = _csv_header_warnings(file, header_line, columns, known) + result.problems
     result.problems.sort(key=ConfigProblem.sort_key)
     return result
@@ -1294,7 +1623,7 @@ def _csv_cell(item: dict[str, Any], col: str, value: str, *, file: str, line: in
                         file,
                         line,
                         f"specs.{i}",
-                        f"spec {part!r} has no '='",
+                        f"spec {part!r} has no '='" + _LEFT_OUT,
                         "write specs as key=value pairs separated by ';': weight=1 kg; cups=100",
                     )
                 )
@@ -1314,7 +1643,7 @@ def _csv_cell(item: dict[str, Any], col: str, value: str, *, file: str, line: in
                         file,
                         line,
                         f"faq.{i}",
-                        f"FAQ entry {part[:40]!r} has no '::' between question and answer",
+                        f"FAQ entry {part[:40]!r} has no '::' between question and answer" + _LEFT_OUT,
                         "write question::answer, entries separated by ||: Is it decaf?::No. || Ground?::No.",
                     )
                 )
@@ -1330,25 +1659,31 @@ def _csv_cell(item: dict[str, Any], col: str, value: str, *, file: str, line: in
     return problems
 
 
-def read_product_file(path: str | Path, *, file: str | None = None) -> ProductFileResult:
-    """Read one product file (YAML, JSON or CSV by its ending). Never raises for bad input."""
+def read_product_file(path: str | Path, *, file: str | None = None, default_currency: str = "USD") -> ProductFileResult:
+    """Read one product file (YAML, JSON or CSV by its ending). Never raises for bad input. ``default_currency``:
+    the currency of products that name none."""
     path = Path(path)
     name = file if file is not None else _display(path)
     text, problems = read_text(path, name)
     if text is None:
         return ProductFileResult(name, [], problems, fatal=True)
-    return read_product_text(text, fmt=format_of(path.name), file=name, base=path.resolve().parent)
+    return read_product_text(
+        text, fmt=format_of(path.name), file=name, base=path.resolve().parent, default_currency=default_currency
+    )
 
 
-def load_product_file(path: str | Path) -> tuple[list[ProductSheet], list[ConfigProblem]]:
-    """Read one product file: YAML or JSON (one product, a list, or ``{"products": [...]}``) or CSV (one row per
-    product, see :func:`_read_product_csv` for its conventions).
+def load_product_file(
+    path: str | Path, *, default_currency: str = "USD"
+) -> tuple[list[ProductSheet], list[ConfigProblem]]:
+    """Read one product file: YAML or JSON (one product, a list, or ``{"products": [...]}``), Shopify
+    ``products.json``, or CSV (one row per product, or a Shopify export; see :func:`_read_product_csv`).
 
-    Returns the valid products and every problem (errors and warnings). A bad product in a list is reported and
-    skipped; the others still load. Never raises for bad input: check ``errors_in(problems)``.
-    Unknown fields are kept in the product's ``model_extra`` and reported as warnings.
+    Returns the valid products and every problem (errors and warnings). A product without a readable id, name,
+    price or currency is reported and skipped; the others still load. Any other value that cannot be read is
+    reported and left out, and its product loads without it. Never raises for bad input: check
+    ``errors_in(problems)``. Unknown fields are kept in the product's ``model_extra`` and reported as warnings.
     """
-    result = read_product_file(path)
+    result = read_product_file(path, default_currency=default_currency)
     return [p.sheet for p in result.products], result.problems
 
 
@@ -1390,7 +1725,9 @@ def merge_products(per_file: Sequence[Sequence[LoadedProduct]]) -> tuple[list[Lo
     return merged, problems
 
 
-def read_products(source: str | Path) -> tuple[list[LoadedProduct], list[ConfigProblem]]:
+def read_products(
+    source: str | Path, *, default_currency: str = "USD"
+) -> tuple[list[LoadedProduct], list[ConfigProblem]]:
     """All products of a folder (every product file in it, by name) or of one file."""
     path = Path(source)
     if path.is_dir():
@@ -1405,9 +1742,11 @@ def read_products(source: str | Path) -> tuple[list[LoadedProduct], list[ConfigP
                     f"add files ending in {', '.join(PRODUCT_SUFFIXES)}",
                 )
             ]
-        results = [read_product_file(f, file=str(Path(source) / f.name)) for f in files]
+        results = [
+            read_product_file(f, file=str(Path(source) / f.name), default_currency=default_currency) for f in files
+        ]
     else:
-        results = [read_product_file(path, file=str(source))]
+        results = [read_product_file(path, file=str(source), default_currency=default_currency)]
     merged, problems = merge_products([r.products for r in results])
     all_problems = [p for r in results for p in r.problems] + problems
     return merged, sorted(all_problems, key=ConfigProblem.sort_key)
@@ -1416,7 +1755,9 @@ def read_products(source: str | Path) -> tuple[list[LoadedProduct], list[ConfigP
 # ---- the `check` command ------------------------------------------------------------------------------------
 
 
-def _fetch_products_sync(url: str, timeout_s: float = 10.0) -> tuple[list[LoadedProduct], list[ConfigProblem]]:
+def _fetch_products_sync(
+    url: str, timeout_s: float = 10.0, *, default_currency: str = "USD"
+) -> tuple[list[LoadedProduct], list[ConfigProblem]]:
     import urllib.error
     import urllib.request
 
@@ -1433,7 +1774,8 @@ def _fetch_products_sync(url: str, timeout_s: float = 10.0) -> tuple[list[Loaded
     text, problems = decode_text(body, shown)
     if text is None:
         return [], problems
-    result = read_product_text(text, fmt=fmt_for_http(ctype, url, text), file=shown, base=url)
+    fmt = fmt_for_http(ctype, url, text)
+    result = read_product_text(text, fmt=fmt, file=shown, base=url, default_currency=default_currency)
     return result.products, result.problems
 
 
@@ -1462,11 +1804,14 @@ def check_all(
     persona_path: str | Path | None,
     products_path: str | Path | None,
     stream_config_path: str | Path | None = None,
+    *,
+    default_currency: str = "USD",
 ) -> list[ConfigProblem]:
     """Validate everything the show would load and return every problem (errors and warnings), sorted by
     file and line. Checks that each product image resolves and decodes (a failure is a warning: the card shows a
     placeholder) and that files referenced by the stream config exist. When a path is None it is taken from the
-    stream config. Never raises for a user's mistake."""
+    stream config. Never raises for a user's mistake. ``default_currency``: the currency of products that name none
+    (as in the catalog)."""
     from streamer.products.images import ImageLoadError, read_image  # images import this module
 
     problems: list[ConfigProblem] = []
@@ -1498,10 +1843,10 @@ def check_all(
     if products_path is None:
         problems.append(ConfigProblem("", None, "products", "no products given", "set products: in the config"))
     elif _is_url(str(products_path)):
-        products, found = _fetch_products_sync(str(products_path))
+        products, found = _fetch_products_sync(str(products_path), default_currency=default_currency)
         problems += found
     else:
-        products, found = read_products(products_path)
+        products, found = read_products(products_path, default_currency=default_currency)
         problems += found
     if products_path is not None and not products and not errors_in(problems):
         problems.append(ConfigProblem(str(products_path), None, "", "no valid products", "add at least one product"))

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import collections
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from streamer.frames import HeardSpeech, MouthPose, SpeechSegment
+from streamer.frames import HeardSpeech, MouthPose, SpeechSegment, VisemeTrack
 from streamer.voice.visemes import mouth_pose
+from streamer.voice.zh import join_units, spoken_units
 
 
 @dataclass(slots=True)
@@ -30,6 +32,38 @@ class Pulled:
 
 #: Fade-out at a cut (5 ms): no click.
 FADE_SAMPLES = 240
+
+#: Kinds of speech whose cut-off rest is kept, to be said after the reply (the host picks up where it stopped).
+RESUMABLE_KINDS = frozenset({"patter", "transition", "invite"})
+
+
+def rest_of(seg: SpeechSegment, start: int, heard_text: str) -> SpeechSegment | None:
+    """The part of ``seg`` from sample ``start`` (a word boundary) on, as a segment of its own: same voice, same
+    mouth keys shifted, the words not yet heard. None when nothing (or no words) is left."""
+    passed = seg.visemes.boundaries[seg.visemes.boundaries <= start]
+    start = int(passed[-1]) if passed.shape[0] else 0  # a cut at the deadline falls mid-word: redo that word
+    if start >= seg.samples - FADE_SAMPLES:
+        return None
+    sentence = seg.resumes or seg.text
+    text = seg.text[len(heard_text) :].strip() if seg.text.startswith(heard_text) else ""
+    if not text:
+        return None
+    vis = seg.visemes
+    i = max(0, int(np.searchsorted(vis.starts, start, side="right")) - 1)
+    starts = vis.starts[i:] - start
+    starts[0] = 0
+    bounds = vis.boundaries[vis.boundaries > start] - start
+    track = VisemeTrack(starts=starts.astype(np.int64), visemes=vis.visemes[i:].copy(), boundaries=bounds)
+    return SpeechSegment(
+        segment_id=seg.segment_id,
+        text=text,
+        pcm=seg.pcm[start:],
+        visemes=track,
+        kind=seg.kind,
+        product_id=seg.product_id,
+        section=seg.section,
+        resumes=sentence,
+    )
 
 
 class SpeechPlayout:
@@ -53,6 +87,10 @@ class SpeechPlayout:
         self._replacement: list[SpeechSegment] | None = None
         self._replace_deadline = 0  # on the pulled-samples clock
         self._replace_pause = 0
+        self._cut_rest: SpeechSegment | None = None
+        """The unheard rest of the last patter sentence a replacement cut (see :meth:`release_cut_rest`)."""
+        self._rest_released = False
+        self.resumed = 0
         self.cuts = 0
 
     # ---- asyncio side -------------------------------------------------------------------------------------
@@ -76,6 +114,81 @@ class SpeechPlayout:
             self._queue.append(segment)
             self._queued_samples += segment.samples
             return True
+
+    def insert_next(self, segments: list[SpeechSegment]) -> None:
+        """Play ``segments`` right after the sentence being said (never cutting it) and the answers queued behind
+        it, before queued patter. For speech that must not interrupt (thank-yous, greetings of viewers). Not
+        bounded by ``max_ahead_s``: the caller sends a sentence or two."""
+        addressed = ("reply", "reply_more", "operator")
+        with self._lock:
+            target = self._replacement if self._replacement is not None else self._queue
+            last = max((i for i, s in enumerate(target) if s.kind in addressed), default=-1)
+            for offset, seg in enumerate(segments):
+                target.insert(last + 1 + offset, seg)
+                if target is self._queue:
+                    self._queued_samples += seg.samples
+
+    def drop_where(self, stale: Callable[[SpeechSegment], bool]) -> tuple[int, bool]:
+        """Forget queued sentences (and those waiting to cut in) for which ``stale`` is true; if the sentence being
+        said is stale too, cut it at its next word boundary. Returns (how many were dropped, whether the current
+        one will be cut). ``stale`` runs under the playout's lock: keep it quick and free of playout calls."""
+        with self._lock:
+            keep = [seg for seg in self._queue if not stale(seg)]
+            n = len(self._queue) - len(keep)
+            self._queue = collections.deque(keep)
+            self._queued_samples = sum(seg.samples for seg in keep)
+            if self._replacement is not None:
+                kept = [seg for seg in self._replacement if not stale(seg)]
+                n += len(self._replacement) - len(kept)
+                self._replacement = kept
+            if self._cut_rest is not None and stale(self._cut_rest):
+                self._cut_rest = None
+            cut = self._current is not None and self._replacement is None and stale(self._current)
+            if cut:
+                self._replacement = list(self._queue)
+                self._queue.clear()
+                self._queued_samples = 0
+                self._replace_deadline = self._clock_samples + round(0.6 * self._rate)
+                self._replace_pause = 0
+            return n, cut
+
+    def peek_cut_rest(self) -> SpeechSegment | None:
+        with self._lock:
+            return self._cut_rest
+
+    def resuming(self, sentence: str) -> bool:
+        """Whether the rest of ``sentence`` (cut by a reply) is waiting or queued to be said."""
+        with self._lock:
+            if self._cut_rest is not None and self._cut_rest.resumes == sentence:
+                return True
+            segs = [*self._queue, *(self._replacement or ()), *([self._current] if self._current else [])]
+            return any(s.resumes == sentence for s in segs)
+
+    def release_cut_rest(self) -> None:
+        """The reply is all queued: the rest of the sentence it cut goes after it (now, or when the cut happens)."""
+        with self._lock:
+            if self._cut_rest is not None:
+                self._place_rest_locked()
+            else:
+                self._rest_released = self._replacement is not None
+
+    def discard_cut_rest(self) -> SpeechSegment | None:
+        """Forget the rest of a cut sentence (the show moved on); returns it."""
+        with self._lock:
+            rest, self._cut_rest = self._cut_rest, None
+            self._rest_released = False
+            return rest
+
+    def _place_rest_locked(self) -> None:
+        rest, self._cut_rest = self._cut_rest, None
+        self._rest_released = False
+        if rest is None:
+            return
+        addressed = ("reply", "reply_more", "operator")
+        last = max((i for i, s in enumerate(self._queue) if s.kind in addressed), default=-1)
+        self._queue.insert(last + 1, rest)
+        self._queued_samples += rest.samples
+        self.resumed += 1
 
     def replace_at_boundary(
         self, segments: list[SpeechSegment], *, max_wait_s: float = 0.6, pause_s: float = 0.15
@@ -203,11 +316,15 @@ class SpeechPlayout:
                 self._pos += step
                 filled += step
                 if cut:
-                    finished.append(self._heard_locked(interrupted=True))
+                    heard = self._heard_locked(interrupted=True)
+                    finished.append(heard)
+                    self._cut_rest = rest_of(seg, self._pos, heard.text) if seg.kind in RESUMABLE_KINDS else None
                     self.cuts += 1
                     self._current = None
                     self._pos = 0
                     self._apply_replacement_locked()
+                    if self._rest_released:
+                        self._place_rest_locked()
                     continue
                 if self._pos >= seg.samples:
                     finished.append(self._heard_locked(interrupted=False))
@@ -231,14 +348,15 @@ class SpeechPlayout:
         heard_samples = self._pos
         text = seg.text
         if interrupted and seg.samples:
-            words = seg.text.split()
+            # Words, or for Chinese characters (text without spaces): one unit per boundary gap.
+            units = spoken_units(seg.text)
             b = seg.visemes.boundaries
-            if b.shape[0] == len(words) - 1:
-                # Word gaps are known: the words before the last gap passed.
+            if b.shape[0] == len(units) - 1:
+                # Unit boundaries are known: the units before the last boundary passed.
                 k = int(np.searchsorted(b, heard_samples, side="right"))
             else:
-                k = int(len(words) * heard_samples / seg.samples)
-            text = " ".join(words[:k])
+                k = int(len(units) * heard_samples / seg.samples)
+            text = join_units(units[:k])
         return HeardSpeech(
             segment_id=seg.segment_id,
             text=text,

@@ -2,14 +2,17 @@
 
 Chat replies come first: a picked comment is answered through the brain and the guards, its first sentence is
 voiced at once (on its own voice thread, so patter synthesis never delays it) and cuts into the patter at the next
-word boundary (:meth:`SpeechPlayout.replace_at_boundary`, the one interruption path). Then the section that was
-interrupted resumes. Quiet chat means patter; a long quiet spell brings an invitation to ask.
+word boundary (:meth:`SpeechPlayout.replace_at_boundary`, the one interruption path). After the answer the host
+says the rest of the cut sentence (from the cut, not from the top), then the interrupted section goes on.
+Thank-yous and replies to greetings never cut: they are said when the sentence on air ends. The opening greeting
+is the first thing said. Quiet chat means patter; a long quiet spell brings an invitation to ask.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import collections.abc
 import concurrent.futures
 import logging
 import random
@@ -20,7 +23,9 @@ from typing import Any
 
 from streamer.brain.base import Beat, BrainRequest, Turn
 from streamer.brain.factory import BrainKit
+from streamer.brain.intents import PRODUCT_INTENTS, classify, score_intents
 from streamer.brain.templates import normalise
+from streamer.chat.triage import Pick
 from streamer.clock import Clock
 from streamer.config import Persona, ProductSheet
 from streamer.director import ShowDirector
@@ -43,6 +48,23 @@ READY_MAX = 10
 ADDRESSED_KINDS = ("reply", "reply_more", "operator")
 #: Speech the host says on its own: what pause, skip and pin make stale.
 PATTER_KINDS = ("patter", "transition", "greeting", "invite")
+#: How long after a cut the rest of the cut sentence is still worth saying (show seconds).
+RESUME_WITHIN_S = 30.0
+#: Replies wait this long at most for the opening greeting to be voiced and queued.
+OPENING_WAIT_S = 8.0
+
+
+def is_social(job: ReplyJob) -> bool:
+    """A thank-you, or a reply to a comment that only greets or thanks (no product question): it waits for the
+    sentence on air to end instead of cutting it."""
+    if job.kind == "thanks":
+        return True
+    if job.kind != "question" or not job.text:
+        return False
+    scores = score_intents(job.text)
+    social = max(scores.get("greeting", 0.0), scores.get("thanks", 0.0))
+    asks = any(scores.get(i, 0.0) >= 1.0 for i in (*PRODUCT_INTENTS, "identity", "comparison"))
+    return social >= 1.0 and not asks
 
 
 @dataclass(slots=True)
@@ -62,6 +84,33 @@ class ReplyJob:
     """The chat messages this answers (for the dashboard)."""
 
 
+def reply_job(
+    pick: Pick,
+    *,
+    reply_id: str,
+    now_s: float,
+    persona: Persona,
+    rng: random.Random,
+    recent: collections.abc.Container[str] = (),
+) -> ReplyJob:
+    """The job for a triage pick: thank-yous and deflections come already written (never the viewer's words);
+    questions are written by the brain when they are answered."""
+    job = ReplyJob(
+        reply_id=reply_id,
+        kind=pick.kind,
+        viewer=spoken_name(pick.user),
+        text=pick.text,
+        arrived_s=min(m.received_s for m in pick.messages) if pick.messages else now_s,
+        source=pick.messages[0].source if pick.messages else None,
+        message_ids=tuple(m.message_id for m in pick.messages if m.message_id),
+    )
+    if pick.kind == "thanks" or (pick.kind == "purchase" and not pick.text):
+        job.sentences = thanks_sentences(persona, [spoken_name(u) for u in pick.users], rng, recent)
+    elif pick.kind == "deflect":
+        job.sentences = [pick.text]  # a fixed safe line from triage, never the viewer's words
+    return job
+
+
 @dataclass(slots=True)
 class SpeakerStats:
     sentences_voiced: int = 0
@@ -79,21 +128,44 @@ def spoken_name(user: str) -> str:
     return name or "friend"
 
 
-def thanks_sentences(persona: Persona, viewers: list[str], rng: random.Random) -> list[str]:
-    """One merged thank-you for gifts, greetings and joins."""
+_THANKS_EN = ("Thank you so much", "Thanks a lot", "Big thanks", "Thank you", "Lovely to see you", "Hello and thanks")
+_WELCOME_EN = (
+    "Welcome to the stream!",
+    "So glad you're here!",
+    "Great to have you with us!",
+    "Make yourselves comfortable!",
+    "Stick around, there's more coming up!",
+    "",
+)
+_THANKS_ZH = ("谢谢{who}的支持！", "欢迎{who}来到直播间！", "感谢{who}！", "{who}，欢迎欢迎！")
+
+
+def thanks_sentences(
+    persona: Persona, viewers: list[str], rng: random.Random, recent: collections.abc.Container[str] = ()
+) -> list[str]:
+    """One merged thank-you for gifts, greetings and joins; phrasings said recently (``recent``: normalised
+    sentences) are avoided, so a busy chat does not hear "Welcome to the stream!" again and again."""
     names = list(dict.fromkeys(v for v in viewers if v and v != "friend"))[:4]
     zh = persona.language.startswith("zh")
     if zh:
         who = "、".join(names) if names else "大家"
-        return [f"谢谢{who}的支持！"]
+        options = [t.format(who=who) for t in _THANKS_ZH]
+        fresh = [o for o in options if normalise(o) not in recent] or options
+        return [rng.choice(fresh)]
     if not names:
         who = "everyone"
     elif len(names) == 1:
         who = names[0]
     else:
         who = ", ".join(names[:-1]) + " and " + names[-1]
-    opener = rng.choice(["Thank you so much", "Thanks a lot", "Big thanks"])
-    return [f"{opener}, {who}!", rng.choice(["Welcome to the stream!", "So glad you're here!"])]
+    openers = [f"{o}, {who}!" for o in _THANKS_EN]
+    fresh = [o for o in openers if normalise(o) not in recent] or openers
+    out = [rng.choice(fresh)]
+    welcome = [w for w in _WELCOME_EN if not w or normalise(w) not in recent]
+    extra = rng.choice(welcome) if welcome else ""
+    if extra:
+        out.append(extra)
+    return out
 
 
 class Speaker:
@@ -143,17 +215,29 @@ class Speaker:
         self._beat_gen = 0
         self._resume_beat: Beat | None = None
         """The section a pause interrupted: resume says it again (sentences already said are skipped)."""
+        self._opened = False
+        """The opening greeting is voiced and queued (replies wait for it, up to :data:`OPENING_WAIT_S`)."""
+        self._started_s: float | None = None
+        self.stale_dropped = 0
+        """Voiced sentences dropped because the sheet changed under them before they were heard."""
+        self._facts_version = 0
+        self._replying = False
+        """An answer is being written and voiced: patter voiced meanwhile waits (it must not come between the
+        answer's sentences)."""
+        self._beat_said: list[str] = []
+        """Sentences said in the current beat (normalised), so a beat resumed after a reply skips those ideas."""
 
     # ---- the loop ---------------------------------------------------------------------------------------
 
     async def run(self) -> None:
         self.last_chat_s = self.clock.now()
         self._last_invite_s = self.clock.now()
+        self._started_s = self.clock.now()
         pending: asyncio.Task[None] | None = None
         try:
             while True:
                 job = self._take_ready()
-                if job is None and self._next_reply is not None and self._may_reply():
+                if job is None and self._next_reply is not None and self._may_reply() and self._opening_done():
                     job = await self._next_reply()
                 if job is not None:
                     await self._reply(job, pending)
@@ -165,7 +249,7 @@ class Speaker:
                     self._beat = None  # an answer must not reopen a section the operator moved away from
                     self._beat_gen = self._patter_gen
                     if self._resume_beat is not None and not self.patter_paused:
-                        self._open_beat(self._resume_beat)
+                        self._open_beat(self._resume_beat, resume=True)
                         self._resume_beat = None
                 if pending is None and not self.patter_paused and self.playout.buffered_s() <= self.low_water_s:
                     # Patter is written and voiced in a task so that a comment arriving meanwhile is answered
@@ -190,6 +274,14 @@ class Speaker:
                 # finished would fail with "aclose(): asynchronous generator is already running".
                 await asyncio.wait({pending})
             await self._close_beat()
+
+    def _opening_done(self) -> bool:
+        """The host greets before it answers anyone (a reply to "hiii" must not come before "Hi everyone")."""
+        if self._opened:
+            return True
+        if self._started_s is not None and self.clock.now() - self._started_s >= OPENING_WAIT_S:
+            self._opened = True
+        return self._opened
 
     def _may_reply(self) -> bool:
         # One answer at a time: the next comment waits until the host has finished the last one (patter, not a
@@ -270,8 +362,9 @@ class Speaker:
 
     async def _patter_step(self) -> None:
         gen = self._patter_gen
+        version = self._facts_version
         if self._beat_stream is None:
-            beat = self._invite_beat() or self.director.next_beat()
+            beat = self._invite_beat() or self.director.next_beat(self.clock.now())
             if beat is None:
                 await self._nap(0.5)
                 return
@@ -280,10 +373,14 @@ class Speaker:
         try:
             sentence = await anext(self._beat_stream)
         except StopAsyncIteration:
+            if self._beat is not None and self._beat.kind == "greeting":
+                self._opened = True
             await self._close_beat()
             return
-        if gen != self._patter_gen or not self.director.accept(sentence):
+        facts = self._beat.kind == "section"
+        if gen != self._patter_gen or not self.director.accept(sentence, self.clock.now(), facts=facts):
             return
+        self._beat_said.append(normalise(sentence))
         beat = self._beat
         product_id = beat.product.id if beat.product else None
         if beat.kind == "transition" and beat.next_product is not None:
@@ -294,16 +391,30 @@ class Speaker:
         )
         if segment is None:
             return
+        while self._replying and gen == self._patter_gen:
+            await self._nap(0.05)  # the answer's sentences go first; this one follows them
+        if version != self._facts_version and self._is_stale(sentence, product_id):
+            # The sheet changed while this was voiced (a new price): never said, the beat is rewritten.
+            self.stale_dropped += 1
+            self.forget_unheard(sentence)
+            return
         while gen == self._patter_gen and not self.playout.push(segment):
             await self._nap(0.1)
         if gen != self._patter_gen:  # went stale while it was voiced: never heard, so it may be said later
             self.forget_unheard(sentence)
             return
+        if beat.kind == "greeting":
+            self._opened = True
         self.memory.append(Turn(role="host", text=sentence))
 
-    def _open_beat(self, beat: Beat) -> None:
+    def _open_beat(self, beat: Beat, *, resume: bool = False) -> None:
+        """Start a beat; ``resume``: the same beat again after an interruption (what it said is not said again,
+        in any phrasing)."""
+        if not resume:
+            self._beat_said = []
         self._beat = beat
         request = BrainRequest(
+            beat_said=tuple(self._beat_said),
             persona=self.persona,
             beat=beat,
             products=self.director.products,
@@ -333,8 +444,34 @@ class Speaker:
     # ---- replies ----------------------------------------------------------------------------------------
 
     async def _reply(self, job: ReplyJob, patter_in_flight: asyncio.Task[None] | None = None) -> None:
-        """Answer now: the first sentence cuts in at the next word boundary; the interrupted beat resumes after."""
+        """Answer now: the first sentence cuts in at the next word boundary (a social reply waits for the sentence
+        on air to end instead); after the answer the rest of the cut sentence, then the interrupted beat."""
+        self._replying = True
+        try:
+            await self._reply_inner(job, patter_in_flight)
+        finally:
+            self._replying = False
+
+    def _show_target(self, job: ReplyJob) -> ProductSheet | None:
+        """The product a "show me the rocket" comment asks to see, when it is not the one on air."""
+        if job.kind not in ("question", "purchase") or not job.text:
+            return None
+        on_air = self.director.current_product
+        cls = classify(job.text, self.director.products, on_screen=on_air)
+        if cls.primary != "show" or len(cls.subjects) != 1 or cls.product_intents:
+            return None
+        target = self.director.get(cls.subjects[0])
+        return target if target is not None and (on_air is None or target.id != on_air.id) else None
+
+    async def _reply_inner(self, job: ReplyJob, patter_in_flight: asyncio.Task[None] | None) -> None:
         first = True
+        social = is_social(job)
+        target = self._show_target(job)
+        gen = self._patter_gen
+        old = self.playout.discard_cut_rest()  # an older cut's rest is not this reply's to resume
+        if old is not None:
+            self.director.forget(old.resumes or old.text)
+        cut_at_s = self.clock.now()
         async for sentence in self._reply_sentences(job):
             # The greeting and the answer itself must be heard; what follows ("reply_more") may be cut short by
             # the next viewer's comment, so one long answer does not keep everyone else waiting.
@@ -343,22 +480,38 @@ class Speaker:
             else:
                 kind = "reply" if len(job.sentences) < ESSENTIAL_REPLY_SENTENCES else "reply_more"
             segment = await self._voice(
-                sentence, kind=kind, product_id=None, pool=self._reply_pool, reply_to=job.reply_id
+                sentence,
+                kind=kind,
+                product_id=target.id if target is not None else None,  # the card switches with the answer
+                pool=self._reply_pool,
+                reply_to=job.reply_id,
             )
             if segment is None:
                 continue
             job.sentences.append(sentence)
+            self.director.note_said(sentence, self.clock.now())
             if first:
                 log.debug(
                     "reply %s: first sentence voiced %.3f s after the comment",
                     job.reply_id,
                     self.clock.now() - job.arrived_s,
                 )
-                self.playout.replace_at_boundary([segment], pause_s=REPLY_PAUSE_S)
+                if job.kind != "operator" and (social or self.playout.busy_with("greeting")):
+                    self.playout.insert_next([segment])
+                else:
+                    self.playout.replace_at_boundary([segment], pause_s=REPLY_PAUSE_S)
+                    cut_at_s = self.clock.now()
                 first = False
             else:
                 while not self.playout.push(segment):
                     await self._nap(0.1)
+        self._replying = False  # all of the answer is queued: patter voiced meanwhile may follow it now
+        if target is not None and not first:
+            # The viewer asked to see another product: the show moves to it after the answer.
+            self.director.switch_to(target.id)
+            self._patter_gen += 1
+            self.playout.drop_queued(kinds=PATTER_KINDS)
+            log.info("showing %s, as %s asked", target.id, job.viewer)
         if not first:
             if job.kind == "operator":
                 self.stats.operator_lines += 1
@@ -369,10 +522,35 @@ class Speaker:
             # Resume the section that was interrupted: the same beat, asked again (said sentences are skipped).
             if patter_in_flight is not None and not patter_in_flight.done():
                 await asyncio.wait({patter_in_flight})
+            await self._resume_cut(gen, cut_at_s)
             beat = self._beat
             await self._close_beat()
-            if beat is not None and beat.kind == "section":
-                self._open_beat(beat)
+            if beat is not None and beat.kind == "section" and target is None:
+                self._open_beat(beat, resume=True)
+
+    async def _resume_cut(self, gen: int, cut_at_s: float) -> None:
+        """Say the rest of the patter sentence the reply cut into, from the cut. Not when the operator moved the
+        show on meanwhile, nor long after (then the sentence may simply be said again later)."""
+        rest = self.playout.peek_cut_rest()
+        stale = rest is not None and self._is_stale(rest.resumes or rest.text, rest.product_id)
+        if gen != self._patter_gen or self.clock.now() - cut_at_s > RESUME_WITHIN_S or stale:
+            dropped = self.playout.discard_cut_rest()
+            if dropped is not None:
+                self.stale_dropped += int(stale)
+                self.director.forget(dropped.resumes or dropped.text)
+            return
+        self.playout.release_cut_rest()
+
+    def _is_stale(self, text: str, product_id: str | None) -> bool:
+        """Whether a sentence written earlier states something the current sheets no longer say (a price that
+        changed, a promo that ended): checked again just before it goes to air."""
+        products = self.director.products
+        if product_id is None:  # an answer: any product's facts may be in it
+            return self.brain.guard.fact_problem(text, product=None, products=products, about=products) is not None
+        product = self.director.get(product_id)
+        if product is None:
+            return False  # a product that left the catalog: nothing to check against
+        return self.brain.guard.fact_problem(text, product=product, products=products) is not None
 
     async def _reply_sentences(self, job: ReplyJob) -> AsyncIterator[str]:
         if job.sentences:  # already written (thanks, deflections)
@@ -394,17 +572,23 @@ class Speaker:
             yield sentence
 
     def facts_changed(self, products: list[ProductSheet]) -> None:
-        """The catalog changed (a price, a promo...): speech written from the old facts and not yet heard is
-        dropped, and the current beat is rewritten from the new facts (by the loop, between two sentences).
-        What is being said now finishes."""
+        """The catalog changed (a price, a promo...): voiced speech that states something the new sheets no longer
+        say is dropped (the sentence on air is cut at its next word boundary if it does), and the current beat is
+        rewritten from the new facts (by the loop, between two sentences)."""
         if self._beat is None or self._beat.product is None:
+            self._facts_version += 1
+            self.playout.drop_where(lambda seg: self._is_stale(seg.resumes or seg.text, seg.product_id))
             return
+        self._facts_version += 1
+        dropped, cut = self.playout.drop_where(lambda seg: self._is_stale(seg.resumes or seg.text, seg.product_id))
+        if dropped or cut:
+            self.stale_dropped += dropped + int(cut)
+            log.info("sheet change: %d queued sentence(s) dropped%s", dropped, ", the one on air cut" if cut else "")
         fresh = {p.id: p for p in products}
         old = self._beat.product
         if fresh.get(old.id) == old:
             return
-        dropped = self.playout.drop_queued()
-        log.info("facts of %s changed: %d queued sentence(s) dropped, rewriting from the new sheet", old.id, dropped)
+        log.info("facts of %s changed: rewriting the section from the new sheet", old.id)
         self._fresh_facts = fresh
 
     async def _apply_fresh_facts(self) -> None:
@@ -416,15 +600,14 @@ class Speaker:
         new = fresh.get(beat.product.id)
         if new is not None:
             nxt = fresh.get(beat.next_product.id) if beat.next_product is not None else None
-            self._open_beat(Beat(kind=beat.kind, product=new, section=beat.section, next_product=nxt))
+            self._open_beat(Beat(kind=beat.kind, product=new, section=beat.section, next_product=nxt), resume=True)
 
     def forget_unheard(self, text: str) -> None:
-        """A sentence was cut before it was heard in full: let the director allow it again."""
-        key = normalise(text)
-        try:
-            self.director.recent.remove(key)
-        except ValueError:
-            pass
+        """A sentence was cut before it was heard in full: let the director allow it again (unless its rest is
+        waiting to be said after the reply)."""
+        if self.playout.resuming(text):
+            return
+        self.director.forget(text)
 
     # ---- voice ------------------------------------------------------------------------------------------
 

@@ -244,3 +244,53 @@ def test_dashboard_address_forms():
     for bad in ("localhost", "host:port", "1.2.3.4:70000", ""):
         with pytest.raises(_UsageError):
             _host_port(bad)
+
+
+# ---- the persona's voice -----------------------------------------------------------------------------------------
+
+
+def test_check_names_the_persona_line_of_a_voice_that_does_not_exist(tmp_path: Path):
+    persona = tmp_path / "host.yaml"
+    persona.write_text("name: Ann\nlanguage: en\nvoice:\n  backend: piper\n  voice: en_US-nobody-medium\n")
+    r = run_cli("check", "--persona", str(persona), "--products", str(REPO / "products"), cwd=tmp_path)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "Traceback" not in r.stderr
+    assert f"{persona}:5: voice.voice: voice 'en_US-nobody-medium' cannot load" in r.stderr
+
+
+def test_check_refuses_the_english_voice_for_a_chinese_persona_and_says_what_to_supply(tmp_path: Path):
+    persona = tmp_path / "zh.yaml"
+    persona.write_text("name: 小安\nlanguage: zh-CN\n")
+    r = run_cli("check", "--persona", str(persona), "--products", str(REPO / "products"), cwd=tmp_path)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "voice.voice: the persona speaks zh-CN but voice 'en_US-joe-medium' is not a Chinese voice" in r.stderr
+    assert "zh_CN-<name>-medium.onnx and its .onnx.json in voices/" in r.stderr
+
+
+def test_run_exits_2_on_a_damaged_voice_file_but_not_with_backend_silence(tmp_path: Path):
+    voices = tmp_path / "voices"
+    voices.mkdir()
+    (voices / "zh_CN-broken-medium.onnx").write_bytes(b"\xff" * 1000)
+    (voices / "zh_CN-broken-medium.onnx.json").write_text(
+        json.dumps(
+            {
+                "audio": {"sample_rate": 22050},
+                "espeak": {"voice": "cmn"},
+                "phoneme_id_map": {"_": [0], "^": [1], "$": [2]},
+                "num_symbols": 3,
+                "num_speakers": 1,
+            }
+        )
+    )
+    persona = tmp_path / "zh.yaml"
+    persona.write_text("name: 小安\nlanguage: zh\nvoice:\n  voice: voices/zh_CN-broken-medium.onnx\n")
+    args = ("--products", str(REPO / "products"), "--duration", "1", "--no-preview", "--out", str(tmp_path / "o.flv"))
+    r = run_cli("run", "--persona", str(persona), *args, cwd=tmp_path)
+    assert r.returncode == 2, r.stderr[-2000:]
+    assert "Traceback" not in r.stderr
+    assert f"{persona}:4: voice.voice: voice model" in r.stderr and "damaged or cut short" in r.stderr
+    assert not (tmp_path / "o.flv").exists()
+    silent = tmp_path / "silent.yaml"
+    silent.write_text("name: 小安\nlanguage: zh\nvoice:\n  backend: silence\n  voice: voices/zh_CN-broken.onnx\n")
+    r = run_cli("check", "--persona", str(silent), "--products", str(REPO / "products"), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr

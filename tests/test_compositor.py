@@ -190,6 +190,8 @@ def test_layout_keeps_card_label_and_avatar_apart(size: tuple[int, int]) -> None
     frame = Rect(0, 0, w, h)
     assert not comp.card_rect.intersects(comp.label_rect)
     assert not comp.card_rect.intersects(comp.avatar_rect)
+    assert not comp.card_rect.intersects(comp.notice_rect)  # the opening notice never covers the card
+    assert comp.notice_rect.bottom == h and comp.notice_rect.w == w
     assert frame.contains(comp.avatar_rect) and frame.contains(comp.card_rect)
     assert comp.avatar_rect.x % 2 == 0 and comp.avatar_rect.y % 2 == 0
     # The card and its shadow stay off the avatar's backdrop, so the avatar blends into the picture seamlessly.

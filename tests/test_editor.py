@@ -25,7 +25,10 @@ def files(tmp_path: Path) -> ConfigFiles:
 def test_lists_the_persona_and_every_product_file(files: ConfigFiles):
     ids = [f.id for f in files.files()]
     assert ids[0] == "persona"
-    assert ids[1:] == [f"product:{p.name}" for p in sorted((files.persona_path.parent / "products").iterdir())]
+    folder = files.persona_path.parent / "products"
+    sheets = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in (".yaml", ".yml", ".json", ".csv"))
+    assert ids[1:] == [f"product:{p.name}" for p in sheets]
+    assert "product:images" not in ids  # the pictures folder beside the sheets is not a sheet
     with pytest.raises(UnknownFile):
         files.get("product:../../etc/passwd")
 

@@ -164,7 +164,8 @@ def test_comparison_words_without_two_products_are_no_comparison(catalog: dict[s
 
 def test_salient_words_leave_out_filler_intent_words_and_names() -> None:
     words = salient_words("Is the enamel of the dutch oven free of lead and cadmium?", exclude={"dutch", "oven"})
-    assert words == ["free", "lead", "cadmium"]  # "enamel" is a material word: the material intent has it
+    # "free" only says what kind of thing is asked; "enamel" is an attribute the sheet must mention to answer.
+    assert words == ["enamel", "lead", "cadmium"]
     assert salient_words("how much is the price and shipping?") == []
 
 

@@ -18,6 +18,7 @@ from streamer.loading import (
     load_persona,
     load_product_file,
     load_stream_config,
+    product_files,
     read_product_text,
     read_products,
     read_stream_config,
@@ -33,7 +34,7 @@ from streamer.products.images import (
 
 ROOT = Path(__file__).resolve().parent.parent
 BAD = Path(__file__).resolve().parent / "data" / "bad"
-EXAMPLES = sorted((ROOT / "products").iterdir())
+EXAMPLES = product_files(ROOT / "products")  # the sheets, not the images folder beside them
 
 
 def only(problems: list[ConfigProblem], severity: str = "error") -> list[ConfigProblem]:
@@ -198,7 +199,7 @@ def test_example_product_files_load_clean(path: Path) -> None:
     for p in products:
         assert p.price > 0 and p.features and p.specs and p.shipping and p.stock is not None
         assert len(p.faq) >= 3
-        assert p.image and p.image.startswith("package:skimage/data/")
+        assert p.image and read_image(p.image, path.parent).ndim == 3  # every example shows its picture
 
 
 def test_examples_cover_three_formats_and_hand_written_sections() -> None:
@@ -223,7 +224,7 @@ def test_check_all_on_examples_finds_nothing(monkeypatch: pytest.MonkeyPatch) ->
         ("unclosed_quote.yaml", 2, "", "never closed"),
         ("price_text.yaml", 7, "price", "must be a number like 19.99, not text '$19'"),
         ("missing_name.yaml", 1, "name", "required field is missing"),
-        ("faq_wrong_type.yaml", 11, "faq.2.a", "expected text"),
+        ("faq_wrong_type.yaml", 13, "faq.3", "expected a mapping"),
         ("bad_syntax.json", 5, "", "JSON syntax error"),
         ("wrong_type.json", 8, "stock", "expected a whole number, got 'plenty'"),
     ],
@@ -247,9 +248,13 @@ def test_syntax_errors_give_the_column() -> None:
     assert "(column 7)" in problems[0].message
 
 
-def test_faq_entry_that_is_not_a_mapping_is_reported_on_its_line() -> None:
-    _, problems = load_product_file(BAD / "faq_wrong_type.yaml")
-    assert {(p.line, p.field) for p in problems} == {(11, "faq.2.a"), (13, "faq.3")}
+def test_faq_entry_that_is_not_a_mapping_is_reported_on_its_line_and_left_out() -> None:
+    products, problems = load_product_file(BAD / "faq_wrong_type.yaml")
+    assert {(p.line, p.field) for p in problems} == {(13, "faq.3")}
+    assert "left out" in problems[0].message
+    (product,) = products  # the product still loads, without the entry nobody can read
+    assert [(f.q, f.a) for f in product.faq][2:] == [("What colours are there?", "blue and sand")]
+    assert len(product.faq) == 3
 
 
 def test_bad_product_in_a_list_does_not_stop_the_others() -> None:
@@ -335,8 +340,11 @@ def test_csv_semicolon_delimiter_and_bom() -> None:
 
 def test_csv_bad_rows_are_reported_on_their_lines_and_good_rows_load() -> None:
     products, problems = load_product_file(BAD / "bad_row.csv")
-    assert [p.id for p in products] == ["mug-350"]
+    # the $17.50 price cannot be sold; the unreadable stock and FAQ entry are left out of their products
+    assert [p.id for p in products] == ["mug-350", "tea-pot", "bowl-15"]
     assert products[0].model_extra == {"colour": "blue"}
+    assert products[1].stock is None and products[1].name == "Tea Pot\nwith a long name"
+    assert products[2].faq == [] and products[2].stock == 3
     got = {(p.line, p.field, p.severity) for p in problems}
     assert got == {
         (1, "colour", "warning"),  # unknown column
@@ -428,13 +436,14 @@ def test_product_sheet_model_is_unchanged_by_loading() -> None:
     assert isinstance(products[0], ProductSheet) and products[0].model_extra == {}
 
 
-def test_spec_values_must_be_text_or_numbers(tmp_path: Path) -> None:
+def test_spec_lists_become_text_and_an_unreadable_spec_is_left_out(tmp_path: Path) -> None:
     f = tmp_path / "p.yaml"
-    f.write_text("id: a\nname: A\nprice: 1\nspecs:\n  weight: [1, 2]\n")
-    _, problems = load_product_file(f)
+    f.write_text("id: a\nname: A\nprice: 1\nspecs:\n  weight: [1, 2]\n  blob: !!binary aGVsbG8=\n  size: M\n")
+    (product,), problems = load_product_file(f)
+    assert product.specs == {"weight": "1 and 2", "size": "M"}
     (p,) = problems
-    assert (p.line, p.field) == (5, "specs.weight")
-    assert p.message == "expected text or a number, got a list of 2 item(s)"
+    assert (p.line, p.field, p.severity) == (6, "specs.blob", "error")
+    assert p.message == "binary data cannot be read as text; left out, the rest of the product loads"
 
 
 def test_check_all_reads_products_from_a_url(tmp_path: Path) -> None:

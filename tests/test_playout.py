@@ -132,3 +132,32 @@ def test_dropping_one_kind_keeps_the_rest_in_order():
     assert p.buffered_s() == 2 * 480 / 48_000
     played = p.pull(2000).started
     assert [s.kind for s in played] == ["reply", "reply_more"]
+
+
+def _chinese(text: str, samples: int, boundaries: list[int]) -> SpeechSegment:
+    track = VisemeTrack(
+        starts=np.zeros(1, np.int64),
+        visemes=np.array([Viseme.OPEN], np.int8),
+        boundaries=np.array(boundaries, np.int64),
+    )
+    return SpeechSegment(segment_id=7, text=text, pcm=np.full(samples, 1000, np.int16), visemes=track)
+
+
+def test_chinese_heard_text_is_the_characters_before_the_cut_without_spaces():
+    # 6 units (你 好， 欢 迎 大 家。): one boundary between each pair.
+    p = SpeechPlayout(rate_hz=1000, gap_s=0.0)
+    p.push(_chinese("你好，欢迎大家。", 600, [100, 200, 300, 400, 500]))
+    p.pull(250)
+    p.replace_at_boundary([seg(8, 100)], max_wait_s=1.0)
+    out = p.pull(100)
+    heard = out.finished[0]
+    assert heard.interrupted and heard.heard_samples == 300  # the next character boundary, not the deadline
+    assert heard.text == "你好，欢"
+
+
+def test_chinese_heard_text_without_matching_boundaries_is_proportional():
+    p = SpeechPlayout(rate_hz=1000, gap_s=0.0)
+    p.push(_chinese("你好，欢迎大家。", 600, [300]))  # boundaries that do not match the characters
+    p.pull(200)
+    heard = p.interrupt()
+    assert heard is not None and heard.text == "你好，"  # 2 of 6 characters

@@ -284,3 +284,13 @@ def test_create_voice_rejects_an_unknown_backend() -> None:
     settings = VoiceSettings.model_construct(backend="coqui", voice="x", speed=1.0, speaker_id=None)
     with pytest.raises(VoiceError, match="coqui"):
         create_voice(settings)
+
+
+def test_explicit_boundaries_replace_word_gaps_and_sit_mid_gap_or_at_the_next_phoneme():
+    phonemes = ["^", "n", "i", "2", "χ", "ɑ", "u", "2", " ", "w", "o", "2", "$"]
+    durations = [10, 10, 10, 0, 10, 10, 10, 0, 20, 10, 10, 0, 10]
+    default = track_from_phonemes(phonemes, durations, rate_hz=AUDIO_RATE_HZ)
+    assert default.boundaries.tolist() == [70]  # the middle of the only word gap
+    explicit = track_from_phonemes(phonemes, durations, rate_hz=AUDIO_RATE_HZ, boundary_after=[3, 7])
+    assert explicit.boundaries.tolist() == [30, 70]  # after 你 (next phoneme starts), after 好 (mid gap)
+    assert track_from_phonemes(phonemes, durations, rate_hz=AUDIO_RATE_HZ, boundary_after=[]).boundaries.size == 0

@@ -517,7 +517,25 @@ def main(argv: list[str] | None = None) -> int:
     pv.add_argument("--persona", default="personas/host.yaml")
     pv.add_argument("--products", default="products")
     pv.add_argument("--chromium", default=CHROMIUM)
+    q = sub.add_parser("qa", help="answer quality on the bundled en/zh question set, through the ask path")
+    q.add_argument("--language", choices=["en", "zh", "all"], default="all")
+    q.add_argument("--verbose", action="store_true", help="print every question and answer to stderr")
+    q.add_argument("--json-out", default=None, help="also write the JSON (indented) to this file")
+    q.add_argument("--data-dir", default=None, help="catalogs, personas, question files (default: the bundled set)")
+    from streamer.bench.patter import add_parser as add_patter
+
+    add_patter(sub)
     args = parser.parse_args(argv)
+    if args.which == "patter":
+        from streamer.bench.patter import run_patter
+
+        print(json.dumps(run_patter(args), ensure_ascii=False))
+        return 0
+    if args.which == "qa":
+        from streamer.bench.qa import run_qa
+
+        print(json.dumps(run_qa(args), ensure_ascii=False))
+        return 0
     if args.which == "latency":
         print(json.dumps(latency(args)))
     elif args.which == "brain":

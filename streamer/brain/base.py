@@ -9,11 +9,14 @@ before it may be spoken, whichever backend wrote it.
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from streamer.config import Persona, ProductSheet
+
+if TYPE_CHECKING:
+    from streamer.brain.guards import GuardVerdict
 
 BeatKind = Literal["greeting", "section", "transition", "invite", "sign_off"]
 
@@ -56,6 +59,13 @@ class BrainRequest:
     recent: Sequence[str] = ()
     """Sentences spoken recently (normalised), so a brain can avoid repeating itself."""
     rng: random.Random = field(default_factory=random.Random)
+    beat_said: Sequence[str] = ()
+    """For a beat resumed after an interruption: its sentences already said (normalised). A brain skips those
+    ideas in every phrasing."""
+    vet: Callable[[str], GuardVerdict] | None = None
+    """The guards as the caller will apply them to this turn's sentences (set by :class:`BrainKit`). A brain may
+    look ahead with it: the LLM brain leaves out sentences the guards would drop and counts a turn that produced
+    nothing speakable as failed (circuit breaker, fallback). Calling it twice for a sentence costs nothing."""
 
     def __post_init__(self) -> None:
         if (self.beat is None) == (self.question is None):

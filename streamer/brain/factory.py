@@ -1,44 +1,142 @@
 """Builds the brain a show uses and applies the guards to every sentence it writes.
 
 ``offline`` (default): templates for patter + retrieval over the sheets for answers. ``llm``: an OpenAI-compatible
-endpoint, with the offline brain as its per-turn fallback. Either way every sentence passes :class:`SentenceGuard`.
+endpoint, with the offline brain as its per-turn fallback. Either way every sentence passes :class:`SentenceGuard`,
+checked against the product(s) the turn is about — the products a viewer's question names, not only the one on air.
+
+**Every answer answers.** When the guards leave a reply with nothing but the greeting of the viewer (every content
+sentence dropped), the same repair path runs whichever brain wrote it: the offline brain's answer from the sheet,
+and if that cannot be said either, an honest "the sheet doesn't say" for the product asked about. A reply is never
+a greeting followed by silence.
 """
 
 from __future__ import annotations
 
+import asyncio
+import collections
+import dataclasses
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from streamer.brain.base import Brain, BrainRequest
-from streamer.brain.guards import SentenceGuard
-from streamer.brain.offline import OfflineBrain
-from streamer.config import BrainSettings, Persona
+from streamer.brain.guards import GuardVerdict, SentenceGuard
+from streamer.brain.intents import classify
+from streamer.brain.offline import OfflineBrain, is_address
+from streamer.brain.templates import normalise
+from streamer.config import BrainSettings, Persona, ProductSheet
 
 log = logging.getLogger(__name__)
 
 
+def turn_subjects(request: BrainRequest) -> list[ProductSheet]:
+    """The products a turn is about, main one first: for a question, the products it names (else the one on air);
+    for a beat, its product and the product it leads to."""
+    if request.beat is not None:
+        out = [p for p in (request.beat.product, request.beat.next_product) if p is not None]
+    else:
+        catalog = list(request.products)
+        on_screen = request.product
+        if on_screen is not None and all(p.id != on_screen.id for p in catalog):
+            catalog.append(on_screen)
+        by_id = {p.id: p for p in catalog}
+        cls = classify(request.question or "", catalog, on_screen=on_screen)
+        out = [by_id[i] for i in cls.subjects if i in by_id]
+        if not out and on_screen is not None:
+            out = [on_screen]
+    seen: set[str] = set()
+    return [p for p in out if not (p.id in seen or seen.add(p.id))]  # type: ignore[func-returns-value]
+
+
 @dataclass(slots=True)
+class GuardedTurn:
+    """One turn's view of the guards: verdicts memoised by sentence (so a brain looking ahead with ``vet`` and the
+    kit checking again count once), and what got through."""
+
+    guard: SentenceGuard
+    request: BrainRequest
+    subjects: list[ProductSheet]
+    verdicts: dict[str, GuardVerdict] = field(default_factory=dict)
+    spoken: list[str] = field(default_factory=list)
+    content: int = 0
+    """Sentences that passed and are more than a greeting of the viewer."""
+    dropped: int = 0
+
+    def vet(self, sentence: str) -> GuardVerdict:
+        verdict = self.verdicts.get(sentence)
+        if verdict is None:
+            main = self.subjects[0] if self.subjects else self.request.product
+            verdict = self.guard.check(sentence, product=main, products=self.request.products, about=self.subjects[1:])
+            if len(self.verdicts) < 64:
+                self.verdicts[sentence] = verdict
+        return verdict
+
+
 class BrainKit:
     """The brain in use, the offline brain behind it (prepared on every catalog change), and the guard."""
 
-    brain: Brain
-    offline: OfflineBrain
-    guard: SentenceGuard
+    def __init__(self, *, brain: Brain, offline: OfflineBrain, guard: SentenceGuard) -> None:
+        self.brain = brain
+        self.offline = offline
+        self.guard = guard
+        self.repairs: collections.Counter[str] = collections.Counter()
+        """Replies the repair path completed, by how: ``offline_answer`` (the sheet's answer replaced what the
+        guards dropped), ``decline`` (an honest "the sheet doesn't say")."""
 
     async def stream(self, request: BrainRequest) -> AsyncIterator[str]:
-        """The brain's sentences after the guards: dropped ones vanish, rewritten ones come out rewritten."""
-        product = request.product
+        """The brain's sentences after the guards: dropped ones vanish, rewritten ones come out rewritten, and a
+        reply left without content is repaired (see the module docstring)."""
+        turn = GuardedTurn(guard=self.guard, request=request, subjects=turn_subjects(request))
+        request = dataclasses.replace(request, vet=turn.vet)
         async for sentence in self.brain.stream(request):
-            verdict = self.guard.check(sentence, product=product, products=request.products)
-            if verdict.text is None:
-                log.info("guard dropped a sentence (%s): %s", ", ".join(a.kind for a in verdict.actions), sentence)
-                continue
-            if verdict.actions:
-                log.info(
-                    "guard rewrote (%s): %s -> %s", ", ".join(a.kind for a in verdict.actions), sentence, verdict.text
-                )
-            yield verdict.text
+            text = self._admit(turn, sentence)
+            if text is not None:
+                yield text
+        if request.question is not None and turn.content == 0:
+            for text in await self._repair(turn, request):
+                yield text
+
+    def _admit(self, turn: GuardedTurn, sentence: str) -> str | None:
+        verdict = turn.vet(sentence)
+        if verdict.text is None:
+            turn.dropped += 1
+            log.info("guard dropped a sentence (%s): %s", ", ".join(a.kind for a in verdict.actions), sentence)
+            return None
+        if verdict.actions:
+            log.info("guard rewrote (%s): %s -> %s", ", ".join(a.kind for a in verdict.actions), sentence, verdict.text)
+        request = turn.request
+        if request.beat is not None and normalise(verdict.text) in request.recent:
+            return None  # the no-repeat rule holds for every brain (an LLM repeating itself, a rewrite)
+        if verdict.text in turn.spoken:
+            return None
+        turn.spoken.append(verdict.text)
+        if not (request.question is not None and is_address(verdict.text, request.viewer)):
+            turn.content += 1
+        return verdict.text
+
+    async def _repair(self, turn: GuardedTurn, request: BrainRequest) -> list[str]:
+        """Sentences for a reply whose content the guards dropped (or that had none): the offline brain's answer,
+        else an honest decline. Already-said sentences (the greeting) are not said again."""
+        out: list[str] = []
+        if self.brain is not self.offline or turn.dropped:
+            sentences = await asyncio.to_thread(self.offline.answer, request)
+            for sentence in sentences:
+                if turn.spoken and is_address(sentence, request.viewer):
+                    continue  # the viewer was greeted already
+                text = self._admit(turn, sentence)
+                if text is not None:
+                    out.append(text)
+            if turn.content:
+                self.repairs["offline_answer"] += 1
+                log.info("reply repaired from the sheet: %s", " ".join(out))
+                return out
+        product = turn.subjects[0] if turn.subjects else request.product
+        for sentence in self.offline.decline(request, product):
+            text = self._admit(turn, sentence)
+            if text is not None:
+                out.append(text)
+        self.repairs["decline"] += 1
+        return out
 
     async def aclose(self) -> None:
         close = getattr(self.brain, "aclose", None)
@@ -58,3 +156,6 @@ def build_brain(settings: BrainSettings, persona: Persona) -> BrainKit:
 
         brain = LlmBrain(settings.llm, fallback=offline)
     return BrainKit(brain=brain, offline=offline, guard=guard)
+
+
+__all__ = ["BrainKit", "GuardedTurn", "build_brain", "turn_subjects"]

@@ -492,6 +492,9 @@ def _sheet_texts(p: ProductSheet) -> list[str]:
     for value in p.specs.values():
         if isinstance(value, str):
             texts.append(value)
+    for variant in p.variants:
+        texts.append(variant.name)
+        texts += [v for v in variant.options.values() if v != variant.name]
     return texts
 
 
@@ -510,20 +513,25 @@ def product_facts(p: ProductSheet) -> ProductFacts:
         money[value].add(currency)
         numbers.add(value)
 
-    add_money(p.price, cur)
-    if p.list_price is not None:
-        add_money(p.list_price, cur)
-        if p.list_price > p.price:
-            add_money(p.list_price - p.price, cur)
-            ratio = (p.list_price - p.price) / p.list_price * 100
-            for pct in (Decimal(int(ratio)), ratio.quantize(Decimal(1), rounding=ROUND_HALF_UP)):
-                if pct >= 1:
-                    discounts.add(pct)
-                    percents.add(pct)
-                    numbers.add(pct)
-    if p.stock is not None:
-        stock_counts.add(Decimal(p.stock))
-        numbers.add(Decimal(p.stock))
+    def add_offer(price: Decimal, list_price: Decimal | None, stock: int | None) -> None:
+        add_money(price, cur)
+        if list_price is not None:
+            add_money(list_price, cur)
+            if list_price > price:
+                add_money(list_price - price, cur)
+                ratio = (list_price - price) / list_price * 100
+                for pct in (Decimal(int(ratio)), ratio.quantize(Decimal(1), rounding=ROUND_HALF_UP)):
+                    if pct >= 1:
+                        discounts.add(pct)
+                        percents.add(pct)
+                        numbers.add(pct)
+        if stock is not None:
+            stock_counts.add(Decimal(stock))
+            numbers.add(Decimal(stock))
+
+    add_offer(p.price, p.list_price, p.stock)
+    for variant in p.variants:  # each variant's own price, saving, discount and stock are facts too
+        add_offer(p.price_of(variant), variant.list_price, variant.stock)
     for key, value in p.specs.items():
         if isinstance(value, bool) or not isinstance(value, int | float):
             continue
@@ -589,6 +597,7 @@ def _fingerprint(p: ProductSheet) -> int:
             tuple((f.q, f.a) for f in p.faq),
             p.description,
             tuple((k, v if isinstance(v, str) else tuple(v)) for k, v in p.sections.items()),
+            tuple((v.name, tuple(v.options.items()), v.price, v.list_price, v.stock, v.sku) for v in p.variants),
         )
     )
 
@@ -733,21 +742,33 @@ class SentenceGuard:
         return self._catalog
 
     def fact_problem(
-        self, sentence: str, *, product: ProductSheet | None, products: Sequence[ProductSheet] = ()
+        self,
+        sentence: str,
+        *,
+        product: ProductSheet | None,
+        products: Sequence[ProductSheet] = (),
+        about: Sequence[ProductSheet] = (),
     ) -> str | None:
-        """Why ``sentence`` fails the fact guard, or None when every number in it is a fact."""
+        """Why ``sentence`` fails the fact guard, or None when every number in it is a fact.
+
+        A number may be a fact of ``product``, of any product in ``about`` (what the turn is about: the products a
+        viewer's question names, the next product of a transition) or of a catalog product the sentence names."""
         catalog_products = list(products)
-        if product is not None and all(p.id != product.id for p in catalog_products):
-            catalog_products.append(product)
+        for p in (product, *about):
+            if p is not None and all(c.id != p.id for c in catalog_products):
+                catalog_products.append(p)
         catalog = self._catalog_for(catalog_products)
         quantities = find_quantities(sentence, names=catalog.names)
         checked = [q for q in quantities if not is_small_count(q)]
         if not checked:
             return None
         subjects: list[ProductSheet] = [product] if product is not None else []
+        for p in about:
+            if all(s.id != p.id for s in subjects):
+                subjects.append(p)
         named = catalog.named(sentence)
         if named:
-            subjects += [p for p in catalog_products if p.id in named and (product is None or p.id != product.id)]
+            subjects += [p for p in catalog_products if p.id in named and all(s.id != p.id for s in subjects)]
         facts = [self.facts_for(p) for p in subjects]
         for q in checked:
             if not any(f.matches(q) for f in facts):
@@ -763,9 +784,15 @@ class SentenceGuard:
         self.counts[kind] += 1
 
     def check(
-        self, sentence: str, *, product: ProductSheet | None, products: Sequence[ProductSheet] = ()
+        self,
+        sentence: str,
+        *,
+        product: ProductSheet | None,
+        products: Sequence[ProductSheet] = (),
+        about: Sequence[ProductSheet] = (),
     ) -> GuardVerdict:
-        """The sentence to speak (maybe rewritten) or None, and what was done. See the module docstring."""
+        """The sentence to speak (maybe rewritten) or None, and what was done. See the module docstring.
+        ``about``: further products the sentence may state facts of (see :meth:`fact_problem`)."""
         actions: list[GuardAction] = []
         text = " ".join(sentence.split())
         if not text:
@@ -800,7 +827,7 @@ class SentenceGuard:
                     return GuardVerdict(None, actions)
                 self._act(actions, "adlaw", f"rewrote {', '.join(repr(d) for d in done)}")
                 text = new
-        problem = self.fact_problem(text, product=product, products=products)
+        problem = self.fact_problem(text, product=product, products=products, about=about)
         if problem is not None:
             self._act(actions, "fact", problem)
             return GuardVerdict(None, actions)
@@ -810,7 +837,7 @@ class SentenceGuard:
             if cut is None:
                 self._act(actions, "length", f"{len(text)} characters, nothing sensible under {cap}")
                 return GuardVerdict(None, actions)
-            problem = self.fact_problem(cut, product=product, products=products)
+            problem = self.fact_problem(cut, product=product, products=products, about=about)
             if problem is not None:
                 self._act(actions, "length", f"cutting to {cap} characters changes a number: {problem}")
                 return GuardVerdict(None, actions)

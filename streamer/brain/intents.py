@@ -25,6 +25,9 @@ Intent = Literal[
     "material",
     "origin",
     "stock",
+    "returns",
+    "warranty",
+    "show",
     "comparison",
     "greeting",
     "thanks",
@@ -33,7 +36,11 @@ Intent = Literal[
 ]
 
 #: Intents about the product (answered from the sheet), as opposed to social ones.
-PRODUCT_INTENTS: frozenset[str] = frozenset({"price", "discount", "shipping", "specs", "material", "origin", "stock"})
+PRODUCT_INTENTS: frozenset[str] = frozenset(
+    {"price", "discount", "shipping", "specs", "material", "origin", "stock", "returns", "warranty"}
+)
+#: Intents only a fact about that very thing answers (no nearest fact about something else).
+STRICT_INTENTS: frozenset[str] = frozenset({"returns", "warranty", "origin"})
 
 MIN_SCORE = 1.0
 """An intent counts when its rules add up to at least this."""
@@ -77,7 +84,7 @@ RULES: dict[str, list[tuple[re.Pattern[str], float]]] = {
         (r"\bget (it |this |them )?(to me|here)\b", 1.5),
         (r"\b(shipping|delivery|postage) (cost|fee|charge|price)s?\b|\bcost\b.{0,20}\b(ship|deliver)", 1.5),
         (r"\bfree (shipping|delivery)\b|\b(shipping|delivery) (is )?free\b|\bis (shipping|delivery) free\b", 1.5),
-        (r"\breturns?\b|\brefunds?\b", 0.6),
+        (r"\breturns?\b|\brefunds?\b", 0.4),
         (r"发货|快递|运费|包邮|配送|物流|几天到|多久到", 2.0),
     ),
     "specs": _rules(
@@ -91,6 +98,8 @@ RULES: dict[str, list[tuple[re.Pattern[str], float]]] = {
         (r"\bhow many\b", 1.0),
         (r"\b(wide|tall|deep|narrow|heavy|thick|thin|dimensions?|pieces|parts)\b", 1.0),
         (r"\btemperatures?\b|\bdegrees?\b|\bwattage\b|\bvoltage\b|\bpower\b|\bspeed\b|\bversion\b", 1.5),
+        (r"\bhow much (does|do|can|will) (it|this|that|they|the [\w ]{1,40}?) (hold|contain|carry|fit|take)\b", 3.0),
+        (r"\bhold(s)?\b|\bcapacity\b|\blitres?\b|\bliters?\b", 1.0),
         (r"尺寸|尺码|规格|多大|多重|重量|大小|颜色|电池|参数", 2.0),
     ),
     "material": _rules(
@@ -112,8 +121,21 @@ RULES: dict[str, list[tuple[re.Pattern[str], float]]] = {
         (r"\b(left|remaining) in stock\b|\bhow many (do you have|have you got|can i (buy|order))\b", 1.5),
         (r"\bhow many\b.{0,30}\b(left|remaining|in stock|available)\b|\bdo you (still )?have left\b", 2.0),
         (r"\b(is|are) (it|this|that|they|these|the \w+) (still )?available\b|\bstill available\b", 1.5),
-        (r"\brestock\b|\bback in stock\b|\bstill have\b|\bcan i still (buy|get|order)\b", 1.5),
+        (r"\brestock\b|\bback in stock\b|\bstill have\b|\bcan i (still )?(buy|get|order)\b", 1.5),
         (r"库存|有货|没货|还有吗|售罄|卖完", 2.0),
+    ),
+    "returns": _rules(
+        (r"\breturn(s|ed|ing)?\b|\brefund(s|ed)?\b|\bexchange\b|\bsend (it|them) back\b|\bmoney back\b", 2.0),
+        (r"退货|退款|换货|无理由|七天|7天", 2.0),
+    ),
+    "warranty": _rules(
+        (r"\bwarrant(y|ies|ee)\b|\bguarantee[ds]?\b|\bbreaks?\b|\brepairs?\b", 2.0),
+        (r"保修|质保|坏了|维修", 2.0),
+    ),
+    "show": _rules(
+        (r"\bshow (me|us)\b|\blet (me|us) see\b|\bcan (i|we) see\b|\bshow the\b|\bput (up|on) the\b", 2.0),
+        (r"\b(pull|bring) up the\b|\bback to the\b|\bgo back to\b|\bswitch to\b", 1.5),
+        (r"看看|展示|给我看|上一下|讲讲|介绍一下", 2.0),
     ),
     "comparison": _rules(
         (r"\bcompare[ds]?\b|\bcomparison\b|\bversus\b|\bvs\.?\b|\bdifferen(ce|t)\b|\bdiffer\b", 2.0),
@@ -136,7 +158,12 @@ RULES: dict[str, list[tuple[re.Pattern[str], float]]] = {
         (r"谢谢|感谢|多谢|谢啦", 2.0),
     ),
     "identity": _rules(
-        (r"\b(are|r) (you|u) (a |an )?(real|human|person|bot|robot|ai|a\.i\.|fake|live|computer|program)\b", 3.0),
+        (
+            r"\b(are|r) (you|u) (even |actually |really |truly |honestly |just |a real |)?(a |an )?"
+            r"(real|human|person|bot|robot|ai|a\.i\.|fake|live|computer|program|alive|for real)\b",
+            3.0,
+        ),
+        (r"\b(is|are) (this|that|the host|the presenter|she|he) (a |an )?(real|human|person|bot|ai|fake)\b", 2.5),
         (r"\breal (person|human)\b|\bhuman being\b|\bchat ?bot\b|\bis this (a |an )?(bot|ai|recording|real)\b", 2.5),
         (r"\b(you'?re|you are|ur) (a |an )?(bot|robot|ai|fake|cartoon|not real)\b", 2.5),
         (r"\bwho are you\b|\bwhat are you\b|\bwho is (talking|speaking)\b|\bai[- ]generated\b", 2.0),
@@ -420,10 +447,24 @@ FILLER_WORDS: frozenset[str] = frozenset(
 )
 
 
+#: Words that only say which kind of detail is asked ("price", "size", "made"): the intent handles them. Attribute
+#: words ("waterproof", "silk", "battery") are not here: whether the sheet mentions them is the point.
+GENERIC_ASK_WORDS: frozenset[str] = frozenset(
+    """price prices priced pricing cost costs costing much expensive cheap cheaper cheapest afford pay dollars
+    dollar bucks euro euros discount discounts deal deals promo promotion sale offer offers bargain saving savings
+    save coupon voucher free gift bonus bundle off regular list original usual ship ships shipping shipped deliver
+    delivery delivered post postage courier arrive arrival dispatch tracking size sizes sizing dimension dimensions
+    measure measurements spec specs specification specifications big large small tall wide long heavy deep high
+    thick thin weigh weighs weight material materials made fabric composition contain contains stock available
+    availability inventory left remaining sold restock compare comparison versus difference different better worse
+    prefer hello thanks thank real human person bot return returns refund warranty guarantee""".split()
+)
+
+
 def salient_words(question: str, *, exclude: Iterable[str] = ()) -> list[str]:
-    """The question's content words: not stopwords, filler, intent keywords ("price", "shipping": the intent
+    """The question's content words: not stopwords, filler, generic ask words ("price", "size": the intent
     handles those) or words in ``exclude`` (e.g. product names). What remains is what the question is about
-    ("lead", "cadmium" in "Is the enamel free of lead and cadmium?")."""
+    ("lead", "cadmium" in "Is the enamel free of lead and cadmium?", "waterproof", "microwave")."""
     skip = set(exclude)
     out = []
     for w in _WORD.findall(_clean(question)):
@@ -431,22 +472,10 @@ def salient_words(question: str, *, exclude: Iterable[str] = ()) -> list[str]:
             continue
         if _CJK_RX.match(w):
             continue  # no word boundaries to judge coverage by
-        if _is_intent_word(w):
+        if w in GENERIC_ASK_WORDS:
             continue
         out.append(w)
     return out
-
-
-_INTENT_WORD_CACHE: dict[str, bool] = {}
-
-
-def _is_intent_word(word: str) -> bool:
-    hit = _INTENT_WORD_CACHE.get(word)
-    if hit is None:
-        hit = any(rx.search(word) for rules in RULES.values() for rx, _ in rules)
-        if len(_INTENT_WORD_CACHE) < 50_000:
-            _INTENT_WORD_CACHE[word] = hit
-    return hit
 
 
 _QUESTION_START = re.compile(
@@ -477,9 +506,11 @@ def is_opinion_question(text: str) -> bool:
 
 __all__ = [
     "FILLER_WORDS",
+    "GENERIC_ASK_WORDS",
     "MIN_SCORE",
     "PRODUCT_INTENTS",
     "RULES",
+    "STRICT_INTENTS",
     "Classification",
     "Intent",
     "classify",

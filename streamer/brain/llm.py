@@ -27,6 +27,7 @@ every brain before it is spoken.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import os
@@ -41,6 +42,7 @@ from urllib.parse import urlsplit
 import openai
 
 from streamer.brain.base import Brain, BrainRequest
+from streamer.brain.guards import GuardVerdict
 from streamer.brain.prompts import build_messages
 from streamer.brain.sentences import SentenceSplitter
 from streamer.config import LlmSettings
@@ -58,6 +60,8 @@ FailureReason = Literal[
     "malformed",
     "empty",
     "prompt_error",
+    "guarded",
+    "rate_limited",
 ]
 
 MIN_RETRY_S = 0.2
@@ -159,6 +163,10 @@ class LlmStats:
     dropped_tails: int = 0
     """Unfinished last sentences dropped because the answer hit ``max_tokens``."""
     fallback_errors: int = 0
+    guard_drops: int = 0
+    """Sentences the endpoint wrote that the guards would drop (never spoken)."""
+    rate_limited: int = 0
+    """Turns not sent to the endpoint because ``max_requests_per_min`` were already sent in the last minute."""
     last_error: str | None = None
     """The last failure, in words, without secrets (``"HTTP 500 from 127.0.0.1:8000"``)."""
     last_first_sentence_s: float | None = None
@@ -174,6 +182,8 @@ class _Turn:
     budget_s: float
     waited_s: float = 0.0
     yielded: int = 0
+    guard_drops: int = 0
+    """Sentences of this turn the guards would drop (left out; they make the turn a failed one)."""
 
 
 # ---- the brain ----------------------------------------------------------------------------------------------
@@ -224,6 +234,8 @@ class LlmBrain:
         self.breaker = CircuitBreaker(failures=settings.breaker_failures, open_s=settings.breaker_open_s, clock=clock)
         self.stats = LlmStats()
         self._closed = False
+        self._sent: collections.deque[float] = collections.deque(maxlen=max(1, settings.max_requests_per_min))
+        """When the last ``max_requests_per_min`` requests were sent (the rate limit's window)."""
 
     def __repr__(self) -> str:
         return f"LlmBrain(model={self.settings.model!r}, endpoint={self._endpoint!r}, breaker={self.breaker_state!r})"
@@ -269,6 +281,8 @@ class LlmBrain:
             "cut_short": dict(s.cut_short),
             "dropped_tails": s.dropped_tails,
             "fallback_errors": s.fallback_errors,
+            "guard_drops": s.guard_drops,
+            "rate_limited": s.rate_limited,
             "last_error": s.last_error,
             "first_sentence_latency_s": s.last_first_sentence_s,
             "last_source": s.last_source,
@@ -299,6 +313,12 @@ class LlmBrain:
         now = self._clock()
         turn = _Turn(started=now, first_deadline=now + s.first_sentence_timeout_s, budget_s=s.total_timeout_s)
         self.stats.turns += 1
+        if not self._within_rate():
+            self.stats.rate_limited += 1
+            async with contextlib.aclosing(self._fallback(request, turn, "rate_limited")) as sentences:
+                async for sentence in sentences:
+                    yield sentence
+            return
         if not self.breaker.allow():
             async with contextlib.aclosing(self._fallback(request, turn, "breaker_open")) as sentences:
                 async for sentence in sentences:
@@ -322,12 +342,27 @@ class LlmBrain:
                 try:
                     async with contextlib.aclosing(self._attempt(messages, request, turn)) as sentences:
                         async for sentence in sentences:
+                            if request.vet is not None and _fails_guards(request.vet(sentence)):
+                                # Never spoken, and a sign the endpoint is not to be trusted with this turn.
+                                turn.guard_drops += 1
+                                self.stats.guard_drops += 1
+                                continue
                             self._note_sentence(turn, "llm")
                             yield sentence
                     if turn.yielded == 0:
+                        if turn.guard_drops:
+                            raise _AttemptFailed(
+                                "guarded", f"the guards dropped all {turn.guard_drops} sentence(s)", retryable=False
+                            )
                         raise _AttemptFailed("empty", f"no text from {self._endpoint}")
-                    verdict = "success"
                     self.stats.llm_turns += 1
+                    if turn.guard_drops:
+                        # What passed was spoken, but a turn the guards had to cut counts against the endpoint:
+                        # one that keeps writing invented prices or human claims trips the breaker.
+                        verdict = "failure"
+                        self.stats.last_error = f"the guards dropped {turn.guard_drops} sentence(s)"
+                        return
+                    verdict = "success"
                     return
                 except _AttemptFailed as exc:
                     failure = exc
@@ -359,6 +394,14 @@ class LlmBrain:
 
     # ---- internals ----------------------------------------------------------------------------------------------
 
+    def _within_rate(self) -> bool:
+        """Whether another request fits in ``max_requests_per_min`` (a sliding minute on the brain's clock)."""
+        now = self._clock()
+        sent = self._sent
+        if len(sent) < (sent.maxlen or 1) or now - sent[0] >= 60.0:
+            return True
+        return False
+
     async def _attempt(
         self, messages: list[dict[str, str]], request: BrainRequest, turn: _Turn
     ) -> AsyncGenerator[str, None]:
@@ -368,6 +411,7 @@ class LlmBrain:
         stream: Any = None
         finish: str | None = None
         self.stats.requests += 1
+        self._sent.append(self._clock())
         try:
             stream = await self._upstream(
                 turn,
@@ -478,6 +522,12 @@ def _api_key(settings: LlmSettings, env: Mapping[str, str]) -> str | None:
             "for a local server without keys."
         )
     return key
+
+
+def _fails_guards(verdict: GuardVerdict) -> bool:
+    """A sentence the guards drop, or one claiming to be human (its rewrite, the disclosure, is not what the viewer
+    asked for: the fallback answers instead)."""
+    return verdict.text is None or any(a.kind == "honesty" for a in verdict.actions)
 
 
 def _endpoint_label(base_url: str) -> str:

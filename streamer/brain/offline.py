@@ -33,6 +33,7 @@ from streamer.brain.base import BrainRequest
 from streamer.brain.embed import LexicalEmbedder, TextEmbedder, idf_weights, load_embedder, normalise_rows
 from streamer.brain.intents import (
     MIN_SCORE,
+    STRICT_INTENTS,
     Classification,
     classify,
     is_opinion_question,
@@ -41,8 +42,10 @@ from streamer.brain.intents import (
     salient_words,
     score_intents,
 )
+from streamer.brain.specs import UNIT_SUFFIXES, spec_label, spec_sentence, spec_text
 from streamer.brain.templates import TemplateBrain, normalise, pick_fresh
-from streamer.config import Persona, ProductSheet
+from streamer.brain.variants import matched_label, matching_variants, option_rest
+from streamer.config import Persona, ProductSheet, Variant
 from streamer.money import format_price, spoken_price
 
 log = logging.getLogger(__name__)
@@ -113,6 +116,8 @@ class PreparedProduct:
     lexical: np.ndarray
     """Lexical vectors of the same keys, IDF-weighted within this product and normalised."""
     idf: np.ndarray
+    fact_stems: list[frozenset[str]]
+    """Stems of each fact's words (a question word the fact uses lifts it: "silk", "dim" -> "dimmer")."""
     vocab: frozenset[str]
     """Stems of every word on the sheet (to tell when a question is about something the sheet never mentions)."""
 
@@ -135,37 +140,6 @@ _SENSORY = re.compile(
     r"\b(notes?|flavou?rs?|tastes?|taste|aroma|scent(ed)?|smells?|fragrance|sweet|bitter|fruity|umami|creamy)\b", re.I
 )
 _SENSORY_KEY = "What does it taste or smell like?"
-
-#: Unit suffixes of spec keys (``diameter_cm``) and how they are spoken after the value.
-UNIT_SUFFIXES: dict[str, str] = {
-    "cm": "cm",
-    "mm": "mm",
-    "m": "m",
-    "km": "km",
-    "kg": "kg",
-    "g": "g",
-    "mg": "mg",
-    "lb": "lb",
-    "oz": "oz",
-    "ml": "ml",
-    "l": "litres",
-    "qt": "quarts",
-    "h": "hours",
-    "hrs": "hours",
-    "hours": "hours",
-    "min": "minutes",
-    "s": "seconds",
-    "w": "watts",
-    "v": "volts",
-    "mah": "mAh",
-    "gb": "GB",
-    "tb": "TB",
-    "in": "inches",
-    "inch": "inches",
-    "c": "°C",
-    "gsm": "gsm",
-    "pct": "percent",
-}
 
 _SENTENCE_SPLIT = re.compile(r"(?<=[.!?。！？])\s+(?=[\"“(A-Z0-9\u3400-\u9fff])")
 
@@ -195,25 +169,6 @@ def short_name(product: ProductSheet) -> str:
     return name or product.name
 
 
-def spec_label(key: str) -> tuple[str, str]:
-    """``("diameter", "cm")`` for ``diameter_cm``; ``("best for", "")`` for ``best_for``."""
-    parts = [p for p in re.split(r"[_\s]+", str(key).strip()) if p]
-    unit = ""
-    if len(parts) > 1 and parts[-1].lower() in UNIT_SUFFIXES:
-        unit = UNIT_SUFFIXES[parts[-1].lower()]
-        parts = parts[:-1]
-    return " ".join(parts).lower(), unit
-
-
-def spec_text(key: str, value: object) -> str:
-    """``"Diameter: 60 cm."``: the value verbatim, the key's unit suffix spelled as a unit."""
-    label, unit = spec_label(key)
-    shown = _clean_text(str(value))
-    if unit and not shown.lower().endswith(unit.lower()):
-        shown = f"{shown} {unit}" if unit != "°C" else f"{shown} °C"
-    return as_sentence(f"{label.capitalize()}: {shown}")
-
-
 def _topics_of(text: str) -> set[str]:
     topics = {i for i, s in score_intents(text).items() if s >= MIN_SCORE}
     topics -= {"comparison", "greeting", "thanks", "identity"}
@@ -224,12 +179,11 @@ def _topics_of(text: str) -> set[str]:
 
 def product_facts(product: ProductSheet) -> list[Fact]:
     """Every fact of the sheet, in sheet order. Pure."""
-    name = short_name(product)
     facts: list[Fact] = [
         Fact(
             "price",
             say=(),  # built at answer time (depends on phrasing variety and stock)
-            keys=(f"How much is the {name}? What is the price, how much does it cost?",),
+            keys=("How much is it? What is the price, how much does it cost?",),
             topics=frozenset({"price", "discount"}),
         )
     ]
@@ -247,7 +201,7 @@ def product_facts(product: ProductSheet) -> list[Fact]:
             Fact(
                 "stock",
                 say=(),
-                keys=(f"Is the {name} in stock? How many are left, is it available?",),
+                keys=("Is it in stock? How many are left, is it available?",),
                 topics=frozenset({"stock"}),
             )
         )
@@ -263,7 +217,8 @@ def product_facts(product: ProductSheet) -> list[Fact]:
     for key, value in product.specs.items():
         label, unit = spec_label(str(key))
         value_text = _clean_text(str(value))
-        keys = [f"{label}: {value_text} {unit}".strip(), f"What is the {label} of the {name}?"]
+        # No product name in spec keys: a question naming the product would match every spec by the name alone.
+        keys = [f"{label}: {value_text} {unit}".strip(), f"What is the {label}?"]
         topics = {"specs"}
         k = str(key).lower()
         if _MATERIAL_KEY.search(k):
@@ -283,7 +238,13 @@ def product_facts(product: ProductSheet) -> list[Fact]:
         if _BATTERY_KEY.search(k):
             keys.append(f"How long does the battery last? What is the {label}?")
         facts.append(
-            Fact("spec", say=(spec_text(str(key), value),), keys=tuple(keys), topics=frozenset(topics), label=label)
+            Fact(
+                "spec",
+                say=(spec_sentence(str(key), value),),
+                keys=tuple(keys),
+                topics=frozenset(topics),
+                label=label,
+            )
         )
     for feature in product.features:
         text = _clean_text(feature)
@@ -415,6 +376,16 @@ PHRASES: dict[str, dict[str, list[str]]] = {
         "cheaper": ["So the {name} {costs} less.", "That makes the {name} the cheaper pick."],
         "same_price": ["So they cost the same."],
         "compare_overview": ["The {name} {is} {price}: {text}"],
+        "show": ["Sure, {viewer}, here's the {name}!", "Coming right up, {viewer}: the {name}!"],
+        "show_anon": ["Sure, here's the {name}!", "Coming right up: the {name}!", "Here it is, the {name}!"],
+        "variant_price": ["The {label} is {price}.", "In {label} it's {price}."],
+        "variant_price_sale": ["The {label} is {price} right now, down from {was}."],
+        "variant_stock": ["We have {stock} of the {label} in stock.", "There are {stock} left in {label}."],
+        "variant_sold_out": [
+            "The {label} is sold out right now. Please check the product page for a restock.",
+            "Sorry, {label} is sold out at the moment.",
+        ],
+        "variant_in_stock_list": ["In {label}, we have {text} in stock.", "{label} is in stock in {text}."],
     },
     "zh": {
         "address": ["{viewer}，好问题！", "{viewer}你好！", "谢谢{viewer}的提问！"],
@@ -446,8 +417,36 @@ PHRASES: dict[str, dict[str, list[str]]] = {
         "cheaper": ["所以{name}更便宜。"],
         "same_price": ["所以两个价格一样。"],
         "compare_overview": ["{name}是{price}：{text}"],
+        "show": ["好的{viewer}，给大家看看{name}！", "{viewer}，{name}来了！"],
+        "show_anon": ["好的，给大家看看{name}！", "来了，{name}！"],
+        "variant_price": ["{label}现在是{price}。"],
+        "variant_price_sale": ["{label}现在是{price}，原价{was}。"],
+        "variant_stock": ["{label}还有{stock}件。"],
+        "variant_sold_out": ["{label}现在卖完了，请关注商品详情页的补货信息。"],
+        "variant_in_stock_list": ["{label}有货的是：{text}。"],
     },
 }
+
+
+_ADDRESS_WORDS = frozenset(
+    "hi hey hello hiya good great thanks thank you for asking sure thing here s here's the answer question "
+    "welcome awesome nice okay ok so well".split()
+)
+_ADDRESS_ZH = re.compile(r"^(?:好问题|你好|您好|谢谢|的提问|感谢|哈喽|嗨|[，,！!。.\s])*$")
+
+
+def is_address(sentence: str, viewer: str | None) -> bool:
+    """Whether a reply sentence only greets or addresses the viewer ("Good question, Leo!", "Hi Leo!",
+    "Leo，好问题！") and answers nothing. The repair path uses it: a reply must have more than this."""
+    text = sentence
+    if viewer:
+        for part in [viewer, *viewer.split()]:
+            if part:
+                text = re.sub(re.escape(part), " ", text, flags=re.IGNORECASE)
+    if _ADDRESS_ZH.match(text) and any("\u3400" <= c <= "\u9fff" for c in sentence):
+        return True
+    words = re.findall(r"[a-z']+", text.lower())
+    return bool(words) and len(words) <= 6 and all(w in _ADDRESS_WORDS for w in words)
 
 
 def _lang(persona: Persona) -> str:
@@ -524,14 +523,18 @@ class AnswerTrace:
 
 @dataclass(slots=True, frozen=True)
 class Scored:
-    """A fact's match with a question: ``sim`` (similarity) and ``score`` (``sim`` plus the intent boost)."""
+    """A fact's match with a question: ``sim`` (similarity) and ``score`` (``sim`` plus the intent boost);
+    ``word_hit``: the fact uses a content word of the question ("leak" in "leak-proof lid")."""
 
     score: float
     sim: float
     fact: Fact
+    word_hit: bool = False
 
 
 _FIELD_KINDS = frozenset({"price", "stock", "promo", "shipping"})
+WORD_HIT_BONUS = 0.12
+"""Added to a fact's similarity when it contains a content word of the question (by stem prefix)."""
 
 
 class OfflineBrain:
@@ -634,6 +637,9 @@ class OfflineBrain:
             owner=np.asarray(owner, dtype=np.intp),
             lexical=normalise_rows(counts * idf),
             idf=idf,
+            fact_stems=[
+                frozenset(stem(w) for w in _VOCAB_WORD.findall(" ".join((*f.keys, *f.say)).lower())) for f in facts
+            ],
             vocab=sheet_vocab(product),
         )
 
@@ -730,6 +736,16 @@ class OfflineBrain:
             return say.many("thanks" if viewer else "thanks_anon", viewer=viewer)
 
         opener = [say.one("address", viewer=viewer)] if viewer else []
+        if primary == "show" and subjects and len(subjects) == 1 and not cls.product_intents:
+            # "show me the rocket": the show puts it on air (the speaker switches); here, what it is and costs.
+            trace.fact_kind = "show"
+            p = subjects[0]
+            out = [say.one("show" if viewer else "show_anon", name=short_name(p), viewer=viewer)]
+            first = p.features[0] if p.features else (split_sentences(p.description or "") or [""])[0]
+            if first:
+                out.append(as_sentence(first))
+            out += self._price_sentences(p, say)[:1]
+            return out
         if not subjects:
             trace.confident = False
             trace.fact_kind = "unknown"
@@ -742,6 +758,14 @@ class OfflineBrain:
                 names |= product_words(p)
             body = self._single(question, subjects[0], cls, say, trace, names)
         return opener + body[:MAX_ANSWER_SENTENCES]
+
+    def decline(self, request: BrainRequest, product: ProductSheet | None) -> list[str]:
+        """An honest "the sheet doesn't say" for ``product`` (or "which product?" without one), in the persona's
+        language: what the repair path says when nothing else can be. No numbers, so no guard can drop it."""
+        say = _Phraser(lang=_lang(request.persona), rng=request.rng, recent=request.recent)
+        if product is None:
+            return say.many("no_product")
+        return say.many("unknown", name=short_name(product))
 
     def _limits(self) -> Thresholds:
         return self.thresholds.get(self.embedder.name, self.thresholds["minilm"])
@@ -763,45 +787,63 @@ class OfflineBrain:
         np.maximum.at(best, prepared.owner, sims)
         wanted = cls.product_intents
         boost = self._limits().boost
+        asked = [stem(w) for w in salient_words(question, exclude=product_words(product))]
         ranked = []
         for i, sim in enumerate(best.tolist()):
             fact = prepared.facts[i]
+            hit_word = bool(asked) and any(f.startswith(a) for a in asked for f in prepared.fact_stems[i])
+            if hit_word:
+                sim += WORD_HIT_BONUS  # the fact uses the very word the viewer asked about
             b = 0.0
             if wanted and wanted[0] in fact.topics:
                 b = boost
             elif len(wanted) > 1 and wanted[1] in fact.topics:
                 b = boost / 2
-            ranked.append(Scored(sim + b, sim, fact))
+            ranked.append(Scored(sim + b, sim, fact, hit_word))
         ranked.sort(key=lambda s: -s.score)
         return ranked
 
     def _confident(self, hit: Scored, cls: Classification) -> bool:
         limits = self._limits()
         wanted = cls.product_intents[:2]
+        if wanted and wanted[0] == "material" and "material" in hit.fact.topics:
+            # A sheet states one or two materials: that fact answers "is it glass?" ("Tritan plastic").
+            return hit.sim >= limits.topic / 2
         if wanted and any(w in hit.fact.topics for w in wanted):
             # The viewer asked for a kind of detail and this fact is of that kind.
             return hit.sim >= limits.topic
         if hit.fact.kind in _FIELD_KINDS:
             # Price/stock/promo/shipping keys are generic questions ("Is there a ...?"): only a close match counts.
             return hit.sim >= limits.any + 0.15
+        if hit.word_hit and hit.sim >= limits.topic + WORD_HIT_BONUS:
+            # The fact says the very thing asked about ("can I dim it?" -> "touch dimmer with 5 levels").
+            return True
         return hit.sim >= limits.any + (0.1 if wanted else 0.0)
 
     def _pick(self, ranked: list[Scored], cls: Classification) -> Scored | None:
-        for hit in ranked[:3]:
+        wanted = set(cls.product_intents[:2])
+        # A price/stock field does not answer a question about something else ("is it real silk?").
+        candidates = [h for h in ranked if not (h.fact.kind in _FIELD_KINDS and wanted and not h.fact.topics & wanted)]
+        for hit in candidates[:3]:
             if self._confident(hit, cls):
                 return hit
             if hit.fact.kind not in _FIELD_KINDS:
                 return None  # the best content fact is not close enough: do not fall to weaker ones
         return None
 
+    def _missing(self, question: str, product: ProductSheet, names: set[str]) -> list[str]:
+        """The question's content words that the sheet never mentions ("dim" is covered by "dimmer", "leak" by
+        "leak-proof": a sheet word starting with the asked stem)."""
+        vocab = self._prepared_for(product).vocab
+        words = salient_words(question, exclude=names)
+        return [w for w in words if stem(w) not in vocab and not any(v.startswith(stem(w)) for v in vocab)]
+
     def _uncovered(self, question: str, product: ProductSheet, names: set[str]) -> float:
         """Share of the question's content words that the sheet never mentions (0 when it has none)."""
         words = salient_words(question, exclude=names)
         if not words:
             return 0.0
-        vocab = self._prepared_for(product).vocab
-        missing = [w for w in words if stem(w) not in vocab]
-        return len(missing) / len(words)
+        return len(self._missing(question, product, names)) / len(words)
 
     def _single(
         self,
@@ -815,6 +857,25 @@ class OfflineBrain:
         limits = self._limits()
         wanted = cls.product_intents
         ranked = self.rank(question, product, cls)
+        variants = matching_variants(question, product)
+        if variants and (
+            not wanted or wanted[0] == "specs" or any(w in ("price", "discount", "stock") for w in wanted[:2])
+        ):
+            # "the green one in L", "how much is the king size?": the variant's own price or stock.
+            ask = ("price",) if any(w in ("price", "discount") for w in wanted[:2]) else ("stock",)
+            return self._variant_answer(question, product, variants, ask, say, trace)
+        if wanted and wanted[0] in STRICT_INTENTS:
+            # Returns, warranty, origin: only a fact about that very thing answers; else the sheet doesn't say.
+            topical = next((h for h in ranked if wanted[0] in h.fact.topics and h.sim >= limits.topic), None)
+            if topical is None:
+                trace.confident = False
+                trace.fact_kind = "unknown"
+                return say.many("unknown", name=short_name(product))
+            trace.fact_kind, trace.score = topical.fact.kind, topical.sim
+            trace.facts.append(topical.fact.label or topical.fact.kind)
+            if topical.fact.kind == "shipping":
+                return [say.one("shipping", text=_lower_first(" ".join(topical.fact.say)))]
+            return list(topical.fact.say)
         if wanted and wanted[0] in DIRECT_INTENTS:
             # A close FAQ beats the field ("Do you ship to Canada?" may have its own FAQ entry).
             faq = next((h for h in ranked if h.fact.kind == "faq" and h.sim >= limits.faq), None)
@@ -832,7 +893,21 @@ class OfflineBrain:
                 out += self._field_answer(intent, product, say, ranked, cls, trace, done)
             return out
         hit = self._pick(ranked, cls)
-        if hit is not None and hit.sim < limits.strong and self._uncovered(question, product, names) > 0.5:
+        # "is it glass?" -> "Shatterproof Tritan plastic.": the material fact answers a question naming another
+        # material, but not one about something else ("is the enamel free of lead and cadmium?").
+        material_match = (
+            hit is not None
+            and bool(wanted)
+            and wanted[0] == "material"
+            and "material" in hit.fact.topics
+            and all(_MATERIAL_WORDS.fullmatch(w) for w in self._missing(question, product, names))
+        )
+        if (
+            hit is not None
+            and hit.sim < limits.strong
+            and not material_match
+            and self._uncovered(question, product, names) >= 0.5
+        ):
             # Most of what the viewer asks about ("lead", "cadmium") appears nowhere on the sheet: the near
             # fact is about something else.
             hit = None
@@ -864,6 +939,59 @@ class OfflineBrain:
             if runner is not None and hit.score - runner.score <= 0.03 and self._confident(runner, cls):
                 out += list(runner.fact.say)
                 trace.facts.append(runner.fact.label or "spec")
+        return out
+
+    def _variant_answer(
+        self,
+        question: str,
+        product: ProductSheet,
+        variants: list[Variant],
+        wanted: tuple[str, ...],
+        say: _Phraser,
+        trace: AnswerTrace,
+    ) -> list[str]:
+        """Price or stock of the variant(s) the viewer named ("the green one in L")."""
+        label = matched_label(question, variants)
+        trace.fact_kind = "variant"
+        trace.facts.append(label)
+        if wanted and wanted[0] in ("price", "discount"):
+            prices = {product.price_of(v) for v in variants}
+            if len(prices) == 1:
+                v = variants[0]
+                price = _say_price(product.price_of(v), product.currency, say.lang)
+                lp = v.list_price if len(variants) == 1 else None
+                if lp is not None and lp > product.price_of(v):
+                    was = _say_price(lp, product.currency, say.lang)
+                    return [say.one("variant_price_sale", label=label, price=price, was=was)]
+                return [say.one("variant_price", label=label, price=price)]
+            return [
+                say.one(
+                    "variant_price", label=v.name, price=_say_price(product.price_of(v), product.currency, say.lang)
+                )
+                for v in variants[:MAX_ANSWER_SENTENCES]
+            ]
+        known = [v for v in variants if v.stock is not None]
+        if not known:
+            return say.many("unknown", name=short_name(product))
+        if len(variants) == 1:
+            v = variants[0]
+            if v.stock == 0:
+                return [say.one("variant_sold_out", label=label)]
+            return [say.one("variant_stock", label=label, stock=str(v.stock))]
+        in_stock = [v for v in known if (v.stock or 0) > 0]
+        out_of = [v for v in known if v.stock == 0]
+        if not in_stock:
+            return [say.one("variant_sold_out", label=label)]
+        out = [
+            say.one(
+                "variant_in_stock_list",
+                label=label,
+                text=_join_words([option_rest(v, label) for v in in_stock], say.lang),
+            )
+        ]
+        if out_of:
+            rest = _join_words([option_rest(v, label) for v in out_of], say.lang)
+            out.append(say.one("variant_sold_out", label=f"{label} / {rest}" if say.lang != "zh" else f"{label}{rest}"))
         return out
 
     def _field_answer(
@@ -1008,6 +1136,15 @@ class OfflineBrain:
         return out
 
 
+def _join_words(items: Sequence[str], lang: str) -> str:
+    items = list(dict.fromkeys(items))
+    if lang == "zh":
+        return "、".join(items)
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
 _PRICE_WORDS = re.compile(r"cheap|expensive|price|cost|afford|how much|便宜|贵|价格", re.IGNORECASE)
 
 
@@ -1065,6 +1202,7 @@ __all__ = [
     "DIRECT_INTENTS",
     "PHRASES",
     "THRESHOLDS",
+    "UNIT_SUFFIXES",
     "AnswerTrace",
     "Fact",
     "OfflineBrain",
@@ -1074,6 +1212,7 @@ __all__ = [
     "VarietyMeter",
     "as_sentence",
     "distinct_2",
+    "is_address",
     "product_facts",
     "sheet_digest",
     "sheet_vocab",

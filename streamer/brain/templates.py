@@ -11,6 +11,7 @@ import re
 from collections.abc import AsyncIterator, Iterable, Sequence
 
 from streamer.brain.base import Beat, BrainRequest
+from streamer.brain.specs import spec_sentence
 from streamer.config import Persona, ProductSheet
 from streamer.money import spoken_price
 
@@ -47,9 +48,11 @@ class TemplateBrain:
         """The beat's patter, one fresh phrasing per idea (none for a question)."""
         if request.beat is None:
             return []
+        said = set(request.beat_said)
         picks = (
             pick_fresh(options, request.recent, request.rng)
             for options in self.ideas(request.persona, request.beat, request.rng)
+            if not any(normalise(o) in said for o in options)  # said in this beat before an interruption
         )
         return [choice for choice in picks if choice is not None]
 
@@ -210,14 +213,8 @@ def _usage(p: ProductSheet, rng: random.Random) -> list[list[str]]:
     specs = list(p.specs.items())
     rng.shuffle(specs)
     for key, value in specs[:3]:
-        k = str(key).replace("_", " ")
-        ideas.append(
-            [
-                _sentence(f"The {k} is {value}"),
-                _sentence(f"For the {k}, it's {value}"),
-                _sentence(f"{k.capitalize()}: {value}"),
-            ]
-        )
+        said = spec_sentence(str(key), value)
+        ideas.append([said, _sentence(f"Good to know: {_lower_first(said)}"), _sentence(f"And {_lower_first(said)}")])
     if p.shipping:
         ideas.append(
             [

@@ -603,6 +603,7 @@ class ChatTriage:
         self._deflect = _PhraseList(rules["deflect.txt"])
         self.thanks_max_names = thanks_max_names
         self._levels: dict[int, collections.deque[_Entry]] = {level: collections.deque() for level in LEVELS}
+        self._last_thanks_s = float("-inf")
         self._live = 0
         self._open: dict[str, _Entry] = {}
         self._viewer_times: collections.OrderedDict[str, collections.deque[float]] = collections.OrderedDict()
@@ -1064,6 +1065,8 @@ class ChatTriage:
         self._expire_heads(now_s)
         horizon = now_s - self.settings.max_age_s
         for level in LEVELS:
+            if level == PRIORITY_THANKS and now_s - self._last_thanks_s < self.settings.thanks_every_s:
+                continue  # thank-yous wait and merge: one "thanks, A, B and C" beats three interruptions
             dq = self._levels[level]
             while dq:
                 entry = dq.popleft()
@@ -1082,6 +1085,8 @@ class ChatTriage:
                     continue
                 for d in fresh:
                     self._change(d, "answered")
+                if level == PRIORITY_THANKS:
+                    self._last_thanks_s = now_s
                 return self._pick(entry, fresh, now_s)
         return None
 

@@ -1,10 +1,15 @@
 """The picture viewers see: studio background, the avatar, the product card, the notice and the AI label, as I420.
 
 Layers, bottom to top: background (a studio gradient from the persona colour, drawn once), avatar (left of centre),
-product card (right), notice banner (while set), AI label (always). Everything but the avatar is static, so it is
-drawn once into a *base* frame that is kept pre-converted to I420; :meth:`Compositor.compose` copies the base,
-converts only the avatar's rect to I420 and pastes it, then re-applies any static layer that must stay on top of the
-avatar (the AI label if it overlaps, the notice banner). Nothing is ever drawn over the AI label.
+product card (right), notice banner (while set, along the bottom edge, below the card), AI label (always). Everything
+but the avatar is static, so it is drawn once into a *base* frame that is kept pre-converted to I420;
+:meth:`Compositor.compose` copies the base, converts only the avatar's rect to I420 and pastes it, then re-applies any
+static layer that must stay on top of the avatar (the AI label if it overlaps, the notice banner). Nothing is ever
+drawn over the AI label, and nothing over the card's price or promo (the layout keeps the notice band clear of them).
+
+A promo too long for the card even at the smallest legible size is split into pages (see
+:func:`streamer.compose.layout.plan_card`); each page's promo box is pre-converted to an I420 patch once, and
+:meth:`Compositor.compose` pastes the page due at ``t_s`` (a few kilobytes; nothing is redrawn per frame).
 
 Thread use: :meth:`set_product` and :meth:`set_notice` build the new base aside and swap it in with one assignment,
 so they may run on another thread while a render thread calls :meth:`compose`.
@@ -20,17 +25,30 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from streamer import money
 from streamer.colour import Colour, hex_bgr, mix
 from streamer.compose import layout as lay
 from streamer.compose import text as tx
-from streamer.compose.layout import Rect
+from streamer.compose.layout import CardLayout, CardText, Rect
 from streamer.config import ProductSheet, ai_label_for
 
 _INK: Colour = (48, 36, 32)  # near-black, warm
 _MUTED: Colour = (120, 112, 108)
 _PRICE: Colour = (56, 52, 222)  # sale red
 _WHITE: Colour = (255, 255, 255)
+
+#: What a card without a picture says in the picture's place, by language (English for others).
+NO_IMAGE_TEXT: dict[str, str] = {
+    "en": "No image",
+    "zh": "暂无图片",
+    "ja": "画像なし",
+    "de": "Kein Bild",
+    "fr": "Pas d'image",
+    "es": "Sin imagen",
+}
+
+
+def no_image_text(language: str) -> str:
+    return NO_IMAGE_TEXT.get(language.split("-")[0].lower(), NO_IMAGE_TEXT["en"])
 
 
 def _luma(c: Colour) -> float:
@@ -91,12 +109,50 @@ def _cover(img: np.ndarray, w: int, h: int) -> np.ndarray:
     return big[y0 : y0 + h, x0 : x0 + w]
 
 
+def _paste_i420(out: np.ndarray, width: int, height: int, patch: np.ndarray, r: Rect) -> None:
+    """Paste an I420 ``patch`` of the even-aligned rect ``r`` into the I420 frame ``out``."""
+    oy, ou, ov = _planes(out, width, height)
+    py, pu, pv = _planes(patch, r.w, r.h)
+    oy[r.y : r.bottom, r.x : r.right] = py
+    ys, xs = slice(r.y // 2, r.bottom // 2), slice(r.x // 2, r.right // 2)
+    ou[ys, xs] = pu
+    ov[ys, xs] = pv
+
+
+def _fit(img: np.ndarray, w: int, h: int) -> np.ndarray:
+    """``img`` shown whole in a ``w`` x ``h`` box: scaled to fit and centred on a blurred, softened cover of
+    itself (a product picture is never cropped to a strip of its middle). Near the box's shape it simply covers."""
+    ih, iw = img.shape[:2]
+    if abs((iw / ih) / (w / h) - 1.0) < 0.12:
+        return _cover(img, w, h)
+    scale = min(w / iw, h / ih)
+    nw, nh = max(1, min(w, round(iw * scale))), max(1, min(h, round(ih * scale)))
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
+    fg = cv2.resize(img, (nw, nh), interpolation=interp)
+    small = _cover(img, max(2, w // 16), max(2, h // 16))
+    back = cv2.resize(cv2.GaussianBlur(small, (0, 0), 1.5), (w, h), interpolation=cv2.INTER_LINEAR)
+    out = cv2.addWeighted(back, 0.75, np.full_like(back, 247), 0.25, 0.0)
+    x0, y0 = (w - nw) // 2, (h - nh) // 2
+    out[y0 : y0 + nh, x0 : x0 + nw] = fg
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class _Promo:
+    """The pages of a paged promo: one I420 patch of ``rect`` per page (page 0 is also in the base)."""
+
+    rect: Rect
+    pages: tuple[np.ndarray, ...]
+    layout: CardLayout
+
+
 @dataclass(frozen=True, slots=True)
 class _Base:
-    """One static picture and what must be re-applied over the avatar each frame."""
+    """One static picture, what must be re-applied over the avatar each frame, and the promo pages."""
 
     i420: np.ndarray
     overlays: tuple[Rect, ...]
+    promo: _Promo | None = None
 
 
 class Compositor:
@@ -150,6 +206,8 @@ class Compositor:
         self._product_image: np.ndarray | None = None
         self._notice: str | None = None
         self._with_card = self._background.copy()
+        self._card_layout: CardLayout | None = None
+        self._promo: _Promo | None = None
         self._state = self._build_base()
 
     # ---- geometry ----------------------------------------------------------------------------------------------
@@ -170,7 +228,18 @@ class Compositor:
 
     @property
     def notice_rect(self) -> Rect:
+        """The full-width notice band along the bottom edge (clear of the card)."""
         return self.layout.notice
+
+    @property
+    def card_layout(self) -> CardLayout | None:
+        """Where everything on the current card is (None without a product): price, promo pages, features."""
+        return self._card_layout
+
+    @property
+    def offer_rects(self) -> tuple[Rect, ...]:
+        """The current card's price row(s) and promo: never covered by the notice or the label."""
+        return self._card_layout.offer_rects if self._card_layout is not None else ()
 
     @property
     def avatar_origin(self) -> tuple[int, int]:
@@ -202,10 +271,15 @@ class Compositor:
             elif image_bgr.shape[2] == 4:
                 image_bgr = _flatten_bgra(image_bgr, (250, 250, 250))
         with_card = self._background.copy()
+        card_layout = promo = None
         if product is not None:
-            self._draw_card(with_card, product, image_bgr)
+            card_layout = lay.plan_card(
+                self.layout.card, CardText.of(product), frame_width=self.width, frame_height=self.height
+            )
+            if card_layout is not None:
+                promo = self._draw_card(with_card, card_layout, image_bgr)
         self._product, self._product_image = product, image_bgr
-        self._with_card = with_card
+        self._with_card, self._card_layout, self._promo = with_card, card_layout, promo
         self._state = self._build_base()
 
     def set_notice(self, text: str | None) -> None:
@@ -229,7 +303,7 @@ class Compositor:
         lab = self.layout.label.even_outer().clipped(self.width, self.height)
         if lab is not None and lab.intersects(a):
             overlays.append(lab)
-        return _Base(cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_I420), tuple(overlays))
+        return _Base(cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_I420), tuple(overlays), self._promo)
 
     def base_bgr(self) -> np.ndarray:
         """The current static picture (no avatar) as BGR, for previews and tests."""
@@ -242,9 +316,8 @@ class Compositor:
 
         ``avatar_bgra``: ``(h, w, 4)`` BGRA with premultiplied alpha, or ``(h, w, 3)`` BGR (opaque), of
         ``avatar_size``. ``opaque=True`` promises alpha is 255 everywhere (an avatar with a backdrop), skipping the
-        check and the blend; None checks. ``t_s`` is the frame time (the static layers do not animate yet).
+        check and the blend; None checks. ``t_s`` is the frame's media time: it picks the page of a paged promo.
         """
-        del t_s  # reserved for animated overlays
         state = self._state
         a = self.layout.avatar
         if avatar_bgra.shape[:2] != (a.h, a.w):
@@ -275,6 +348,11 @@ class Compositor:
                 ys, xs = slice(r.y // 2, r.bottom // 2), slice(r.x // 2, r.right // 2)
                 ou[ys, xs] = bu[ys, xs]
                 ov[ys, xs] = bv[ys, xs]
+        promo = state.promo
+        if promo is not None:
+            page = promo.layout.promo_page_at(t_s)
+            if page:  # page 0 is in the base already
+                _paste_i420(out, W, H, promo.pages[page], promo.rect)
         return out
 
     def _blend_premultiplied(self, bgra: np.ndarray) -> np.ndarray:
@@ -352,7 +430,7 @@ class Compositor:
         x0 = bx + badge + margin
         max_w = W - x0 - margin * 2
         face = tx.font_for_best_effort(text)
-        size = round(0.05 * H)
+        size = round(0.05 * min(W, H))
         lines = [text]
         while size > 10:
             lines = tx.wrap(text, size_px=size, face=face, max_width=max_w, max_lines=2)
@@ -369,159 +447,115 @@ class Compositor:
             tx.draw_line(bgr, ln, (x0, y), size_px=size, colour_bgr=_WHITE, face=face)
             y += lh
 
-    def _draw_card(self, bgr: np.ndarray, product: ProductSheet, image: np.ndarray | None) -> None:
-        r = self.layout.card
-        if r.w < 40 or r.h < 40:
-            return
-        H = self.height
+    def _draw_card(self, bgr: np.ndarray, cl: CardLayout, image: np.ndarray | None) -> _Promo | None:
+        """Draw the card as laid out by :func:`streamer.compose.layout.plan_card`; returns the promo pages when the
+        promo is paged (page 0 is drawn into ``bgr``)."""
+        r = cl.card
         short = min(self.width, self.height)
-        radius = 0.045 * min(r.w, r.h)
         # drop shadow: reaches at most sh_pad + offset (< layout.CARD_SHADOW_REACH) beyond the card
         sh_pad = round(0.05 * short)
         sm = np.zeros((r.h + 2 * sh_pad, r.w + 2 * sh_pad), np.uint8)
-        sm[sh_pad : sh_pad + r.h, sh_pad : sh_pad + r.w] = rounded_rect_mask(r.w, r.h, radius)
+        sm[sh_pad : sh_pad + r.h, sh_pad : sh_pad + r.w] = rounded_rect_mask(r.w, r.h, cl.radius)
         shadow = cv2.GaussianBlur(sm, (0, 0), 0.018 * short)
         _paint(bgr, shadow, r.x - sh_pad, r.y - sh_pad + round(0.012 * short), (0, 0, 0), 0.5)
-        panel = rounded_rect_mask(r.w, r.h, radius)
-        _paint(bgr, panel, r.x, r.y, (250, 248, 247), 0.97)
+        _paint(bgr, rounded_rect_mask(r.w, r.h, cl.radius), r.x, r.y, (250, 248, 247), 0.97)
 
-        pad = round(0.055 * r.w)
-        inner_w = r.w - 2 * pad
-        scale = H if self.width >= self.height else 0.85 * self.width
-        s_name, s_price, s_list = round(0.040 * scale), round(0.074 * scale), round(0.036 * scale)
-        s_promo, s_feat = round(0.029 * scale), round(0.029 * scale)
-        gap = round(0.02 * scale)
-
-        name_face = tx.font_for_best_effort(product.name)
-        name_lines = tx.wrap(product.name, size_px=s_name, face=name_face, max_width=inner_w, max_lines=2)
-        price = money.format_price(product.price, product.currency)
-        list_price = None
-        if product.list_price is not None and product.list_price > product.price:
-            list_price = money.format_price(product.list_price, product.currency)
-        features = [f for f in (" ".join(x.split()) for x in product.features) if f][:3]
-        promo = " ".join(product.promo.split()) if product.promo else None
-
-        def block_height(n_feat: int) -> float:
-            h = len(name_lines) * s_name * 1.25 + gap * 0.6 + s_price * 1.1
-            if promo:
-                h += gap + s_promo * 1.8
-            if n_feat:
-                h += gap * 0.8 + n_feat * s_feat * 1.55
-            return h
-
-        min_img = 0.26 * r.h
-        n_feat = len(features)
-        while n_feat > 0 and r.h - 2 * pad - block_height(n_feat) - gap < min_img:
-            n_feat -= 1
-        img_h = max(0, int(r.h - 2 * pad - block_height(n_feat) - gap))
-        img_h = min(img_h, round(inner_w * 0.9))
-        x = r.x + pad
-        y: float = r.y + pad
-        if img_h > 8:
-            mask = rounded_rect_mask(inner_w, img_h, 0.6 * radius)
+        if cl.image is not None:
+            im = cl.image
+            mask = rounded_rect_mask(im.w, im.h, 0.6 * cl.radius)
             if image is not None:
-                _paste_image(bgr, _cover(image, inner_w, img_h), x, r.y + pad, mask)
+                _paste_image(bgr, _fit(image, im.w, im.h), im.x, im.y, mask)
             else:
-                self._placeholder(bgr, x, r.y + pad, inner_w, img_h, mask)
-            y += img_h + gap
-        # name
-        y_base = y + s_name * 0.95
-        for ln in name_lines:
-            tx.draw_line(bgr, ln, (x, y_base), size_px=s_name, colour_bgr=_INK, face=name_face)
-            y_base += s_name * 1.25
-        y = y_base - s_name * 1.25 + s_name * 0.3 + gap * 0.6
-        # price row
-        y_base = y + s_price * 0.9
-        pface = tx.font_for_best_effort(price)
-        _, _, pw, _ = tx.draw_line(bgr, price, (x, y_base), size_px=s_price, colour_bgr=_PRICE, face=pface)
-        cx = x + pw + round(0.35 * s_price)
-        if list_price is not None:
-            lface = tx.font_for_best_effort(list_price)
-            lw = tx.text_width(list_price, size_px=s_list, face=lface)
-            if cx + lw <= x + inner_w:
-                lx, _, lwi, _ = tx.draw_line(
-                    bgr, list_price, (cx, y_base), size_px=s_list, colour_bgr=_MUTED, face=lface
-                )
-                thick = max(2, round(s_list / 12))
-                sy = round(y_base - 0.36 * s_list)
-                cv2.line(bgr, (lx - 2, sy), (lx + lwi + 2, sy), _MUTED, thick, cv2.LINE_AA)
-                cx = lx + lwi + round(0.35 * s_list)
-                pct = money.discount_percent(product.price, product.list_price)
-                if pct is not None:
-                    badge = f"-{pct}%"
-                    bface = tx.font_for("-0123456789%")
-                    bs = round(0.8 * s_list)
-                    bimg = tx.render_line(badge, size_px=bs, face=bface)
-                    bw, bh = bimg.width + round(0.7 * bs), round(1.45 * bs)
-                    if cx + bw <= x + inner_w:
-                        by = round(y_base - 0.5 * s_list - bh / 2)
-                        _paint(bgr, rounded_rect_mask(bw, bh, bh / 2), cx, by, _PRICE)
-                        _paint(bgr, bimg.mask, cx + (bw - bimg.width) // 2, by + (bh - bimg.height) // 2, _WHITE)
-        y = y_base + s_price * 0.22
-        # promo pill
-        if promo:
-            y += gap
-            face = tx.font_for_best_effort(promo)
-            ph = round(s_promo * 1.8)
-            text = tx.ellipsize(promo, size_px=s_promo, face=face, max_width=inner_w - 1.2 * s_promo)
-            tw = tx.text_width(text, size_px=s_promo, face=face)
-            pw_ = min(inner_w, round(tw + 1.2 * s_promo))
-            _paint(bgr, rounded_rect_mask(pw_, ph, ph / 2), x, round(y), self._accent)
-            ink = _INK if _luma(self._accent) > 150 else _WHITE
-            tx.draw_line(
-                bgr, text, (x + 0.6 * s_promo, y + ph / 2 + 0.36 * s_promo), size_px=s_promo, colour_bgr=ink, face=face
-            )
-            y += ph
-        # features
-        if n_feat:
-            y += gap * 0.8
+                self._placeholder(bgr, im.x, im.y, im.w, im.h, mask)
+        for ln in cl.name:
+            self._text(bgr, ln, _INK)
+        self._text(bgr, cl.price, _PRICE)
+        if cl.list_price is not None:
+            lx, _, lwi, _ = self._text(bgr, cl.list_price, _MUTED)
+            s_list = cl.list_price.size_px
+            thick = max(2, round(s_list / 12))
+            sy = round(cl.list_price.baseline - 0.36 * s_list)
+            cv2.line(bgr, (lx - 2, sy), (lx + lwi + 2, sy), _MUTED, thick, cv2.LINE_AA)
+        if cl.badge is not None and cl.badge_text is not None:
+            b = cl.badge
+            _paint(bgr, rounded_rect_mask(b.w, b.h, b.h / 2), b.x, b.y, _PRICE)
+            self._text(bgr, cl.badge_text, _WHITE)
+        promo: _Promo | None = None
+        if cl.promo_region is not None:
+            reg = cl.promo_region
+            under = bgr[reg.y : reg.bottom, reg.x : reg.right].copy()
+            pages: list[np.ndarray] = []
+            for k in range(len(cl.promo_pages)):
+                tile = under.copy()
+                self._draw_promo_page(tile, cl, k, reg.x, reg.y)
+                if k == 0:
+                    bgr[reg.y : reg.bottom, reg.x : reg.right] = tile
+                pages.append(cv2.cvtColor(tile, cv2.COLOR_BGR2YUV_I420))
+            if len(pages) > 1:
+                promo = _Promo(reg, tuple(pages), cl)
+        if cl.features:
             dot = mix(self._accent, (0, 0, 0), 0.25) if _luma(self._accent) > 150 else self._accent
-            for feat in features[:n_feat]:
-                face = tx.font_for_best_effort(feat)
-                line_y = y + s_feat * 1.55 / 2
-                rr = max(2, round(0.26 * s_feat))
-                cv2.circle(bgr, (x + rr, round(line_y)), rr, dot, -1, cv2.LINE_AA)
-                text = tx.ellipsize(feat, size_px=s_feat, face=face, max_width=inner_w - 3 * rr - 0.5 * s_feat)
-                tx.draw_line(
-                    bgr,
-                    text,
-                    (x + 2 * rr + 0.5 * s_feat, line_y + 0.36 * s_feat),
-                    size_px=s_feat,
-                    colour_bgr=_INK,
-                    face=face,
-                )
-                y += s_feat * 1.55
+            x = cl.card.x + cl.pad
+            for ln in cl.features:
+                cy = round(ln.baseline - 0.36 * ln.size_px)
+                cv2.circle(bgr, (x + cl.bullet_r, cy), cl.bullet_r, dot, -1, cv2.LINE_AA)
+                self._text(bgr, ln, _INK)
+        return promo
+
+    @staticmethod
+    def _text(bgr: np.ndarray, ln: lay.TextLine, colour: Colour, ox: int = 0, oy: int = 0) -> tuple[int, int, int, int]:
+        return tx.draw_line(
+            bgr, ln.text.rstrip(), (ln.x - ox, ln.baseline - oy), size_px=ln.size_px, colour_bgr=colour, face=ln.face
+        )
+
+    def _draw_promo_page(self, tile: np.ndarray, cl: CardLayout, page: int, ox: int, oy: int) -> None:
+        """Promo box and page ``page`` of its text into ``tile``, the crop of the frame at (``ox``, ``oy``)."""
+        box = cl.promo_box
+        assert box is not None
+        lines = cl.promo_pages[page]
+        size = lines[0].size_px if lines else box.h
+        single = len(cl.promo_pages) == 1 and len(lines) == 1
+        rad = box.h / 2 if single else 0.55 * size
+        _paint(tile, rounded_rect_mask(box.w, box.h, rad), box.x - ox, box.y - oy, self._accent)
+        ink = _INK if _luma(self._accent) > 150 else _WHITE
+        for ln in lines:
+            self._text(tile, ln, ink, ox, oy)
+        if cl.promo_dots:
+            rr = cl.promo_dot_r
+            on = mix(self._accent, (0, 0, 0), 0.35) if _luma(self._accent) > 150 else self._accent
+            off = mix(_MUTED, (255, 255, 255), 0.45)
+            for i, (dx, dy) in enumerate(cl.promo_dots):
+                cv2.circle(tile, (dx - ox, dy - oy), rr, on if i == page else off, -1, cv2.LINE_AA)
 
     def _placeholder(self, bgr: np.ndarray, x: int, y: int, w: int, h: int, mask: np.ndarray) -> None:
+        """A neutral tile that says the product has no picture (never someone else's picture)."""
         tile = np.empty((h, w, 3), np.uint8)
-        c0, c1 = mix(self._accent, (255, 255, 255), 0.75), mix(self._accent, (255, 255, 255), 0.45)
-        g = np.linspace(0, 1, h, dtype=np.float32)[:, None, None]
-        tile[:] = np.clip(
-            np.asarray(c0, np.float32) + (np.asarray(c1, np.float32) - np.asarray(c0, np.float32)) * g, 0, 255
-        )
-        ink = mix(self._accent, (0, 0, 0), 0.45)
-        s = min(w, h) * 0.32
-        cx, cy = w / 2, h / 2 + s * 0.12
-        body = np.array(
+        tile[:] = (236, 233, 231)
+        ink = (176, 170, 166)
+        s = min(w, h) * 0.34
+        cx, cy = w / 2, h * 0.42
+        th = max(2, round(s / 18))
+        x0, y0, x1, y1 = round(cx - s / 2), round(cy - s * 0.38), round(cx + s / 2), round(cy + s * 0.38)
+        cv2.rectangle(tile, (x0, y0), (x1, y1), ink, th, cv2.LINE_AA)
+        hills = np.array(
             [
-                [cx - s / 2, cy - s / 3],
-                [cx + s / 2, cy - s / 3],
-                [cx + s * 0.58, cy + s / 2],
-                [cx - s * 0.58, cy + s / 2],
+                [x0 + th, y1 - th],
+                [cx - s * 0.18, cy - s * 0.02],
+                [cx + s * 0.02, cy + s * 0.16],
+                [cx + s * 0.2, cy + s * 0.02],
+                [x1 - th, y1 - th],
             ]
         )
-        cv2.fillPoly(tile, [np.round(body * 16).astype(np.int32)], ink, cv2.LINE_AA, 4)
-        cv2.ellipse(
-            tile,
-            (round(cx), round(cy - s / 3)),
-            (round(s / 4.5), round(s / 3.5)),
-            0,
-            180,
-            360,
-            ink,
-            max(2, round(s / 14)),
-            cv2.LINE_AA,
-        )
+        cv2.fillPoly(tile, [np.round(hills * 16).astype(np.int32)], ink, cv2.LINE_AA, 4)
+        cv2.circle(tile, (round(cx + s * 0.22), round(cy - s * 0.18)), max(2, round(s * 0.08)), ink, -1, cv2.LINE_AA)
+        label = no_image_text(self.language)
+        size = max(10, round(min(w, h) * 0.075))
+        face = tx.font_for_best_effort(label)
+        tw = tx.text_width(label, size_px=size, face=face)
+        if tw <= w - 8 and y1 + 1.6 * size < h:
+            tx.draw_line(
+                tile, label, ((w - tw) / 2, y1 + 1.5 * size), size_px=size, colour_bgr=(140, 134, 130), face=face
+            )
         _paste_image(bgr, tile, x, y, mask)
 
 
@@ -531,4 +565,4 @@ def _flatten_bgra(bgra: np.ndarray, under: Colour) -> np.ndarray:
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 
-__all__ = ["Compositor", "i420_to_bgr", "rounded_rect_mask"]
+__all__ = ["NO_IMAGE_TEXT", "Compositor", "i420_to_bgr", "no_image_text", "rounded_rect_mask"]

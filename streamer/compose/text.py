@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import shutil
 import subprocess
 import unicodedata
@@ -212,20 +213,32 @@ def size_for_ink_height(text: str, ink_px: int, *, face: FontFace) -> int:
     return size
 
 
-def text_width(text: str, *, size_px: int, face: FontFace) -> float:
+@functools.lru_cache(maxsize=16384)
+def _length(face: FontFace, size_px: int, text: str) -> float:
     return float(load_font(face, size_px).getlength(text))
+
+
+def text_width(text: str, *, size_px: int, face: FontFace) -> float:
+    """Pen advance of ``text`` in pixels (cached: layouts measure the same prefixes many times)."""
+    return _length(face, size_px, text)
 
 
 def _is_wide(ch: str) -> bool:
     return unicodedata.east_asian_width(ch) in {"W", "F"}
 
 
+#: Characters a line must not start with (closing punctuation, CJK and Latin): they stay with what precedes them.
+_NO_LINE_START = frozenset("，。、；：！？）」』】》〉”’％,.;:!?)]}%…")
+
+
 def _tokens(text: str) -> list[str]:
-    """Break opportunities: after spaces, and between wide (CJK) characters."""
+    """Break opportunities: after spaces, and between wide (CJK) characters; never before closing punctuation."""
     out: list[str] = []
     cur = ""
     for ch in text:
-        if _is_wide(ch):
+        if ch in _NO_LINE_START and not cur and out and not out[-1].endswith(" "):
+            out[-1] += ch  # "送完即止。" keeps its full stop on the same line
+        elif _is_wide(ch):
             if cur:
                 out.append(cur)
                 cur = ""
@@ -274,16 +287,89 @@ def wrap(text: str, *, size_px: int, face: FontFace, max_width: float, max_lines
     return lines
 
 
-def ellipsize(text: str, *, size_px: int, face: FontFace, max_width: float, force: bool = False) -> str:
-    """``text`` shortened with a trailing ellipsis so it fits ``max_width`` (``force``: always end in one)."""
+def wrap_all(text: str, *, size_px: int, face: FontFace, max_width: float) -> list[str]:
+    """Greedy word wrap (character wrap for CJK) that never drops or shortens anything: every line fits
+    ``max_width`` and :func:`join_lines` of the result gives back ``text`` (whitespace normalised). Only a single
+    word wider than a whole line is broken inside (by characters), never elided."""
+    toks = _tokens(" ".join(text.split()))
+    lines: list[str] = []
+    cur = ""
+    i = 0
+    while i < len(toks):
+        trial = cur + toks[i]
+        if _length(face, size_px, trial.rstrip()) <= max_width:
+            cur = trial
+            i += 1
+            continue
+        if cur:
+            lines.append(cur)
+            cur = ""
+            continue
+        tok = toks[i]  # one token wider than a line: break it by characters
+        k = len(tok)
+        while k > 1 and _length(face, size_px, tok[:k]) > max_width:
+            k -= 1
+        lines.append(tok[:k])
+        toks[i] = tok[k:]
+    if cur:
+        lines.append(cur)
+    # A line keeps its trailing space until here so that the join below knows which breaks were at spaces.
+    out: list[str] = []
+    for ln in lines:
+        out.append(ln.rstrip() + (" " if ln.endswith(" ") else ""))
+    return [ln for ln in out if ln.strip()]
+
+
+def join_lines(lines: list[str] | tuple[str, ...]) -> str:
+    """The text that :func:`wrap_all` lines came from: lines are concatenated as they are (a line broken at a space
+    still ends in that space), then the trailing space is dropped."""
+    return "".join(lines).rstrip()
+
+
+#: Clause boundaries for splitting a long offer into pieces shown one after the other: after a comma, semicolon,
+#: colon, full stop, dash or CJK punctuation.
+_CLAUSE_END = re.compile(r"(?<=[,;:.!?])\s+|\s+(?=[—–]\s)|(?<=[，。；：！？、])\s*")
+
+
+def split_clauses(text: str) -> list[str]:
+    """``text`` (whitespace normalised) cut into clauses, each keeping its punctuation and the space after it, so
+    that ``"".join(split_clauses(t)).rstrip() == " ".join(t.split())``. A decimal point ("29.90") is no boundary."""
+    norm = " ".join(text.split())
+    pieces: list[str] = []
+    start = 0
+    for m in _CLAUSE_END.finditer(norm):
+        end = m.end()
+        if end <= start or end >= len(norm):
+            continue
+        pieces.append(norm[start:end])
+        start = end
+    if start < len(norm):
+        pieces.append(norm[start:])
+    return [p for p in pieces if p.strip()]
+
+
+def ellipsize(
+    text: str, *, size_px: int, face: FontFace, max_width: float, force: bool = False, at_word: bool = False
+) -> str:
+    """``text`` shortened with a trailing ellipsis so it fits ``max_width`` (``force``: always end in one).
+    ``at_word``: cut at a word boundary (for Latin text), so no word is shown half."""
     font = load_font(face, size_px)
     if not force and font.getlength(text) <= max_width:
         return text
     ell = "…" if _has_glyph(face, "…") else "..."
     t = text.rstrip()
     while t and font.getlength(t + ell) > max_width:
-        t = t[:-1].rstrip()
+        if at_word and " " in t and not _is_wide(t[-1]):
+            t = t[: t.rstrip().rfind(" ")].rstrip(" ,;:-–—")
+        else:
+            t = t[:-1].rstrip()
+    if at_word:  # "stages and a…" reads as cut mid-thought: end on a content word
+        while " " in t and t.rsplit(" ", 1)[1].lower() in _DANGLING:
+            t = t.rsplit(" ", 1)[0].rstrip(" ,;:-–—")
     return t + ell
+
+
+_DANGLING = frozenset("a an the and or of for with to in on at by from per".split())
 
 
 def draw_line(

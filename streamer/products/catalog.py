@@ -43,6 +43,7 @@ from streamer.loading import (
     read_product_text,
     redact_url,
 )
+from streamer.money import SUPPORTED_CURRENCIES
 from streamer.products.images import ImageLoadError, placeholder_image, read_body_capped, read_image_async
 
 log = logging.getLogger(__name__)
@@ -127,6 +128,9 @@ def _merge_with_previous(
 class ProductCatalog:
     """Products from ``source``: a folder (every ``*.yaml``, ``*.yml``, ``*.json``, ``*.csv`` in it, by name),
     one file, or an ``http(s)://`` URL serving JSON, YAML or CSV (by Content-Type, else by the URL's ending).
+    Product sheets, Shopify ``products.json`` and Shopify CSV exports are all read (see
+    :func:`streamer.loading.read_product_text`); ``default_currency`` is the currency of every product that names
+    none (Shopify feeds usually do not), USD unless given.
 
     Call :meth:`refresh` (or run :meth:`run`) to read; until then the catalog is empty. ``products``, ``get`` and
     ``version`` describe the last result; ``problems`` lists everything wrong with the sources as last seen.
@@ -143,7 +147,12 @@ class ProductCatalog:
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
         session: Any = None,
         image_cache_size: int = 64,
+        default_currency: str = "USD",
     ) -> None:
+        if default_currency not in SUPPORTED_CURRENCIES:
+            known = ", ".join(sorted(SUPPORTED_CURRENCIES))
+            raise ValueError(f"default_currency {default_currency!r} is not supported; use one of {known}")
+        self.default_currency = default_currency
         self.source = str(source)
         self.refresh_s = float(refresh_s)
         self.http_timeout_s = float(http_timeout_s)
@@ -323,7 +332,13 @@ class ProductCatalog:
             if text is None:
                 result = ProductFileResult(name, [], problems, fatal=True)
             else:
-                result = read_product_text(text, fmt=format_of(path.name), file=name, base=path.resolve().parent)
+                result = read_product_text(
+                    text,
+                    fmt=format_of(path.name),
+                    file=name,
+                    base=path.resolve().parent,
+                    default_currency=self.default_currency,
+                )
         products, problems, stale = _merge_with_previous(result, prev)
         return _SourceState(
             signature=signature,
@@ -399,7 +414,9 @@ class ProductCatalog:
             result = ProductFileResult(shown, [], problems, fatal=True)
         else:
             fmt = fmt_for_http(ctype, self.source, text)
-            result = await asyncio.to_thread(read_product_text, text, fmt=fmt, file=shown, base=self.source)
+            result = await asyncio.to_thread(
+                read_product_text, text, fmt=fmt, file=shown, base=self.source, default_currency=self.default_currency
+            )
         products, problems, stale = _merge_with_previous(result, prev)
         # Only remember validators for a good read, so a broken catalog is fetched again in full.
         good = not result.fatal and not stale

@@ -9,7 +9,7 @@ A reference is one of:
   (``package:skimage/data/coffee.png``).
 
 :func:`read_image` raises :class:`ImageLoadError` with a human reason and hint; :func:`load_product_image` logs
-that reason and returns ``None`` so a card can fall back to :func:`placeholder_image`.
+that reason and returns ``None`` so a card can fall back to :func:`placeholder_image` (a neutral "No image" tile).
 Decoding goes through Pillow (OpenCV for 16-bit pictures and anything Pillow cannot read); transparency is
 flattened onto white, 16-bit images are reduced to 8 bits, EXIF rotation is applied.
 """
@@ -279,7 +279,7 @@ def initials(name: str) -> str:
 
 
 def _tile_colours(name: str) -> tuple[tuple[int, int, int], tuple[int, int, int], tuple[int, int, int]]:
-    """A calm colour per name (stable across runs): dark top, darker bottom, soft accent, as RGB."""
+    """A calm, nearly grey tint per name (stable across runs): light top, lighter bottom, muted ink, as RGB."""
     digest = hashlib.sha256(name.encode("utf-8")).digest()
     hue = digest[0] / 255.0
 
@@ -287,44 +287,57 @@ def _tile_colours(name: str) -> tuple[tuple[int, int, int], tuple[int, int, int]
         r, g, b = colorsys.hsv_to_rgb(hue, s, v)
         return int(r * 255), int(g * 255), int(b * 255)
 
-    return rgb(0.38, 0.58), rgb(0.45, 0.36), rgb(0.22, 0.86)
+    return rgb(0.06, 0.90), rgb(0.04, 0.95), rgb(0.10, 0.62)
 
 
-def placeholder_image(name: str, size: tuple[int, int] = (480, 480)) -> np.ndarray:
-    """A tile for a product without a usable picture: a soft gradient in a colour derived from the name, a ring
-    with the product's initials and the name underneath. ``size`` is (width, height); returns BGR uint8."""
+def _looks_chinese(text: str) -> bool:
+    return any("\u3400" <= ch <= "\u9fff" for ch in text)
+
+
+def placeholder_image(name: str, size: tuple[int, int] = (480, 480), *, note: str | None = None) -> np.ndarray:
+    """A neutral tile for a product without a usable picture: a light, nearly grey tile (tinted per name), a
+    picture icon, ``note`` ("No image"; "暂无图片" for a Chinese name when not given) and the product's name
+    underneath. Never anyone else's picture. ``size`` is (width, height); returns BGR uint8."""
     width, height = max(16, int(size[0])), max(16, int(size[1]))
-    top, bottom, accent = _tile_colours(name or "?")
+    top, bottom, ink = _tile_colours(name or "?")
     t = np.linspace(0.0, 1.0, height, dtype=np.float32)[:, None, None]
     grad = (1.0 - t) * np.array(top, np.float32) + t * np.array(bottom, np.float32)
     rgb = np.broadcast_to(grad, (height, width, 3)).astype(np.uint8)
     img = Image.fromarray(rgb, "RGB")
     draw = ImageDraw.Draw(img)
     short = min(width, height)
-    inset = max(2, short // 24)
-    draw.rounded_rectangle(
-        (inset, inset, width - 1 - inset, height - 1 - inset),
-        radius=max(4, short // 10),
-        outline=accent,
-        width=max(1, short // 160),
-    )
     has_caption = height >= 120 and bool(name.strip())
     cx = width / 2
-    cy = height * (0.44 if has_caption else 0.5)
-    radius = short * 0.26
-    draw.ellipse((cx - radius, cy - radius, cx + radius, cy + radius), outline=accent, width=max(2, short // 90))
-    text = initials(name)
-    if text:
-        font = _font(text, max(8, int(radius * (0.9 if len(text) > 1 else 1.1))))
-        draw.text((cx, cy), text, fill=(255, 255, 255), font=font, anchor="mm")
+    cy = height * (0.38 if has_caption else 0.45)
+    # a picture icon: frame, hills and a sun
+    s = short * 0.30
+    lw = max(1, round(s / 16))
+    x0, y0, x1, y1 = cx - s / 2, cy - s * 0.38, cx + s / 2, cy + s * 0.38
+    draw.rounded_rectangle((x0, y0, x1, y1), radius=max(1, s / 14), outline=ink, width=lw)
+    draw.polygon(
+        [
+            (x0 + lw, y1 - lw),
+            (cx - s * 0.16, cy),
+            (cx + s * 0.02, cy + s * 0.16),
+            (cx + s * 0.2, cy + s * 0.03),
+            (x1 - lw, y1 - lw),
+        ],
+        fill=ink,
+    )
+    sr = s * 0.08
+    draw.ellipse((cx + s * 0.22 - sr, cy - s * 0.18 - sr, cx + s * 0.22 + sr, cy - s * 0.18 + sr), fill=ink)
+    label = note if note is not None else ("暂无图片" if _looks_chinese(name) else "No image")
+    if label and height >= 60:
+        size_px = max(8, short // 16)
+        draw.text((cx, y1 + size_px * 1.2), label, fill=ink, font=_font(label, size_px), anchor="mm")
     if has_caption:
         caption = name.strip()
-        size_px = max(8, short // 18)
+        size_px = max(8, short // 20)
         with contextlib.suppress(FontNotFoundError):
             caption = ellipsize(
-                caption, size_px=size_px, face=font_for_best_effort(caption), max_width=width - 4 * inset
+                caption, size_px=size_px, face=font_for_best_effort(caption), max_width=width * 0.86, at_word=True
             )
-        draw.text((cx, height * 0.84), caption, fill=accent, font=_font(caption, size_px), anchor="mm")
+        draw.text((cx, height * 0.82), caption, fill=ink, font=_font(caption, size_px), anchor="mm")
     return np.ascontiguousarray(cv2.cvtColor(np.asarray(img), cv2.COLOR_RGB2BGR))
 
 

@@ -15,6 +15,7 @@ If a model has no (single) Ceil node, phonemes are spread over the voiced audio 
 from __future__ import annotations
 
 import importlib.metadata
+import importlib.util
 import json
 import logging
 import math
@@ -31,7 +32,8 @@ import numpy as np
 from streamer.config import VoiceSettings
 from streamer.frames import AUDIO_RATE_HZ
 from streamer.voice.base import Speech, VoiceError
-from streamer.voice.visemes import spread_durations, track_from_phonemes
+from streamer.voice.visemes import group_durations, spread_durations, track_from_phonemes
+from streamer.voice.zh import chinese_mode, pinyin_phoneme_durations, zh_timing
 
 _LOG = logging.getLogger(__name__)
 
@@ -184,6 +186,41 @@ def with_graph_output(model: bytes, tensor_name: str) -> bytes:
     return model + _length_delimited(7, _length_delimited(12, value_info))
 
 
+#: Inputs every Piper VITS voice takes (``sid`` too when it has several speakers).
+PIPER_INPUTS = ("input", "input_lengths", "scales")
+
+
+def model_problem(model: bytes) -> str | None:
+    """Why ``model`` cannot be a Piper voice (not an ONNX model, cut short, no graph, missing inputs), or None.
+
+    A structural look at the protobuf (tens of milliseconds for a 60 MB voice), not a load: onnxruntime may still
+    refuse a model that passes (an unsupported operator, for instance).
+    """
+    try:
+        graphs = [(b, e) for f, b, e in _fields(model, 0, len(model)) if f == 7]
+        if not graphs:
+            return "not an ONNX model (no graph in it)"
+        # GraphProto.input = 11, ValueInfoProto.name = 1; GraphProto.node = 1
+        inputs: set[str] = set()
+        nodes = 0
+        for g_begin, g_end in graphs:
+            if g_end > len(model):
+                return "the file is cut short"
+            for field, b, e in _fields(model, g_begin, g_end):
+                if field == 1:
+                    nodes += 1
+                elif field == 11:
+                    inputs.update(model[b2:e2].decode() for f2, b2, e2 in _fields(model, b, e) if f2 == 1)
+    except (ValueError, IndexError, UnicodeDecodeError):
+        return "not an ONNX model, or the file is damaged or cut short"
+    if not nodes:
+        return "the ONNX graph has no operators"
+    missing = [name for name in PIPER_INPUTS if name not in inputs]
+    if missing:
+        return f"not a Piper voice: the model has no input {', '.join(missing)} (has: {', '.join(sorted(inputs))})"
+    return None
+
+
 def phoneme_durations(
     phonemes: Sequence[str],
     phoneme_ids: Sequence[int],
@@ -209,19 +246,23 @@ def phoneme_durations(
         if ids:  # Piper drops phonemes missing from the map (and logs it)
             groups.append((p, [*pad, *ids]))
     groups.append((EOS, [*pad, *id_map.get(EOS, ())]))
-    symbols: list[str] = []
-    durations: list[int] = []
-    i = 0
-    for symbol, ids in groups:
-        j = i + len(ids)
-        if list(phoneme_ids[i:j]) != ids:
-            return None
-        symbols.append(symbol)
-        durations.append(sum(samples[i:j]))
-        i = j
-    if i != len(phoneme_ids):
-        return None
-    return symbols, durations
+    return group_durations(groups, phoneme_ids, samples)
+
+
+def pinyin_requirements_missing(model_path: Path) -> list[str]:
+    """What a ``phoneme_type: pinyin`` voice at ``model_path`` lacks to run offline ([] when nothing).
+
+    piper-tts 1.8 reads Chinese pinyin voices with g2pW: it needs the ``piper-tts[zh]`` packages and the g2pW model
+    in ``g2pW/`` next to the voice (Piper would download it on first use; that never happens here).
+    """
+    missing: list[str] = []
+    for module, package in (("unicode_rbnf", "unicode-rbnf"), ("sentence_stream", "sentence-stream")):
+        if importlib.util.find_spec(module) is None:
+            missing.append(f"the Python package {package} (pip install 'piper-tts[zh]')")
+    g2pw = model_path.parent / "g2pW"
+    if not (g2pw / "g2pw.onnx").is_file():
+        missing.append(f"the g2pW model in {g2pw}/ (g2pw.onnx and its tables, from Piper's zh_CN _resources)")
+    return missing
 
 
 # ---- the backend --------------------------------------------------------------------------------------------
@@ -265,6 +306,7 @@ class PiperVoiceBackend:
         self._native_rate = 0
         self._has_alignments = False
         self._warned_unaligned = False
+        self._zh_mode: str | None = None  # "espeak" | "pinyin" for a Chinese voice (see streamer.voice.zh)
         self._lock = threading.Lock()
         self.load_s: float | None = None
 
@@ -295,6 +337,12 @@ class PiperVoiceBackend:
             raise VoiceError(voice, f"cannot read {model_path.name} or its config: {e}") from e
         except ImportError as e:
             raise VoiceError(voice, f"piper-tts is not installed: {e}") from e
+        zh_mode = chinese_mode(config_dict)
+        if zh_mode == "pinyin":
+            # Piper would download the g2pW model on first use; nothing is downloaded at run time here.
+            missing = pinyin_requirements_missing(model_path)
+            if missing:
+                raise VoiceError(voice, "a pinyin voice needs " + "; ".join(missing))
 
         tensor: str | None = None
         already_output = False
@@ -340,7 +388,9 @@ class PiperVoiceBackend:
 
         with self._lock:
             self._resample = resample_poly
-            self._voice = PiperVoice(session=session, config=config)
+            # download_dir: where a pinyin voice's g2pW model lives (voices/g2pW next to the model), checked above.
+            self._voice = PiperVoice(session=session, config=config, download_dir=model_path.parent)
+            self._zh_mode = zh_mode
             self._native_rate = int(config.sample_rate)
             self._has_alignments = self._want_alignments and len(session.get_outputs()) >= 2
             self._syn_config = SynthesisConfig(
@@ -390,7 +440,8 @@ class PiperVoiceBackend:
                 continue
             grouped = None
             if chunk.phoneme_id_samples is not None:
-                grouped = phoneme_durations(
+                group = pinyin_phoneme_durations if self._zh_mode == "pinyin" else phoneme_durations
+                grouped = group(
                     chunk.phonemes, chunk.phoneme_ids, chunk.phoneme_id_samples, self._voice.config.phoneme_id_map
                 )
             if grouped is not None and sum(grouped[1]) == n:
@@ -417,5 +468,10 @@ class PiperVoiceBackend:
             # Zero-phase polyphase FIR: no delay, so phoneme offsets rescaled by the rate ratio stay exact.
             resampled = self._resample(native, AUDIO_RATE_HZ // g, rate // g)
         pcm = np.clip(np.rint(resampled * 32767.0), -32768, 32767).astype(np.int16)
-        track = track_from_phonemes(phonemes, durations, rate_hz=rate)
+        if self._zh_mode is None:
+            track = track_from_phonemes(phonemes, durations, rate_hz=rate)
+        else:
+            # Chinese: cut points between syllables (= characters), not at espeak's word gaps.
+            zh = zh_timing(self._zh_mode, phonemes, durations)
+            track = track_from_phonemes(zh.symbols, zh.durations, rate_hz=rate, boundary_after=zh.boundary_after)
         return Speech(pcm=pcm, visemes=track, aligned=aligned)

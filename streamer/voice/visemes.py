@@ -105,12 +105,22 @@ def to_media_samples(native: np.ndarray | int, rate_hz: int) -> np.ndarray:
     return (a * AUDIO_RATE_HZ + rate_hz // 2) // rate_hz
 
 
-def track_from_phonemes(phonemes: Sequence[str], durations: Sequence[int] | np.ndarray, *, rate_hz: int) -> VisemeTrack:
+def track_from_phonemes(
+    phonemes: Sequence[str],
+    durations: Sequence[int] | np.ndarray,
+    *,
+    rate_hz: int,
+    boundary_after: Sequence[int] | None = None,
+) -> VisemeTrack:
     """Viseme keys for phonemes that last ``durations`` samples each at ``rate_hz``.
 
     Start times are the cumulative sums of the durations in the native rate, rescaled once to
     ``AUDIO_RATE_HZ``, so long segments do not drift. Consecutive keys with the same viseme merge; keys of
     zero length are dropped; the first key starts at 0 (REST if nothing is said there).
+
+    Boundaries (where speech may be cut): by default the middle of each word gap. With ``boundary_after`` (for
+    languages whose word gaps are not unit boundaries, e.g. Chinese syllables), the end of each listed phoneme
+    instead, or the middle of the word gap that follows it.
     """
     if len(phonemes) != len(durations):
         raise ValueError(f"{len(phonemes)} phonemes but {len(durations)} durations")
@@ -128,7 +138,8 @@ def track_from_phonemes(phonemes: Sequence[str], durations: Sequence[int] | np.n
         role = _role(symbol)
         begin = int(starts_media[i])
         if role == _GAP:
-            boundaries.append((begin + int(starts_media[i + 1])) // 2)
+            if boundary_after is None:
+                boundaries.append((begin + int(starts_media[i + 1])) // 2)
             role = int(Viseme.REST) if int(starts_media[i + 1]) - begin >= LONG_GAP_SAMPLES else _JOIN_PREV
         if role == _JOIN_PREV:
             continue
@@ -139,6 +150,17 @@ def track_from_phonemes(phonemes: Sequence[str], durations: Sequence[int] | np.n
         key_starts.append(begin if pending is None else pending)
         key_visemes.append(role)
         pending = None
+
+    if boundary_after is not None:
+        n = len(phonemes)
+        for i in boundary_after:
+            j = i + 1
+            if not 0 <= i < n - 1:
+                continue
+            if phonemes[j] == WORD_GAP:
+                boundaries.append((int(starts_media[j]) + int(starts_media[j + 1])) // 2)
+            else:
+                boundaries.append(int(starts_media[j]))
 
     starts_out: list[int] = []
     visemes_out: list[int] = []
@@ -276,3 +298,23 @@ def mouth_pose(
     weights[Viseme.REST] += rest
     weights /= width
     return MouthPose(weights=weights, open_amount=open_amount_for_rms(frame_rms(pcm, start, n)))
+
+
+def group_durations(
+    groups: Sequence[tuple[str, list[int]]], phoneme_ids: Sequence[int], samples: Sequence[int]
+) -> tuple[list[str], list[int]] | None:
+    """Each group's symbol and samples, walking ``phoneme_ids`` group by group (each group's ids in order), or None
+    when the ids are not exactly the groups' ids one after the other."""
+    symbols: list[str] = []
+    durations: list[int] = []
+    i = 0
+    for symbol, ids in groups:
+        j = i + len(ids)
+        if list(phoneme_ids[i:j]) != ids:
+            return None
+        symbols.append(symbol)
+        durations.append(sum(samples[i:j]))
+        i = j
+    if i != len(phoneme_ids):
+        return None
+    return symbols, durations

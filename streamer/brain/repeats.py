@@ -1,0 +1,136 @@
+"""Memory of the facts the host has said, whatever the phrasing (pure logic, the caller's clock).
+
+A shopper who hears "raised rim that supports head and neck" three times in two minutes leaves. Sentence-level
+no-repeat rules do not catch it: templates, hand-written sections, FAQ answers and an LLM all say the same fact in
+different words. :class:`FactMemory` compares what a sentence *says*: its content words (no stopwords, no filler,
+no template glue such as "one thing I love") as word pairs, plus characters pairs for Chinese. A sentence whose pairs
+were mostly said within ``window_s`` seconds of air time repeats a fact.
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import re
+from dataclasses import dataclass
+
+from streamer.brain.intents import FILLER_WORDS, STOPWORDS
+
+#: The words templates put around facts; they say nothing about which fact is meant.
+GLUE_WORDS: frozenset[str] = frozenset(
+    """love detail handy nice first top plus also thing here's take look let show say hello showing usually
+    today regular pay instead we've there're left stock right now price priced ask asked asking someone people
+    often earlier lot chat type tap card screen grab order hit questions question anything know just check
+    welcome stream everyone guys folks friends back again deal offer today's promotion promo currently
+    comes come with it's its that's isn't what's great really pretty super little bit means mean which""".split()
+)
+
+_TOKEN = re.compile(r"[a-z0-9]+(?:[.'][a-z0-9]+)*|[\u3400-\u9fff]")
+_CJK = re.compile(r"[\u3400-\u9fff]")
+_CJK_GLUE = frozenset("的了是在有和就也都很这那个吧呢啊哦呀嘛我你他她它们今天现在大家")
+
+
+def content_tokens(sentence: str, ignore: frozenset[str] = frozenset()) -> list[str]:
+    """The words (and Chinese characters) that carry the sentence's facts, in order; ``ignore``: more words to
+    leave out (product names: naming a product is not stating a fact)."""
+    out: list[str] = []
+    for tok in _TOKEN.findall(sentence.lower()):
+        if _CJK.match(tok):
+            if tok not in _CJK_GLUE and tok not in ignore:
+                out.append(tok)
+            continue
+        if tok in STOPWORDS or tok in FILLER_WORDS or tok in GLUE_WORDS:
+            continue
+        if len(tok) > 3 and tok.endswith("s") and not tok.endswith("ss"):
+            tok = tok[:-1]  # "rims" and "rim" are one fact word
+        if tok in ignore:
+            continue
+        out.append(tok)
+    return out
+
+
+def fact_keys(sentence: str, ignore: frozenset[str] = frozenset()) -> frozenset[tuple[str, ...]]:
+    """What a sentence says, as a set of content-word pairs (a lone content word when there is only one)."""
+    tokens = content_tokens(sentence, ignore)
+    if len(tokens) == 1:
+        return frozenset({(tokens[0],)})
+    return frozenset(itertools.pairwise(tokens))
+
+
+@dataclass(slots=True, frozen=True)
+class RepeatVerdict:
+    repeated: bool
+    seen_share: float
+    """Share of the sentence's fact pairs said within the window (0..1)."""
+
+
+class FactMemory:
+    """Fact pairs said in the last ``window_s`` seconds (on the caller's clock). Bounded: ``max_keys`` pairs."""
+
+    def __init__(self, *, window_s: float = 300.0, threshold: float = 0.5, max_keys: int = 20_000) -> None:
+        self.window_s = window_s
+        self.threshold = threshold
+        self._said: dict[tuple[str, ...], float] = {}
+        self._order: collections.deque[tuple[float, tuple[str, ...]]] = collections.deque()
+        self._max_keys = max_keys
+        self._ignore: frozenset[str] = frozenset()
+        self._last: dict[str, float] = {}
+        """When each recent sentence was remembered (so forgetting it takes back only its own facts)."""
+        self.blocked = 0
+        """Sentences refused as repeats (a metric)."""
+
+    def set_names(self, names: list[str]) -> None:
+        """Product names of the catalog: their words are not facts (a transition naming the next product must not
+        block the hook that names it again)."""
+        words: set[str] = set()
+        for name in names:
+            words.update(content_tokens(name))
+        self._ignore = frozenset(words)
+
+    def _trim(self, now_s: float) -> None:
+        cutoff = now_s - self.window_s
+        while self._order and (self._order[0][0] < cutoff or len(self._order) > self._max_keys):
+            at, key = self._order.popleft()
+            if self._said.get(key) == at:
+                del self._said[key]
+
+    def check(self, sentence: str, now_s: float) -> RepeatVerdict:
+        """Whether ``sentence`` says mostly what was said within the window. A sentence with no fact words (a
+        greeting, "Ask me in the chat") never counts as a repeat here."""
+        self._trim(now_s)
+        keys = fact_keys(sentence, self._ignore)
+        if not keys:
+            return RepeatVerdict(False, 0.0)
+        seen = sum(1 for k in keys if k in self._said)
+        share = seen / len(keys)
+        return RepeatVerdict(share >= self.threshold, share)
+
+    def remember(self, sentence: str, now_s: float) -> None:
+        for key in fact_keys(sentence, self._ignore):
+            self._said[key] = now_s
+            self._order.append((now_s, key))
+        self._last[sentence] = now_s
+        if len(self._last) > 256:
+            self._last.pop(next(iter(self._last)))
+        self._trim(now_s)
+
+    def forget(self, sentence: str) -> None:
+        """A sentence was not heard after all (cut before it was said): its facts may be said again — those this
+        sentence was the last to say; a fact another sentence said since stays said."""
+        at = self._last.pop(sentence, None)
+        if at is None:
+            return
+        for key in fact_keys(sentence, self._ignore):
+            if self._said.get(key) == at:
+                del self._said[key]
+
+    def admit(self, sentence: str, now_s: float) -> bool:
+        """Check and, when it is not a repeat, remember. False (and counted) for a repeat."""
+        if self.check(sentence, now_s).repeated:
+            self.blocked += 1
+            return False
+        self.remember(sentence, now_s)
+        return True
+
+
+__all__ = ["GLUE_WORDS", "FactMemory", "RepeatVerdict", "content_tokens", "fact_keys"]

@@ -1,0 +1,159 @@
+"""``check`` for a persona's voice: can it load, and does it speak the persona's language? (no model session)
+
+A voice that cannot load would put a silent show on air, so every cause is a configuration error naming the
+persona file, the line and the field ``voice.voice``: an unknown voice name, a missing ``.onnx`` or ``.onnx.json``,
+a config that is not JSON or lacks Piper's keys, a model file that is not an ONNX Piper voice (damaged, cut short,
+another model), a pinyin voice without its g2pW files, and a Chinese persona with a voice that is not Chinese.
+
+What it does not do: open an onnxruntime session. Loading en_US-joe-medium takes 1.5-4.5 s on the 2-core dev box
+(over the 2 s a ``check`` may spend) and the show loads the voice beside the media loop anyway; the structural
+look at the model (:func:`streamer.voice.piper.model_problem`, ~40 ms for 60 MB) catches damaged files. A model that
+is well-formed but that onnxruntime refuses (an operator it lacks) is still found only when the show loads it.
+Nothing here imports piper or onnxruntime.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from streamer.config import Persona, VoiceSettings
+from streamer.loading import ConfigProblem, Severity, format_of, parse_text, read_text
+from streamer.voice.base import VoiceError
+from streamer.voice.piper import model_problem, pinyin_requirements_missing, resolve_voice
+from streamer.voice.zh import chinese_mode, voice_language
+
+FIELD = "voice.voice"
+#: What a Chinese persona needs (the check's hint).
+ZH_VOICE_HINT = (
+    "a Piper zh_CN voice: put zh_CN-<name>-medium.onnx and its .onnx.json in voices/ and set voice.voice to that path"
+)
+_NAME_HINT = "give an installed Piper voice name like en_US-joe-medium, or the path of an .onnx file next to its .json"
+#: Keys Piper reads from a voice config (piper.config.PiperConfig.from_dict), as paths.
+_REQUIRED_KEYS: tuple[tuple[str, ...], ...] = (
+    ("audio", "sample_rate"),
+    ("espeak", "voice"),
+    ("phoneme_id_map",),
+    ("num_symbols",),
+    ("num_speakers",),
+)
+_SHIPPED = "use the .onnx.json shipped with the voice"
+_PHONEME_TYPES = frozenset({"espeak", "text", "pinyin", "hebrew", "japanese", "thai"})
+
+
+def _is_zh(language: str) -> bool:
+    return language.split("-")[0].lower() == "zh"
+
+
+def _get(data: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    node: Any = data
+    for key in path:
+        if not isinstance(node, Mapping) or key not in node:
+            return None
+        node = node[key]
+    return node
+
+
+def voice_problems(settings: VoiceSettings, *, language: str, file: str, line: int | None) -> list[ConfigProblem]:
+    """Problems with the voice ``settings`` of a persona in ``language`` (``file``/``line`` locate ``voice.voice``).
+
+    ``backend: silence`` has none: the persona asked for no speech. Errors for anything that stops the voice from
+    loading; a voice in another language than a non-Chinese persona's is a warning (a Chinese persona's is an error:
+    other voices cannot read Han characters at all).
+    """
+    if settings.backend == "silence":
+        return []
+
+    def problem(message: str, hint: str = "", severity: Severity = "error") -> ConfigProblem:
+        return ConfigProblem(file, line, FIELD, message, hint, severity)
+
+    voice = settings.voice
+    try:
+        model_path, config_path = resolve_voice(voice)
+    except VoiceError as exc:
+        hint = ZH_VOICE_HINT if _is_zh(language) else _NAME_HINT
+        if "no config next to the model" in exc.cause:
+            hint = "Piper voices come as two files: put the voice's .onnx.json beside its .onnx"
+        return [problem(f"voice {voice!r} cannot load: {exc.cause}", hint)]
+
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        where = f"{config_path}:{exc.lineno}"
+        return [problem(f"voice config {where} is not valid JSON: {exc.msg}", _SHIPPED)]
+    except (OSError, UnicodeDecodeError) as exc:
+        return [problem(f"voice config {config_path} cannot be read: {exc}", "make the file readable")]
+    if not isinstance(config, dict):
+        return [problem(f"voice config {config_path} is not a JSON object", _SHIPPED)]
+    missing = [".".join(path) for path in _REQUIRED_KEYS if _get(config, path) is None]
+    if missing:
+        return [
+            problem(
+                f"voice config {config_path} lacks {', '.join(missing)}: not a Piper voice config",
+                _SHIPPED,
+            )
+        ]
+    if not isinstance(config["phoneme_id_map"], dict) or not config["phoneme_id_map"]:
+        return [problem(f"voice config {config_path}: phoneme_id_map is empty or not an object")]
+    phoneme_type = config.get("phoneme_type", "espeak")
+    if phoneme_type not in _PHONEME_TYPES:
+        return [problem(f"voice config {config_path}: unknown phoneme_type {phoneme_type!r}")]
+
+    try:
+        model = model_path.read_bytes()
+    except OSError as exc:
+        return [problem(f"voice model {model_path} cannot be read: {exc.strerror or exc}")]
+    why = model_problem(model)
+    del model
+    if why is not None:
+        return [problem(f"voice model {model_path}: {why}", "use the .onnx shipped with the voice (re-copy it)")]
+
+    out: list[ConfigProblem] = []
+    mode = chinese_mode(config)
+    voice_lang = voice_language(config) or "unknown"
+    if _is_zh(language) and mode is None:
+        out.append(
+            problem(
+                f"the persona speaks {language} but voice {voice!r} is not a Chinese voice (language: {voice_lang})",
+                ZH_VOICE_HINT,
+            )
+        )
+    elif not _is_zh(language) and voice_lang != "unknown":
+        family = voice_lang.replace("-", "_").split("_")[0].lower()
+        persona_family = language.split("-")[0].lower()
+        if mode is not None:
+            family = "zh"
+        if family != persona_family and len(family) == 2:
+            out.append(
+                problem(
+                    f"the persona speaks {language} but voice {voice!r} speaks {voice_lang}",
+                    "choose a voice in the persona's language",
+                    "warning",
+                )
+            )
+    if mode == "pinyin":
+        lacking = pinyin_requirements_missing(model_path)
+        if lacking:
+            out.append(
+                problem(
+                    f"voice {voice!r} reads Chinese as pinyin (g2pW) and needs " + "; ".join(lacking),
+                    "install those, or use an espeak zh_CN voice (espeak voice cmn) such as zh_CN-huayan-medium",
+                )
+            )
+    return out
+
+
+def persona_voice_problems(persona_path: str | Path, persona: Persona) -> list[ConfigProblem]:
+    """:func:`voice_problems` for a persona already read by :func:`streamer.loading.read_persona` from
+    ``persona_path`` (whose relative ``.onnx`` path it resolved), located at the ``voice.voice`` line."""
+    file = str(persona_path)
+    line: int | None = None
+    text, _ = read_text(Path(persona_path), file)
+    if text is not None:
+        try:
+            line = parse_text(text.removeprefix("\ufeff"), format_of(file), file).lines.line(("voice", "voice"))
+        except Exception:  # the persona parsed before; a line number is a nicety
+            line = None
+    return voice_problems(persona.voice, language=persona.language, file=file, line=line)
