@@ -41,7 +41,6 @@ from streamer.dashboard.editor import CheckResult, ConfigFiles
 from streamer.dashboard.server import ControlError, DashboardServer
 from streamer.director import ShowDirector
 from streamer.frames import AUDIO_RATE_HZ, ChatMessage, HeardSpeech, SpeechSegment
-from streamer.gate import MODEL_IMPORT_GATE
 from streamer.loading import ConfigProblem
 from streamer.memory import release_free_memory
 from streamer.money import format_price
@@ -161,6 +160,7 @@ class Show:
             reply_pool=self._reply_pool,
             rng=self.rng,
             next_reply=self._next_reply if self.triage is not None else None,
+            question_waiting=self.triage.question_waiting if self.triage is not None else None,
             quiet_invite_s=config.chat.invite_after_quiet_s,
         )
         self._stop_requested = asyncio.Event()
@@ -363,15 +363,14 @@ class Show:
         await self._voice_done.wait()
         loop = asyncio.get_running_loop()
         if not self._models_imported:
-            # torch is imported behind the exclusive gate: synthesis (which probes for torch through scipy) waits
-            # the few seconds it takes instead of failing on a half-imported module. So first let the speaker
-            # voice several seconds ahead; the host keeps talking while the import runs.
+            # Importing torch holds the GIL for most of its seconds, so synthesis (which goes on beside it) runs
+            # slowly meanwhile: first let the speaker voice several seconds ahead.
             self.speaker.low_water_s = MODEL_IMPORT_SPEECH_AHEAD_S
             deadline = self.clock.now() + 15.0
             # Polled: the buffer fills from the media thread's side; 100 ms granularity is plenty here.
             while self.playout.buffered_s() < MODEL_IMPORT_SPEECH_AHEAD_S - 2 and self.clock.now() < deadline:
                 await self.clock.sleep(0.1)
-            await loop.run_in_executor(self._brain_pool, _import_models_exclusively)
+            await loop.run_in_executor(self._brain_pool, preload_model_libraries)
             self.speaker.low_water_s = SPEECH_LOW_WATER_S
             self._models_imported = True
         await loop.run_in_executor(self._brain_pool, self.brain.offline.prepare, products)
@@ -508,7 +507,7 @@ class Show:
         for seg in ev.started:
             if seg.kind in ("patter", "transition", "greeting", "invite"):
                 self.on_air = seg
-            if seg.kind in ("reply", "reply_more"):
+            if seg.kind in ("reply", "reply_more", "social"):
                 self._on_reply_heard(seg, ev.frame)
             if seg.kind in ("patter", "transition"):
                 self.variety.add(seg.text, ev.frame / self.config.video.fps)
@@ -952,11 +951,6 @@ class Show:
                 s["voice"],
                 f", outputs: {outs}" if outs else "",
             )
-
-
-def _import_models_exclusively() -> None:
-    with MODEL_IMPORT_GATE.exclusive():
-        preload_model_libraries()
 
 
 def _lower_thread_priority() -> None:

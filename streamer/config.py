@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from streamer.lang import SCREEN_TEXTS
 from streamer.money import SUPPORTED_CURRENCIES
 
 SECTION_NAMES: tuple[str, ...] = ("hook", "features", "price", "usage", "social_proof", "call_to_action")
@@ -25,19 +26,10 @@ HEX_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 
 #: The AI label burned into every frame, by persona language. Not configurable: persona and config cannot change
 #: or disable it. Unknown languages get the English text (and ``check`` warns).
-AI_LABELS: dict[str, str] = {
-    "en": "AI-generated",
-    "zh": "AI生成",
-    "ja": "AI生成",
-    "de": "KI-generiert",
-    "fr": "Généré par IA",
-    "es": "Generado por IA",
-}
+#: The texts live with each language's tables (:mod:`streamer.lang`).
+AI_LABELS: dict[str, str] = {code: texts.ai_label for code, texts in SCREEN_TEXTS.items()}
 
-DEFAULT_NOTICES: dict[str, str] = {
-    "en": "This host is an AI-generated virtual presenter.",
-    "zh": "本主播为AI生成的虚拟主播。",
-}
+DEFAULT_NOTICES: dict[str, str] = {code: t.notice for code, t in SCREEN_TEXTS.items() if t.notice is not None}
 
 
 def ai_label_for(language: str) -> str:

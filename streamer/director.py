@@ -171,15 +171,7 @@ class ShowDirector:
             return Beat(kind="greeting", product=self.current_product)
         if not self._products:
             return None
-        if (
-            not self._pending_transition
-            and now_s is not None
-            and self._product_since_s is not None
-            and now_s - self._product_since_s >= self._persona.patter.product_on_air_s
-            and len(self._products) > 1
-            and self.pinned != self._beat_product
-            and self._beat_product == self._products[self._index].id
-        ):
+        if now_s is not None and self.time_up(now_s):
             # On air long enough: the next product, whatever section this one was at.
             self._index = (self._index + 1) % len(self._products)
             self._section_pos = 0
@@ -199,6 +191,19 @@ class ShowDirector:
                 self._index = (self._index + 1) % len(self._products)
                 self._pending_transition = True
         return Beat(kind="section", product=product, section=section)
+
+    def time_up(self, now_s: float) -> bool:
+        """Whether the product on air has had its ``product_on_air_s`` (the show should move on now, even mid-section;
+        never for a pinned product or a one-product catalog)."""
+        return (
+            not self._pending_transition
+            and self._product_since_s is not None
+            and now_s - self._product_since_s >= self._persona.patter.product_on_air_s
+            and len(self._products) > 1
+            and self.pinned != self._beat_product
+            and bool(self._products)
+            and self._beat_product == self._products[self._index].id
+        )
 
     def _mark_on_air(self, product: ProductSheet | None, now_s: float | None) -> None:
         pid = product.id if product is not None else None

@@ -83,7 +83,7 @@ class SpeechSegment:
     text: str
     pcm: np.ndarray  # int16, shape (samples,)
     visemes: VisemeTrack
-    kind: str = "patter"  # patter | transition | greeting | reply | reply_more | invite | operator
+    kind: str = "patter"  # patter | transition | greeting | invite | reply | reply_more | social | operator
     product_id: str | None = None
     section: str | None = None
     """For patter: the persona section it belongs to (hook, features, price...)."""

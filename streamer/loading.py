@@ -879,7 +879,13 @@ def read_persona(path: str | Path, *, text: str | None = None) -> tuple[Persona,
                     lines.line(("voice", "voice")),
                     "voice.voice",
                     f"voice model not found: {vpath}",
-                    "give a Piper voice name like en_US-joe-medium, or the path of an .onnx file next to its .json",
+                    (
+                        "supply a Piper zh_CN voice: put zh_CN-<name>-medium.onnx and its .onnx.json there "
+                        "(no Chinese voice ships with livehost)"
+                        if persona.language.split("-")[0].lower() == "zh"
+                        else "give a Piper voice name like en_US-joe-medium, or the path of an .onnx file next to its "
+                        ".json"
+                    ),
                 )
             )
         else:

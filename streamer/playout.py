@@ -37,6 +37,10 @@ FADE_SAMPLES = 240
 RESUMABLE_KINDS = frozenset({"patter", "transition", "invite"})
 
 
+#: Speech already waiting that a following answer does not drop (see :meth:`SpeechPlayout.answer_next`).
+_WAITING_KINDS = frozenset({"social", "greeting", "operator"})
+
+
 def rest_of(seg: SpeechSegment, start: int, heard_text: str) -> SpeechSegment | None:
     """The part of ``seg`` from sample ``start`` (a word boundary) on, as a segment of its own: same voice, same
     mouth keys shifted, the words not yet heard. None when nothing (or no words) is left."""
@@ -119,7 +123,7 @@ class SpeechPlayout:
         """Play ``segments`` right after the sentence being said (never cutting it) and the answers queued behind
         it, before queued patter. For speech that must not interrupt (thank-yous, greetings of viewers). Not
         bounded by ``max_ahead_s``: the caller sends a sentence or two."""
-        addressed = ("reply", "reply_more", "operator")
+        addressed = ("reply", "reply_more", "social", "operator")
         with self._lock:
             target = self._replacement if self._replacement is not None else self._queue
             last = max((i for i, s in enumerate(target) if s.kind in addressed), default=-1)
@@ -184,7 +188,7 @@ class SpeechPlayout:
         self._rest_released = False
         if rest is None:
             return
-        addressed = ("reply", "reply_more", "operator")
+        addressed = ("reply", "reply_more", "social", "operator")
         last = max((i for i, s in enumerate(self._queue) if s.kind in addressed), default=-1)
         self._queue.insert(last + 1, rest)
         self._queued_samples += rest.samples
@@ -203,6 +207,38 @@ class SpeechPlayout:
             self._replacement = list(segments)
             self._replace_deadline = self._clock_samples + round(max_wait_s * self._rate)
             self._replace_pause = round(pause_s * self._rate)
+
+    def answer_next(
+        self, segments: list[SpeechSegment], *, max_wait_s: float = 0.6, pause_s: float = 0.15
+    ) -> list[SpeechSegment]:
+        """An answer's first sentence. While another answer's first sentence (kind "reply") is being said, queued or
+        waiting to cut in, ``segments`` follow it — that one is never cut — and what was queued after it (the other
+        answer's follow-ups, patter) is dropped, except thank-yous, greetings and operator lines already waiting.
+        Otherwise this is :meth:`replace_at_boundary`. Returns the dropped segments (never heard)."""
+        with self._lock:
+            target = self._replacement if self._replacement is not None else self._queue
+            items = list(target)
+            last = max((i for i, s in enumerate(items) if s.kind == "reply"), default=-1)
+            if last < 0 and (self._current is None or self._current.kind != "reply"):
+                dropped = [*self._queue, *(self._replacement or ())]
+                self._replacement = list(segments)
+                self._replace_deadline = self._clock_samples + round(max_wait_s * self._rate)
+                self._replace_pause = round(pause_s * self._rate)
+                return dropped
+            after = items[last + 1 :]
+            kept = [s for s in after if s.kind in _WAITING_KINDS]
+            new = [*items[: last + 1], *kept, *segments]
+            if target is self._queue:
+                self._queue = collections.deque(new)
+                self._queued_samples = sum(s.samples for s in new)
+            else:
+                self._replacement = new
+            return [s for s in after if s.kind not in _WAITING_KINDS]
+
+    def speaking_kind(self) -> str | None:
+        """The kind of the sentence being said now (None in silence)."""
+        with self._lock:
+            return self._current.kind if self._current is not None else None
 
     def busy_with(self, kind: str) -> bool:
         """True while a segment of this kind is playing, queued, or waiting to cut in."""

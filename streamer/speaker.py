@@ -14,38 +14,39 @@ import asyncio
 import collections
 import collections.abc
 import concurrent.futures
+import contextlib
 import logging
 import random
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from streamer.brain.base import Beat, BrainRequest, Turn
 from streamer.brain.factory import BrainKit
-from streamer.brain.intents import PRODUCT_INTENTS, classify, score_intents
+from streamer.brain.intents import classify, is_small_talk
 from streamer.brain.templates import normalise
 from streamer.chat.triage import Pick
 from streamer.clock import Clock
 from streamer.config import Persona, ProductSheet
 from streamer.director import ShowDirector
 from streamer.frames import SpeechSegment
-from streamer.gate import MODEL_IMPORT_GATE
+from streamer.lang import tables as language_tables
 from streamer.playout import SpeechPlayout
-from streamer.voice.base import Speech, VoiceBackend, VoiceError
+from streamer.voice.base import VoiceBackend, VoiceError
 
 log = logging.getLogger(__name__)
 
 #: Generate just ahead: ask for the next patter sentence only when less than this much speech is queued.
 SPEECH_LOW_WATER_S = 1.5
-#: The first sentences of an answer (greeting + the fact) that a later comment may not cut.
-ESSENTIAL_REPLY_SENTENCES = 2
+#: The first sentence of an answer (the viewer's name and the fact) that a later comment may not cut.
+ESSENTIAL_REPLY_SENTENCES = 1
 #: Silence between the cut and the answer: long enough to sound like a turn, short enough to feel immediate.
 REPLY_PAUSE_S = 0.08
 #: Operator lines and approved answers waiting to be spoken (the operator is told when this is full).
 READY_MAX = 10
 #: Speech said to someone (a viewer or on the operator's behalf): patter controls never cut it.
-ADDRESSED_KINDS = ("reply", "reply_more", "operator")
+ADDRESSED_KINDS = ("reply", "reply_more", "social", "operator")
 #: Speech the host says on its own: what pause, skip and pin make stale.
 PATTER_KINDS = ("patter", "transition", "greeting", "invite")
 #: How long after a cut the rest of the cut sentence is still worth saying (show seconds).
@@ -55,16 +56,11 @@ OPENING_WAIT_S = 8.0
 
 
 def is_social(job: ReplyJob) -> bool:
-    """A thank-you, or a reply to a comment that only greets or thanks (no product question): it waits for the
-    sentence on air to end instead of cutting it."""
-    if job.kind == "thanks":
+    """A thank-you, or a reply to a comment that only greets, thanks or chats ("love it!"): no product question.
+    Social replies never cut the sentence on air (they follow it) and never hold up an answer to a question."""
+    if job.kind == "thanks" or (job.kind == "purchase" and not job.text):
         return True
-    if job.kind != "question" or not job.text:
-        return False
-    scores = score_intents(job.text)
-    social = max(scores.get("greeting", 0.0), scores.get("thanks", 0.0))
-    asks = any(scores.get(i, 0.0) >= 1.0 for i in (*PRODUCT_INTENTS, "identity", "comparison"))
-    return social >= 1.0 and not asks
+    return job.kind == "question" and bool(job.text) and is_small_talk(job.text)
 
 
 @dataclass(slots=True)
@@ -128,44 +124,24 @@ def spoken_name(user: str) -> str:
     return name or "friend"
 
 
-_THANKS_EN = ("Thank you so much", "Thanks a lot", "Big thanks", "Thank you", "Lovely to see you", "Hello and thanks")
-_WELCOME_EN = (
-    "Welcome to the stream!",
-    "So glad you're here!",
-    "Great to have you with us!",
-    "Make yourselves comfortable!",
-    "Stick around, there's more coming up!",
-    "",
-)
-_THANKS_ZH = ("谢谢{who}的支持！", "欢迎{who}来到直播间！", "感谢{who}！", "{who}，欢迎欢迎！")
-
-
 def thanks_sentences(
     persona: Persona, viewers: list[str], rng: random.Random, recent: collections.abc.Container[str] = ()
 ) -> list[str]:
-    """One merged thank-you for gifts, greetings and joins; phrasings said recently (``recent``: normalised
-    sentences) are avoided, so a busy chat does not hear "Welcome to the stream!" again and again."""
+    """One merged thank-you for gifts, greetings and joins, in the persona's language (:mod:`streamer.lang`);
+    phrasings said recently (``recent``: normalised sentences) are avoided, so a busy chat does not hear "Welcome
+    to the stream!" again and again."""
+    words = language_tables(persona.language)
     names = list(dict.fromkeys(v for v in viewers if v and v != "friend"))[:4]
-    zh = persona.language.startswith("zh")
-    if zh:
-        who = "、".join(names) if names else "大家"
-        options = [t.format(who=who) for t in _THANKS_ZH]
-        fresh = [o for o in options if normalise(o) not in recent] or options
-        return [rng.choice(fresh)]
     if not names:
-        who = "everyone"
+        who = words.everyone
     elif len(names) == 1:
         who = names[0]
     else:
-        who = ", ".join(names[:-1]) + " and " + names[-1]
-    openers = [f"{o}, {who}!" for o in _THANKS_EN]
-    fresh = [o for o in openers if normalise(o) not in recent] or openers
-    out = [rng.choice(fresh)]
-    welcome = [w for w in _WELCOME_EN if not w or normalise(w) not in recent]
-    extra = rng.choice(welcome) if welcome else ""
-    if extra:
-        out.append(extra)
-    return out
+        who = words.name_sep.join(names[:-1]) + words.name_and + names[-1]
+    options = [t.format(who=who) for t in words.thanks]
+    fresh = [o for o in options if normalise(o) not in recent] or options
+    # One short sentence: a busy chat is thanked often, and every second of thanks is a second of no selling.
+    return [rng.choice(fresh)]
 
 
 class Speaker:
@@ -182,6 +158,7 @@ class Speaker:
         reply_pool: concurrent.futures.Executor,
         rng: random.Random,
         next_reply: Callable[[], Awaitable[ReplyJob | None]] | None = None,
+        question_waiting: Callable[[], bool] | None = None,
         quiet_invite_s: float = 90.0,
     ) -> None:
         self.persona = persona
@@ -194,6 +171,8 @@ class Speaker:
         self._reply_pool = reply_pool
         self.rng = rng
         self._next_reply = next_reply
+        self._question_waiting = question_waiting or (lambda: False)
+        """Whether a viewer's question waits to be answered: the answer on air keeps to its first sentence."""
         self.quiet_invite_s = quiet_invite_s
         self.low_water_s = SPEECH_LOW_WATER_S
         """Raised for a while at start-up, so speech is queued while a model loads and synthesis must wait."""
@@ -284,9 +263,13 @@ class Speaker:
         return self._opened
 
     def _may_reply(self) -> bool:
-        # One answer at a time: the next comment waits until the host has finished the last one (patter, not a
-        # reply, is what a reply cuts into). Operator speech is never cut by a viewer's answer.
-        return not self.playout.busy_with("reply") and not self.playout.busy_with("operator")
+        # Answers are written one at a time (by this loop), and the next one is written while the last one's first
+        # sentence is still being said: it follows that sentence without cutting it (SpeechPlayout.answer_next), so
+        # a viewer waits for one sentence, not for a whole answer plus synthesis. Operator speech is never cut by a
+        # viewer's answer; a thank-you on air is followed only by a question (socials do not pile up).
+        if self.playout.busy_with("operator"):
+            return False
+        return not self.playout.busy_with("social") or self._question_waiting()
 
     # ---- operator -----------------------------------------------------------------------------------------
 
@@ -370,6 +353,9 @@ class Speaker:
                 return
             self._open_beat(beat)
         assert self._beat_stream is not None and self._beat is not None
+        if self._beat.kind == "section" and self.director.time_up(self.clock.now()):
+            await self._close_beat()  # on air long enough: the next beat is the transition to the next product
+            return
         try:
             sentence = await anext(self._beat_stream)
         except StopAsyncIteration:
@@ -470,15 +456,24 @@ class Speaker:
         gen = self._patter_gen
         old = self.playout.discard_cut_rest()  # an older cut's rest is not this reply's to resume
         if old is not None:
-            self.director.forget(old.resumes or old.text)
+            self._forget_rest(old)
         cut_at_s = self.clock.now()
-        async for sentence in self._reply_sentences(job):
-            # The greeting and the answer itself must be heard; what follows ("reply_more") may be cut short by
-            # the next viewer's comment, so one long answer does not keep everyone else waiting.
+        sentences = self._reply_sentences(job)
+        async for sentence in sentences:
+            # The answer's first sentence must be heard; what follows ("reply_more") may be cut short by the next
+            # viewer's comment, so one long answer does not keep everyone else waiting.
             if job.kind == "operator":
                 kind = "operator"
+            elif social:
+                kind = "social"
             else:
                 kind = "reply" if len(job.sentences) < ESSENTIAL_REPLY_SENTENCES else "reply_more"
+            if kind == "reply_more" and self._question_waiting():
+                # The next viewer's question goes before the rest of this answer (no synthesis spent on it).
+                await sentences.aclose()
+                break
+            # Voiced whole: a name said on its own ("Leo,") while the rest is synthesised is followed by a second
+            # of silence on a loaded machine, which sounds worse than a slightly later start.
             segment = await self._voice(
                 sentence,
                 kind=kind,
@@ -488,23 +483,28 @@ class Speaker:
             )
             if segment is None:
                 continue
-            job.sentences.append(sentence)
-            self.director.note_said(sentence, self.clock.now())
             if first:
                 log.debug(
                     "reply %s: first sentence voiced %.3f s after the comment",
                     job.reply_id,
                     self.clock.now() - job.arrived_s,
                 )
-                if job.kind != "operator" and (social or self.playout.busy_with("greeting")):
+                if job.kind != "operator" and (social or self.playout.speaking_kind() in ("greeting", "social")):
+                    # Never cut the opening greeting or a thank-you: follow it (both are short).
                     self.playout.insert_next([segment])
+                elif job.kind == "operator":
+                    self.playout.replace_at_boundary([segment], pause_s=REPLY_PAUSE_S)  # even into an answer
+                    cut_at_s = self.clock.now()
                 else:
-                    self.playout.replace_at_boundary([segment], pause_s=REPLY_PAUSE_S)
+                    for dropped in self.playout.answer_next([segment], pause_s=REPLY_PAUSE_S):
+                        self._forget_dropped(dropped)
                     cut_at_s = self.clock.now()
                 first = False
             else:
                 while not self.playout.push(segment):
                     await self._nap(0.1)
+            job.sentences.append(sentence)
+            self.director.note_said(sentence, self.clock.now())
         self._replying = False  # all of the answer is queued: patter voiced meanwhile may follow it now
         if target is not None and not first:
             # The viewer asked to see another product: the show moves to it after the answer.
@@ -519,6 +519,8 @@ class Speaker:
                 self.stats.replies += 1
                 self.memory.append(Turn(role="viewer", text=job.text, viewer=job.viewer))
             self.memory.append(Turn(role="host", text=" ".join(job.sentences)))
+            if job.kind != "operator" and self._question_waiting():
+                return  # the next answer follows this one at once; the section resumes after the last answer
             # Resume the section that was interrupted: the same beat, asked again (said sentences are skipped).
             if patter_in_flight is not None and not patter_in_flight.done():
                 await asyncio.wait({patter_in_flight})
@@ -537,7 +539,7 @@ class Speaker:
             dropped = self.playout.discard_cut_rest()
             if dropped is not None:
                 self.stale_dropped += int(stale)
-                self.director.forget(dropped.resumes or dropped.text)
+                self._forget_rest(dropped)
             return
         self.playout.release_cut_rest()
 
@@ -552,7 +554,7 @@ class Speaker:
             return False  # a product that left the catalog: nothing to check against
         return self.brain.guard.fact_problem(text, product=product, products=products) is not None
 
-    async def _reply_sentences(self, job: ReplyJob) -> AsyncIterator[str]:
+    async def _reply_sentences(self, job: ReplyJob) -> AsyncGenerator[str, None]:
         if job.sentences:  # already written (thanks, deflections)
             prepared, job.sentences = job.sentences, []
             for s in prepared:
@@ -568,8 +570,9 @@ class Speaker:
             recent=tuple(self.director.recent),
             rng=self.rng,
         )
-        async for sentence in self.brain.stream(request):
-            yield sentence
+        async with contextlib.aclosing(self.brain.stream(request)) as stream:  # an LLM request ends with the reply
+            async for sentence in stream:
+                yield sentence
 
     def facts_changed(self, products: list[ProductSheet]) -> None:
         """The catalog changed (a price, a promo...): voiced speech that states something the new sheets no longer
@@ -602,6 +605,22 @@ class Speaker:
             nxt = fresh.get(beat.next_product.id) if beat.next_product is not None else None
             self._open_beat(Beat(kind=beat.kind, product=new, section=beat.section, next_product=nxt), resume=True)
 
+    def _forget_rest(self, rest: SpeechSegment) -> None:
+        """The rest of a cut sentence will not be said: the sentence may be said again, but the facts in the part
+        that was heard stay said."""
+        full = rest.resumes or rest.text
+        self.director.forget(full)
+        heard = full[: len(full) - len(rest.text)].strip() if full.endswith(rest.text) else ""
+        if heard:
+            self.director.note_said(heard, self.clock.now())
+
+    def _forget_dropped(self, seg: SpeechSegment) -> None:
+        """Queued speech an answer dropped before it was heard: patter may say it again."""
+        if seg.resumes:
+            self._forget_rest(seg)
+        elif seg.kind in PATTER_KINDS:
+            self.director.forget(seg.text)
+
     def forget_unheard(self, text: str) -> None:
         """A sentence was cut before it was heard in full: let the director allow it again (unless its rest is
         waiting to be said after the reply)."""
@@ -623,7 +642,7 @@ class Speaker:
     ) -> SpeechSegment | None:
         loop = asyncio.get_running_loop()
         try:
-            speech = await loop.run_in_executor(pool, self._synthesize, sentence)
+            speech = await loop.run_in_executor(pool, self.voice.synthesize, sentence)
         except VoiceError as exc:
             self.stats.voice_errors += 1
             log.warning("skipping a sentence the voice could not say: %s", exc)
@@ -642,10 +661,6 @@ class Speaker:
             section=section,
             reply_to=reply_to,
         )
-
-    def _synthesize(self, sentence: str) -> Speech:
-        with MODEL_IMPORT_GATE.shared():
-            return self.voice.synthesize(sentence)
 
     def summary(self) -> dict[str, Any]:
         return {

@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -148,10 +149,26 @@ def test_sigterm_drains_and_leaves_a_clean_recording(tmp_path: Path):
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(5)
+    # Four seconds of show after it is live (start-up time varies with the machine's load; the show's does not).
+    lines: list[str] = []
+    live = threading.Event()
+
+    def read_stderr() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            lines.append(line)
+            if "show started" in line:
+                live.set()
+
+    reader = threading.Thread(target=read_stderr, daemon=True)
+    reader.start()
+    assert live.wait(60), "".join(lines)[-2000:]
+    time.sleep(4.5)
     started = time.monotonic()
     proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=30)
+    proc.wait(timeout=30)
+    reader.join(10)
+    err = "".join(lines)
     assert proc.returncode == 0, err[-2000:]
     assert time.monotonic() - started < 20
     assert "show stopped after" in err

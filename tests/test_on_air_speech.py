@@ -87,8 +87,7 @@ def test_a_reply_whose_content_the_guards_drop_is_answered_from_the_sheet() -> N
     brain = _ScriptedBrain(["Hi Leo!", "The Saturn V is the No.1 kit and only 19 dollars today!"])
     k = kit(brain)
     out = asyncio.run(answer(k, "how much is the Saturn V rocket kit?"))
-    assert out[0] == "Hi Leo!"
-    assert any("89 dollars" in s for s in out[1:]), out
+    assert out[0].startswith("Leo, ") and "89 dollars" in out[0], out  # the greeting leads the repaired answer
     assert not any("19 dollars" in s for s in out)
     assert k.repairs["offline_answer"] == 1
 
@@ -100,6 +99,14 @@ def test_when_nothing_can_be_said_the_host_declines_honestly() -> None:
     assert out and "product page" in " ".join(out)
     assert not any("5 dollars" in s for s in out)
     assert sum(k.repairs.values()) == 1  # the sheet's honest "I don't have that detail"
+
+
+def test_the_viewer_s_name_leads_the_answer() -> None:
+    from streamer.brain.factory import address_into
+
+    assert address_into("Good question, Leo!", "It's 89 dollars.", "Leo", "en") == "Leo, it's 89 dollars."
+    assert address_into("Hi Leo!", "Moon Night Light is 34 dollars 50.", "Leo", "en").startswith("Leo, Moon")
+    assert address_into("小王，好问题！", "现在是¥268。", "小王", "zh") == "小王，现在是¥268。"
 
 
 def test_address_detection() -> None:
@@ -272,3 +279,108 @@ def test_llm_requests_are_rate_limited() -> None:
 
     llm, requests = asyncio.run(main())
     assert requests == 3 and llm.stats.rate_limited == 3 and llm.stats.fallbacks["rate_limited"] == 3
+
+
+def test_show_me_puts_the_product_on_air() -> None:
+    report = asyncio.run(
+        run_virtual_show(
+            persona=PERSONA, products=CATALOG, minutes=1.0, chat_per_min=0, script=[(20.0, "Mia", "show me the rocket")]
+        )
+    )
+    answer_lines = [h for h in report.transcript if h.kind in ("reply", "reply_more")]
+    assert answer_lines and answer_lines[0].product_id == "rocket"  # the card switches with the answer
+    assert "Saturn V" in answer_lines[0].text and "89 dollars" in " ".join(h.text for h in answer_lines)
+    after = [h for h in report.transcript if h.start_s > answer_lines[-1].end_s and h.kind == "patter"]
+    assert after and all(h.product_id == "rocket" for h in after[:3])
+
+
+def test_no_old_price_is_heard_once_a_new_sheet_has_loaded() -> None:
+    """The sheet's price changes while the host is saying the old one: from then on nothing with the old price is
+    heard (queued sentences are dropped, the sentence on air is cut at its next word boundary)."""
+    persona = Persona(name="Joe", patter={"sections": ["price", "features"]})
+    bed = BED.model_copy(update={"list_price": Decimal("49.90"), "promo": "Free catnip mouse today"})
+    cheaper = bed.model_copy(update={"price": Decimal("29.90")})
+
+    def run(change_at: float | None) -> list:  # type: ignore[type-arg]
+        def reload(now: float, director: ShowDirector, speaker: object) -> None:
+            if change_at is not None and abs(now - change_at) < 1 / 60:
+                director.set_products([cheaper, LAMP])
+                speaker.facts_changed([cheaper, LAMP])  # type: ignore[attr-defined]
+
+        report = asyncio.run(
+            run_virtual_show(persona=persona, products=[bed, LAMP], minutes=0.6, chat_per_min=0, on_frame=reload)
+        )
+        return report.transcript
+
+    first = next(h for h in run(None) if "39 dollars 90" in h.sentence)
+    change_at = first.start_s + 0.5  # half a second into the sentence with the old price
+    heard = run(change_at)
+    cut = next(h for h in heard if h.start_s == first.start_s)
+    assert cut.interrupted and cut.end_s < first.end_s  # cut at the next word boundary, not said to the end
+    assert not any("39 dollars 90" in h.sentence for h in heard if h.start_s >= change_at)
+
+
+def _pull_all(p: SpeechPlayout) -> list:
+    heard = []
+    for _ in range(400):
+        heard += p.pull(1600).finished
+    return heard
+
+
+def test_the_next_answer_follows_the_first_sentence_of_the_answer_on_air() -> None:
+    p = SpeechPlayout(rate_hz=AUDIO_RATE_HZ, gap_s=0.0)
+    p.push(_segment(1, "Leo it is 89 dollars today", "reply"))
+    p.push(_segment(2, "The regular price is 109 dollars", "reply_more"))
+    p.push(_segment(3, "It comes in taupe", "patter"))
+    p.pull(1600)  # Leo's answer is on air
+    dropped = p.answer_next([_segment(4, "Mia it ships in two days", "reply")])
+    assert [d.text for d in dropped] == ["The regular price is 109 dollars", "It comes in taupe"]
+    heard = _pull_all(p)
+    assert [(h.text, h.interrupted) for h in heard] == [
+        ("Leo it is 89 dollars today", False),  # never cut
+        ("Mia it ships in two days", False),
+    ]
+
+
+def test_the_next_answer_cuts_the_follow_ups_of_the_answer_on_air() -> None:
+    p = SpeechPlayout(rate_hz=AUDIO_RATE_HZ, gap_s=0.0)
+    p.push(_segment(1, "Leo yes", "reply"))
+    p.push(_segment(2, "The regular price is 109 dollars and it ships today", "reply_more"))
+    heard = []
+    while not p.busy_with("reply_more") or p.busy_with("reply"):
+        heard += p.pull(1600).finished
+    heard += p.pull(4800).finished  # a few words of the follow-up are heard
+    p.answer_next([_segment(3, "Mia it ships in two days", "reply")])
+    heard += _pull_all(p)
+    assert [h.kind for h in heard] == ["reply", "reply_more", "reply"]
+    assert heard[1].interrupted and heard[1].text  # cut at a word boundary
+    assert heard[2].text == "Mia it ships in two days"
+
+
+def test_a_thank_you_already_waiting_stays_when_an_answer_follows() -> None:
+    p = SpeechPlayout(rate_hz=AUDIO_RATE_HZ, gap_s=0.0)
+    p.push(_segment(1, "Leo it is 89 dollars today", "reply"))
+    p.pull(1600)
+    p.insert_next([_segment(2, "Thanks a lot Amy", "social")])
+    assert p.answer_next([_segment(3, "Mia it ships in two days", "reply")]) == []
+    assert [h.text for h in _pull_all(p)] == [
+        "Leo it is 89 dollars today",
+        "Thanks a lot Amy",
+        "Mia it ships in two days",
+    ]
+
+
+def test_a_question_asked_during_an_answer_waits_for_one_sentence_not_the_whole_answer() -> None:
+    script = [(20.0, "leo", "how much is the rocket kit and how tall is it?"), (20.5, "mia", "how tall is the rocket?")]
+    report = asyncio.run(
+        run_virtual_show(persona=PERSONA, products=CATALOG, minutes=1.0, chat_per_min=0.0, seed=3, script=script)
+    )
+    replies = [r for r in report.replies if r[0] == "script"]
+    assert len(replies) == 2
+    (_, leo_at, leo_heard), (_, mia_at, mia_heard) = replies
+    between = [h for h in report.transcript if leo_heard - 0.01 <= h.start_s < mia_heard - 0.01]
+    # Mia hears her answer right after the first sentence of Leo's ("Leo," + the fact): no follow-up of Leo's comes
+    # between (in virtual time there is no synthesis time: this is the queueing alone).
+    assert between and all(h.kind == "reply" and not h.interrupted for h in between), between
+    assert leo_at < mia_at < between[-1].end_s  # Mia asked while Leo was being answered
+    assert mia_heard - mia_at <= sum(h.end_s - h.start_s for h in between) + 1.0

@@ -342,6 +342,8 @@ def latency(args: argparse.Namespace) -> dict[str, object]:
 
     sys.setswitchinterval(0.001)  # as run_stream.py does
     limit_malloc_arenas(2)
+    if args.load == "demo":
+        return latency_under_load(args)
     questions = yaml.safe_load(Path(args.questions).read_text())
     names = ["maya", "leo", "sam", "nina", "omar", "ivy", "kai", "zoe", "li", "ana"]
     script = [
@@ -383,6 +385,60 @@ def latency(args: argparse.Namespace) -> dict[str, object]:
         "voice": getattr(show.voice, "name", "?"),
         "triage": show.triage.stats() if show.triage else None,
         "frames": show.media.frames if show.media else 0,
+        "exit_code": code,
+        "cpu_count": os.cpu_count(),
+    }
+
+
+def latency_under_load(args: argparse.Namespace) -> dict[str, object]:
+    """The whole show in real time with the demo's chat: the simulator's random viewers at its default rate and mix
+    (questions, greetings, gifts, likes, joins, purchases, spam, hostility, injections). Reply latency per kind of
+    pick (question, purchase, thanks, deflect): comment arrival -> first audio sample of its answer in the output."""
+    import asyncio
+
+    from streamer.app import Show
+    from streamer.config import SimulatorChatSource, StreamConfig
+    from streamer.loading import load_persona
+    from streamer.publish.sinks import parse_target
+
+    workdir = Path(tempfile.mkdtemp(prefix="livehost-latency-"))
+    persona = load_persona(args.persona)[0]
+    config = StreamConfig.model_validate({"preview": {"enabled": False}, "show": {"seed": 1}})
+    config.chat.sources.append(SimulatorChatSource(messages_per_min=args.messages_per_min, seed=args.seed))
+    show = Show(
+        config=config,
+        persona=persona,
+        products_source=args.products,
+        targets=[parse_target(str(workdir / "out.flv"))],
+        duration_s=float(args.minutes * 60),
+    )
+    code = asyncio.run(show.run())
+    (workdir / "out.flv").unlink(missing_ok=True)
+    by_kind: dict[str, list[float]] = {}
+    for event in show.events.recent("reply", limit=100_000):
+        by_kind.setdefault(str(event.data["kind"]), []).append(float(event.data["latency_s"]))
+    heard = [h for h in show.spoken]
+    return {
+        "benchmark": "latency",
+        "load": "demo",
+        "measured": "the real show in real time with the demo's simulated chat; comment arrival -> first audio sample "
+        "of its answer in the published output, per kind of pick",
+        "minutes": args.minutes,
+        "messages_per_min": args.messages_per_min,
+        "by_kind": {
+            kind: {
+                "n": len(v),
+                "p50_s": round(percentile(v, 0.5), 3),
+                "p95_s": round(percentile(v, 0.95), 3),
+                "max_s": round(max(v), 3),
+            }
+            for kind, v in sorted(by_kind.items())
+        },
+        "comments": show.triage.stats() if show.triage else None,
+        "cuts_in_last_50_sentences": sum(1 for h in heard if h.interrupted),
+        "brain": show.brain.brain.name + (" (lexical)" if show.brain.offline.degraded else " (MiniLM)"),
+        "voice": getattr(show.voice, "name", "?"),
+        "late_frames": show.media.pacer.late_frames if show.media else None,
         "exit_code": code,
         "cpu_count": os.cpu_count(),
     }
@@ -503,6 +559,16 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--llm-turns", type=int, default=20)
     lt = sub.add_parser("latency", help="comment -> first reply audio, full pipeline with the chat simulator")
     lt.add_argument("--comments", type=int, default=50)
+    lt.add_argument(
+        "--load",
+        choices=["spaced", "demo"],
+        default="spaced",
+        help="spaced: one question every --spacing-s; "
+        "demo: the demo's simulated chat (random viewers, every kind of comment) for --minutes",
+    )
+    lt.add_argument("--minutes", type=float, default=10.0)
+    lt.add_argument("--messages-per-min", type=float, default=8.0)
+    lt.add_argument("--seed", type=int, default=3)
     lt.add_argument("--spacing-s", type=float, default=8.0)
     lt.add_argument("--first-after-s", type=float, default=14.0)
     lt.add_argument("--persona", default="personas/host.yaml")

@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from streamer.stats import percentile
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,12 +24,20 @@ ROOT = Path(__file__).resolve().parents[2]
 def run_patter(args: argparse.Namespace) -> dict[str, Any]:
     from streamer.bench.virtual_show import run_virtual_show
     from streamer.brain.embed import load_embedder
-    from streamer.loading import load_persona
+    from streamer.config import Persona
+    from streamer.loading import ConfigError, errors_in, load_persona
     from streamer.products.catalog import ProductCatalog
 
     persona_path = args.persona or str(ROOT / "personas" / ("host.yaml" if args.language == "en" else "host-zh.yaml"))
     products_path = args.products or str(ROOT / ("products" if args.language == "en" else "products-zh"))
-    persona, _ = load_persona(persona_path)
+    try:
+        persona, _ = load_persona(persona_path)
+    except ConfigError as exc:
+        # The virtual show speaks with a scripted voice: a persona whose only error is a voice file the operator
+        # has not supplied yet (the zh demo's Piper zh_CN voice) still runs here; `check` reports the file.
+        if any(p.field != "voice.voice" for p in errors_in(exc.problems)):
+            raise
+        persona = Persona.model_validate(yaml.safe_load(Path(persona_path).read_text(encoding="utf-8")))
 
     async def go() -> dict[str, Any]:
         catalog = ProductCatalog(products_path, refresh_s=3600)

@@ -102,6 +102,8 @@ class VirtualShowReport:
     reply_latency_s: dict[str, list[float]] = field(default_factory=dict)
     """Comment arrival to the first sample of its answer heard, by simulator category."""
     first_kind: str | None = None
+    replies: list[tuple[str, float, float]] = field(default_factory=list)
+    """(simulator category, comment arrival, first audio of its answer) per answered comment, show seconds."""
     name_words: frozenset[str] = frozenset()
     """Words of the catalog's product names: naming a product is not stating a fact."""
 
@@ -118,6 +120,7 @@ class VirtualShowReport:
             "sentences_heard": len(self.transcript),
             "patter_sentences": len(said),
             "distinct_2": round(distinct_2(said), 3),
+            "distinct_2_per_5min": _windowed_distinct_2(patter, 300.0),
             "min_fact_repeat_s": _min_fact_repeat_s(patter, self.name_words),
             "max_product_on_air_s": round(_max_on_air_s(self.transcript), 1),
             "cuts": sum(1 for h in self.transcript if h.interrupted),
@@ -129,22 +132,43 @@ class VirtualShowReport:
 
 
 def _min_fact_repeat_s(patter: Sequence[Heard], names: frozenset[str] = frozenset()) -> float | None:
-    """The shortest air time between a patter sentence and an earlier patter sentence saying mostly the same facts
-    (half or more of its content-word pairs). None when no fact was ever repeated."""
+    """The shortest air time within which a patter sentence's facts had mostly been said before (half or more of its
+    content-word pairs said in patter within that time). None when no fact was ever repeated."""
     best: float | None = None
     seen: dict[tuple[str, ...], float] = {}
+    resumed = {h.sentence for h in patter if h.resumed}
     for h in patter:
         if h.resumed:
             continue
-        keys = fact_keys(h.sentence, names)
-        if keys:
-            times = [seen[k] for k in keys if k in seen]
-            if len(times) * 2 >= len(keys) and times:
-                gap = h.start_s - max(times)
+        # What was heard: a cut sentence whose rest was never said counts for the words heard only.
+        fragment = h.interrupted and h.sentence not in resumed
+        said = h.text if fragment else h.sentence
+        keys = fact_keys(said, names)
+        if keys and not fragment:  # a few words cut short are not judged (their facts still count as said)
+            # The air time within which half of its facts had been said already.
+            ages = sorted(h.start_s - seen[k] for k in keys if k in seen)
+            need = (len(keys) + 1) // 2
+            if len(ages) >= need:
+                gap = ages[need - 1]
                 best = gap if best is None else min(best, gap)
         for k in keys:
             seen[k] = h.start_s
     return None if best is None else round(best, 1)
+
+
+def _windowed_distinct_2(patter: Sequence[Heard], window_s: float) -> float | None:
+    """Mean distinct-2 of the patter heard in each whole ``window_s`` of the run (what a viewer who stays that long
+    hears); None for a run shorter than one window."""
+    if not patter:
+        return None
+    end = patter[-1].end_s
+    values = []
+    start = 0.0
+    while start + window_s <= end:
+        said = [h.sentence for h in patter if start <= h.start_s < start + window_s and not h.resumed]
+        values.append(distinct_2(said))
+        start += window_s
+    return round(sum(values) / len(values), 3) if values else None
 
 
 def _max_on_air_s(transcript: Sequence[Heard]) -> float:
@@ -189,12 +213,15 @@ async def run_virtual_show(
     embedder: TextEmbedder | None = None,
     brain: Brain | None = None,
     fps: int = 30,
-    on_frame: Callable[[float], None] | None = None,
+    on_frame: Callable[[float, ShowDirector, Speaker], None] | None = None,
+    script: Sequence[tuple[float, str, str]] = (),
 ) -> VirtualShowReport:
     """Runs the show's talking part for ``minutes`` of virtual air time and returns what was heard.
 
-    ``embedder``: the offline brain's (default: the lexical one, no model load). ``chat_per_min``: simulated
-    comments per minute at the demo's mix (0: no chat)."""
+    ``embedder``: the offline brain's (default: the lexical one, no model load). ``on_frame(now, director,
+    speaker)`` runs after every frame (a test changes the catalog there, as the show does on a reload).
+    ``chat_per_min``: simulated comments per minute at the demo's mix (0: no chat). ``script``: comments of your
+    own, (show second, viewer, text), delivered on top of the simulated ones."""
     loop = asyncio.get_running_loop()
     inline = InlineExecutor()
     loop.set_default_executor(inline)
@@ -207,7 +234,8 @@ async def run_virtual_show(
     director = ShowDirector(persona=persona)
     director.set_products(list(products))
     playout = SpeechPlayout(rate_hz=AUDIO_RATE_HZ, gap_s=persona.patter.pause_between_sentences_ms / 1000)
-    triage = ChatTriage(TriageSettings()) if chat_per_min > 0 else None
+    triage = ChatTriage(TriageSettings()) if chat_per_min > 0 or script else None
+    scripted = sorted(script)
     report = VirtualShowReport(
         minutes=minutes, name_words=frozenset(w for p in products for w in content_tokens(p.name))
     )
@@ -240,6 +268,7 @@ async def run_virtual_show(
         reply_pool=inline,
         rng=rng,
         next_reply=next_reply if triage is not None else None,
+        question_waiting=triage.question_waiting if triage is not None else None,
     )
     sim = (
         ViewerSimulator(messages_per_min=chat_per_min, catalog=lambda: director.products, seed=seed)
@@ -272,6 +301,17 @@ async def run_virtual_show(
                 if decision.outcome in ("queued", "merged"):
                     speaker.wake.set()
                 next_msg_s += sim.next_gap_s()
+            while scripted and scripted[0][0] <= now and triage is not None:
+                _, user, text = scripted.pop(0)
+                mid = f"m{next(ids)}"
+                categories[mid] = "script"
+                cm = ChatMessage(source="script", message_id=mid, user=user, text=text, received_s=now)
+                if triage.offer(cm, now, products=director.products, on_screen=director.current_product).outcome in (
+                    "queued",
+                    "merged",
+                ):
+                    speaker.wake.set()
+                speaker.last_chat_s = now
             _, n = audio_share(frame, fps)
             pulled = playout.pull(n)
             for seg in pulled.started:
@@ -280,7 +320,9 @@ async def run_virtual_show(
                     report.first_kind = seg.kind
                 if seg.reply_to and seg.reply_to in job_category:
                     cat = job_category.pop(seg.reply_to)
-                    report.reply_latency_s.setdefault(cat, []).append(now - job_arrival.pop(seg.reply_to, now))
+                    arrival = job_arrival.pop(seg.reply_to, now)
+                    report.reply_latency_s.setdefault(cat, []).append(now - arrival)
+                    report.replies.append((cat, arrival, now))
             for heard in pulled.finished:
                 begun = _pop_start(starts, heard)
                 start_s, began = begun if begun is not None else (now, None)
@@ -289,7 +331,7 @@ async def run_virtual_show(
                     speaker.forget_unheard(heard.sentence)
             clock.advance(1 / fps)
             if on_frame is not None:
-                on_frame(clock.now())
+                on_frame(clock.now(), director, speaker)
             for _ in range(4):
                 await asyncio.sleep(0)
             if task.done():

@@ -220,8 +220,8 @@ def normalise_rows(m: np.ndarray) -> np.ndarray:
 def preload_model_libraries() -> bool:
     """Import torch and sentence-transformers now (blocking, seconds). Returns False if they are not there.
 
-    Call it before other threads use libraries that probe for torch (scipy's array-API checks): a half-imported
-    torch module makes them fail.
+    Nothing on the show's speech path imports scipy (whose array-API checks fail on a half-imported torch): the
+    voice resamples with :mod:`streamer.voice.resample`, so speech goes on while this runs in another thread.
     """
     try:
         import sentence_transformers  # noqa: F401

@@ -16,12 +16,13 @@ import asyncio
 import collections
 import dataclasses
 import logging
-from collections.abc import AsyncIterator
+import re
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 
 from streamer.brain.base import Brain, BrainRequest
 from streamer.brain.guards import GuardVerdict, SentenceGuard
-from streamer.brain.intents import classify
+from streamer.brain.intents import classify, is_small_talk
 from streamer.brain.offline import OfflineBrain, is_address
 from streamer.brain.templates import normalise
 from streamer.config import BrainSettings, Persona, ProductSheet
@@ -46,6 +47,52 @@ def turn_subjects(request: BrainRequest) -> list[ProductSheet]:
             out = [on_screen]
     seen: set[str] = set()
     return [p for p in out if not (p.id in seen or seen.add(p.id))]  # type: ignore[func-returns-value]
+
+
+def address_into(address: str, sentence: str, viewer: str | None, language: str) -> str:
+    """The viewer's name put in front of the answer's first sentence ("Leo, it's 89 dollars today."), in place of
+    a separate greeting. The address is dropped only when it is nothing but a greeting of that viewer; anything else
+    is kept as it was said, before the sentence."""
+    if not viewer or not is_address(address, viewer):
+        return f"{address} {sentence}"
+    if language.split("-")[0].lower() == "zh" or _has_cjk(sentence):
+        return f"{viewer}，{sentence}"
+    word = sentence.split(" ", 1)[0].rstrip(",:;!?.")
+    if word in _LOWER_AFTER_NAME:
+        sentence = sentence[:1].lower() + sentence[1:]
+    return f"{viewer}, {sentence}"
+
+
+#: Sentence openings that are ordinary words (lower-cased after "Leo, "); anything else may be a name ("Moon ...").
+_LOWER_AFTER_NAME = frozenset(
+    "It It's Its The There There's We We've You You'll Yes No Sure Today's Today Right That That's This These They "
+    "Sorry Honest Shipping About For In Sold Here Here's Great Good Please Unfortunately Our A An And But So Each "
+    "Both Absolutely Of Not One Two Three Now Currently".split()
+)
+
+
+_CLAUSE = re.compile(r"(?<=[;；])\s*")
+
+
+def split_clauses(sentence: str) -> list[str]:
+    """ "It's 89 dollars today; the regular price is 109 dollars." -> two sentences. Only at a semicolon, and only
+    when both sides are a few words long (so no number is parted from what it counts)."""
+    parts = [p.strip() for p in _CLAUSE.split(sentence) if p.strip()]
+    if len(parts) < 2 or any(len(p) < (4 if _has_cjk(p) else 12) for p in parts):
+        return [sentence]
+    out = []
+    for i, part in enumerate(parts):
+        cjk = _has_cjk(part)
+        if part[-1] in ";；":
+            part = part[:-1] + ("。" if cjk else ".")
+        if i and not cjk and part[:1].islower():
+            part = part[:1].upper() + part[1:]
+        out.append(part)
+    return out
+
+
+def _has_cjk(text: str) -> bool:
+    return any("\u3400" <= c <= "\u9fff" for c in text)
 
 
 @dataclass(slots=True)
@@ -83,18 +130,37 @@ class BrainKit:
         """Replies the repair path completed, by how: ``offline_answer`` (the sheet's answer replaced what the
         guards dropped), ``decline`` (an honest "the sheet doesn't say")."""
 
-    async def stream(self, request: BrainRequest) -> AsyncIterator[str]:
+    async def stream(self, request: BrainRequest) -> AsyncGenerator[str, None]:
         """The brain's sentences after the guards: dropped ones vanish, rewritten ones come out rewritten, and a
         reply left without content is repaired (see the module docstring)."""
         turn = GuardedTurn(guard=self.guard, request=request, subjects=turn_subjects(request))
         request = dataclasses.replace(request, vet=turn.vet)
+        held: str | None = None
+        merge = request.question is not None and bool(request.viewer) and not is_small_talk(request.question)
+        """A greeting of the viewer ("Good question, Leo!") waiting for the answer's first sentence: said as one
+        ("Leo, it's 89 dollars today."), it is shorter on air and the answer starts with the viewer's name."""
         async for sentence in self.brain.stream(request):
             text = self._admit(turn, sentence)
-            if text is not None:
+            if text is None:
+                continue
+            if merge and held is None and turn.content == 0:
+                held = text  # an address: wait for what it introduces
+                continue
+            if held is not None:
+                text, held = address_into(held, text, request.viewer, request.persona.language), None
+            if request.question is None:
                 yield text
+                continue
+            # Short sentences in answers: the first carries the fact and is all the next viewer waits for.
+            for part in split_clauses(text):
+                yield part
         if request.question is not None and turn.content == 0:
             for text in await self._repair(turn, request):
+                if held is not None:
+                    text, held = address_into(held, text, request.viewer, request.persona.language), None
                 yield text
+        if held is not None:
+            yield held
 
     def _admit(self, turn: GuardedTurn, sentence: str) -> str | None:
         verdict = turn.vet(sentence)

@@ -78,6 +78,7 @@ from streamer.brain.numbers import (
     same_length_lower,
 )
 from streamer.config import GuardSettings, Persona, ProductSheet
+from streamer.lang import TABLES as LANGUAGE_TABLES
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +93,8 @@ RULE_FILES: tuple[str, ...] = (
     "profanity_zh.txt",
 )
 
-DISCLOSURES: dict[str, str] = {"en": "I'm an AI host, and I'm here to help.", "zh": "我是AI主播。"}
+DISCLOSURES: dict[str, str] = {code: t.disclosure for code, t in LANGUAGE_TABLES.items()}
+"""The guard's replacement for a claim to be human, by language (from :mod:`streamer.lang`)."""
 
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 

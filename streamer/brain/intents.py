@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from streamer.brain import zh_text
 from streamer.config import ProductSheet
 
 Intent = Literal[
@@ -66,7 +67,8 @@ RULES: dict[str, list[tuple[re.Pattern[str], float]]] = {
         (r"\bexpensive\b|\bcheap(er|est)?\b|\bafford", 1.5),
         (r"\$\s?\d|\bdollars?\b|\bbucks\b|\beuros?\b", 1.0),
         (r"\bpay\b", 0.6),
-        (r"多少钱|价格|价钱|几块|贵不贵|便宜|售价", 2.0),
+        (r"多少钱|价格|价钱|几块|贵不贵|贵吗|太贵|便宜|售价|什么价|啥价", 2.0),
+        (r"原价|现价|到手价|一条多少|一个多少|一套多少", 2.0),
     ),
     "discount": _rules(
         (r"\bdiscounts?\b|\bdeals?\b|\bpromo(tion)?s?\b|\bcoupons?\b|\bvouchers?\b", 2.0),
@@ -75,7 +77,7 @@ RULES: dict[str, list[tuple[re.Pattern[str], float]]] = {
         (r"\bwhat(?:'s| is| comes)? free\b|\bfree (gift|stuff|bonus|extra|item)s?\b|\bfor free\b|\bget .* free\b", 1.5),
         (r"\b(percent|%) off\b|\boff\b", 0.8),
         (r"\bregular price\b|\blist price\b|\boriginal price\b|\busual(ly)? (price|cost)", 1.5),
-        (r"优惠|折扣|打折|促销|满减|赠品|活动|券", 2.0),
+        (r"优惠|折扣|打折|促销|满减|立减|赠品|活动|券|半价|买一送一|[一二两三四五六七八九\d]折|福利|划算|再减", 2.0),
     ),
     "shipping": _rules(
         (r"\bship(s|ping|ped)?\b|\bdeliver(y|ed|s)?\b|\bpost(age|al)\b|\bcourier\b", 2.0),
@@ -85,7 +87,7 @@ RULES: dict[str, list[tuple[re.Pattern[str], float]]] = {
         (r"\b(shipping|delivery|postage) (cost|fee|charge|price)s?\b|\bcost\b.{0,20}\b(ship|deliver)", 1.5),
         (r"\bfree (shipping|delivery)\b|\b(shipping|delivery) (is )?free\b|\bis (shipping|delivery) free\b", 1.5),
         (r"\breturns?\b|\brefunds?\b", 0.4),
-        (r"发货|快递|运费|包邮|配送|物流|几天到|多久到", 2.0),
+        (r"发货|快递|运费|包邮|配送|物流|几天到|多久到|什么时候发|什么时候到|几天能到|要几天|顺丰|到货|寄到|发到", 2.0),
     ),
     "specs": _rules(
         (r"\bsizes?\b|\bsizing\b|\bdimensions?\b|\bmeasure(ments)?\b|\bspecs?\b|\bspecifications?\b", 2.0),
@@ -100,7 +102,8 @@ RULES: dict[str, list[tuple[re.Pattern[str], float]]] = {
         (r"\btemperatures?\b|\bdegrees?\b|\bwattage\b|\bvoltage\b|\bpower\b|\bspeed\b|\bversion\b", 1.5),
         (r"\bhow much (does|do|can|will) (it|this|that|they|the [\w ]{1,40}?) (hold|contain|carry|fit|take)\b", 3.0),
         (r"\bhold(s)?\b|\bcapacity\b|\blitres?\b|\bliters?\b", 1.0),
-        (r"尺寸|尺码|规格|多大|多重|重量|大小|颜色|电池|参数", 2.0),
+        (r"尺寸|尺码|规格|多大|多重|重量|大小|颜色|电池|参数|容量|能装多少|装多少|多少毫升", 2.0),
+        (r"多高|多宽|多长|直径|几斤|多少克|续航|充电|毫安|几种颜色|哪些颜色", 2.0),
     ),
     "material": _rules(
         (r"\bmaterials?\b|\bmade (of|from|out of)\b|\bwhat'?s it made\b|\bcomposition\b", 2.5),
@@ -108,12 +111,12 @@ RULES: dict[str, list[tuple[re.Pattern[str], float]]] = {
         (r"\bcotton\b|\bwool\b|\bmerino\b|\bpolyester\b|\bleather\b|\bsilk\b|\blinen\b|\bnylon\b", 1.5),
         (r"\bplastic\b|\bmetal\b|\bsteel\b|\biron\b|\bwood(en)?\b|\bglass\b|\bceramic\b|\bbamboo\b", 1.2),
         (r"\bingredients?\b|\bcontains?\b|\bfilling\b|\bfur\b|\bpaper\b|\benamel\b", 1.2),
-        (r"材质|面料|材料|成分|什么做的|配料", 2.5),
+        (r"材质|面料|材料|成分|什么做的|配料|真丝|纯棉|不锈钢|陶瓷|是真的吗|什么材料", 2.5),
     ),
     "origin": _rules(
         (r"\bwhere\b.{0,30}\b(from|made|grown|produced|manufactured|sourced|come from)\b", 2.0),
         (r"\borigin\b|\bcountry\b|\bmade in\b|\bimported\b", 2.0),
-        (r"产地|哪里产|哪里生产|哪国", 2.0),
+        (r"产地|哪里产|哪里生产|哪国|哪儿产|哪里的货|原产|哪里做的", 2.0),
     ),
     "stock": _rules(
         (r"\bin stock\b|\bstock\b|\bsold out\b|\bout of stock\b|\bavailability\b|\binventory\b", 2.0),
@@ -122,20 +125,20 @@ RULES: dict[str, list[tuple[re.Pattern[str], float]]] = {
         (r"\bhow many\b.{0,30}\b(left|remaining|in stock|available)\b|\bdo you (still )?have left\b", 2.0),
         (r"\b(is|are) (it|this|that|they|these|the \w+) (still )?available\b|\bstill available\b", 1.5),
         (r"\brestock\b|\bback in stock\b|\bstill have\b|\bcan i (still )?(buy|get|order)\b", 1.5),
-        (r"库存|有货|没货|还有吗|售罄|卖完", 2.0),
+        (r"库存|有货|没货|还有吗|还有多少|售罄|卖完|卖光|现货|还剩|缺货|断货", 2.0),
     ),
     "returns": _rules(
         (r"\breturn(s|ed|ing)?\b|\brefund(s|ed)?\b|\bexchange\b|\bsend (it|them) back\b|\bmoney back\b", 2.0),
-        (r"退货|退款|换货|无理由|七天|7天", 2.0),
+        (r"退货|退款|换货|退换|无理由|七天|7天|能退|可以退|包退", 2.0),
     ),
     "warranty": _rules(
         (r"\bwarrant(y|ies|ee)\b|\bguarantee[ds]?\b|\bbreaks?\b|\brepairs?\b", 2.0),
-        (r"保修|质保|坏了|维修", 2.0),
+        (r"保修|质保|坏了|维修|保换|售后", 2.0),
     ),
     "show": _rules(
         (r"\bshow (me|us)\b|\blet (me|us) see\b|\bcan (i|we) see\b|\bshow the\b|\bput (up|on) the\b", 2.0),
         (r"\b(pull|bring) up the\b|\bback to the\b|\bgo back to\b|\bswitch to\b", 1.5),
-        (r"看看|展示|给我看|上一下|讲讲|介绍一下", 2.0),
+        (r"看看|展示|给我看|上一下|讲讲|介绍一下|上链接|再看|拿出来", 2.0),
     ),
     "comparison": _rules(
         (r"\bcompare[ds]?\b|\bcomparison\b|\bversus\b|\bvs\.?\b|\bdifferen(ce|t)\b|\bdiffer\b", 2.0),
@@ -168,7 +171,7 @@ RULES: dict[str, list[tuple[re.Pattern[str], float]]] = {
         (r"\b(you'?re|you are|ur) (a |an )?(bot|robot|ai|fake|cartoon|not real)\b", 2.5),
         (r"\bwho are you\b|\bwhat are you\b|\bwho is (talking|speaking)\b|\bai[- ]generated\b", 2.0),
         (r"\byour name\b|\bwho'?s (the|this) host\b|\bwhat do (they|we) call you\b", 2.0),
-        (r"真人|机器人|是不是ai|是ai吗|人工智能|虚拟主播|你是谁|你叫什么", 3.0),
+        (r"真人|机器人|是不是ai|是ai吗|是ai|\bai吗|人工智能|虚拟主播|虚拟人|数字人|你是谁|你叫什么|是人吗|录播", 3.0),
     ),
 }
 
@@ -220,7 +223,9 @@ def classify(
     on_screen: ProductSheet | None = None,
 ) -> Classification:
     """Intents of ``question`` and which of ``products`` it is about (see :class:`Classification`)."""
-    scores = score_intents(question)
+    # A product's name says nothing about what is asked: "how much is the Hubble Poster 50x70 cm?" asks a price,
+    # whatever "cm" in the name suggests.
+    scores = score_intents(_without_names(question, products, on_screen))
     named = named_products(question, products, on_screen=on_screen)
     named_ids = tuple(p.id for p in named)
 
@@ -263,6 +268,21 @@ def classify(
     )
 
 
+def _without_names(question: str, products: Sequence[ProductSheet], on_screen: ProductSheet | None) -> str:
+    """The question with any catalog product's full name (or its part before a comma) taken out."""
+    names = {p.name for p in products} | ({on_screen.name} if on_screen is not None else set())
+    text = question
+    low = text.lower()
+    for name in sorted(names, key=len, reverse=True):
+        for form in (name, name.split(",")[0]):
+            form = form.strip()
+            if len(form) >= 4 and form.lower() in low:
+                i = low.index(form.lower())
+                text = text[:i] + " " + text[i + len(form) :]
+                low = text.lower()
+    return text
+
+
 _ORDER = {name: i for i, name in enumerate(RULES)}
 _ORDER["other"] = len(_ORDER)
 
@@ -283,7 +303,7 @@ STOPWORDS: frozenset[str] = frozenset(
     could will would should i you your my me we our us they them he she his her what which who how why when where
     there here any some all one ones very really so just not no yes if then than as about into up out over
     much many more most less get got have has had please pls plz tell know want need like also too
-    x cm mm m kg g ml l h in inch oz qt pack set kit size new edition version scale pcs pc""".split()
+    x cm mm m kg g ml l h in inch oz qt pack set kit size new edition version scale pcs pc zh cn""".split()
 )
 
 
@@ -294,7 +314,8 @@ class _ProductWords:
 
 
 def product_words(product: ProductSheet) -> frozenset[str]:
-    """The distinctive words of a product's name and id (lower case, no stopwords, no bare numbers)."""
+    """The distinctive words of a product's name and id (lower case, no stopwords, no bare numbers). A Chinese
+    name also gives its parts (:func:`cjk_name_parts`: "3D打印月球灯" -> 月球灯, 月球, 打印)."""
     text = f"{product.name} {product.id.replace('-', ' ').replace('_', ' ').replace('.', ' ')}".lower()
     words = set()
     for w in _WORD.findall(text):
@@ -303,7 +324,55 @@ def product_words(product: ProductSheet) -> frozenset[str]:
         words.add(w)
         if len(w) > 3 and w.endswith("s") and not w.endswith("ss"):
             words.add(w[:-1])  # "beans" also matches "bean"
+    words |= set(cjk_name_parts(product.name))
     return frozenset(words)
+
+
+#: Last words of Chinese names that say little about which product it is ("茶具套装": the 茶具 names it).
+_ZH_GENERIC_HEADS = frozenset("套装 套 组合 礼盒 系列 款 装 版 新款 正品".split())
+ZH_MODIFIER_WEIGHT = 0.4
+"""How much a Chinese name part before the head noun counts ("冬季" in "冬季保暖猫窝"): alone it never names a
+product, two of them do."""
+_NAME_PARTS_CACHE: dict[str, dict[str, float]] = {}
+
+
+def cjk_name_parts(name: str) -> dict[str, float]:
+    """Parts of a Chinese product name a viewer may use for it, with their weight: the head noun (the last word,
+    or the last two when the last is generic, "茶具" in "龙泉青瓷功夫茶具套装") and words joined to it ("月球灯")
+    count 1.0; modifiers before it count :data:`ZH_MODIFIER_WEIGHT`. Empty for a name without Chinese characters.
+    Cached per name (segmentation is jieba's)."""
+    hit = _NAME_PARTS_CACHE.get(name)
+    if hit is not None:
+        return hit
+    parts: dict[str, float] = {}
+    for run in re.findall(r"[\u3400-\u9fff]+", name.lower()):
+        try:
+            raw = [w for w in zh_text.segment(run) if w]
+        except Exception:  # no jieba: the whole run only
+            raw = [run]
+        segs: list[str] = []
+        for w in raw:  # single characters jieba left alone belong together ("猫", "窝" -> "猫窝")
+            if len(w) == 1 and segs and len(segs[-1]) == 1:
+                segs[-1] += w
+            else:
+                segs.append(w)
+        if len(run) <= 4:
+            parts[run] = 1.0
+        last = len(segs) - 1
+        head = {last}
+        if last >= 1 and (segs[last] in _ZH_GENERIC_HEADS or len(segs[last]) == 1):
+            head.add(last - 1)
+        for i, w in enumerate(segs):
+            if len(w) >= 2 and w not in zh_text.STOPWORDS and w not in _ZH_GENERIC_HEADS:
+                parts[w] = max(parts.get(w, 0.0), 1.0 if i in head else ZH_MODIFIER_WEIGHT)
+            if i == last - 1:
+                merged = w + segs[last]
+                if 3 <= len(merged) <= 4:
+                    parts[merged] = 1.0
+    if len(_NAME_PARTS_CACHE) >= 4096:
+        _NAME_PARTS_CACHE.clear()
+    _NAME_PARTS_CACHE[name] = parts
+    return parts
 
 
 _INDEX_CACHE: dict[tuple[int, ...], tuple[tuple[ProductSheet, ...], list[_ProductWords], dict[str, float]]] = {}
@@ -383,17 +452,21 @@ def named_products(
     sheets = list(products)
     if on_screen is not None and all(p.id != on_screen.id for p in sheets):
         sheets.append(on_screen)
-    vocabs = [(p.id, _sheet_vocab(p)) for p in sheets]
+    vocabs = [(p.id, _sheet_vocab(p), _sheet_text(p)) for p in sheets]
     scored: list[tuple[float, int]] = []
     for index, p in enumerate(catalog):
         total = 0.0
         best_word = 0.0
+        zh_parts = cjk_name_parts(products[index].name)
         for pw in p.words:
             m = max((_word_match(qw, pw) for qw in qwords), default=0.0)
             if m <= 0:
                 continue
             weight = idf[pw] * m
-            if any(pid != p.id and pw in vocab for pid, vocab in vocabs):
+            cjk = bool(_CJK_RX.match(pw))
+            if cjk:
+                weight *= zh_parts.get(pw, ZH_MODIFIER_WEIGHT)
+            if any(pid != p.id and (pw in text if cjk else pw in vocab) for pid, vocab, text in vocabs):
                 weight *= 0.3
             total += weight
             best_word = max(best_word, weight)
@@ -408,30 +481,46 @@ def mention_position(question: str, product: ProductSheet) -> int:
     text = _clean(question)
     words = product_words(product)
     best = len(text) + 1
+    for part in cjk_name_parts(product.name):  # no word boundaries in Chinese: where the name part starts
+        at = text.find(part)
+        if at >= 0:
+            best = min(best, at)
     for m in _WORD.finditer(text):
         w = m.group(0)
+        if _CJK_RX.match(w):
+            continue  # Chinese runs: found by name part above
         if any(_word_match(w, pw) > 0 or _word_match(w[:-1], pw) > 0 for pw in words):
             best = min(best, m.start())
             break
     return best
 
 
-_VOCAB_CACHE: dict[int, tuple[ProductSheet, frozenset[str]]] = {}
+_VOCAB_CACHE: dict[int, tuple[ProductSheet, frozenset[str], str]] = {}
+
+
+def _sheet_entry(product: ProductSheet) -> tuple[ProductSheet, frozenset[str], str]:
+    hit = _VOCAB_CACHE.get(id(product))
+    if hit is not None and hit[0] is product:
+        return hit
+    parts: list[str] = [product.name, product.description or "", " ".join(product.features)]
+    parts += [f"{k} {v}" for k, v in product.specs.items()]
+    parts += [f"{e.q} {e.a}" for e in product.faq]
+    text = " ".join(parts).lower()
+    entry = (product, frozenset(_WORD.findall(text)), text)
+    if len(_VOCAB_CACHE) >= 1024:
+        _VOCAB_CACHE.clear()
+    _VOCAB_CACHE[id(product)] = entry
+    return entry
 
 
 def _sheet_vocab(product: ProductSheet) -> frozenset[str]:
     """Every word of the sheet, cached per sheet object (a reloaded sheet is a new object)."""
-    hit = _VOCAB_CACHE.get(id(product))
-    if hit is not None and hit[0] is product:
-        return hit[1]
-    parts: list[str] = [product.name, product.description or "", " ".join(product.features)]
-    parts += [f"{k} {v}" for k, v in product.specs.items()]
-    parts += [f"{e.q} {e.a}" for e in product.faq]
-    vocab = frozenset(_WORD.findall(" ".join(parts).lower()))
-    if len(_VOCAB_CACHE) >= 1024:
-        _VOCAB_CACHE.clear()
-    _VOCAB_CACHE[id(product)] = (product, vocab)
-    return vocab
+    return _sheet_entry(product)[1]
+
+
+def _sheet_text(product: ProductSheet) -> str:
+    """The sheet's text in lower case (Chinese name parts are looked up in it: no word boundaries)."""
+    return _sheet_entry(product)[2]
 
 
 #: Words a shopper uses around any question; they say nothing about whether the sheet covers it.
@@ -498,6 +587,15 @@ def is_question(text: str) -> bool:
     return "?" in t or "？" in t or bool(_QUESTION_START.match(t)) or bool(_CJK_QUESTION.search(t))
 
 
+def is_small_talk(text: str) -> bool:
+    """A comment that only greets, thanks or chats ("hi everyone!!", "love it!"): no product question, nothing
+    asked of the host. Its reply is social: it never cuts the sentence on air and is not merged into an answer."""
+    scores = score_intents(text)
+    if any(scores.get(i, 0.0) >= 1.0 for i in (*PRODUCT_INTENTS, "identity", "comparison", "show")):
+        return False
+    return max(scores.get("greeting", 0.0), scores.get("thanks", 0.0)) >= 1.0 or not is_question(text)
+
+
 def is_opinion_question(text: str) -> bool:
     """Whether the viewer asks the host's opinion ("Is it any good?", "would you recommend it?"), which no sheet
     can give."""
@@ -513,9 +611,11 @@ __all__ = [
     "STRICT_INTENTS",
     "Classification",
     "Intent",
+    "cjk_name_parts",
     "classify",
     "is_opinion_question",
     "is_question",
+    "is_small_talk",
     "mention_position",
     "named_products",
     "product_words",

@@ -35,6 +35,7 @@ from streamer.brain.intents import (
     MIN_SCORE,
     STRICT_INTENTS,
     Classification,
+    cjk_name_parts,
     classify,
     is_opinion_question,
     is_question,
@@ -43,10 +44,23 @@ from streamer.brain.intents import (
     score_intents,
 )
 from streamer.brain.specs import UNIT_SUFFIXES, spec_label, spec_sentence, spec_text
-from streamer.brain.templates import TemplateBrain, normalise, pick_fresh
+from streamer.brain.templates import TemplateBrain, normalise, pick_fresh, say_price
 from streamer.brain.variants import matched_label, matching_variants, option_rest
+from streamer.brain.zh_retrieval import FIELD_CUES, SPEC_CUES, ZhIndex, cue_keys, topic_cues
+from streamer.brain.zh_text import (
+    Tokeniser,
+    add_words,
+    cjk_share,
+    content_words,
+    covered,
+    dictionary_version,
+    has_cjk,
+    tokens,
+)
 from streamer.config import Persona, ProductSheet, Variant
-from streamer.money import format_price, spoken_price
+from streamer.lang import TABLES as LANGUAGE_TABLES
+from streamer.lang import language_code
+from streamer.lang import tables as language_tables
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +95,9 @@ class Thresholds:
 THRESHOLDS: dict[str, Thresholds] = {
     "minilm": Thresholds(any=0.5, topic=0.3, faq=0.72, strong=0.75, boost=0.15),
     "lexical": Thresholds(any=0.38, topic=0.15, faq=0.6, strong=0.6, boost=0.1),
+    # Chinese questions: BM25 coverage of the question's tokens (:mod:`streamer.brain.zh_retrieval`), calibrated
+    # on the Chinese half of the qa benchmark. MiniLM never decides a Chinese match.
+    "bm25_zh": Thresholds(any=0.45, topic=0.2, faq=0.6, strong=0.7, boost=0.1),
 }
 
 
@@ -100,6 +117,14 @@ class Fact:
     keys: tuple[str, ...]
     topics: frozenset[str] = frozenset()
     label: str | None = None
+    zh_keys: tuple[str, ...] = ()
+    """Extra keys for Chinese questions only (how Chinese shoppers ask for it: "多少钱", "能装多少")."""
+    say_zh: tuple[str, ...] = ()
+    """The sentences for a Chinese persona where the words around the sheet's text differ (spec sentences)."""
+
+    def spoken(self, lang: str) -> tuple[str, ...]:
+        """``say`` in the persona language ``lang``."""
+        return self.say_zh if lang == "zh" and self.say_zh else self.say
 
 
 @dataclass(slots=True)
@@ -120,12 +145,25 @@ class PreparedProduct:
     """Stems of each fact's words (a question word the fact uses lifts it: "silk", "dim" -> "dimmer")."""
     vocab: frozenset[str]
     """Stems of every word on the sheet (to tell when a question is about something the sheet never mentions)."""
+    text: str = ""
+    """The sheet's text, lower case (Chinese coverage: is the asked word on the sheet?)."""
+    zh: ZhIndex | None = None
+    """BM25 index of the keys for Chinese questions, built on first need (see :meth:`OfflineBrain._zh_index`)."""
 
 
 _MATERIAL_KEY = re.compile(
     r"material|^fabric$|composition|ingredient|made_of|^shell$|^lining$|^filling$|^upper$|^sole$|^coating$"
 )
 _ORIGIN_KEY = re.compile(r"origin|made_in|country|grown|region|source")
+_ZH_MATERIAL_KEY = re.compile(r"材质|面料|材料|成分|填充|内胆")
+_ZH_ORIGIN_KEY = re.compile(r"产地|产区|原产")
+_ZH_KEY_QUESTIONS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"尺寸|直径|高度|宽度|长度|大小|规格"), "How big is it? What size is it?"),
+    (re.compile(r"容量|容积"), "How much does it hold? What is the capacity?"),
+    (re.compile(r"重量|净重"), "How heavy is it? How much does it weigh?"),
+    (re.compile(r"颜色|配色|灯光"), "What colours does it come in?"),
+    (re.compile(r"电池|续航"), "How long does the battery last?"),
+)
 _MATERIAL_WORDS = re.compile(
     r"\b(cotton|wool|merino|cashmere|polyester|leather|silk|linen|nylon|spandex|elastane|fleece|faux fur|fur|"
     r"plastic|abs|metal|steel|stainless|iron|cast iron|alumin(i)?um|wood(en)?|oak|walnut|bamboo|glass|ceramic|"
@@ -141,7 +179,7 @@ _SENSORY = re.compile(
 )
 _SENSORY_KEY = "What does it taste or smell like?"
 
-_SENTENCE_SPLIT = re.compile(r"(?<=[.!?。！？])\s+(?=[\"“(A-Z0-9\u3400-\u9fff])")
+_SENTENCE_SPLIT = re.compile(r"(?<=[.!?。！？])\s+(?=[\"“(A-Z0-9\u3400-\u9fff])|(?<=[。！？])(?=[^\s。！？”’）)])")
 
 
 def _clean_text(text: str) -> str:
@@ -153,8 +191,10 @@ def as_sentence(text: str) -> str:
     text = _clean_text(text)
     if not text:
         return text
+    if text[-1] in ",，;；:：、":
+        text = text[:-1]
     if text[-1] not in ".!?。！？":
-        text += "."
+        text += "。" if cjk_share(text) >= 0.5 else "."
     return text[0].upper() + text[1:]
 
 
@@ -185,6 +225,7 @@ def product_facts(product: ProductSheet) -> list[Fact]:
             say=(),  # built at answer time (depends on phrasing variety and stock)
             keys=("How much is it? What is the price, how much does it cost?",),
             topics=frozenset({"price", "discount"}),
+            zh_keys=cue_keys("price"),
         )
     ]
     if product.promo:
@@ -194,6 +235,7 @@ def product_facts(product: ProductSheet) -> list[Fact]:
                 say=tuple(split_sentences(product.promo)),
                 keys=("Is there a discount or a deal today?", product.promo),
                 topics=frozenset({"discount"}),
+                zh_keys=cue_keys("promo"),
             )
         )
     if product.stock is not None:
@@ -203,6 +245,7 @@ def product_facts(product: ProductSheet) -> list[Fact]:
                 say=(),
                 keys=("Is it in stock? How many are left, is it available?",),
                 topics=frozenset({"stock"}),
+                zh_keys=cue_keys("stock"),
             )
         )
     if product.shipping:
@@ -212,6 +255,7 @@ def product_facts(product: ProductSheet) -> list[Fact]:
                 say=tuple(split_sentences(product.shipping)),
                 keys=("How long does shipping take? When will it arrive?", product.shipping),
                 topics=frozenset({"shipping"}),
+                zh_keys=cue_keys("shipping"),
             )
         )
     for key, value in product.specs.items():
@@ -237,6 +281,17 @@ def product_facts(product: ProductSheet) -> list[Fact]:
             keys.append("What colours does it come in?")
         if _BATTERY_KEY.search(k):
             keys.append(f"How long does the battery last? What is the {label}?")
+        zh_label, _ = spec_label(str(key), "zh")
+        if _ZH_MATERIAL_KEY.search(zh_label):
+            topics.add("material")
+            keys.append("What is it made of? What material is it?")
+        if _ZH_ORIGIN_KEY.search(zh_label):
+            topics.add("origin")
+            keys.append("Where is it from? Where is it made?")
+        # A Chinese key asked about in English ("how big is the 月球灯?"): the English ways of asking.
+        for rx, asked in _ZH_KEY_QUESTIONS:
+            if rx.search(zh_label):
+                keys.append(asked)
         facts.append(
             Fact(
                 "spec",
@@ -244,30 +299,50 @@ def product_facts(product: ProductSheet) -> list[Fact]:
                 keys=tuple(keys),
                 topics=frozenset(topics),
                 label=label,
+                zh_keys=(f"{zh_label} {value_text}", *cue_keys("spec", label=f"{key} {zh_label}", text=value_text)),
+                say_zh=(spec_sentence(str(key), value, "zh"),),
             )
         )
     for feature in product.features:
         text = _clean_text(feature)
         if text:
             feature_keys = (text, _SENSORY_KEY) if _SENSORY.search(text) else (text,)
+            feature_topics = frozenset(_topics_of(text))
             facts.append(
-                Fact("feature", say=(as_sentence(text),), keys=feature_keys, topics=frozenset(_topics_of(text)))
+                Fact(
+                    "feature",
+                    say=(as_sentence(text),),
+                    keys=feature_keys,
+                    topics=feature_topics,
+                    zh_keys=topic_cues(feature_topics, text),
+                )
             )
     for entry in product.faq:
         q, a = _clean_text(entry.q), _clean_text(entry.a)
+        faq_topics = frozenset(_topics_of(q) | (_topics_of(a) & {"material"}))
         facts.append(
             Fact(
                 "faq",
                 say=tuple(split_sentences(a)),
                 keys=(q, f"{q} {a}"),
-                topics=frozenset(_topics_of(q) | (_topics_of(a) & {"material"})),
+                topics=faq_topics,
                 label=q,
+                zh_keys=topic_cues(faq_topics, q),
             )
         )
     if product.description:
         for sentence in split_sentences(product.description):
             text_keys = (sentence, _SENSORY_KEY) if _SENSORY.search(sentence) else (sentence,)
-            facts.append(Fact("description", say=(sentence,), keys=text_keys, topics=frozenset(_topics_of(sentence))))
+            sentence_topics = frozenset(_topics_of(sentence))
+            facts.append(
+                Fact(
+                    "description",
+                    say=(sentence,),
+                    keys=text_keys,
+                    topics=sentence_topics,
+                    zh_keys=topic_cues(sentence_topics, sentence),
+                )
+            )
     return facts
 
 
@@ -295,137 +370,43 @@ def sheet_vocab(product: ProductSheet) -> frozenset[str]:
     return frozenset(stem(w) for w in _VOCAB_WORD.findall(text))
 
 
+def is_chinese_question(question: str) -> bool:
+    """Whether a question is asked in Chinese (at least half its letters are Chinese characters): it is then matched
+    with BM25 over Chinese tokens. "how much is the 3D打印月球灯?" is English with a Chinese name: MiniLM and the
+    English intents read it, and the answer is still in the persona's language."""
+    return cjk_share(question) >= 0.5
+
+
+def sheet_text(product: ProductSheet) -> str:
+    """Everything the sheet says, lower case, in one string (Chinese coverage checks look words up in it)."""
+    parts = [product.name, product.description or "", product.promo or "", product.shipping or ""]
+    parts += list(product.features)
+    parts += [f"{k} {v}" for k, v in product.specs.items()]
+    parts += [f"{e.q} {e.a}" for e in product.faq]
+    parts += [v.name for v in product.variants]
+    return " ".join(parts).lower()
+
+
+def catalog_words(product: ProductSheet) -> list[str]:
+    """Words of a sheet that jieba should know as words: name parts, option values, spec keys (Chinese only)."""
+    words = list(cjk_name_parts(product.name))
+    words += [str(k) for k in product.specs]
+    for v in product.variants:
+        words += re.split(r"\s*[/|,，、]\s*", v.name)
+        words += [str(x) for x in v.options.values()]
+    return [w for w in words if has_cjk(w)]
+
+
 def sheet_digest(product: ProductSheet) -> str:
     """Content hash of a sheet: a changed price or FAQ gives a new digest (and new embeddings)."""
     return hashlib.sha1(product.model_dump_json().encode("utf-8")).hexdigest()
 
 
 # ---- phrasing -----------------------------------------------------------------------------------------------
-# Fixed words around facts, by persona language. No numbers or number words in here: every number spoken
-# comes from the sheet. Placeholders: {viewer} {host} {name} {price} {was} {stock} {text} {other} {other_price};
-# {is}/{costs} and {other_is} agree with {name} and {other} ("the earbuds are", "the serum is").
+# Fixed words around facts, by persona language: the tables of :mod:`streamer.lang` (``phrases``). No numbers or
+# number words in there: every number spoken comes from the sheet.
 
-PHRASES: dict[str, dict[str, list[str]]] = {
-    "en": {
-        "address": [
-            "Good question, {viewer}!",
-            "Thanks for asking, {viewer}!",
-            "Hi {viewer}!",
-            "{viewer}, here's the answer.",
-            "Great question, {viewer}.",
-            "Sure thing, {viewer}.",
-        ],
-        "unknown": [
-            "I don't have that detail for the {name}, and I don't want to guess. Please check the product page.",
-            "The product sheet doesn't say, so I won't guess. You'll find the full details on the product page.",
-            "I'm not sure about that for the {name}, sorry. Please check the product page for the details.",
-        ],
-        "no_product": [
-            "Tell me which product you mean and I'll check its details. Everything is also on the product page.",
-        ],
-        "identity": [
-            "I'm {host}, an AI host: a virtual presenter, not a real person. "
-            "I answer from the product details the shop gave me.",
-            "Honest answer: I'm an AI host, not a real person. "
-            "{host} is a virtual presenter, and my answers come from the shop's product details.",
-            "I'm {host}, an AI-generated host, so not a real person. "
-            "Ask me about the products and I'll tell you what the shop's product sheet says.",
-        ],
-        "greeting": [
-            "Hi {viewer}, welcome to the stream! Right now I'm showing the {name}.",
-            "Hey {viewer}, welcome! Ask me anything about the {name}.",
-            "Welcome in, {viewer}! We're looking at the {name} right now.",
-        ],
-        "greeting_anon": [
-            "Hi, welcome to the stream! Right now I'm showing the {name}.",
-            "Hey, welcome! Ask me anything about the {name}.",
-        ],
-        "greeting_bare": ["Hi {viewer}, welcome to the stream!", "Welcome in, {viewer}!"],
-        "greeting_bare_anon": ["Hi, welcome to the stream!", "Welcome in!"],
-        "thanks": [
-            "You're welcome, {viewer}!",
-            "You're very welcome, {viewer}! Ask me if you have more questions.",
-            "You're welcome, {viewer}. Enjoy the stream!",
-        ],
-        "thanks_anon": ["You're welcome!", "You're very welcome! Ask me if you have more questions."],
-        "comment": ["Thanks for sharing!", "Thanks for the comment!", "Love hearing from you in the chat!"],
-        "headline": [
-            "I can only go by the product sheet, and what it leads with for the {name} is this: {text}",
-            "I'll let the product sheet speak: {text}",
-        ],
-        "price_sale": [
-            "The {name} {is} {price} right now, down from {was}.",
-            "Right now the {name} {is} {price} instead of {was}.",
-            "It's {price} today; the regular price is {was}.",
-        ],
-        "price": ["The {name} {is} {price}.", "It's {price}.", "You can get the {name} for {price}."],
-        "sold_out_too": ["It's sold out at the moment, though."],
-        "promo": ["Today's deal: {text}", "There's a promotion on: {text}", "Here's the offer: {text}"],
-        "no_promo": [
-            "I don't see a promotion listed for the {name}. Please check the product page for current offers.",
-        ],
-        "stock": ["We have {stock} in stock right now.", "There are {stock} left in stock.", "{stock} are left."],
-        "sold_out": [
-            "The {name} {is} sold out right now. Please check the product page for a restock.",
-            "Sorry, the {name} {is} sold out at the moment. Keep an eye on the product page.",
-        ],
-        "shipping": ["Shipping: {text}", "About delivery: {text}", "For shipping, {text}"],
-        "compare_each": ["For the {name}: {text}", "The {name}: {text}"],
-        "compare_unknown": ["For the {name}, I don't have that detail; the product page will say."],
-        "compare_price": ["The {name} {is} {price}, and the {other} {other_is} {other_price}."],
-        "cheaper": ["So the {name} {costs} less.", "That makes the {name} the cheaper pick."],
-        "same_price": ["So they cost the same."],
-        "compare_overview": ["The {name} {is} {price}: {text}"],
-        "show": ["Sure, {viewer}, here's the {name}!", "Coming right up, {viewer}: the {name}!"],
-        "show_anon": ["Sure, here's the {name}!", "Coming right up: the {name}!", "Here it is, the {name}!"],
-        "variant_price": ["The {label} is {price}.", "In {label} it's {price}."],
-        "variant_price_sale": ["The {label} is {price} right now, down from {was}."],
-        "variant_stock": ["We have {stock} of the {label} in stock.", "There are {stock} left in {label}."],
-        "variant_sold_out": [
-            "The {label} is sold out right now. Please check the product page for a restock.",
-            "Sorry, {label} is sold out at the moment.",
-        ],
-        "variant_in_stock_list": ["In {label}, we have {text} in stock.", "{label} is in stock in {text}."],
-    },
-    "zh": {
-        "address": ["{viewer}，好问题！", "{viewer}你好！", "谢谢{viewer}的提问！"],
-        "unknown": [
-            "{name}的这个细节我这里没有，我不乱说哦，请看商品详情页。",
-            "商品资料里没写这个，我不猜，请查看商品详情页。",
-        ],
-        "no_product": ["请告诉我你问的是哪个商品，详情也可以看商品页面。"],
-        "identity": ["我是{host}，AI生成的虚拟主播，不是真人。我的回答来自商家提供的商品资料。"],
-        "greeting": ["{viewer}你好，欢迎来到直播间！现在给大家介绍的是{name}。"],
-        "greeting_anon": ["你好，欢迎来到直播间！现在给大家介绍的是{name}。"],
-        "greeting_bare": ["{viewer}你好，欢迎来到直播间！"],
-        "greeting_bare_anon": ["你好，欢迎来到直播间！"],
-        "thanks": ["不客气，{viewer}！", "{viewer}，不用谢，有问题随时问我！"],
-        "thanks_anon": ["不客气！"],
-        "comment": ["谢谢分享！"],
-        "headline": ["我只按商品资料来说：{text}"],
-        "price_sale": ["{name}现在是{price}，原价{was}。"],
-        "price": ["{name}的价格是{price}。"],
-        "sold_out_too": ["不过现在已经卖完了。"],
-        "promo": ["今天的优惠：{text}"],
-        "no_promo": ["{name}目前没有列出优惠活动，请看商品详情页。"],
-        "stock": ["现在还有{stock}件库存。"],
-        "sold_out": ["{name}现在卖完了，请关注商品详情页的补货信息。"],
-        "shipping": ["发货说明：{text}"],
-        "compare_each": ["{name}：{text}"],
-        "compare_unknown": ["{name}的这个细节我这里没有，请看商品详情页。"],
-        "compare_price": ["{name}是{price}，{other}是{other_price}。"],
-        "cheaper": ["所以{name}更便宜。"],
-        "same_price": ["所以两个价格一样。"],
-        "compare_overview": ["{name}是{price}：{text}"],
-        "show": ["好的{viewer}，给大家看看{name}！", "{viewer}，{name}来了！"],
-        "show_anon": ["好的，给大家看看{name}！", "来了，{name}！"],
-        "variant_price": ["{label}现在是{price}。"],
-        "variant_price_sale": ["{label}现在是{price}，原价{was}。"],
-        "variant_stock": ["{label}还有{stock}件。"],
-        "variant_sold_out": ["{label}现在卖完了，请关注商品详情页的补货信息。"],
-        "variant_in_stock_list": ["{label}有货的是：{text}。"],
-    },
-}
+PHRASES: dict[str, dict[str, list[str]]] = {code: dict(t.phrases) for code, t in LANGUAGE_TABLES.items()}
 
 
 _ADDRESS_WORDS = frozenset(
@@ -441,8 +422,10 @@ def is_address(sentence: str, viewer: str | None) -> bool:
     text = sentence
     if viewer:
         for part in [viewer, *viewer.split()]:
-            if part:
-                text = re.sub(re.escape(part), " ", text, flags=re.IGNORECASE)
+            if part and (len(part) >= 2 or not part.isascii()):
+                # As a word of its own: the viewer "ivy i" must not take the "i" out of "Hi".
+                bound = r"(?<![A-Za-z0-9])" if part.isascii() else ""
+                text = re.sub(bound + re.escape(part) + bound.replace("<", ""), " ", text, flags=re.IGNORECASE)
     if _ADDRESS_ZH.match(text) and any("\u3400" <= c <= "\u9fff" for c in sentence):
         return True
     words = re.findall(r"[a-z']+", text.lower())
@@ -450,7 +433,7 @@ def is_address(sentence: str, viewer: str | None) -> bool:
 
 
 def _lang(persona: Persona) -> str:
-    code = persona.language.split("-")[0].lower()
+    code = language_code(persona.language)
     return code if code in PHRASES else "en"
 
 
@@ -530,9 +513,25 @@ class Scored:
     sim: float
     fact: Fact
     word_hit: bool = False
+    zh: bool = False
+    """Scored by the Chinese BM25 path (its own thresholds)."""
 
 
 _FIELD_KINDS = frozenset({"price", "stock", "promo", "shipping"})
+
+ZH_UNCOVERED = 0.5
+"""A Chinese question whose content words are more than this share absent from the sheet is declined (unless a
+fact matches it strongly). Strictly more: jieba sometimes glues a word from two ("充满电能用多久": "电能")."""
+
+#: Chinese words that only say which kind of detail is asked ("价格", "尺寸", "发货"; the intent handles them) or
+#: are chat filler ("现在", "里面"): whether the sheet uses them says nothing about whether it answers.
+ZH_ASK_WORDS: frozenset[str] = frozenset(
+    " ".join([*FIELD_CUES.values(), *(cue for _, cue in SPEC_CUES)]).split()
+    + """多少 多久 多大 几个 几种 几天 哪里 哪儿 什么 怎么 怎么办 还有 可以 能用 能不能 是不是 有没有 现在 今天 下单
+    里面 一共 总共 大概 一般 平时 需要 自己 请问 一下 直接 东西 商品 宝贝 产品 链接 主播 这个 那个 真的 真人 机器人
+    优惠 价格 便宜 发货 快递 库存 尺寸 大小 材质 颜色 产地 保修 质保 退货 退换 售后 坏了 能退 包邮 运费 多重 重量
+    容量 能装 装多少 哪个 比较 区别 一样 适合 推荐 好用 好看 喜欢 想要 购买 拍下""".split()
+)
 WORD_HIT_BONUS = 0.12
 """Added to a fact's similarity when it contains a content word of the question (by stem prefix)."""
 
@@ -559,12 +558,15 @@ class OfflineBrain:
         thresholds: dict[str, Thresholds] | None = None,
         lexical_weight: float = 0.3,
         query_cache_size: int = 256,
+        zh_tokeniser: Tokeniser = "jieba",
     ) -> None:
         self._embedder = embedder
         self._lexical = LexicalEmbedder()
         self.templates = templates or TemplateBrain()
         self.thresholds = thresholds or THRESHOLDS
         self.lexical_weight = lexical_weight
+        self.zh_tokeniser: Tokeniser = zh_tokeniser
+        """How Chinese text is cut into BM25 tokens (``"jieba"`` or ``"bigram"``: see :mod:`streamer.brain.zh_text`)."""
         self._prepared: dict[str, PreparedProduct] = {}
         self._lock = threading.Lock()
         self._prepare_lock = threading.Lock()
@@ -601,6 +603,10 @@ class OfflineBrain:
             t0 = time.perf_counter()
             embedder = load_embedder()
             self.load_s = time.perf_counter() - t0
+        chinese = [p for p in products if has_cjk(p.name) or has_cjk(p.description or "")]
+        if chinese:
+            # jieba's dictionary (a second the first time) and the catalog's words: here, not on a question.
+            add_words(w for p in products for w in catalog_words(p))
         with self._lock:
             current = dict(self._prepared)
         fresh: dict[str, PreparedProduct] = {}
@@ -612,6 +618,8 @@ class OfflineBrain:
             else:
                 fresh[product.id] = self._embed_product(product, digest, embedder)
                 self.counts["prepared_sheets"] += 1
+        for product in chinese:
+            self._zh_index(fresh[product.id])
         # The first single-sentence encode pays one-off set-up costs (~100+ ms): here, not on a viewer's question.
         embedder.encode(["warm up"])
         with self._lock:
@@ -641,6 +649,7 @@ class OfflineBrain:
                 frozenset(stem(w) for w in _VOCAB_WORD.findall(" ".join((*f.keys, *f.say)).lower())) for f in facts
             ],
             vocab=sheet_vocab(product),
+            text=sheet_text(product),
         )
 
     def _prepared_for(self, product: ProductSheet) -> PreparedProduct:
@@ -767,7 +776,9 @@ class OfflineBrain:
             return say.many("no_product")
         return say.many("unknown", name=short_name(product))
 
-    def _limits(self) -> Thresholds:
+    def _limits(self, zh: bool = False) -> Thresholds:
+        if zh:
+            return self.thresholds["bm25_zh"]
         return self.thresholds.get(self.embedder.name, self.thresholds["minilm"])
 
     def rank(self, question: str, product: ProductSheet, cls: Classification | None = None) -> list[Scored]:
@@ -777,6 +788,8 @@ class OfflineBrain:
         prepared = self._prepared_for(product)
         if not prepared.facts:
             return []
+        if is_chinese_question(question):
+            return self._rank_zh(question, prepared, cls)
         dense, counts = self._query_vectors(question)
         lexical_sims = prepared.lexical @ normalise_rows(counts * prepared.idf)[0]
         if prepared.matrix is None or dense is None:
@@ -786,7 +799,7 @@ class OfflineBrain:
         best = np.full(len(prepared.facts), -np.inf, dtype=np.float64)
         np.maximum.at(best, prepared.owner, sims)
         wanted = cls.product_intents
-        boost = self._limits().boost
+        boost = self._limits(False).boost
         asked = [stem(w) for w in salient_words(question, exclude=product_words(product))]
         ranked = []
         for i, sim in enumerate(best.tolist()):
@@ -803,8 +816,59 @@ class OfflineBrain:
         ranked.sort(key=lambda s: -s.score)
         return ranked
 
+    def _zh_index(self, prepared: PreparedProduct) -> ZhIndex:
+        """The sheet's BM25 index for Chinese questions, built on first need (and again when jieba's dictionary
+        has grown since: a new catalog word changes how keys segment)."""
+        version = dictionary_version()
+        index = prepared.zh
+        if index is None or index.dictionary_version != version or index.tokeniser != self.zh_tokeniser:
+            keys: list[str] = []
+            owner: list[int] = []
+            for i, fact in enumerate(prepared.facts):
+                # The Chinese cues ride on every key of the fact: "一套里面有几个杯子" meets "四个品茗杯，一套配齐"
+                # through the text and its count cue ("几个") in one document.
+                cues = " ".join(fact.zh_keys)
+                for k in fact.keys:
+                    keys.append(f"{k} {cues}".strip())
+                    owner.append(i)
+            index = ZhIndex.build(keys, owner, tokeniser=self.zh_tokeniser, dictionary_version=version)
+            prepared.zh = index
+        return index
+
+    def _rank_zh(self, question: str, prepared: PreparedProduct, cls: Classification) -> list[Scored]:
+        """:meth:`rank` for a question with Chinese characters: BM25 coverage (MiniLM never decides these)."""
+        product = prepared.product
+        index = self._zh_index(prepared)
+        # The product's own name says nothing about which of its facts is asked ("这套茶具多少钱"): its head words
+        # and their characters are left out of the question (modifiers stay: "保温" in "能保温多久").
+        heads = [w for w, weight in cjk_name_parts(product.name).items() if weight >= 1.0]
+        skip = set(heads) | {f"c:{c}" for w in heads for c in w}
+        query = [t for t in tokens(question, tokeniser=self.zh_tokeniser) if t not in skip]
+        sims = index.similarities(query)
+        best = np.zeros(len(prepared.facts), dtype=np.float64)
+        if len(sims):
+            np.maximum.at(best, index.owner, sims)
+        wanted = cls.product_intents
+        boost = self.thresholds["bm25_zh"].boost
+        asked = content_words(question, exclude=list(cjk_name_parts(product.name)))
+        ranked = []
+        for i, sim in enumerate(best.tolist()):
+            fact = prepared.facts[i]
+            text = " ".join((*fact.keys, *fact.say)).lower()
+            hit_word = bool(asked) and any(w in text for w in asked)
+            if hit_word:
+                sim += WORD_HIT_BONUS
+            b = 0.0
+            if wanted and wanted[0] in fact.topics:
+                b = boost
+            elif len(wanted) > 1 and wanted[1] in fact.topics:
+                b = boost / 2
+            ranked.append(Scored(sim + b, sim, fact, hit_word, zh=True))
+        ranked.sort(key=lambda s: -s.score)
+        return ranked
+
     def _confident(self, hit: Scored, cls: Classification) -> bool:
-        limits = self._limits()
+        limits = self._limits(hit.zh)
         wanted = cls.product_intents[:2]
         if wanted and wanted[0] == "material" and "material" in hit.fact.topics:
             # A sheet states one or two materials: that fact answers "is it glass?" ("Tritan plastic").
@@ -839,7 +903,14 @@ class OfflineBrain:
         return [w for w in words if stem(w) not in vocab and not any(v.startswith(stem(w)) for v in vocab)]
 
     def _uncovered(self, question: str, product: ProductSheet, names: set[str]) -> float:
-        """Share of the question's content words that the sheet never mentions (0 when it has none)."""
+        """Share of the question's content words that the sheet never mentions (0 when it has none). For a Chinese
+        question: its content words (jieba) looked up in the sheet's text ("户外", "淋雨": not on the sheet)."""
+        if is_chinese_question(question):
+            zh_words = [w for w in content_words(question, exclude=sorted(names)) if w not in ZH_ASK_WORDS]
+            if not zh_words:
+                return 0.0
+            text = self._prepared_for(product).text
+            return sum(1 for w in zh_words if not covered(w, text)) / len(zh_words)
         words = salient_words(question, exclude=names)
         if not words:
             return 0.0
@@ -854,10 +925,16 @@ class OfflineBrain:
         trace: AnswerTrace,
         names: set[str],
     ) -> list[str]:
-        limits = self._limits()
+        zh = is_chinese_question(question)
+        limits = self._limits(zh)
         wanted = cls.product_intents
         ranked = self.rank(question, product, cls)
         variants = matching_variants(question, product)
+        if variants and zh and wanted and wanted[0] == "specs" and not any(w in ("price", "stock") for w in wanted):
+            # "大方巾尺寸多大？": a spec about the named option answers, not the option's stock.
+            spec = next((h for h in ranked[:2] if h.fact.kind == "spec" and h.sim >= limits.any), None)
+            if spec is not None:
+                variants = []
         if variants and (
             not wanted or wanted[0] == "specs" or any(w in ("price", "discount", "stock") for w in wanted[:2])
         ):
@@ -867,6 +944,8 @@ class OfflineBrain:
         if wanted and wanted[0] in STRICT_INTENTS:
             # Returns, warranty, origin: only a fact about that very thing answers; else the sheet doesn't say.
             topical = next((h for h in ranked if wanted[0] in h.fact.topics and h.sim >= limits.topic), None)
+            if topical is not None and zh and self._uncovered(question, product, names) > ZH_UNCOVERED:
+                topical = None  # "灯珠坏了能自己换吗": a warranty fact, but not about what is asked
             if topical is None:
                 trace.confident = False
                 trace.fact_kind = "unknown"
@@ -875,14 +954,14 @@ class OfflineBrain:
             trace.facts.append(topical.fact.label or topical.fact.kind)
             if topical.fact.kind == "shipping":
                 return [say.one("shipping", text=_lower_first(" ".join(topical.fact.say)))]
-            return list(topical.fact.say)
+            return list(topical.fact.spoken(say.lang))
         if wanted and wanted[0] in DIRECT_INTENTS:
             # A close FAQ beats the field ("Do you ship to Canada?" may have its own FAQ entry).
             faq = next((h for h in ranked if h.fact.kind == "faq" and h.sim >= limits.faq), None)
             if faq is not None:
                 trace.fact_kind, trace.score = "faq", faq.sim
                 trace.facts.append(faq.fact.label or "")
-                return list(faq.fact.say)
+                return list(faq.fact.spoken(say.lang))
             out: list[str] = []
             done: set[str] = set()
             for intent in wanted[:2]:
@@ -906,7 +985,11 @@ class OfflineBrain:
             hit is not None
             and hit.sim < limits.strong
             and not material_match
-            and self._uncovered(question, product, names) >= 0.5
+            and (
+                self._uncovered(question, product, names) > ZH_UNCOVERED
+                if zh
+                else self._uncovered(question, product, names) >= 0.5
+            )
         ):
             # Most of what the viewer asks about ("lead", "cadmium") appears nowhere on the sheet: the near
             # fact is about something else.
@@ -932,12 +1015,12 @@ class OfflineBrain:
             return self._stock_sentences(product, say)
         if fact.kind == "shipping":
             return [say.one("shipping", text=_lower_first(" ".join(fact.say)))]
-        out = list(fact.say)
+        out = list(fact.spoken(say.lang))
         if fact.kind == "spec":
             # "How big is it?" is answered by diameter and capacity alike: say both when they tie.
             runner = next((h for h in ranked[1:3] if h.fact.kind == "spec"), None)
             if runner is not None and hit.score - runner.score <= 0.03 and self._confident(runner, cls):
-                out += list(runner.fact.say)
+                out += list(runner.fact.spoken(say.lang))
                 trace.facts.append(runner.fact.label or "spec")
         return out
 
@@ -1038,11 +1121,10 @@ class OfflineBrain:
         self, product: ProductSheet, ranked: list[Scored], say: _Phraser, trace: AnswerTrace, topic: str
     ) -> list[str]:
         """The sheet lacks the field: a FAQ or feature about it, or an honest "I don't know"."""
-        limits = self._limits()
         for hit in ranked:
-            if hit.fact.say and topic in hit.fact.topics and hit.sim >= limits.topic:
+            if hit.fact.say and topic in hit.fact.topics and hit.sim >= self._limits(hit.zh).topic:
                 trace.fact_kind, trace.score = hit.fact.kind, hit.sim
-                return list(hit.fact.say)
+                return list(hit.fact.spoken(say.lang))
         trace.confident = False
         trace.fact_kind = "unknown"
         return say.many("unknown", name=short_name(product))
@@ -1131,7 +1213,7 @@ class OfflineBrain:
             elif hit.fact.kind == "stock":
                 text = self._stock_sentences(p, say)[0]
             else:
-                text = " ".join(hit.fact.say)
+                text = " ".join(hit.fact.spoken(say.lang))
             out.append(say.one("compare_each", name=short_name(p), text=_lower_first(text)))
         return out
 
@@ -1149,8 +1231,8 @@ _PRICE_WORDS = re.compile(r"cheap|expensive|price|cost|afford|how much|便宜|�
 
 
 def _say_price(amount: Decimal, currency: str, lang: str) -> str:
-    # Chinese voices read "$24.99" well; English ones need "24 dollars 99". Both keep the sheet's digits.
-    return format_price(amount, currency) if lang == "zh" else spoken_price(amount, currency)
+    # Chinese voices read "¥268" / "$24.99" well; English ones need "24 dollars 99". Both keep the sheet's digits.
+    return say_price(amount, currency, lang)
 
 
 class _Phraser:
@@ -1162,7 +1244,7 @@ class _Phraser:
         self.recent = set(recent)
 
     def _options(self, key: str, values: dict[str, str | None]) -> list[str]:
-        table = PHRASES[self.lang].get(key) or PHRASES["en"][key]
+        table = language_tables(self.lang).phrases.get(key) or PHRASES["en"][key]
         plural = _is_plural(values.get("name"))
         values = {"is": "are" if plural else "is", "costs": "cost" if plural else "costs", **values}
         values.setdefault("other_is", "are" if _is_plural(values.get("other")) else "is")

@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 
 from streamer.brain.intents import FILLER_WORDS, STOPWORDS
+from streamer.lang import TABLES
 
 #: The words templates put around facts; they say nothing about which fact is meant.
 GLUE_WORDS: frozenset[str] = frozenset(
@@ -28,13 +29,37 @@ GLUE_WORDS: frozenset[str] = frozenset(
 _TOKEN = re.compile(r"[a-z0-9]+(?:[.'][a-z0-9]+)*|[\u3400-\u9fff]")
 _CJK = re.compile(r"[\u3400-\u9fff]")
 _CJK_GLUE = frozenset("的了是在有和就也都很这那个吧呢啊哦呀嘛我你他她它们今天现在大家")
+_GLUE_SPLIT = re.compile(r"\{[a-z_]+\}|[，。！？：、；,.!?:;（）()\s]+")
+
+
+def _glue_phrases() -> tuple[str, ...]:
+    """The Chinese words templates put around facts ("给大家说一下参数", "直播间福利", "点击下方小黄车"): every literal
+    piece of the zh tables' phrasings, longest first. Said around different facts, they are not a fact."""
+    pieces: set[str] = set()
+    for t in TABLES.values():
+        templates = [x for v in t.patter.values() for x in v] + [x for v in t.phrases.values() for x in v]
+        templates += [*t.feature_leads, *t.thanks, t.spec_list_shape, t.spec_count_shape, t.spec_default_shape]
+        templates += [shape for _, shape in t.spec_shapes]
+        for template in templates:
+            for piece in _GLUE_SPLIT.split(template):
+                if len(piece) >= 2 and _CJK.search(piece) and not re.search(r"[a-z0-9]", piece, re.I):
+                    pieces.add(piece)
+    return tuple(sorted(pieces, key=lambda p: (-len(p), p)))
+
+
+#: Chinese template words, longest first (removed from a sentence before its facts are read).
+CJK_GLUE_PHRASES: tuple[str, ...] = _glue_phrases()
+_CJK_GLUE_RX = re.compile("|".join(re.escape(p) for p in CJK_GLUE_PHRASES)) if CJK_GLUE_PHRASES else None
 
 
 def content_tokens(sentence: str, ignore: frozenset[str] = frozenset()) -> list[str]:
     """The words (and Chinese characters) that carry the sentence's facts, in order; ``ignore``: more words to
     leave out (product names: naming a product is not stating a fact)."""
     out: list[str] = []
-    for tok in _TOKEN.findall(sentence.lower()):
+    text = sentence.lower()
+    if _CJK_GLUE_RX is not None and _CJK.search(text):
+        text = _CJK_GLUE_RX.sub(" ", text)
+    for tok in _TOKEN.findall(text):
         if _CJK.match(tok):
             if tok not in _CJK_GLUE and tok not in ignore:
                 out.append(tok)
@@ -64,13 +89,19 @@ class RepeatVerdict:
     """Share of the sentence's fact pairs said within the window (0..1)."""
 
 
+MAX_TIMES_PER_KEY = 8
+"""Times a fact pair is remembered as said (bounded memory per pair)."""
+
+
 class FactMemory:
     """Fact pairs said in the last ``window_s`` seconds (on the caller's clock). Bounded: ``max_keys`` pairs."""
 
     def __init__(self, *, window_s: float = 300.0, threshold: float = 0.5, max_keys: int = 20_000) -> None:
         self.window_s = window_s
         self.threshold = threshold
-        self._said: dict[tuple[str, ...], float] = {}
+        self._said: dict[tuple[str, ...], list[float]] = {}
+        """When each pair was said (the last :data:`MAX_TIMES_PER_KEY` times, oldest first): forgetting one
+        sentence gives back only its own saying of a pair, never an earlier sentence's."""
         self._order: collections.deque[tuple[float, tuple[str, ...]]] = collections.deque()
         self._max_keys = max_keys
         self._ignore: frozenset[str] = frozenset()
@@ -91,8 +122,18 @@ class FactMemory:
         cutoff = now_s - self.window_s
         while self._order and (self._order[0][0] < cutoff or len(self._order) > self._max_keys):
             at, key = self._order.popleft()
-            if self._said.get(key) == at:
-                del self._said[key]
+            self._drop(key, at)
+
+    def _drop(self, key: tuple[str, ...], at: float) -> None:
+        times = self._said.get(key)
+        if times is None:
+            return
+        try:
+            times.remove(at)
+        except ValueError:
+            return
+        if not times:
+            del self._said[key]
 
     def check(self, sentence: str, now_s: float) -> RepeatVerdict:
         """Whether ``sentence`` says mostly what was said within the window. A sentence with no fact words (a
@@ -107,7 +148,10 @@ class FactMemory:
 
     def remember(self, sentence: str, now_s: float) -> None:
         for key in fact_keys(sentence, self._ignore):
-            self._said[key] = now_s
+            times = self._said.setdefault(key, [])
+            times.append(now_s)
+            if len(times) > MAX_TIMES_PER_KEY:
+                del times[0]
             self._order.append((now_s, key))
         self._last[sentence] = now_s
         if len(self._last) > 256:
@@ -115,14 +159,13 @@ class FactMemory:
         self._trim(now_s)
 
     def forget(self, sentence: str) -> None:
-        """A sentence was not heard after all (cut before it was said): its facts may be said again — those this
-        sentence was the last to say; a fact another sentence said since stays said."""
+        """A sentence was not heard after all (cut before it was said): its own saying of its facts is taken back;
+        a fact another sentence said, before or since, stays said."""
         at = self._last.pop(sentence, None)
         if at is None:
             return
         for key in fact_keys(sentence, self._ignore):
-            if self._said.get(key) == at:
-                del self._said[key]
+            self._drop(key, at)
 
     def admit(self, sentence: str, now_s: float) -> bool:
         """Check and, when it is not a repeat, remember. False (and counted) for a repeat."""
@@ -133,4 +176,4 @@ class FactMemory:
         return True
 
 
-__all__ = ["GLUE_WORDS", "FactMemory", "RepeatVerdict", "content_tokens", "fact_keys"]
+__all__ = ["CJK_GLUE_PHRASES", "GLUE_WORDS", "FactMemory", "RepeatVerdict", "content_tokens", "fact_keys"]

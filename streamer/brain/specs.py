@@ -6,59 +6,49 @@ sunset orange", never "For the diameter cm, it's 60". Pure functions; the value 
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
-#: Unit suffixes of spec keys (``diameter_cm``) and how they are spoken after the value.
-UNIT_SUFFIXES: dict[str, str] = {
-    "cm": "cm",
-    "mm": "mm",
-    "m": "m",
-    "km": "km",
-    "kg": "kg",
-    "g": "g",
-    "mg": "mg",
-    "lb": "lb",
-    "oz": "oz",
-    "ml": "ml",
-    "l": "litres",
-    "qt": "quarts",
-    "h": "hours",
-    "hrs": "hours",
-    "hours": "hours",
-    "min": "minutes",
-    "s": "seconds",
-    "w": "watts",
-    "v": "volts",
-    "mah": "mAh",
-    "gb": "GB",
-    "tb": "TB",
-    "in": "inches",
-    "inch": "inches",
-    "c": "°C",
-    "gsm": "gsm",
-    "pct": "percent",
-}
+from streamer.brain.zh_text import cjk_share
+from streamer.lang import LanguageTables, tables
+
+#: Unit suffixes of spec keys (``diameter_cm``) and how English speaks them (other languages: their tables).
+UNIT_SUFFIXES: dict[str, str] = dict(tables("en").units)
 
 
 def _clean(text: str) -> str:
     return " ".join(str(text).split()).strip()
 
 
-def spec_label(key: str) -> tuple[str, str]:
-    """``("diameter", "cm")`` for ``diameter_cm``; ``("best for", "")`` for ``best_for``."""
+_CJK = re.compile(r"[\u3400-\u9fff]")
+
+
+def spec_label(key: str, language: str = "en") -> tuple[str, str]:
+    """``("diameter", "cm")`` for ``diameter_cm``; ``("best for", "")`` for ``best_for``. In Chinese
+    (``language="zh"``): ``("直径", "厘米")`` for ``diameter_cm``, ``("大方巾尺寸", "")`` for ``尺寸_大方巾`` (a
+    nested key reads from the inside out)."""
+    words = tables(language)
     parts = [p for p in re.split(r"[_\s]+", str(key).strip()) if p]
     unit = ""
-    if len(parts) > 1 and parts[-1].lower() in UNIT_SUFFIXES:
-        unit = UNIT_SUFFIXES[parts[-1].lower()]
+    if len(parts) > 1 and parts[-1].lower() in words.units:
+        unit = words.units[parts[-1].lower()]
         parts = parts[:-1]
+    if words.code == "zh":
+        label = " ".join(parts).lower()
+        label = words.spec_labels.get(label, label)
+        if len(parts) > 1 and all(_CJK.search(p) for p in parts):
+            label = "".join(reversed(parts))
+        return label, unit
     return " ".join(parts).lower(), unit
 
 
-def spec_value(key: str, value: object) -> str:
-    """The value verbatim, with the key's unit suffix spelled after it ("60 cm" for ``diameter_cm: 60``)."""
-    _, unit = spec_label(key)
+def spec_value(key: str, value: object, language: str = "en") -> str:
+    """The value verbatim, with the key's unit suffix spelled after it ("60 cm" for ``diameter_cm: 60``;
+    "60厘米" in Chinese)."""
+    _, unit = spec_label(key, language)
     shown = _clean(str(value))
     if unit and not shown.lower().endswith(unit.lower()):
-        shown = f"{shown} {unit}"
+        sep = "" if tables(language).code == "zh" else " "
+        shown = f"{shown}{sep}{unit}"
     return shown
 
 
@@ -67,13 +57,15 @@ def _sentence(text: str) -> str:
     if not text:
         return text
     if text[-1] not in ".!?。！？":
-        text += "."
+        text += "。" if cjk_share(text) >= 0.5 else "."
     return text[0].upper() + text[1:]
 
 
-def spec_text(key: str, value: object) -> str:
-    """``"Diameter: 60 cm."``: label and value, for cards and lists."""
-    label, _ = spec_label(key)
+def spec_text(key: str, value: object, language: str = "en") -> str:
+    """``"Diameter: 60 cm."`` (``"直径：60厘米。"``): label and value, for cards and lists."""
+    label, _ = spec_label(key, language)
+    if tables(language).code == "zh":
+        return _sentence(f"{label}：{spec_value(key, value, language)}")
     return _sentence(f"{label.capitalize()}: {spec_value(key, value)}")
 
 
@@ -86,39 +78,31 @@ def join_list(text: str) -> str:
 
 
 _NUMBER = re.compile(r"^\d+(?:[.,]\d+)?$")
-#: (pattern on the label, sentence with {v}) — the first match wins.
-_SHAPES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
-    (re.compile(p), t)
-    for p, t in (
-        (r"^(diameter|width across|across)$", "It's {v} across."),
-        (r"^(height|tall|overall height)$", "It's {v} tall."),
-        (r"^(width|wide)$", "It's {v} wide."),
-        (r"^(length|long)$", "It's {v} long."),
-        (r"^(depth|deep)$", "It's {v} deep."),
-        (r"^(thickness)$", "It's {v} thick."),
-        (r"^(weight|net weight|mass)$", "It weighs {v}."),
-        (r"^(capacity|volume)$", "It holds {v}."),
-        (r"^(battery|battery life|runtime|run time|playtime|battery h)$", "The battery lasts {v}."),
-        (r"^(material|materials|fabric|composition|made of|shell|upper)$", "It's made of {v}."),
-        (r"^(origin|country of origin|made in|region|grown in)$", "It comes from {v}."),
-        (r"^(warranty|guarantee)$", "The warranty is {v}."),
-        (r"^(dimensions|size|sizes)$", "The size is {v}."),
-        (r"^(charging|charger|charge port|port)$", "It charges via {v}."),
-    )
-)
-_PLURAL_LIST = re.compile(r"^(colou?rs|colou?r options|colou?rways|finishes|flavou?rs|scents|options|styles|variants)$")
 
 
-def spec_sentence(key: str, value: object) -> str:
-    """One spoken sentence for a spec: "It's 60 cm across.", "It weighs 0.9 kg.", "It comes in taupe, cloud grey
-    and oatmeal.", "It has 16 colours.", else "The scale is 1:100." Only the sheet's value carries facts."""
-    label, _ = spec_label(key)
-    v = spec_value(key, value)
-    if _PLURAL_LIST.match(label) or label in ("colour", "color"):
+def _shapes(words: LanguageTables) -> tuple[tuple[re.Pattern[str], str], ...]:
+    return _compiled(words.spec_shapes)
+
+
+@lru_cache(maxsize=8)
+def _compiled(shapes: tuple[tuple[str, str], ...]) -> tuple[tuple[re.Pattern[str], str], ...]:
+    return tuple((re.compile(p), t) for p, t in shapes)
+
+
+def spec_sentence(key: str, value: object, language: str = "en") -> str:
+    """One spoken sentence for a spec, in the persona's language: "It's 60 cm across.", "It weighs 0.9 kg.", "It
+    comes in taupe, cloud grey and oatmeal.", "It has 16 colours.", else "The scale is 1:100."; in Chinese
+    "杯子容量是60毫升。", "颜色有藏青、酒红和米白可选。", "产地是浙江龙泉。". Only the sheet's value carries facts."""
+    words = tables(language)
+    label, _ = spec_label(key, language)
+    v = spec_value(key, value, language)
+    if words.code == "zh":
+        return _zh_sentence(words, label, v)
+    if re.match(words.spec_list_labels, label):
         if _NUMBER.match(v):
-            return _sentence(f"It comes in {v} {label if label.endswith('s') else label + 's'}")
-        return _sentence(f"It comes in {join_list(v)}")
-    for pattern, shape in _SHAPES:
+            return _sentence(words.spec_count_shape.format(v=v, label=label if label.endswith("s") else label + "s"))
+        return _sentence(words.spec_list_shape.format(v=join_list(v)))
+    for pattern, shape in _shapes(words):
         if pattern.match(label):
             return _sentence(shape.format(v=v))
     if re.search(r"\b(for|with|in|on|to)$", label):
@@ -126,7 +110,28 @@ def spec_sentence(key: str, value: object) -> str:
     if _NUMBER.match(v) and label.endswith("s") and not label.endswith("ss"):
         return _sentence(f"It has {v} {label}")  # "pieces: 120" -> "It has 120 pieces."
     verb = "are" if label.endswith("s") and not label.endswith("ss") else "is"
-    return _sentence(f"The {label} {verb} {v}")
+    return _sentence(words.spec_default_shape.format(label=label, verb=verb, v=v))
+
+
+def _zh_sentence(words: LanguageTables, label: str, v: str) -> str:
+    if re.match(words.spec_list_labels, label):
+        if _NUMBER.match(v):
+            text = words.spec_count_shape.format(v=v, label=label)
+        else:
+            text = words.spec_list_shape.format(v=_zh_list(v), label=label)
+    else:
+        shape = next((s for p, s in _shapes(words) if p.match(label)), words.spec_default_shape)
+        text = shape.format(v=v, label=label)
+    text = _clean(text)
+    return text if text[-1:] in ("。", "！", "？", ".", "!", "?") else text + "。"
+
+
+def _zh_list(text: str) -> str:
+    """ "藏青, 酒红, 米白" -> "藏青、酒红和米白"; a value already joined the Chinese way stays."""
+    parts = [p.strip() for p in re.split(r"\s*[,;/|，；、]\s*", text) if p.strip()]
+    if len(parts) < 2 or "和" in text:
+        return text
+    return "、".join(parts[:-1]) + "和" + parts[-1]
 
 
 __all__ = ["UNIT_SUFFIXES", "join_list", "spec_label", "spec_sentence", "spec_text", "spec_value"]

@@ -2,18 +2,23 @@
 
 Every number spoken comes from the sheet (price, list price, stock, specs): templates only add words around facts.
 Each idea has several phrasings; the brain picks one that was not spoken recently, so an hour does not loop.
+The phrasings are the persona language's patter tables (:mod:`streamer.lang`): a zh persona talks about a sheet in
+Chinese (prices the Chinese way, "现在只要¥268，原价¥328"), an en persona in English.
 """
 
 from __future__ import annotations
 
 import random
 import re
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from decimal import Decimal
 
 from streamer.brain.base import Beat, BrainRequest
 from streamer.brain.specs import spec_sentence
+from streamer.brain.zh_text import cjk_share
 from streamer.config import Persona, ProductSheet
-from streamer.money import spoken_price
+from streamer.lang import LanguageTables, tables
+from streamer.money import format_price, spoken_price
 
 
 def normalise(sentence: str) -> str:
@@ -25,8 +30,10 @@ def _sentence(text: str) -> str:
     text = " ".join(text.split()).strip()
     if not text:
         return text
+    if text[-1] in ",，;；:：、":
+        text = text[:-1]
     if text[-1] not in ".!?。！？":
-        text += "."
+        text += "。" if cjk_share(text) >= 0.5 else "."
     return text[0].upper() + text[1:]
 
 
@@ -59,6 +66,7 @@ class TemplateBrain:
     # ---- ideas: each is a list of phrasings of one thing to say --------------------------------------------
 
     def ideas(self, persona: Persona, beat: Beat, rng: random.Random) -> list[list[str]]:
+        words = tables(persona.language)
         if beat.kind == "greeting":
             return [_filled(persona.style.greetings, beat.product)]
         if beat.kind == "sign_off":
@@ -67,32 +75,32 @@ class TemplateBrain:
             nxt = beat.next_product
             if nxt is None:
                 return []
-            return [
-                [
-                    *_filled(persona.style.transitions, nxt),
-                    _sentence(f"Now let's talk about the {nxt.name}"),
-                    _sentence(f"Up next is the {nxt.name}, and I think you'll like it"),
-                ]
-            ]
+            return [[*_filled(persona.style.transitions, nxt), *_say(words, "transition", name=nxt.name)]]
         if beat.kind == "invite":
-            name = beat.product.name if beat.product else "anything you see here"
-            return [
-                [
-                    _sentence(f"If you have a question about the {name}, type it in the chat"),
-                    _sentence("Drop your questions in the chat and I'll answer them live"),
-                    _sentence(f"Curious about the {name}? Ask me in the chat"),
-                ]
-            ]
+            name = beat.product.name if beat.product else words.patter["invite_anything"][0]
+            return [_say(words, "invite", name=name)]
         product = beat.product
         if product is None or beat.section is None:
             return []
-        filled = (fill_facts(t, product) for t in product.section_lines(beat.section))
+        filled = (fill_facts(t, product, language=persona.language) for t in product.section_lines(beat.section))
         hand = [[_sentence(line)] for line in filled if line]
-        made = SECTION_IDEAS[beat.section](product, rng)
+        made = SECTION_IDEAS[beat.section](product, rng, words)
         ideas = hand + made
         if persona.style.catchphrases and beat.section in ("hook", "call_to_action") and rng.random() < 0.5:
             ideas.append([_sentence(c) for c in persona.style.catchphrases])
         return ideas
+
+
+def _say(words: LanguageTables, idea: str, **values: str | None) -> list[str]:
+    """The phrasings of ``idea`` in ``words``' patter, filled; a phrasing whose placeholder has no value (None or
+    empty) is left out."""
+    out = []
+    for template in words.patter.get(idea, ()):
+        needed = _PLACEHOLDER.findall(template)
+        if any(not values.get(k) for k in needed):
+            continue
+        out.append(_sentence(_PLACEHOLDER.sub(lambda m: str(values[m.group(1)]), template)))
+    return out
 
 
 def _filled(lines: Sequence[str], product: ProductSheet | None) -> list[str]:
@@ -110,13 +118,24 @@ def _filled(lines: Sequence[str], product: ProductSheet | None) -> list[str]:
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 
 
-def fill_facts(line: str, product: ProductSheet) -> str | None:
+def say_price(amount: Decimal, currency: str, language: str = "en") -> str:
+    """A price as the persona's language says it: "21 dollars 75" for English voices, "¥268" in Chinese (Chinese
+    voices read the symbol and digits well). Always the sheet's own digits."""
+    if tables(language).code == "zh":
+        return format_price(amount, currency)
+    return spoken_price(amount, currency)
+
+
+def fill_facts(line: str, product: ProductSheet, *, language: str = "en") -> str | None:
     """Fill ``{name}``, ``{price}``, ``{list_price}``, ``{stock}`` in a hand-written line from the sheet's current
-    facts (spoken form). A line naming a fact the sheet lacks, or an unknown placeholder, is dropped (None)."""
+    facts (spoken form, in ``language``). A line naming a fact the sheet lacks, or an unknown placeholder, is
+    dropped (None)."""
     facts: dict[str, str | None] = {
         "name": product.name,
-        "price": spoken_price(product.price, product.currency),
-        "list_price": spoken_price(product.list_price, product.currency) if product.list_price is not None else None,
+        "price": say_price(product.price, product.currency, language),
+        "list_price": say_price(product.list_price, product.currency, language)
+        if product.list_price is not None
+        else None,
         "stock": str(product.stock) if product.stock is not None else None,
     }
     missing = False
@@ -141,127 +160,77 @@ def pick_fresh(options: Sequence[str], recent: Iterable[str], rng: random.Random
 
 
 # ---- per-section idea makers -------------------------------------------------------------------------------
+# Each takes the sheet, the rng and the persona language's tables, and returns ideas (lists of phrasings).
 
 
-def _hook(p: ProductSheet, rng: random.Random) -> list[list[str]]:
-    ideas = [
-        [
-            _sentence(f"Take a look at the {p.name}"),
-            _sentence(f"Let me show you the {p.name}"),
-            _sentence(f"Say hello to the {p.name}"),
-            _sentence(f"Right now I'm showing the {p.name}"),
-        ]
-    ]
+def _first_sentence(text: str) -> str:
+    return re.split(r"(?<=[.!?])\s+|(?<=[。！？])", text.strip())[0]
+
+
+def _hook(p: ProductSheet, rng: random.Random, words: LanguageTables) -> list[list[str]]:
+    ideas = [_say(words, "hook", name=p.name)]
     if p.description:
-        first = re.split(r"(?<=[.!?])\s+", p.description.strip())[0]
-        ideas.append([_sentence(first)])
+        ideas.append([_sentence(_first_sentence(p.description))])
     return ideas
 
 
-def _features(p: ProductSheet, rng: random.Random) -> list[list[str]]:
+def _features(p: ProductSheet, rng: random.Random, words: LanguageTables) -> list[list[str]]:
     ideas: list[list[str]] = []
-    feats = list(p.features)
-    for i, f in enumerate(feats[:5]):
-        f_low = _lower_first(f.rstrip("."))
-        lead = ["First of all", "Also", "On top of that", "And", "Plus"][min(i, 4)]
-        ideas.append(
-            [
-                _sentence(f"{lead}, {f_low}"),
-                _sentence(f"One thing I love: {f_low}"),
-                _sentence(f"{f.rstrip('.')}, which is really handy"),
-                _sentence(f"Here's a nice detail: {f_low}"),
-            ]
-        )
+    leads = words.feature_leads
+    for i, f in enumerate(list(p.features)[:5]):
+        f = f.strip().rstrip(".。")
+        lead = leads[min(i, len(leads) - 1)]
+        ideas.append(_say(words, "feature", lead=lead, feature=f, feature_low=_lower_first(f)))
     return ideas
 
 
-def _price(p: ProductSheet, rng: random.Random) -> list[list[str]]:
-    price = spoken_price(p.price, p.currency)
+def _price(p: ProductSheet, rng: random.Random, words: LanguageTables) -> list[list[str]]:
+    price = say_price(p.price, p.currency, words.code)
     ideas: list[list[str]] = []
     if p.list_price is not None and p.list_price > p.price:
-        was = spoken_price(p.list_price, p.currency)
-        ideas.append(
-            [
-                _sentence(f"It's usually {was}, and today it's {price}"),
-                _sentence(f"The regular price is {was}, but right now you pay {price}"),
-                _sentence(f"Instead of {was}, it's {price} today"),
-            ]
-        )
+        was = say_price(p.list_price, p.currency, words.code)
+        ideas.append(_say(words, "price_sale", price=price, was=was))
     else:
-        ideas.append(
-            [_sentence(f"The price is {price}"), _sentence(f"It's {price}"), _sentence(f"You can get it for {price}")]
-        )
+        ideas.append(_say(words, "price", price=price))
     if p.promo:
-        ideas.append([_sentence(p.promo)])
+        ideas.append(_say(words, "promo", promo=p.promo.strip().rstrip(".。")))
     if p.stock is not None:
         if p.stock == 0:
-            ideas.append(
-                [
-                    _sentence("It's sold out at the moment, but it will be back soon"),
-                    _sentence("We're out of stock right now, so check back soon"),
-                ]
-            )
+            ideas.append(_say(words, "sold_out"))
         else:
-            ideas.append(
-                [_sentence(f"We have {p.stock} in stock right now"), _sentence(f"There are {p.stock} left in stock")]
-            )
+            ideas.append(_say(words, "stock", stock=str(p.stock)))
     return ideas
 
 
-def _usage(p: ProductSheet, rng: random.Random) -> list[list[str]]:
+def _usage(p: ProductSheet, rng: random.Random, words: LanguageTables) -> list[list[str]]:
     ideas: list[list[str]] = []
     specs = list(p.specs.items())
     rng.shuffle(specs)
     for key, value in specs[:3]:
-        said = spec_sentence(str(key), value)
-        ideas.append([said, _sentence(f"Good to know: {_lower_first(said)}"), _sentence(f"And {_lower_first(said)}")])
+        said = spec_sentence(str(key), value, words.code)
+        ideas.append(_say(words, "spec", spec=said, spec_low=_lower_first(said)))
     if p.shipping:
-        ideas.append(
-            [
-                _sentence(f"Shipping: {p.shipping.rstrip('.')}"),
-                _sentence(f"About delivery: {_lower_first(p.shipping.rstrip('.'))}"),
-            ]
-        )
+        text = p.shipping.strip().rstrip(".。")
+        ideas.append(_say(words, "shipping", text=text, text_low=_lower_first(text)))
     return ideas
 
 
-def _social_proof(p: ProductSheet, rng: random.Random) -> list[list[str]]:
+def _social_proof(p: ProductSheet, rng: random.Random, words: LanguageTables) -> list[list[str]]:
     # No invented reviews or ratings: "social proof" here is the questions shoppers really ask, from the sheet.
     ideas: list[list[str]] = []
     faq = list(p.faq)
     rng.shuffle(faq)
     for entry in faq[:2]:
-        q = entry.q.strip().rstrip("?")
-        ideas.append(
-            [
-                _sentence(f"A question we get a lot: {q}? {entry.a}"),
-                _sentence(f"People often ask: {q}? {entry.a}"),
-                _sentence(f"Someone asked me earlier: {q}? {entry.a}"),
-            ]
-        )
+        q = entry.q.strip().rstrip("?？")
+        ideas.append(_say(words, "faq", q=q, a=entry.a.strip()))
     return ideas
 
 
-def _call_to_action(p: ProductSheet, rng: random.Random) -> list[list[str]]:
-    ideas = [
-        [
-            _sentence(f"Tap the product card to get your {p.name}"),
-            _sentence(f"The {p.name} is on the card on screen, so grab it there"),
-            _sentence("Hit the product card on screen to order"),
-            _sentence(f"If the {p.name} is right for you, tap the card and it's yours"),
-        ]
-    ]
-    ideas.append(
-        [
-            _sentence("Questions? Ask me in the chat"),
-            _sentence("Type your questions in the chat, I'm reading them"),
-            _sentence("Anything you want to know, just ask in the chat"),
-        ]
-    )
-    return ideas
+def _call_to_action(p: ProductSheet, rng: random.Random, words: LanguageTables) -> list[list[str]]:
+    return [_say(words, "call_to_action", name=p.name), _say(words, "ask_chat")]
 
 
-SECTION_IDEAS = {
+SECTION_IDEAS: dict[str, Callable[[ProductSheet, random.Random, LanguageTables], list[list[str]]]] = {
     "hook": _hook,
     "features": _features,
     "price": _price,

@@ -692,6 +692,10 @@ class ChatTriage:
         """Picks waiting (a merged thank-you counts once). Some may expire at the next :meth:`next`."""
         return self._live
 
+    def question_waiting(self) -> bool:
+        """Whether a purchase or a product question is waiting: the host keeps the answer on air to its point."""
+        return any(e.alive for level in (PRIORITY_PURCHASE, PRIORITY_QUESTION) for e in self._levels[level])
+
     def stats(self) -> dict[str, Any]:
         """Counters since construction. ``outcome`` and ``reason`` count transitions: a message queued and then
         answered counts once under "queued" and once under "answered"."""

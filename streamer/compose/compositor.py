@@ -30,6 +30,7 @@ from streamer.compose import layout as lay
 from streamer.compose import text as tx
 from streamer.compose.layout import CardLayout, CardText, Rect
 from streamer.config import ProductSheet, ai_label_for
+from streamer.lang import SCREEN_TEXTS
 
 _INK: Colour = (48, 36, 32)  # near-black, warm
 _MUTED: Colour = (120, 112, 108)
@@ -37,14 +38,7 @@ _PRICE: Colour = (56, 52, 222)  # sale red
 _WHITE: Colour = (255, 255, 255)
 
 #: What a card without a picture says in the picture's place, by language (English for others).
-NO_IMAGE_TEXT: dict[str, str] = {
-    "en": "No image",
-    "zh": "暂无图片",
-    "ja": "画像なし",
-    "de": "Kein Bild",
-    "fr": "Pas d'image",
-    "es": "Sin imagen",
-}
+NO_IMAGE_TEXT: dict[str, str] = {code: texts.no_image for code, texts in SCREEN_TEXTS.items()}
 
 
 def no_image_text(language: str) -> str:

@@ -72,7 +72,7 @@ def create_voice(settings: VoiceSettings) -> VoiceBackend:
 
         return SilenceVoice(settings)
     if settings.backend == "piper":
-        # Imported here so the silence backend (tests, benchmarks) never pays for onnxruntime and scipy.
+        # Imported here so the silence backend (tests, benchmarks) never pays for onnxruntime.
         from streamer.voice.piper import PiperVoiceBackend
 
         return PiperVoiceBackend(settings)

@@ -32,6 +32,7 @@ import numpy as np
 from streamer.config import VoiceSettings
 from streamer.frames import AUDIO_RATE_HZ
 from streamer.voice.base import Speech, VoiceError
+from streamer.voice.resample import resample
 from streamer.voice.visemes import group_durations, spread_durations, track_from_phonemes
 from streamer.voice.zh import chinese_mode, pinyin_phoneme_durations, zh_timing
 
@@ -302,7 +303,6 @@ class PiperVoiceBackend:
         self.name = f"piper:{settings.voice}"
         self._voice: Any = None  # piper.PiperVoice once loaded
         self._syn_config: Any = None
-        self._resample: Any = None  # scipy.signal.resample_poly, imported in load() (it takes ~1 s)
         self._native_rate = 0
         self._has_alignments = False
         self._warned_unaligned = False
@@ -328,7 +328,6 @@ class PiperVoiceBackend:
             import onnxruntime
             from piper import PiperVoice
             from piper.config import PiperConfig, SynthesisConfig
-            from scipy.signal import resample_poly
 
             config_dict = json.loads(config_path.read_text(encoding="utf-8"))
             config = PiperConfig.from_dict(config_dict)
@@ -387,7 +386,6 @@ class PiperVoiceBackend:
             )
 
         with self._lock:
-            self._resample = resample_poly
             # download_dir: where a pinyin voice's g2pW model lives (voices/g2pW next to the model), checked above.
             self._voice = PiperVoice(session=session, config=config, download_dir=model_path.parent)
             self._zh_mode = zh_mode
@@ -466,7 +464,7 @@ class PiperVoiceBackend:
         else:
             g = math.gcd(AUDIO_RATE_HZ, rate)
             # Zero-phase polyphase FIR: no delay, so phoneme offsets rescaled by the rate ratio stay exact.
-            resampled = self._resample(native, AUDIO_RATE_HZ // g, rate // g)
+            resampled = resample(native, AUDIO_RATE_HZ // g, rate // g)
         pcm = np.clip(np.rint(resampled * 32767.0), -32768, 32767).astype(np.int16)
         if self._zh_mode is None:
             track = track_from_phonemes(phonemes, durations, rate_hz=rate)

@@ -1,0 +1,113 @@
+"""Every language's words in one place: what the host says around facts, and the on-screen texts.
+
+:func:`tables` returns the :class:`LanguageTables` of a persona language (``"zh-CN"`` -> ``zh``), English for a
+language without its own tables. The tables are pure data (no I/O, no imports of the rest of the app), so config,
+brain, speaker and compositor can all read them without import cycles.
+
+What the tables never contain: numbers or number words. Every number the host says comes from a product sheet;
+the words here only surround facts (placeholders such as ``{name}``, ``{price}``, ``{text}``).
+
+Languages with only on-screen texts (the AI label, "no image") are in :data:`SCREEN_TEXTS`; their speech falls back
+to English tables (and ``check`` warns about such a persona).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class ScreenTexts:
+    """What the picture says: the AI label burned into every frame, the default AI notice, the no-image text."""
+
+    ai_label: str
+    no_image: str
+    notice: str | None = None
+    """The opening AI notice; None: the English one (a persona can always set its own)."""
+
+
+@dataclass(frozen=True, slots=True)
+class LanguageTables:
+    """One language's words for the host.
+
+    ``phrases``: the offline brain's answer phrasings by key (``"price"``, ``"unknown"``, ...), each a list of
+    alternatives. ``patter``: the template brain's phrasings by idea (``"hook"``, ``"price_sale"``, ...).
+    ``feature_leads``: words leading the n-th feature ("First of all", "还有"). ``spec_shapes``: (regex on the spec
+    label, sentence with ``{v}`` and ``{label}``), the first match wins. ``spec_labels``: spec labels said in this
+    language (``"diameter"`` -> ``"直径"``); ``units``: spoken unit of a key suffix (``cm`` -> ``厘米``).
+    ``thanks``: merged thank-you lines with ``{who}``; ``everyone``: ``{who}`` with no names; ``name_sep`` and
+    ``name_and``: how names are listed. ``disclosure``: the guard's replacement for a claim to be human.
+    ``full_stop``: added to a sentence without end punctuation.
+    """
+
+    code: str
+    phrases: Mapping[str, list[str]]
+    patter: Mapping[str, tuple[str, ...]]
+    feature_leads: tuple[str, ...]
+    spec_shapes: tuple[tuple[str, str], ...]
+    spec_list_labels: str
+    """Regex on a label whose value is a list of options ("colours", "颜色")."""
+    spec_list_shape: str
+    spec_count_shape: str
+    spec_default_shape: str
+    spec_labels: Mapping[str, str]
+    units: Mapping[str, str]
+    thanks: tuple[str, ...]
+    everyone: str
+    name_sep: str
+    name_and: str
+    disclosure: str
+    screen: ScreenTexts
+    full_stop: str
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+
+def language_code(language: str) -> str:
+    """``"zh-CN"`` -> ``"zh"``, ``"EN"`` -> ``"en"``."""
+    return (language or "en").replace("_", "-").split("-")[0].strip().lower() or "en"
+
+
+def _registry() -> dict[str, LanguageTables]:
+    # The language modules import LanguageTables from here: imported once it is defined.
+    from streamer.lang.en import TABLES as EN
+    from streamer.lang.zh import TABLES as ZH
+
+    return {"en": EN, "zh": ZH}
+
+
+TABLES: dict[str, LanguageTables] = _registry()
+"""Languages with full tables (speech and screen)."""
+
+SCREEN_TEXTS: dict[str, ScreenTexts] = {
+    **{code: t.screen for code, t in TABLES.items()},
+    "ja": ScreenTexts(ai_label="AI生成", no_image="画像なし"),
+    "de": ScreenTexts(ai_label="KI-generiert", no_image="Kein Bild"),
+    "fr": ScreenTexts(ai_label="Généré par IA", no_image="Pas d'image"),
+    "es": ScreenTexts(ai_label="Generado por IA", no_image="Sin imagen"),
+}
+"""On-screen texts of every language the AI label supports."""
+
+LANGUAGES: tuple[str, ...] = tuple(TABLES)
+
+
+def tables(language: str) -> LanguageTables:
+    """The tables of ``language`` (a persona's ``language``, e.g. ``"zh-CN"``); English when it has none."""
+    return TABLES.get(language_code(language), TABLES["en"])
+
+
+def has_tables(language: str) -> bool:
+    """Whether ``language`` has its own speech tables (else :func:`tables` gives English)."""
+    return language_code(language) in TABLES
+
+
+__all__ = [
+    "LANGUAGES",
+    "SCREEN_TEXTS",
+    "TABLES",
+    "LanguageTables",
+    "ScreenTexts",
+    "has_tables",
+    "language_code",
+    "tables",
+]
