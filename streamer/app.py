@@ -64,6 +64,10 @@ DRAIN_DEADLINE_S = 15.0
 MODEL_IMPORT_SPEECH_AHEAD_S = 9.0
 
 
+def _after(at_s: float | None, since_s: float) -> float | None:
+    return None if at_s is None else round(at_s - since_s, 3)
+
+
 @dataclass(slots=True)
 class ShowStats:
     started_monotonic: float = field(default_factory=time.monotonic)
@@ -478,6 +482,10 @@ class Show:
             user=job.viewer,
             question=job.text,
             latency_s=round(latency, 3),
+            # Where the time went: waiting in triage, writing + voicing the first sentence, waiting to be heard.
+            picked_after_s=_after(job.picked_s, job.arrived_s),
+            voiced_after_s=_after(job.voiced_s, job.arrived_s),
+            behind=job.behind,
             message_ids=list(job.message_ids),
         )
         log.info("reply to %s started %.2f s after the comment", job.viewer, latency)
@@ -515,7 +523,7 @@ class Show:
         for heard in ev.finished:
             self._record_heard(heard)
             if heard.interrupted:
-                self.speaker.forget_unheard(heard.sentence)
+                self.speaker.forget_unheard(heard.sentence, heard.text)
 
     def _record_heard(self, heard: HeardSpeech) -> None:
         self.spoken.append(heard)

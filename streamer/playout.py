@@ -119,18 +119,28 @@ class SpeechPlayout:
             self._queued_samples += segment.samples
             return True
 
-    def insert_next(self, segments: list[SpeechSegment]) -> None:
+    def insert_next(
+        self, segments: list[SpeechSegment], *, bounded: bool = False, after_reply: str | None = None
+    ) -> bool:
         """Play ``segments`` right after the sentence being said (never cutting it) and the answers queued behind
-        it, before queued patter. For speech that must not interrupt (thank-yous, greetings of viewers). Not
-        bounded by ``max_ahead_s``: the caller sends a sentence or two."""
+        it, before queued patter. For speech that must not interrupt (thank-yous, greetings of viewers) and an
+        answer's later sentences. ``bounded``: refuse (False) while ``max_ahead_s`` of speech is queued, like
+        :meth:`push`; otherwise always taken (the caller sends a sentence or two). ``after_reply``: right after
+        that answer's last queued sentence instead (the next part of an answer never has anything between)."""
         addressed = ("reply", "reply_more", "social", "operator")
         with self._lock:
+            if bounded and self._queue and self._queued_samples >= self._max_ahead:
+                return False
             target = self._replacement if self._replacement is not None else self._queue
-            last = max((i for i, s in enumerate(target) if s.kind in addressed), default=-1)
+            if after_reply is not None:
+                last = max((i for i, s in enumerate(target) if s.reply_to == after_reply), default=-1)
+            else:
+                last = max((i for i, s in enumerate(target) if s.kind in addressed), default=-1)
             for offset, seg in enumerate(segments):
                 target.insert(last + 1 + offset, seg)
                 if target is self._queue:
                     self._queued_samples += seg.samples
+            return True
 
     def drop_where(self, stale: Callable[[SpeechSegment], bool]) -> tuple[int, bool]:
         """Forget queued sentences (and those waiting to cut in) for which ``stale`` is true; if the sentence being
@@ -213,21 +223,27 @@ class SpeechPlayout:
     ) -> list[SpeechSegment]:
         """An answer's first sentence. While another answer's first sentence (kind "reply") is being said, queued or
         waiting to cut in, ``segments`` follow it — that one is never cut — and what was queued after it (the other
-        answer's follow-ups, patter) is dropped, except thank-yous, greetings and operator lines already waiting.
-        Otherwise this is :meth:`replace_at_boundary`. Returns the dropped segments (never heard)."""
+        answer's follow-ups, patter) is dropped, except greetings and operator lines already waiting (said first)
+        and thank-yous (said after this answer: a thank-you never holds up an answer).
+        Otherwise it cuts in like :meth:`replace_at_boundary`, keeping those waiting kinds the same way. Returns
+        the dropped segments (never heard)."""
         with self._lock:
             target = self._replacement if self._replacement is not None else self._queue
             items = list(target)
             last = max((i for i, s in enumerate(items) if s.kind == "reply"), default=-1)
             if last < 0 and (self._current is None or self._current.kind != "reply"):
-                dropped = [*self._queue, *(self._replacement or ())]
-                self._replacement = list(segments)
+                queued = [*self._queue, *(self._replacement or ())]
+                ahead = [s for s in queued if s.kind in _WAITING_KINDS and s.kind != "social"]
+                social = [s for s in queued if s.kind == "social"]
+                self._replacement = [*ahead, *segments, *social]
+                dropped = [s for s in queued if s.kind not in _WAITING_KINDS]
                 self._replace_deadline = self._clock_samples + round(max_wait_s * self._rate)
                 self._replace_pause = round(pause_s * self._rate)
                 return dropped
             after = items[last + 1 :]
-            kept = [s for s in after if s.kind in _WAITING_KINDS]
-            new = [*items[: last + 1], *kept, *segments]
+            before = [s for s in after if s.kind in _WAITING_KINDS and s.kind != "social"]
+            social = [s for s in after if s.kind == "social"]
+            new = [*items[: last + 1], *before, *segments, *social]  # a waiting thank-you goes after the answer
             if target is self._queue:
                 self._queue = collections.deque(new)
                 self._queued_samples = sum(s.samples for s in new)

@@ -25,6 +25,7 @@ from typing import Any
 from streamer.brain.base import Beat, BrainRequest, Turn
 from streamer.brain.factory import BrainKit
 from streamer.brain.intents import classify, is_small_talk
+from streamer.brain.sentences import split_lead
 from streamer.brain.templates import normalise
 from streamer.chat.triage import Pick
 from streamer.clock import Clock
@@ -78,6 +79,12 @@ class ReplyJob:
     """When the first sample of the answer left in the published output (show clock)."""
     message_ids: tuple[str, ...] = ()
     """The chat messages this answers (for the dashboard)."""
+    picked_s: float | None = None
+    """When triage handed it to the speaker (show clock): arrival -> picked is time spent waiting in triage."""
+    voiced_s: float | None = None
+    """When its first sentence was written and voiced: picked -> voiced is the brain and the synthesis."""
+    behind: str | None = None
+    """The kind of sentence on air when the first sentence was ready (what it waited for, if anything)."""
 
 
 def reply_job(
@@ -99,6 +106,7 @@ def reply_job(
         arrived_s=min(m.received_s for m in pick.messages) if pick.messages else now_s,
         source=pick.messages[0].source if pick.messages else None,
         message_ids=tuple(m.message_id for m in pick.messages if m.message_id),
+        picked_s=now_s,
     )
     if pick.kind == "thanks" or (pick.kind == "purchase" and not pick.text):
         job.sentences = thanks_sentences(persona, [spoken_name(u) for u in pick.users], rng, recent)
@@ -472,37 +480,47 @@ class Speaker:
                 # The next viewer's question goes before the rest of this answer (no synthesis spent on it).
                 await sentences.aclose()
                 break
-            # Voiced whole: a name said on its own ("Leo,") while the rest is synthesised is followed by a second
-            # of silence on a loaded machine, which sounds worse than a slightly later start.
-            segment = await self._voice(
-                sentence,
-                kind=kind,
-                product_id=target.id if target is not None else None,  # the card switches with the answer
-                pool=self._reply_pool,
-                reply_to=job.reply_id,
-            )
-            if segment is None:
-                continue
-            if first:
-                log.debug(
-                    "reply %s: first sentence voiced %.3f s after the comment",
-                    job.reply_id,
-                    self.clock.now() - job.arrived_s,
+            # A long first sentence is voiced in two parts at a clause ("Leo, it's 89 dollars today; | the regular
+            # price is 109 dollars."): the lead starts sooner and the rest is voiced while it is heard. Never a bare
+            # name on its own: that is followed by a second of silence on a loaded machine.
+            lead = split_lead(sentence) if first and kind == "reply" else None
+            placed = False
+            for part in lead or (sentence,):
+                segment = await self._voice(
+                    part,
+                    kind=kind,
+                    product_id=target.id if target is not None else None,  # the card switches with the answer
+                    pool=self._reply_pool,
+                    reply_to=job.reply_id,
                 )
-                if job.kind != "operator" and (social or self.playout.speaking_kind() in ("greeting", "social")):
-                    # Never cut the opening greeting or a thank-you: follow it (both are short).
-                    self.playout.insert_next([segment])
-                elif job.kind == "operator":
-                    self.playout.replace_at_boundary([segment], pause_s=REPLY_PAUSE_S)  # even into an answer
-                    cut_at_s = self.clock.now()
+                if segment is None:
+                    continue
+                placed = True
+                if first:
+                    job.voiced_s = self.clock.now()
+                    job.behind = self.playout.speaking_kind()
+                    log.debug(
+                        "reply %s: first sentence voiced %.3f s after the comment",
+                        job.reply_id,
+                        self.clock.now() - job.arrived_s,
+                    )
+                    if job.kind != "operator" and (social or self.playout.speaking_kind() in ("greeting", "social")):
+                        # Never cut the opening greeting or a thank-you: follow it (both are short).
+                        self.playout.insert_next([segment])
+                    elif job.kind == "operator":
+                        self.playout.replace_at_boundary([segment], pause_s=REPLY_PAUSE_S)  # even into an answer
+                        cut_at_s = self.clock.now()
+                    else:
+                        for dropped in self.playout.answer_next([segment], pause_s=REPLY_PAUSE_S):
+                            self._forget_dropped(dropped)
+                        cut_at_s = self.clock.now()
+                    first = False
                 else:
-                    for dropped in self.playout.answer_next([segment], pause_s=REPLY_PAUSE_S):
-                        self._forget_dropped(dropped)
-                    cut_at_s = self.clock.now()
-                first = False
-            else:
-                while not self.playout.push(segment):
-                    await self._nap(0.1)
+                    # Right after this answer's sentences, before any patter that was already queued.
+                    while not self.playout.insert_next([segment], bounded=True, after_reply=job.reply_id):
+                        await self._nap(0.1)
+            if not placed:
+                continue
             job.sentences.append(sentence)
             self.director.note_said(sentence, self.clock.now())
         self._replying = False  # all of the answer is queued: patter voiced meanwhile may follow it now
@@ -609,10 +627,8 @@ class Speaker:
         """The rest of a cut sentence will not be said: the sentence may be said again, but the facts in the part
         that was heard stay said."""
         full = rest.resumes or rest.text
-        self.director.forget(full)
         heard = full[: len(full) - len(rest.text)].strip() if full.endswith(rest.text) else ""
-        if heard:
-            self.director.note_said(heard, self.clock.now())
+        self._forget_part(full, heard)
 
     def _forget_dropped(self, seg: SpeechSegment) -> None:
         """Queued speech an answer dropped before it was heard: patter may say it again."""
@@ -621,12 +637,26 @@ class Speaker:
         elif seg.kind in PATTER_KINDS:
             self.director.forget(seg.text)
 
-    def forget_unheard(self, text: str) -> None:
+    def forget_unheard(self, text: str, heard: str = "") -> None:
         """A sentence was cut before it was heard in full: let the director allow it again (unless its rest is
-        waiting to be said after the reply)."""
+        waiting to be said after the reply). ``heard``: the words of the cut segment that were heard (of a resumed
+        rest: of the rest); the facts in the sentence up to them stay said."""
         if self.playout.resuming(text):
             return
-        self.director.forget(text)
+        heard = heard.strip()
+        at = (0 if text.startswith(heard) else text.rfind(heard)) if heard else -1
+        said = text[: at + len(heard)] if at >= 0 else ""
+        self._forget_part(text, said)
+
+    def _forget_part(self, sentence: str, heard: str) -> None:
+        """``sentence`` was cut and will not be finished; ``heard`` is what viewers heard of it (from its start).
+        Half of it or more heard counts as said (it is not said again within the window); less is forgotten, but
+        the facts in the part heard stay said."""
+        if len(heard) * 2 >= len(sentence):
+            return
+        self.director.forget(sentence)
+        if heard:
+            self.director.note_said(heard, self.clock.now())
 
     # ---- voice ------------------------------------------------------------------------------------------
 

@@ -88,3 +88,11 @@ def test_offline_brain_answers_with_sheet_facts_through_the_guards():
     kit.offline.prepare([MUG])
     spoken = collect(kit, BrainRequest(persona=PERSONA, question="when will it ship?", product=MUG, products=[MUG]))
     assert any("2 business days" in s for s in spoken)
+
+
+def test_a_compound_word_opening_the_answer_is_lower_cased_after_the_name() -> None:
+    from streamer.brain.factory import address_into
+
+    assert address_into("Hi Leo!", "Non-slip waterproof base.", "Leo", "en") == "Leo, non-slip waterproof base."
+    assert address_into("Hi Leo!", "Coca-Cola flavour.", "Leo", "en") == "Leo, Coca-Cola flavour."  # a brand
+    assert address_into("Hi Leo!", "Moon Night Light is here.", "Leo", "en") == "Leo, Moon Night Light is here."

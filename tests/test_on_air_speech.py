@@ -357,7 +357,7 @@ def test_the_next_answer_cuts_the_follow_ups_of_the_answer_on_air() -> None:
     assert heard[2].text == "Mia it ships in two days"
 
 
-def test_a_thank_you_already_waiting_stays_when_an_answer_follows() -> None:
+def test_a_thank_you_already_waiting_stays_and_goes_after_a_following_answer() -> None:
     p = SpeechPlayout(rate_hz=AUDIO_RATE_HZ, gap_s=0.0)
     p.push(_segment(1, "Leo it is 89 dollars today", "reply"))
     p.pull(1600)
@@ -365,8 +365,8 @@ def test_a_thank_you_already_waiting_stays_when_an_answer_follows() -> None:
     assert p.answer_next([_segment(3, "Mia it ships in two days", "reply")]) == []
     assert [h.text for h in _pull_all(p)] == [
         "Leo it is 89 dollars today",
+        "Mia it ships in two days",  # the answer goes first: a thank-you never holds up an answer
         "Thanks a lot Amy",
-        "Mia it ships in two days",
     ]
 
 
@@ -384,3 +384,81 @@ def test_a_question_asked_during_an_answer_waits_for_one_sentence_not_the_whole_
     assert between and all(h.kind == "reply" and not h.interrupted for h in between), between
     assert leo_at < mia_at < between[-1].end_s  # Mia asked while Leo was being answered
     assert mia_heard - mia_at <= sum(h.end_s - h.start_s for h in between) + 1.0
+
+
+def test_a_long_first_answer_sentence_starts_with_its_lead_clause_and_the_rest_follows_at_once() -> None:
+    brain = _ScriptedBrain(["The rocket kit is 89 dollars today, and the regular price is 109 dollars for it."])
+    script = [(20.0, "leo", "how much is the rocket kit?")]
+    report = asyncio.run(
+        run_virtual_show(
+            persona=PERSONA, products=CATALOG, minutes=0.75, chat_per_min=0.0, seed=3, script=script, brain=brain
+        )
+    )
+    replies = [h for h in report.transcript if h.kind == "reply"]
+    assert [h.sentence for h in replies] == [
+        "The rocket kit is 89 dollars today,",
+        "and the regular price is 109 dollars for it.",
+    ]
+    lead, rest = replies
+    assert not lead.interrupted and not rest.interrupted
+    i = report.transcript.index(lead)
+    assert report.transcript[i + 1] is rest  # nothing between the two halves of the sentence
+    assert rest.start_s - lead.end_s <= PERSONA.patter.pause_between_sentences_ms / 1000 + 0.05
+
+
+def test_shipping_and_labelled_promos_are_said_as_sentences() -> None:
+    beans = sheet(
+        "beans",
+        "Coffee Beans",
+        "24.99",
+        shipping="Ships in 48 hours from roasting.",
+        promo="Live-only deal: free hand grinder with every two bags.",
+    )
+    offline = OfflineBrain(embedder=LexicalEmbedder())
+    offline.prepare([beans])
+    k = BrainKit(brain=offline, offline=offline, guard=SentenceGuard(settings=GuardSettings(), persona=PERSONA))
+
+    async def ask(q: str) -> list[str]:
+        req = BrainRequest(persona=PERSONA, question=q, viewer="Leo", product=beans, products=[beans])
+        return [s async for s in k.stream(req)]
+
+    assert asyncio.run(ask("how long does shipping take?"))[0] == "Leo, it ships in 48 hours from roasting."
+    deal = asyncio.run(ask("is there a discount today?"))[0]
+    assert deal == "Leo, live-only deal: free hand grinder with every two bags.", deal  # not "today's deal: live-.."
+
+
+def test_fact_repeats_count_a_cut_sentence_whose_rest_was_dropped_as_the_words_heard() -> None:
+    from streamer.bench.virtual_show import Heard, _min_fact_repeat_s
+
+    s = "Jasmine and lemon notes, roasted light for filter brewing and a sweet finish."
+
+    def h(t: float, text: str, *, cut: bool = False, resumed: bool = False) -> Heard:
+        return Heard(t, t + 3, "patter", text, s, cut, "coffee", resumed)
+
+    patter = [
+        h(0.0, "Jasmine", cut=True),  # cut, and its rest said after the reply: the whole sentence was heard
+        h(5.0, "and lemon notes, roasted light for filter brewing and a sweet finish.", resumed=True),
+        h(400.0, "Jasmine", cut=True),  # cut again, rest dropped: only "Jasmine" was heard this time
+        h(460.0, s),
+    ]
+    # Said in full at 0 s and 460 s: 460 s apart, not 60 (the second cut's one word is not the sentence).
+    assert _min_fact_repeat_s(patter) == 460.0
+
+
+def test_the_next_part_of_an_answer_goes_right_after_its_first_part_even_before_a_waiting_thank_you() -> None:
+    p = SpeechPlayout(rate_hz=AUDIO_RATE_HZ, gap_s=0.0)
+    p.push(_segment(1, "It comes in taupe and cloud grey", "patter"))
+    p.pull(1600)
+    p.insert_next([_segment(2, "Welcome Noor", "social")])
+    lead = _segment(3, "Dan the Moon Night Light is 89 dollars", "reply")
+    lead.reply_to = "r7"
+    p.answer_next([lead])  # before the waiting thank-you
+    rest = _segment(4, "fifteen across and made for a bedside", "reply")
+    rest.reply_to = "r7"
+    assert p.insert_next([rest], after_reply="r7")
+    heard = [h.text for h in _pull_all(p)]
+    assert heard[-3:] == [
+        "Dan the Moon Night Light is 89 dollars",
+        "fifteen across and made for a bedside",
+        "Welcome Noor",  # kept, and said after the answer
+    ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from streamer.brain.sentences import SentenceSplitter, split_sentences, strip_markup
+from streamer.brain.sentences import SentenceSplitter, split_lead, split_sentences, strip_markup
 
 
 def stream(text: str, *, step: int = 1, **kwargs: object) -> list[str]:
@@ -170,3 +170,35 @@ def test_the_pending_buffer_stays_bounded() -> None:
     for _ in range(2000):
         sp.feed("blah ")
         assert len(sp.pending) <= 205
+
+
+@pytest.mark.parametrize(
+    ("sentence", "parts"),
+    [
+        # The first clause long enough to cover the rest's synthesis.
+        (
+            "Leo, it's 89 dollars today; the regular price is 109 dollars.",
+            ("Leo, it's 89 dollars today;", "the regular price is 109 dollars."),
+        ),
+        # Not inside a list: the clause ends after its last item.
+        (
+            "Mia, it comes in slate grey, forest green and sunset orange, and all three are in stock right now.",
+            ("Mia, it comes in slate grey, forest green and sunset orange,", "and all three are in stock right now."),
+        ),
+        (
+            "Leo，这套茶具今天只要二百六十八元，比平时便宜了六十元。",
+            ("Leo，这套茶具今天只要二百六十八元，", "比平时便宜了六十元。"),
+        ),
+        # Short sentences, a bare name, a thousands separator, a rest of one word: voiced whole.
+        ("Leo, the Saturn V kit is 60 cm tall.", None),
+        ("Sure, 1,000 pieces, all of them hand made in Portugal by a small family workshop.", None),
+        ("Leo, I'm not sure about that for the Moon Night Light, sorry.", None),
+        ("No commas or other clause marks in this rather long sentence about the rocket kit at all", None),
+    ],
+)
+def test_an_answer_s_first_sentence_splits_after_a_long_enough_clause(
+    sentence: str, parts: tuple[str, str] | None
+) -> None:
+    assert split_lead(sentence) == parts
+    if parts is not None:
+        assert "".join(parts).replace(" ", "") == sentence.replace(" ", "")  # nothing lost or added

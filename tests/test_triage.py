@@ -523,3 +523,20 @@ def test_leaving_the_catalog_out_of_classify_never_changes_the_result() -> None:
     # ...and it is left out where it cannot matter (that is the point: matching names is most of classify's cost).
     assert not t._gate.may_name("how much is it?") and not t._gate.may_name("lol")
     assert t._gate.may_name("how much is the yirgachefe")
+
+
+@pytest.mark.parametrize(
+    ("text", "waiting"),
+    [
+        ("how much is the cat bed?", True),  # a product question
+        ("is it waterproof?", True),
+        ("any tips for beginners?", True),  # an open question: the answer on air stops at its point for it too
+        ("hi everyone!", False),  # a greeting waits for its thank-you
+        ("lol", False),
+    ],
+)
+def test_a_question_of_any_kind_waiting_is_seen_by_the_speaker(text: str, waiting: bool) -> None:
+    t = triage()
+    d = t.offer(msg("amy", text), 10.0, products=CATALOG, on_screen=CAT_BED)
+    assert d.outcome in ("queued", "merged"), d
+    assert t.question_waiting() is waiting, d.reason

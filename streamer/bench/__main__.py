@@ -12,6 +12,7 @@ import time
 T0 = time.perf_counter()  # before the heavy imports: startup_to_first_frame_s counts them
 
 import argparse  # noqa: E402
+import collections  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import resource  # noqa: E402
@@ -415,8 +416,19 @@ def latency_under_load(args: argparse.Namespace) -> dict[str, object]:
     code = asyncio.run(show.run())
     (workdir / "out.flv").unlink(missing_ok=True)
     by_kind: dict[str, list[float]] = {}
+    stages: dict[str, dict[str, list[float]]] = {}
+    behind: dict[str, collections.Counter[str]] = {}
     for event in show.events.recent("reply", limit=100_000):
-        by_kind.setdefault(str(event.data["kind"]), []).append(float(event.data["latency_s"]))
+        kind = str(event.data["kind"])
+        latency = float(event.data["latency_s"])
+        by_kind.setdefault(kind, []).append(latency)
+        picked, voiced = event.data.get("picked_after_s"), event.data.get("voiced_after_s")
+        if isinstance(picked, float | int) and isinstance(voiced, float | int):
+            st = stages.setdefault(kind, {"in_triage_s": [], "writing_voicing_s": [], "waiting_to_be_heard_s": []})
+            st["in_triage_s"].append(float(picked))
+            st["writing_voicing_s"].append(float(voiced) - float(picked))
+            st["waiting_to_be_heard_s"].append(latency - float(voiced))
+        behind.setdefault(kind, collections.Counter())[str(event.data.get("behind") or "silence")] += 1
     heard = [h for h in show.spoken]
     return {
         "benchmark": "latency",
@@ -434,6 +446,11 @@ def latency_under_load(args: argparse.Namespace) -> dict[str, object]:
             }
             for kind, v in sorted(by_kind.items())
         },
+        "stages_p50_p95_s": {
+            kind: {name: [round(percentile(v, 0.5), 3), round(percentile(v, 0.95), 3)] for name, v in st.items() if v}
+            for kind, st in sorted(stages.items())
+        },
+        "on_air_when_ready": {kind: dict(c.most_common()) for kind, c in sorted(behind.items())},
         "comments": show.triage.stats() if show.triage else None,
         "cuts_in_last_50_sentences": sum(1 for h in heard if h.interrupted),
         "brain": show.brain.brain.name + (" (lexical)" if show.brain.offline.degraded else " (MiniLM)"),

@@ -131,17 +131,36 @@ class VirtualShowReport:
         }
 
 
+def _cuts_resumed(patter: Sequence[Heard]) -> set[int]:
+    """Indexes of the cut sentences whose rest was said to its end later (a rest cut again continues the chain)."""
+    out: set[int] = set()
+    open_cut: dict[str, int] = {}
+    for i, h in enumerate(patter):
+        if h.resumed:
+            j = open_cut.pop(h.sentence, None)
+            if j is not None and h.interrupted:
+                open_cut[h.sentence] = j  # the rest was cut too: still not finished
+            elif j is not None:
+                out.add(j)
+            continue
+        if h.interrupted:
+            open_cut[h.sentence] = i
+        else:
+            open_cut.pop(h.sentence, None)
+    return out
+
+
 def _min_fact_repeat_s(patter: Sequence[Heard], names: frozenset[str] = frozenset()) -> float | None:
     """The shortest air time within which a patter sentence's facts had mostly been said before (half or more of its
     content-word pairs said in patter within that time). None when no fact was ever repeated."""
     best: float | None = None
     seen: dict[tuple[str, ...], float] = {}
-    resumed = {h.sentence for h in patter if h.resumed}
-    for h in patter:
+    finished = _cuts_resumed(patter)
+    for i, h in enumerate(patter):
         if h.resumed:
             continue
         # What was heard: a cut sentence whose rest was never said counts for the words heard only.
-        fragment = h.interrupted and h.sentence not in resumed
+        fragment = h.interrupted and i not in finished
         said = h.text if fragment else h.sentence
         keys = fact_keys(said, names)
         if keys and not fragment:  # a few words cut short are not judged (their facts still count as said)
@@ -328,7 +347,7 @@ async def run_virtual_show(
                 start_s, began = begun if begun is not None else (now, None)
                 report.transcript.append(_heard(heard, start_s, now, began))
                 if heard.interrupted:
-                    speaker.forget_unheard(heard.sentence)
+                    speaker.forget_unheard(heard.sentence, heard.text)
             clock.advance(1 / fps)
             if on_frame is not None:
                 on_frame(clock.now(), director, speaker)

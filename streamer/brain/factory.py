@@ -58,7 +58,7 @@ def address_into(address: str, sentence: str, viewer: str | None, language: str)
     if language.split("-")[0].lower() == "zh" or _has_cjk(sentence):
         return f"{viewer}，{sentence}"
     word = sentence.split(" ", 1)[0].rstrip(",:;!?.")
-    if word in _LOWER_AFTER_NAME:
+    if word in _LOWER_AFTER_NAME or _COMPOUND.match(word):
         sentence = sentence[:1].lower() + sentence[1:]
     return f"{viewer}, {sentence}"
 
@@ -70,6 +70,10 @@ _LOWER_AFTER_NAME = frozenset(
     "Both Absolutely Of Not One Two Three Now Currently".split()
 )
 
+
+#: "Live-only", "Non-slip", "Ultra-soft": capitalised only because they open the sentence (a brand with a hyphen
+#: keeps a capital after it: "Coca-Cola").
+_COMPOUND = re.compile(r"^[A-Z][a-z]+(?:-[a-z]+)+$")
 
 _CLAUSE = re.compile(r"(?<=[;；])\s*")
 

@@ -206,7 +206,16 @@ def short_name(product: ProductSheet) -> str:
     """The product name up to its first comma or bracket ("Ethiopian Yirgacheffe Coffee Beans, 1 kg" -> "Ethiopian
     Yirgacheffe Coffee Beans"): easier to say, and it only ever drops words and numbers, never adds any."""
     name = re.split(r"\s*[,(|–—]\s*|\s+-\s+", product.name, maxsplit=1)[0].strip()
+    # A size at the end ("Moon Night Light 15 cm", "Poster 50x70 cm") is on the card; said, it only makes the
+    # sentence longer.
+    name = _TRAILING_SIZE.sub("", name).strip() or name
     return name or product.name
+
+
+_TRAILING_SIZE = re.compile(
+    r"\s+\d+(?:[.,]\d+)?(?:\s*[x×]\s*\d+(?:[.,]\d+)?)*\s*(?:cm|mm|m|kg|g|ml|l|in|inch|inches|oz|lb|\")$",
+    re.IGNORECASE,
+)
 
 
 def _topics_of(text: str) -> set[str]:
@@ -435,6 +444,27 @@ def is_address(sentence: str, viewer: str | None) -> bool:
 def _lang(persona: Persona) -> str:
     code = language_code(persona.language)
     return code if code in PHRASES else "en"
+
+
+_SHIPS = re.compile(
+    r"(ships|is shipped|are shipped|arrives|dispatches|is dispatched|goes out|leaves|is delivered|delivers)\b",
+    re.IGNORECASE,
+)
+_LABELLED = re.compile(r"^[^:：.!?]{1,30}[:：]\s*\S")
+
+
+def _shipping_line(say: _Phraser, text: str) -> str:
+    """ "It ships in 48 hours from roasting." for a sheet that says "Ships in 48 hours ..."; else "Shipping: ..."."""
+    if say.lang == "en" and _SHIPS.match(text):
+        return say.one("shipping_it", text=_lower_first(text))
+    return say.one("shipping", text=_lower_first(text))
+
+
+def _promo_line(say: _Phraser, text: str) -> str:
+    """A promo that names itself ("Live-only deal: ...") is said as written, not as "Today's deal: live-only deal"."""
+    if _LABELLED.match(text):
+        return say.one("promo_labelled", text=text)
+    return say.one("promo", text=_lower_first(text))
 
 
 def _lower_first(text: str) -> str:
@@ -953,7 +983,7 @@ class OfflineBrain:
             trace.fact_kind, trace.score = topical.fact.kind, topical.sim
             trace.facts.append(topical.fact.label or topical.fact.kind)
             if topical.fact.kind == "shipping":
-                return [say.one("shipping", text=_lower_first(" ".join(topical.fact.say)))]
+                return [_shipping_line(say, " ".join(topical.fact.say))]
             return list(topical.fact.spoken(say.lang))
         if wanted and wanted[0] in DIRECT_INTENTS:
             # A close FAQ beats the field ("Do you ship to Canada?" may have its own FAQ entry).
@@ -1014,7 +1044,7 @@ class OfflineBrain:
         if fact.kind == "stock":
             return self._stock_sentences(product, say)
         if fact.kind == "shipping":
-            return [say.one("shipping", text=_lower_first(" ".join(fact.say)))]
+            return [_shipping_line(say, " ".join(fact.say))]
         out = list(fact.spoken(say.lang))
         if fact.kind == "spec":
             # "How big is it?" is answered by diameter and capacity alike: say both when they tie.
@@ -1101,7 +1131,7 @@ class OfflineBrain:
         if intent == "discount" and "promo" not in done:
             done.add("promo")
             if product.promo:
-                out.insert(0, say.one("promo", text=_lower_first(as_sentence(product.promo))))
+                out.insert(0, _promo_line(say, as_sentence(product.promo)))
             elif not out:
                 trace.confident = False
                 out += say.many("no_promo", name=short_name(product))
@@ -1114,7 +1144,7 @@ class OfflineBrain:
             done.add("shipping")
             if not product.shipping:
                 return self._fallback_or_unknown(product, ranked, say, trace, "shipping")
-            out.append(say.one("shipping", text=_lower_first(as_sentence(product.shipping))))
+            out.append(_shipping_line(say, as_sentence(product.shipping)))
         return out
 
     def _fallback_or_unknown(

@@ -274,3 +274,40 @@ def split_sentences(text: str, *, max_chars: int = 200, role_names: Iterable[str
     """All sentences of a finished text (the same rules as streaming it)."""
     splitter = SentenceSplitter(max_chars=max_chars, role_names=role_names)
     return [*splitter.feed(text), *splitter.flush()]
+
+
+#: A lead clause must last long enough for the rest to be voiced while it is heard: at least this many words
+#: (about 1.5 s of speech; Chinese counts two characters as a word).
+LEAD_MIN_WORDS = 5
+LEAD_REST_MIN_WORDS = 3
+#: The rest may be at most this many times longer than the lead (synthesis runs at ~0.15-0.25 of real time on
+#: two loaded cores, so it is ready before the lead has been said).
+LEAD_REST_MAX_RATIO = 3.0
+_CLAUSE_END = re.compile(r"[,;:—](?=\s)|[，；：、]")
+_LIST_GOES_ON = re.compile(r"[^,;:.!?]{1,40}?(?:,|\s(?:and|or)\s)", re.IGNORECASE)
+"""After a comma: the next item of a list ("slate grey, forest green and ..."): not a place to pause long."""
+
+
+def _spoken_words(text: str) -> float:
+    cjk = sum(1 for ch in text if is_cjk(ch))
+    latin = len(re.findall(r"[^\W_]+(?:['’][^\W_]+)*", "".join(" " if is_cjk(ch) else ch for ch in text)))
+    return latin + cjk / 2
+
+
+def split_lead(sentence: str) -> tuple[str, str] | None:
+    """Where an answer's first sentence may be voiced in two parts so that it starts sooner: after the first
+    clause (comma, semicolon, colon, dash; Chinese ，；：、) that is at least :data:`LEAD_MIN_WORDS` long and leaves
+    a rest of at least :data:`LEAD_REST_MIN_WORDS` that is not much longer than the lead. None when there is no
+    such clause (short sentences are voiced whole). A bare name ("Leo,") is never a lead on its own: said alone
+    it is followed by a silence while the rest is voiced."""
+    for m in _CLAUSE_END.finditer(sentence):
+        lead, rest = sentence[: m.end()].strip(), sentence[m.end() :].strip()
+        lead_words, rest_words = _spoken_words(lead), _spoken_words(rest)
+        if lead_words < LEAD_MIN_WORDS:
+            continue
+        if m.group() in ",、" and _LIST_GOES_ON.match(rest):
+            continue
+        if rest_words < LEAD_REST_MIN_WORDS or rest_words > LEAD_REST_MAX_RATIO * lead_words:
+            return None
+        return lead, rest
+    return None

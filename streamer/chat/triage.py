@@ -693,8 +693,10 @@ class ChatTriage:
         return self._live
 
     def question_waiting(self) -> bool:
-        """Whether a purchase or a product question is waiting: the host keeps the answer on air to its point."""
-        return any(e.alive for level in (PRIORITY_PURCHASE, PRIORITY_QUESTION) for e in self._levels[level])
+        """Whether a purchase or a question (about a product, or an open one: "is it waterproof?") is waiting: the
+        host keeps the answer on air to its point, and a thank-you waiting to be said does not hold it back."""
+        levels = (PRIORITY_PURCHASE, PRIORITY_QUESTION, PRIORITY_OPEN_QUESTION)
+        return any(e.alive for level in levels for e in self._levels[level])
 
     def stats(self) -> dict[str, Any]:
         """Counters since construction. ``outcome`` and ``reason`` count transitions: a message queued and then

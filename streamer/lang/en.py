@@ -66,6 +66,7 @@ PHRASES: dict[str, list[str]] = {
     "price": ["The {name} {is} {price}.", "It's {price}.", "You can get the {name} for {price}."],
     "sold_out_too": ["It's sold out at the moment, though."],
     "promo": ["Today's deal: {text}", "There's a promotion on: {text}", "Here's the offer: {text}"],
+    "promo_labelled": ["{text}"],
     "no_promo": [
         "I don't see a promotion listed for the {name}. Please check the product page for current offers.",
     ],
@@ -74,7 +75,8 @@ PHRASES: dict[str, list[str]] = {
         "The {name} {is} sold out right now. Please check the product page for a restock.",
         "Sorry, the {name} {is} sold out at the moment. Keep an eye on the product page.",
     ],
-    "shipping": ["Shipping: {text}", "About delivery: {text}", "For shipping, {text}"],
+    "shipping": ["Shipping: {text}", "About delivery: {text}"],
+    "shipping_it": ["It {text}"],
     "compare_each": ["For the {name}: {text}", "The {name}: {text}"],
     "compare_unknown": ["For the {name}, I don't have that detail; the product page will say."],
     "compare_price": ["The {name} {is} {price}, and the {other} {other_is} {other_price}."],
