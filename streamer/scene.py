@@ -10,14 +10,14 @@ import threading
 
 import numpy as np
 
-from streamer.avatar.cartoon import CartoonAvatar
+from streamer.avatar.base import Avatar, build_avatar
 from streamer.compose.compositor import Compositor
 from streamer.compose.layout import default_avatar_height
 from streamer.config import Persona, ProductSheet
 from streamer.frames import MouthPose, SpeechSegment
 
 Card = tuple[ProductSheet, "np.ndarray | None"]
-Looks = tuple[CartoonAvatar, Compositor]
+Looks = tuple[Avatar, Compositor]
 
 
 class Scene:
@@ -42,9 +42,7 @@ class Scene:
     def build_looks(self, persona: Persona) -> Looks:
         """The avatar and compositor for ``persona`` (fonts, background, label): slow, and may raise for a look
         that cannot be drawn, so a reload builds them off the media thread, before anything changes."""
-        avatar = CartoonAvatar(
-            persona.avatar, height_px=default_avatar_height(self.width, self.height), seed=self._seed
-        )
+        avatar = build_avatar(persona.avatar, height_px=default_avatar_height(self.width, self.height), seed=self._seed)
         compositor = Compositor(
             width=self.width,
             height=self.height,

@@ -64,3 +64,15 @@ def test_a_new_look_is_built_by_the_caller_and_only_swapped_in_by_the_media_thre
     assert scene.compositor is looks[1] and scene.persona is green
     assert float(np.abs(after.astype(np.int16) - before.astype(np.int16)).mean()) > 5  # another background
     assert not scene.looks_change(green.model_copy(update={"name": "Max"}))
+
+
+def test_the_scene_holds_an_avatar_through_the_avatar_contract() -> None:
+    from streamer.avatar import Avatar, build_avatar
+    from streamer.config import AvatarStyle
+
+    scene = Scene(persona=Persona(name="Joe"), width=640, height=360)
+    assert isinstance(scene.avatar, Avatar)
+    avatar = build_avatar(AvatarStyle(), height_px=200)
+    w, h = avatar.size
+    picture = avatar.render(0.0, MouthPose.rest())
+    assert picture.shape == (h, w, 4) and w % 2 == 0 and h % 2 == 0

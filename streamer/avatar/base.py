@@ -1,0 +1,39 @@
+"""The avatar stage's contract, and the one place that picks an implementation for a persona.
+
+An avatar turns the media clock and a :class:`~streamer.frames.MouthPose` into a picture of the host, on the media
+thread, within the frame budget. :class:`~streamer.scene.Scene` holds an :class:`Avatar` and never knows which one
+it has: the procedural cartoon today; photo and video hosts (issue 10) implement the same contract.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from streamer.config import AvatarStyle
+from streamer.frames import MouthPose
+
+
+@runtime_checkable
+class Avatar(Protocol):
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) of every rendered picture, both even."""
+        ...
+
+    def set_backdrop(self, bgr: np.ndarray | None) -> None:
+        """Draw onto this studio patch (``(height, width, 3)`` uint8) instead of onto transparency."""
+        ...
+
+    def render(self, t_s: float, mouth: MouthPose) -> np.ndarray:
+        """The host at media time ``t_s`` with this mouth: BGRA uint8 of :attr:`size` (opaque once a backdrop is
+        set). Called on the media thread once per frame: it must never block."""
+        ...
+
+
+def build_avatar(style: AvatarStyle, *, height_px: int, seed: int = 0) -> Avatar:
+    """The avatar a persona's ``avatar:`` section asks for."""
+    from streamer.avatar.cartoon import CartoonAvatar
+
+    return CartoonAvatar(style, height_px=height_px, seed=seed)
