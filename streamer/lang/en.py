@@ -21,7 +21,7 @@ PHRASES: dict[str, list[str]] = {
         "Sure thing, {viewer}.",
     ],
     "unknown": [
-        "I don't have that detail for the {name}, and I don't want to guess. Please check the product page.",
+        "I don't have that detail for the {name}. I don't want to guess, so please check the product page.",
         "The product sheet doesn't say, so I won't guess. You'll find the full details on the product page.",
         "I'm not sure about that for the {name}, sorry. Please check the product page for the details.",
     ],
