@@ -41,6 +41,14 @@ RESUMABLE_KINDS = frozenset({"patter", "transition", "invite"})
 _WAITING_KINDS = frozenset({"social", "greeting", "operator"})
 
 
+def _around_answer(waiting: list[SpeechSegment], answer: list[SpeechSegment]) -> list[SpeechSegment]:
+    """``answer`` placed among what was waiting: greetings and operator lines before it, thank-yous after it (a
+    thank-you never holds up an answer); anything else (patter, another answer's follow-ups) is left out."""
+    ahead = [s for s in waiting if s.kind in _WAITING_KINDS and s.kind != "social"]
+    social = [s for s in waiting if s.kind == "social"]
+    return [*ahead, *answer, *social]
+
+
 def rest_of(seg: SpeechSegment, start: int, heard_text: str) -> SpeechSegment | None:
     """The part of ``seg`` from sample ``start`` (a word boundary) on, as a segment of its own: same voice, same
     mouth keys shifted, the words not yet heard. None when nothing (or no words) is left."""
@@ -233,17 +241,12 @@ class SpeechPlayout:
             last = max((i for i, s in enumerate(items) if s.kind == "reply"), default=-1)
             if last < 0 and (self._current is None or self._current.kind != "reply"):
                 queued = [*self._queue, *(self._replacement or ())]
-                ahead = [s for s in queued if s.kind in _WAITING_KINDS and s.kind != "social"]
-                social = [s for s in queued if s.kind == "social"]
-                self._replacement = [*ahead, *segments, *social]
-                dropped = [s for s in queued if s.kind not in _WAITING_KINDS]
+                self._replacement = _around_answer(queued, segments)
                 self._replace_deadline = self._clock_samples + round(max_wait_s * self._rate)
                 self._replace_pause = round(pause_s * self._rate)
-                return dropped
+                return [s for s in queued if s.kind not in _WAITING_KINDS]
             after = items[last + 1 :]
-            before = [s for s in after if s.kind in _WAITING_KINDS and s.kind != "social"]
-            social = [s for s in after if s.kind == "social"]
-            new = [*items[: last + 1], *before, *segments, *social]  # a waiting thank-you goes after the answer
+            new = [*items[: last + 1], *_around_answer(after, segments)]
             if target is self._queue:
                 self._queue = collections.deque(new)
                 self._queued_samples = sum(s.samples for s in new)

@@ -68,6 +68,7 @@ def catalog() -> dict[str, ProductSheet]:
         ("are you a real person?", "identity"),
         ("Is this a bot talking??", "identity"),
         ("are u AI or human", "identity"),
+        ("you're just a robot reading a script", "identity"),
         ("你是真人吗", "identity"),
         ("what's your name?", "identity"),
         ("who designed this", "other"),

@@ -462,3 +462,12 @@ def test_the_next_part_of_an_answer_goes_right_after_its_first_part_even_before_
         "fifteen across and made for a bedside",
         "Welcome Noor",  # kept, and said after the answer
     ]
+
+
+def test_patter_says_a_shipping_line_that_opens_with_its_verb_as_a_sentence() -> None:
+    from streamer.brain.templates import _usage
+    from streamer.lang import tables
+
+    beans = sheet("beans", "Coffee Beans", "24.99", shipping="Ships in 48 hours from roasting.")
+    ideas = [s for idea in _usage(beans, random.Random(1), tables("en")) for s in idea]
+    assert ideas == ["It ships in 48 hours from roasting."]

@@ -168,7 +168,11 @@ RULES: dict[str, list[tuple[re.Pattern[str], float]]] = {
         ),
         (r"\b(is|are) (this|that|the host|the presenter|she|he) (a |an )?(real|human|person|bot|ai|fake)\b", 2.5),
         (r"\breal (person|human)\b|\bhuman being\b|\bchat ?bot\b|\bis this (a |an )?(bot|ai|recording|real)\b", 2.5),
-        (r"\b(you'?re|you are|ur) (a |an )?(bot|robot|ai|fake|cartoon|not real)\b", 2.5),
+        (
+            r"\b(you'?re|you are|ur) (just |only |obviously |clearly |really |totally |so |such )?(a |an )?"
+            r"(bot|robot|ai|fake|cartoon|not real)\b",
+            2.5,
+        ),
         (r"\bwho are you\b|\bwhat are you\b|\bwho is (talking|speaking)\b|\bai[- ]generated\b", 2.0),
         (r"\byour name\b|\bwho'?s (the|this) host\b|\bwhat do (they|we) call you\b", 2.0),
         (r"真人|机器人|是不是ai|是ai吗|是ai|\bai吗|人工智能|虚拟主播|虚拟人|数字人|你是谁|你叫什么|是人吗|录播", 3.0),

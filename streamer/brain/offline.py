@@ -44,7 +44,7 @@ from streamer.brain.intents import (
     score_intents,
 )
 from streamer.brain.specs import UNIT_SUFFIXES, spec_label, spec_sentence, spec_text
-from streamer.brain.templates import TemplateBrain, normalise, pick_fresh, say_price
+from streamer.brain.templates import TemplateBrain, normalise, pick_fresh, say_price, says_it_ships
 from streamer.brain.variants import matched_label, matching_variants, option_rest
 from streamer.brain.zh_retrieval import FIELD_CUES, SPEC_CUES, ZhIndex, cue_keys, topic_cues
 from streamer.brain.zh_text import (
@@ -446,16 +446,12 @@ def _lang(persona: Persona) -> str:
     return code if code in PHRASES else "en"
 
 
-_SHIPS = re.compile(
-    r"(ships|is shipped|are shipped|arrives|dispatches|is dispatched|goes out|leaves|is delivered|delivers)\b",
-    re.IGNORECASE,
-)
 _LABELLED = re.compile(r"^[^:：.!?]{1,30}[:：]\s*\S")
 
 
 def _shipping_line(say: _Phraser, text: str) -> str:
     """ "It ships in 48 hours from roasting." for a sheet that says "Ships in 48 hours ..."; else "Shipping: ..."."""
-    if say.lang == "en" and _SHIPS.match(text):
+    if says_it_ships(text, say.lang):
         return say.one("shipping_it", text=_lower_first(text))
     return say.one("shipping", text=_lower_first(text))
 

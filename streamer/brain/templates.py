@@ -202,6 +202,18 @@ def _price(p: ProductSheet, rng: random.Random, words: LanguageTables) -> list[l
     return ideas
 
 
+_SHIPS = re.compile(
+    r"(ships|is shipped|are shipped|arrives|dispatches|is dispatched|goes out|leaves|is delivered|delivers)\b",
+    re.IGNORECASE,
+)
+
+
+def says_it_ships(text: str, language: str) -> bool:
+    """An English shipping line that opens with its verb ("Ships in 48 hours"): said "It ships in 48 hours", never
+    "Shipping: ships ..." or "For shipping, ships ..."."""
+    return language == "en" and _SHIPS.match(text) is not None
+
+
 def _usage(p: ProductSheet, rng: random.Random, words: LanguageTables) -> list[list[str]]:
     ideas: list[list[str]] = []
     specs = list(p.specs.items())
@@ -211,7 +223,8 @@ def _usage(p: ProductSheet, rng: random.Random, words: LanguageTables) -> list[l
         ideas.append(_say(words, "spec", spec=said, spec_low=_lower_first(said)))
     if p.shipping:
         text = p.shipping.strip().rstrip(".。")
-        ideas.append(_say(words, "shipping", text=text, text_low=_lower_first(text)))
+        idea = "shipping_it" if says_it_ships(text, words.code) else "shipping"
+        ideas.append(_say(words, idea, text=text, text_low=_lower_first(text)))
     return ideas
 
 

@@ -133,6 +133,7 @@ PATTER: dict[str, tuple[str, ...]] = {
     "stock": ("We have {stock} in stock right now", "There are {stock} left in stock"),
     "spec": ("{spec}", "Good to know: {spec_low}", "And {spec_low}"),
     "shipping": ("Shipping: {text}", "About delivery: {text_low}"),
+    "shipping_it": ("It {text_low}",),
     "faq": (
         "A question we get a lot: {q}? {a}",
         "People often ask: {q}? {a}",

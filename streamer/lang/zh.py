@@ -93,6 +93,7 @@ PATTER: dict[str, tuple[str, ...]] = {
     "stock": ("现在库存还有{stock}件", "目前还有{stock}件现货"),
     "spec": ("{spec}", "给大家说一下参数：{spec}", "再提一句，{spec}"),
     "shipping": ("发货说明：{text}", "关于物流：{text}"),
+    "shipping_it": ("发货说明：{text_low}",),
     "faq": ("很多宝宝问：{q}？{a}", "常被问到的问题：{q}？{a}", "有家人问过：{q}？{a}"),
     "call_to_action": (
         "喜欢的家人们点击下方小黄车，就能拍{name}",
