@@ -52,7 +52,7 @@ from streamer.publish.media_loop import MediaEvents, MediaLoop, PacketOutput
 from streamer.publish.preview import PreviewHub
 from streamer.publish.sinks import MuxSink, Target
 from streamer.scene import Card, Looks, Scene
-from streamer.speaker import READY_MAX, SPEECH_LOW_WATER_S, ReplyJob, Speaker, reply_job
+from streamer.speaker import READY_MAX, SPEECH_LOW_WATER_S, ReplyJob, Speaker, is_social, reply_job
 from streamer.stats import percentile
 from streamer.tasks import TaskOwner
 from streamer.voice.base import VoiceBackend, VoiceError, create_voice
@@ -486,6 +486,7 @@ class Show:
             picked_after_s=_after(job.picked_s, job.arrived_s),
             voiced_after_s=_after(job.voiced_s, job.arrived_s),
             behind=job.behind,
+            small_talk=job.kind == "question" and is_social(job),  # "love it!": follows the sentence on air
             message_ids=list(job.message_ids),
         )
         log.info("reply to %s started %.2f s after the comment", job.viewer, latency)

@@ -59,8 +59,28 @@ class VoiceSettings(_Strict):
     speaker_id: int | None = None
 
 
+class LikenessConsent(_Strict):
+    """The presenter's permission to be animated: who gave it, when, and where it is recorded. Required for any
+    avatar made from a real person's picture; logged when the show starts."""
+
+    by: str = Field(min_length=1, max_length=120)
+    """The person shown (or whoever may consent for them)."""
+    date: datetime.date
+    reference: str = Field(min_length=1, max_length=200)
+    """Where the consent is recorded: a contract number, a file, a ticket."""
+
+
 class AvatarStyle(_Strict):
-    kind: Literal["cartoon"] = "cartoon"
+    kind: Literal["cartoon", "photo"] = "cartoon"
+    """cartoon: the procedural host drawn from the colours below. photo: one portrait of a real presenter,
+    animated (lips, blinks, gaze, head motion); needs ``image`` and ``likeness_consent``."""
+    image: str | None = None
+    """Photo avatar: the portrait (JPEG/PNG, one face at least 120 px wide), relative to the persona file."""
+    likeness_consent: LikenessConsent | None = None
+    """Photo avatar: the presenter's consent to be animated (by, date, reference). Without it the show refuses."""
+    cutout: bool = True
+    """Photo avatar: cut the person out and place them in the studio (``background``); false keeps the photo's
+    own room."""
     skin: str = "#f2c6a0"
     hair: str = "#3b2618"
     hair_style: Literal["short", "long", "bun", "bald"] = "short"

@@ -839,6 +839,46 @@ def _load_model(
 _PLACEHOLDER_FIELD = re.compile(r"\{([^{}]*)\}")
 
 
+def _avatar_file_problems(persona: Persona, path: str | Path, file: str, lines: LineMap) -> list[ConfigProblem]:
+    """A photo avatar names a portrait that exists (made absolute, relative to the persona file) and carries the
+    presenter's consent. Whether the picture holds one usable face is checked by ``check`` and at start
+    (:func:`streamer.avatar.photo.avatar_problems`): that needs the face models."""
+    avatar = persona.avatar
+    if avatar.kind != "photo":
+        return []
+    problems: list[ConfigProblem] = []
+    if avatar.likeness_consent is None:
+        problems.append(
+            ConfigProblem(
+                file,
+                lines.line(("avatar", "kind")),
+                "avatar.likeness_consent",
+                "a photo avatar animates a real person: their consent is required",
+                "add likeness_consent: {by: <the person shown>, date: YYYY-MM-DD, reference: <where it is recorded>}",
+            )
+        )
+    if not avatar.image:
+        problems.append(
+            ConfigProblem(
+                file,
+                lines.line(("avatar", "kind")),
+                "avatar.image",
+                "a photo avatar needs the portrait to animate",
+                "add image: <file>.jpg (relative to this persona file)",
+            )
+        )
+        return problems
+    image = Path(avatar.image).expanduser()
+    image = image if image.is_absolute() else Path(path).resolve().parent / image
+    if not image.is_file():
+        problems.append(
+            ConfigProblem(file, lines.line(("avatar", "image")), "avatar.image", f"portrait not found: {image}")
+        )
+    else:
+        avatar.image = str(image.resolve())
+    return problems
+
+
 def read_persona(path: str | Path, *, text: str | None = None) -> tuple[Persona, list[ConfigProblem]]:
     """Like :func:`load_persona`; also checks things the model cannot (voice file, placeholders).
 
@@ -869,6 +909,7 @@ def read_persona(path: str | Path, *, text: str | None = None) -> tuple[Persona,
                         "only {name} (the product's name) is filled in; write {{ or }} for a literal brace",
                     )
                 )
+    problems += _avatar_file_problems(persona, path, file, lines)
     voice = persona.voice.voice
     if persona.voice.backend == "piper" and voice.endswith(".onnx"):
         vpath = Path(voice) if Path(voice).is_absolute() else Path(path).parent / voice

@@ -41,6 +41,11 @@ RESUMABLE_KINDS = frozenset({"patter", "transition", "invite"})
 _WAITING_KINDS = frozenset({"social", "greeting", "operator"})
 
 
+#: Speech an answer does not cut: it follows the sentence on air (another answer's first sentence, a thank-you,
+#: the opening greeting, an operator line), all short.
+_NOT_CUT_BY_ANSWERS = frozenset({"reply", "social", "greeting", "operator"})
+
+
 def _around_answer(waiting: list[SpeechSegment], answer: list[SpeechSegment]) -> list[SpeechSegment]:
     """``answer`` placed among what was waiting: greetings and operator lines before it, thank-yous after it (a
     thank-you never holds up an answer); anything else (patter, another answer's follow-ups) is left out."""
@@ -230,16 +235,17 @@ class SpeechPlayout:
         self, segments: list[SpeechSegment], *, max_wait_s: float = 0.6, pause_s: float = 0.15
     ) -> list[SpeechSegment]:
         """An answer's first sentence. While another answer's first sentence (kind "reply") is being said, queued or
-        waiting to cut in, ``segments`` follow it — that one is never cut — and what was queued after it (the other
-        answer's follow-ups, patter) is dropped, except greetings and operator lines already waiting (said first)
-        and thank-yous (said after this answer: a thank-you never holds up an answer).
+        waiting to cut in, or a sentence answers never cut (a thank-you, the greeting, an operator line) is being
+        said, ``segments`` follow it and what was queued after it (the other answer's follow-ups, patter) is
+        dropped, except greetings and operator lines already waiting (said first) and thank-yous (said after this
+        answer: a thank-you never holds up an answer).
         Otherwise it cuts in like :meth:`replace_at_boundary`, keeping those waiting kinds the same way. Returns
         the dropped segments (never heard)."""
         with self._lock:
             target = self._replacement if self._replacement is not None else self._queue
             items = list(target)
             last = max((i for i, s in enumerate(items) if s.kind == "reply"), default=-1)
-            if last < 0 and (self._current is None or self._current.kind != "reply"):
+            if last < 0 and (self._current is None or self._current.kind not in _NOT_CUT_BY_ANSWERS):
                 queued = [*self._queue, *(self._replacement or ())]
                 self._replacement = _around_answer(queued, segments)
                 self._replace_deadline = self._clock_samples + round(max_wait_s * self._rate)

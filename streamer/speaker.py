@@ -15,6 +15,7 @@ import collections
 import collections.abc
 import concurrent.futures
 import contextlib
+import functools
 import logging
 import random
 import re
@@ -34,7 +35,7 @@ from streamer.director import ShowDirector
 from streamer.frames import SpeechSegment
 from streamer.lang import tables as language_tables
 from streamer.playout import SpeechPlayout
-from streamer.voice.base import VoiceBackend, VoiceError
+from streamer.voice.base import VoiceBackend, VoiceError, VoicePreempted
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,10 @@ READY_MAX = 10
 ADDRESSED_KINDS = ("reply", "reply_more", "social", "operator")
 #: Speech the host says on its own: what pause, skip and pin make stale.
 PATTER_KINDS = ("patter", "transition", "greeting", "invite")
+
+#: Speech a viewer or the operator is waiting for: voiced ahead of patter (a patter sentence being voiced is
+#: stopped and voiced again after it, where the voice can).
+URGENT_KINDS = frozenset({"reply", "reply_more", "social", "operator"})
 #: How long after a cut the rest of the cut sentence is still worth saying (show seconds).
 RESUME_WITHIN_S = 30.0
 #: Replies wait this long at most for the opening greeting to be voiced and queued.
@@ -119,6 +124,7 @@ def reply_job(
 class SpeakerStats:
     sentences_voiced: int = 0
     voice_errors: int = 0
+    preempted: int = 0
     replies: int = 0
     invitations: int = 0
     operator_lines: int = 0
@@ -504,8 +510,8 @@ class Speaker:
                         job.reply_id,
                         self.clock.now() - job.arrived_s,
                     )
-                    if job.kind != "operator" and (social or self.playout.speaking_kind() in ("greeting", "social")):
-                        # Never cut the opening greeting or a thank-you: follow it (both are short).
+                    if social:
+                        # A thank-you never cuts: it follows the sentence on air (and the answers queued).
                         self.playout.insert_next([segment])
                     elif job.kind == "operator":
                         self.playout.replace_at_boundary([segment], pause_s=REPLY_PAUSE_S)  # even into an answer
@@ -671,8 +677,20 @@ class Speaker:
         section: str | None = None,
     ) -> SpeechSegment | None:
         loop = asyncio.get_running_loop()
+        urgent = kind in URGENT_KINDS
         try:
-            speech = await loop.run_in_executor(pool, self.voice.synthesize, sentence)
+            while True:
+                try:
+                    speech = await loop.run_in_executor(
+                        pool, functools.partial(self.voice.synthesize, sentence, urgent=urgent)
+                    )
+                    break
+                except VoicePreempted:
+                    # An answer took the engine half-way through this sentence: voice it again once the answer
+                    # is voiced (it is still wanted: patter waits for answers anyway).
+                    self.stats.preempted += 1
+                    while self._replying:
+                        await self._nap(0.05)
         except VoiceError as exc:
             self.stats.voice_errors += 1
             log.warning("skipping a sentence the voice could not say: %s", exc)
@@ -696,6 +714,7 @@ class Speaker:
         return {
             "sentences_voiced": self.stats.sentences_voiced,
             "voice_errors": self.stats.voice_errors,
+            "preempted": self.stats.preempted,
             "replies": self.stats.replies,
             "invitations": self.stats.invitations,
             "operator_lines": self.stats.operator_lines,

@@ -370,6 +370,21 @@ def test_a_thank_you_already_waiting_stays_and_goes_after_a_following_answer() -
     ]
 
 
+def test_an_answer_follows_a_thank_you_on_air_and_goes_before_the_thank_yous_queued_behind_it() -> None:
+    p = SpeechPlayout(rate_hz=AUDIO_RATE_HZ, gap_s=0.0)
+    p.push(_segment(1, "Thanks for the gift Amy", "social"))
+    p.push(_segment(2, "Welcome in Sam and Kim", "social"))
+    p.push(_segment(3, "It comes in taupe", "patter"))
+    p.pull(1600)  # the first thank-you is on air
+    dropped = p.answer_next([_segment(4, "Mia it ships in two days", "reply")])
+    assert [d.text for d in dropped] == ["It comes in taupe"]  # patter comes back later
+    assert [(h.text, h.interrupted) for h in _pull_all(p)] == [
+        ("Thanks for the gift Amy", False),  # a thank-you is never cut
+        ("Mia it ships in two days", False),  # the answer does not wait for the thank-you queued behind it
+        ("Welcome in Sam and Kim", False),
+    ]
+
+
 def test_a_question_asked_during_an_answer_waits_for_one_sentence_not_the_whole_answer() -> None:
     script = [(20.0, "leo", "how much is the rocket kit and how tall is it?"), (20.5, "mia", "how tall is the rocket?")]
     report = asyncio.run(

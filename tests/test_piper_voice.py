@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +13,7 @@ import pytest
 from streamer.config import VoiceSettings
 from streamer.frames import AUDIO_RATE_HZ, Viseme, VisemeTrack
 from streamer.voice import Speech, VoiceError, create_voice
+from streamer.voice.base import VoicePreempted
 from streamer.voice.piper import (
     PEAK_LEVEL,
     PiperVoiceBackend,
@@ -217,3 +220,31 @@ def test_voice_path_needs_a_config_and_a_real_model(tmp_path: Path) -> None:
     voice = PiperVoiceBackend(VoiceSettings(voice=str(onnx)))
     with pytest.raises(VoiceError, match=r"custom\.onnx.*onnxruntime cannot load"):
         voice.load()
+
+
+def test_an_urgent_sentence_stops_a_patter_synthesis_in_progress_and_goes_first(joe: PiperVoiceBackend) -> None:
+    """An answer never waits for a long patter sentence to finish synthesizing: the patter run is stopped between
+    graph nodes (it raises VoicePreempted, the caller voices it again) and the answer is voiced at once."""
+    long = " ".join(["The lamp glows softly all night and charges over USB-C in about two hours."] * 6)
+    outcome: list[str] = []
+    started = threading.Event()
+
+    def patter() -> None:
+        started.set()
+        try:
+            joe.synthesize(long)
+            outcome.append("finished")
+        except VoicePreempted:
+            outcome.append("preempted")
+
+    before = joe.preempted
+    worker = threading.Thread(target=patter)
+    worker.start()
+    started.wait()
+    time.sleep(0.2)  # the patter run is under way (it takes well over a second)
+    answer = joe.synthesize("Leo, it's 89 dollars today.", urgent=True)
+    worker.join()
+    assert outcome == ["preempted"] and joe.preempted == before + 1
+    _check_speech(answer, 1.0, 4.0)
+    # The engine is free again: the stopped sentence voices in full.
+    _check_speech(joe.synthesize("It charges over USB-C."), 0.8, 4.0)

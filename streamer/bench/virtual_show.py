@@ -51,7 +51,7 @@ class ScriptedVoice:
     def load(self) -> None:
         return None
 
-    def synthesize(self, text: str) -> Speech:
+    def synthesize(self, text: str, *, urgent: bool = False) -> Speech:
         words = _WORD.findall(text)
         if not words:
             return Speech.empty()

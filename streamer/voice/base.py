@@ -15,6 +15,11 @@ from streamer.config import VoiceSettings
 from streamer.frames import AUDIO_RATE_HZ, VisemeTrack
 
 
+class VoicePreempted(Exception):
+    """A sentence's synthesis was abandoned half-way because an urgent one (an answer) needed the engine; voice
+    it again later. Only raised for ``synthesize(..., urgent=False)`` on backends that can stop mid-run."""
+
+
 class VoiceError(RuntimeError):
     """Loading a voice or voicing a sentence failed. The message names the voice and the cause."""
 
@@ -56,13 +61,15 @@ class VoiceBackend(Protocol):
     ``synthesize`` is called from one thread at a time; it returns int16 mono PCM at ``AUDIO_RATE_HZ`` and a
     :class:`VisemeTrack` whose starts are sample offsets into that PCM. It raises :class:`VoiceError`, never
     a backend-specific exception. Empty or unpronounceable text gives :meth:`Speech.empty`.
+    ``urgent``: a viewer is waiting for this sentence (an answer). A backend that can may stop a non-urgent
+    synthesis already running (which then raises :class:`VoicePreempted`) and voices the urgent one first.
     """
 
     name: str
 
     def load(self) -> None: ...
 
-    def synthesize(self, text: str) -> Speech: ...
+    def synthesize(self, text: str, *, urgent: bool = False) -> Speech: ...
 
 
 def create_voice(settings: VoiceSettings) -> VoiceBackend:

@@ -31,7 +31,7 @@ import numpy as np
 
 from streamer.config import VoiceSettings
 from streamer.frames import AUDIO_RATE_HZ
-from streamer.voice.base import Speech, VoiceError
+from streamer.voice.base import Speech, VoiceError, VoicePreempted
 from streamer.voice.resample import resample
 from streamer.voice.visemes import group_durations, spread_durations, track_from_phonemes
 from streamer.voice.zh import chinese_mode, pinyin_phoneme_durations, zh_timing
@@ -55,6 +55,21 @@ INTRA_OP_THREADS = 1
 PEAK_LEVEL = 0.9
 
 _RAW_PHONEME_BLOCK = re.compile(r"\[\[|\]\]")
+
+
+class _PreemptibleSession:
+    """The onnxruntime session as ``PiperVoice`` sees it: every ``run`` goes with the run options of the synthesis
+    in progress, so another thread can stop it between graph nodes (``RunOptions.terminate``)."""
+
+    def __init__(self, session: Any) -> None:
+        self.session = session
+        self.options: Any = None
+
+    def run(self, output_names: Any, input_feed: Any) -> Any:
+        return self.session.run(output_names, input_feed, self.options)
+
+    def get_outputs(self) -> Any:
+        return self.session.get_outputs()
 
 
 # ---- finding voices -----------------------------------------------------------------------------------------
@@ -308,6 +323,14 @@ class PiperVoiceBackend:
         self._warned_unaligned = False
         self._zh_mode: str | None = None  # "espeak" | "pinyin" for a Chinese voice (see streamer.voice.zh)
         self._lock = threading.Lock()
+        # Who voices next: an urgent sentence (an answer) stops a patter sentence mid-run and goes first.
+        self._turn = threading.Condition()
+        self._busy = False
+        self._urgent_waiting = 0
+        self._running: Any = None  # the RunOptions of the synthesis in progress
+        self._running_urgent = False
+        self._session: _PreemptibleSession | None = None
+        self.preempted = 0
         self.load_s: float | None = None
 
     @property
@@ -387,7 +410,8 @@ class PiperVoiceBackend:
 
         with self._lock:
             # download_dir: where a pinyin voice's g2pW model lives (voices/g2pW next to the model), checked above.
-            self._voice = PiperVoice(session=session, config=config, download_dir=model_path.parent)
+            self._session = _PreemptibleSession(session)
+            self._voice = PiperVoice(session=self._session, config=config, download_dir=model_path.parent)
             self._zh_mode = zh_mode
             self._native_rate = int(config.sample_rate)
             self._has_alignments = self._want_alignments and len(session.get_outputs()) >= 2
@@ -409,21 +433,54 @@ class PiperVoiceBackend:
             self._has_alignments,
         )
 
-    def synthesize(self, text: str) -> Speech:
-        """Voice ``text`` (one or more sentences) as 48 kHz int16 PCM with phoneme-timed visemes. Blocking."""
-        if self._voice is None:
+    def synthesize(self, text: str, *, urgent: bool = False) -> Speech:
+        """Voice ``text`` (one or more sentences) as 48 kHz int16 PCM with phoneme-timed visemes. Blocking.
+
+        ``urgent`` (an answer a viewer waits for): a non-urgent synthesis in progress is stopped at its next graph
+        node (it raises :class:`VoicePreempted`), and non-urgent calls wait while an urgent one is waiting."""
+        if self._voice is None or self._session is None:
             raise VoiceError(self._settings.voice, "synthesize() called before load()")
         clean = _clean_text(text)
         if not clean:
             return Speech.empty()
-        with self._lock:
+        import onnxruntime
+
+        options = onnxruntime.RunOptions()
+        with self._turn:
+            if urgent:
+                self._urgent_waiting += 1
+                if self._running is not None and not self._running_urgent:
+                    self._running.terminate = True
             try:
-                chunks = list(
-                    self._voice.synthesize(clean, syn_config=self._syn_config, include_alignments=self._has_alignments)
-                )
-            except Exception as e:  # espeak and onnxruntime raise assorted types; the caller needs one
-                raise VoiceError(self._settings.voice, f"synthesis failed for {clean[:60]!r}: {e}") from e
-            return self._assemble(chunks)
+                while self._busy or (not urgent and self._urgent_waiting):
+                    self._turn.wait()
+            finally:
+                if urgent:
+                    self._urgent_waiting -= 1
+            self._busy = True
+            self._running, self._running_urgent = options, urgent
+        try:
+            with self._lock:
+                self._session.options = options
+                try:
+                    chunks = list(
+                        self._voice.synthesize(
+                            clean, syn_config=self._syn_config, include_alignments=self._has_alignments
+                        )
+                    )
+                except Exception as e:  # espeak and onnxruntime raise assorted types; the caller needs one
+                    if options.terminate:
+                        self.preempted += 1
+                        raise VoicePreempted(clean[:60]) from e
+                    raise VoiceError(self._settings.voice, f"synthesis failed for {clean[:60]!r}: {e}") from e
+                finally:
+                    self._session.options = None
+                return self._assemble(chunks)
+        finally:
+            with self._turn:
+                self._busy = False
+                self._running = None
+                self._turn.notify_all()
 
     def _assemble(self, chunks: list[Any]) -> Speech:
         rate = self._native_rate

@@ -37,7 +37,7 @@ class SilenceVoice:
     def load(self) -> None:
         return None
 
-    def synthesize(self, text: str) -> Speech:
+    def synthesize(self, text: str, *, urgent: bool = False) -> Speech:
         symbols: list[str] = []
         weights: list[float] = []
         for ch in unicodedata.normalize("NFKD", text.lower()):
