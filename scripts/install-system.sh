@@ -5,8 +5,9 @@
 #   nginx-light + libnginx-mod-rtmp   the RTMP server the integration tests publish to (loopback only)
 #   fonts-dejavu-core, fonts-wqy-microhei   Latin and CJK fonts for the on-screen label and product card
 #   chromium          the browser tests drive (Playwright, with this executable; Playwright's own download is not used)
+#   libgl1, libglib2.0-0   what the OpenCV wheel mediapipe needs (opencv-contrib-python) links against
 set -euo pipefail
-pkgs=(ffmpeg nginx-light libnginx-mod-rtmp fonts-dejavu-core fonts-wqy-microhei chromium)
+pkgs=(ffmpeg nginx-light libnginx-mod-rtmp fonts-dejavu-core fonts-wqy-microhei chromium libgl1 libglib2.0-0)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

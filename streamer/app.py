@@ -204,6 +204,16 @@ class Show:
         loop = asyncio.get_running_loop()
         v = self.config.video
         self.scene = Scene(persona=self.persona, width=v.width, height=v.height, seed=self.config.show.seed or 0)
+        consent = self.persona.avatar.likeness_consent
+        if self.persona.avatar.kind != "cartoon" and consent is not None:
+            log.info(
+                "avatar: %s from %s, animated with the consent of %s given %s (%s)",
+                self.persona.avatar.kind,
+                self.persona.avatar.image,
+                consent.by,
+                consent.date.isoformat(),
+                consent.reference,
+            )
         self.encoder = AVEncoder(video=v, audio=self.config.audio)
         encoder = self.encoder
         outputs: list[PacketOutput] = []
@@ -849,6 +859,7 @@ class Show:
             "dropped frames": media.pacer.skipped_frames if media else 0,
             "worst lag": f"{media.pacer.worst_lag_s * 1000:.0f} ms" if media else "—",
             "frame cost": f"{media.tick_s_ewma * 1000:.1f} ms" if media else "—",
+            "avatar": self._avatar_summary(),
             "encoder speed": _speed(media.encode_s_ewma, fps) if media else "—",
             "preview viewers": self.preview_hub.viewers if self.preview_hub else 0,
             "brain": self._brain_summary(),
@@ -885,6 +896,13 @@ class Show:
             "chat": [e.as_dict() for e in self.events.recent(limit=30)],
         }
 
+    def _avatar_summary(self) -> str:
+        """The avatar kind, how its lips are made, and what drawing it costs per frame."""
+        kind = self.persona.avatar.kind
+        how = "drawn" if kind == "cartoon" else "lip-sync: warp (CPU)"
+        cost = f", {self.scene.avatar_s_ewma * 1000:.1f} ms/frame" if self.scene is not None else ""
+        return f"{kind} ({how}){cost}"
+
     def metrics_text(self) -> str:
         """The health figures in Prometheus text format (no secrets, no viewer text)."""
         media = self.media
@@ -899,6 +917,8 @@ class Show:
             f"livehost_worst_lag_seconds {media.pacer.worst_lag_s if media else 0:.4f}",
             "# TYPE livehost_frame_cost_seconds gauge",
             f"livehost_frame_cost_seconds {media.tick_s_ewma if media else 0:.5f}",
+            "# TYPE livehost_avatar_render_seconds gauge",
+            f"livehost_avatar_render_seconds {self.scene.avatar_s_ewma if self.scene else 0:.5f}",
             "# TYPE livehost_fps gauge",
             f"livehost_fps {media.fps_measured if media else 0:.2f}",
             "# TYPE livehost_dropped_frames_total counter",

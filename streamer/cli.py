@@ -153,7 +153,8 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _voice_problems(persona_path: str, problems: list) -> list:
-    """Whether the persona's voice can load and speaks its language (skipped when the persona file has errors)."""
+    """Whether the persona's voice can load and speaks its language, and its avatar's portrait is usable (skipped
+    when the persona file has errors)."""
     from streamer.loading import ConfigError, read_persona
     from streamer.voice.check import persona_voice_problems
 
@@ -163,7 +164,9 @@ def _voice_problems(persona_path: str, problems: list) -> list:
         persona, _ = read_persona(persona_path)
     except ConfigError:
         return []
-    return persona_voice_problems(persona_path, persona)
+    from streamer.avatar.check import persona_avatar_problems
+
+    return persona_voice_problems(persona_path, persona) + persona_avatar_problems(persona_path, persona)
 
 
 def _ask(args: argparse.Namespace) -> int:
@@ -263,9 +266,10 @@ def _run(args: argparse.Namespace) -> int:
         _print_problems(warnings)
         # A voice that cannot load would put a silent show on air: a configuration error (backend: silence is
         # the explicit way to run without speech).
+        from streamer.avatar.check import persona_avatar_problems
         from streamer.voice.check import persona_voice_problems
 
-        voice_problems = persona_voice_problems(persona_path, persona)
+        voice_problems = persona_voice_problems(persona_path, persona) + persona_avatar_problems(persona_path, persona)
         _print_problems(voice_problems)
         if any(p.severity == "error" for p in voice_problems):
             return EXIT_CONFIG

@@ -839,6 +839,17 @@ def _load_model(
 _PLACEHOLDER_FIELD = re.compile(r"\{([^{}]*)\}")
 
 
+def line_of(path: str | Path, keys: tuple[str | int, ...]) -> int | None:
+    """The line of ``keys`` (a path into the document) in the YAML/JSON file ``path``; None when it cannot be told."""
+    text, _ = read_text(Path(path), str(path))
+    if text is None:
+        return None
+    try:
+        return parse_text(text.removeprefix("\ufeff"), format_of(str(path)), str(path)).lines.line(keys)
+    except Exception:  # the file parsed before; a line number is a nicety
+        return None
+
+
 def _avatar_file_problems(persona: Persona, path: str | Path, file: str, lines: LineMap) -> list[ConfigProblem]:
     """A photo avatar names a portrait that exists (made absolute, relative to the persona file) and carries the
     presenter's consent. Whether the picture holds one usable face is checked by ``check`` and at start

@@ -7,6 +7,7 @@ so the compositor is only ever touched by one thread.
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 
@@ -38,6 +39,8 @@ class Scene:
         self._notice_on = False
         self.shown_product: ProductSheet | None = None
         """The product on the card right now (facts as drawn)."""
+        self.avatar_s_ewma = 0.0
+        """What drawing the avatar costs per frame (seconds, moving average): the dashboard shows it."""
 
     def build_looks(self, persona: Persona) -> Looks:
         """The avatar and compositor for ``persona`` (fonts, background, label): slow, and may raise for a look
@@ -92,7 +95,11 @@ class Scene:
 
     def render(self, t_s: float, mouth: MouthPose) -> np.ndarray:
         self._apply_requests(t_s)
-        return self.compositor.compose(self.avatar.render(t_s, mouth), t_s, opaque=True)
+        t0 = time.perf_counter()
+        picture = self.avatar.render(t_s, mouth)
+        cost = time.perf_counter() - t0
+        self.avatar_s_ewma = cost if self.avatar_s_ewma == 0.0 else 0.95 * self.avatar_s_ewma + 0.05 * cost
+        return self.compositor.compose(picture, t_s, opaque=True)
 
     def _apply_requests(self, t_s: float) -> None:
         with self._lock:

@@ -33,7 +33,13 @@ class Avatar(Protocol):
 
 
 def build_avatar(style: AvatarStyle, *, height_px: int, seed: int = 0) -> Avatar:
-    """The avatar a persona's ``avatar:`` section asks for."""
+    """The avatar a persona's ``avatar:`` section asks for. Slow for a photo (reads the portrait with the face
+    models): build it off the media thread. Raises :class:`~streamer.avatar.portrait.PortraitError` for a portrait
+    that cannot be used."""
+    if style.kind == "photo":
+        from streamer.avatar.photo import PhotoAvatar
+
+        return PhotoAvatar(style, height_px=height_px, seed=seed)
     from streamer.avatar.cartoon import CartoonAvatar
 
     return CartoonAvatar(style, height_px=height_px, seed=seed)

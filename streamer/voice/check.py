@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from streamer.config import Persona, VoiceSettings
-from streamer.loading import ConfigProblem, Severity, format_of, parse_text, read_text
+from streamer.loading import ConfigProblem, Severity, line_of
 from streamer.voice.base import VoiceError
 from streamer.voice.piper import model_problem, pinyin_requirements_missing, resolve_voice
 from streamer.voice.zh import chinese_mode, voice_language
@@ -149,11 +149,5 @@ def persona_voice_problems(persona_path: str | Path, persona: Persona) -> list[C
     """:func:`voice_problems` for a persona already read by :func:`streamer.loading.read_persona` from
     ``persona_path`` (whose relative ``.onnx`` path it resolved), located at the ``voice.voice`` line."""
     file = str(persona_path)
-    line: int | None = None
-    text, _ = read_text(Path(persona_path), file)
-    if text is not None:
-        try:
-            line = parse_text(text.removeprefix("\ufeff"), format_of(file), file).lines.line(("voice", "voice"))
-        except Exception:  # the persona parsed before; a line number is a nicety
-            line = None
+    line = line_of(persona_path, ("voice", "voice"))
     return voice_problems(persona.voice, language=persona.language, file=file, line=line)
