@@ -209,7 +209,7 @@ class Show:
             log.info(
                 "avatar: %s from %s, animated with the consent of %s given %s (%s)",
                 self.persona.avatar.kind,
-                self.persona.avatar.image,
+                self.persona.avatar.image if self.persona.avatar.kind == "photo" else self.persona.avatar.clip,
                 consent.by,
                 consent.date.isoformat(),
                 consent.reference,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import re
 import signal
@@ -87,19 +88,50 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--product", default=None, help="product id the question is about (default: the first)")
     ask.add_argument("--viewer", default=None, help="the viewer's name, to be greeted")
     ask.add_argument("question", help="the viewer's question")
+
+    prep = sub.add_parser(
+        "prepare-avatar", help="analyse a presenter's clip once for a video avatar (landmarks, idle loop, frames)"
+    )
+    prep.add_argument("clip", help="the presenter's video (a few minutes; one person, facing the camera)")
+    prep.add_argument("-o", "--out", default=None, help="the prepared folder (default: <clip name>.avatar beside it)")
+    prep.add_argument(
+        "--size", default="1280x720", help="the show's video size the frames are stored for (default 1280x720)"
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] not in ("run", "check", "ask", "-h", "--help"):
+    if not argv or argv[0] not in ("run", "check", "ask", "prepare-avatar", "-h", "--help"):
         argv.insert(0, "run")
     args = build_parser().parse_args(argv)
     if args.command == "check":
         return _check(args)
     if args.command == "ask":
         return _ask(args)
+    if args.command == "prepare-avatar":
+        return _prepare_avatar(args)
     return _run(args)
+
+
+def _prepare_avatar(args: argparse.Namespace) -> int:
+    """Analyse a clip into a prepared folder; prints what was found as JSON. Exit 2 for a clip that cannot be used."""
+    from streamer.avatar.clip import ClipError, prepare_clip, prepared_folder_for
+    from streamer.compose.layout import default_avatar_height
+
+    try:
+        w, h = (int(x) for x in args.size.lower().split("x"))
+    except ValueError:
+        print(f"error: --size must look like 1280x720, got {args.size!r}", file=sys.stderr)
+        return EXIT_CONFIG
+    out = args.out or str(prepared_folder_for(args.clip))
+    try:
+        meta = prepare_clip(args.clip, out, height_px=default_avatar_height(w, h))
+    except ClipError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    print(json.dumps({"prepared": out, **meta}))
+    return EXIT_OK
 
 
 def _setup_logging(level: str) -> None:

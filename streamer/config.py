@@ -71,11 +71,16 @@ class LikenessConsent(_Strict):
 
 
 class AvatarStyle(_Strict):
-    kind: Literal["cartoon", "photo"] = "cartoon"
+    kind: Literal["cartoon", "photo", "video"] = "cartoon"
     """cartoon: the procedural host drawn from the colours below. photo: one portrait of a real presenter,
-    animated (lips, blinks, gaze, head motion); needs ``image`` and ``likeness_consent``."""
+    animated (lips, blinks, gaze, head motion); needs ``image`` and ``likeness_consent``. video: the presenter's own
+    footage as the idle motion with the mouth re-synthesised; needs ``clip`` (prepared with ``prepare-avatar``) and
+    ``likeness_consent``."""
     image: str | None = None
     """Photo avatar: the portrait (JPEG/PNG, one face at least 120 px wide), relative to the persona file."""
+    clip: str | None = None
+    """Video avatar: the presenter's clip (its prepared folder ``<clip name>.avatar`` beside it) or a folder made by
+    ``run_stream.py prepare-avatar``, relative to the persona file."""
     likeness_consent: LikenessConsent | None = None
     """Photo avatar: the presenter's consent to be animated (by, date, reference). Without it the show refuses."""
     cutout: bool = True

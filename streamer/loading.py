@@ -851,11 +851,11 @@ def line_of(path: str | Path, keys: tuple[str | int, ...]) -> int | None:
 
 
 def _avatar_file_problems(persona: Persona, path: str | Path, file: str, lines: LineMap) -> list[ConfigProblem]:
-    """A photo avatar names a portrait that exists (made absolute, relative to the persona file) and carries the
-    presenter's consent. Whether the picture holds one usable face is checked by ``check`` and at start
-    (:func:`streamer.avatar.photo.avatar_problems`): that needs the face models."""
+    """A photo avatar names a portrait that exists, a video avatar a clip or prepared folder that exists (made
+    absolute, relative to the persona file); both carry the presenter's consent. Whether the picture holds one usable
+    face, or the clip was prepared, is checked by ``check`` and at start (:mod:`streamer.avatar.check`)."""
     avatar = persona.avatar
-    if avatar.kind != "photo":
+    if avatar.kind == "cartoon":
         return []
     problems: list[ConfigProblem] = []
     if avatar.likeness_consent is None:
@@ -864,29 +864,37 @@ def _avatar_file_problems(persona: Persona, path: str | Path, file: str, lines: 
                 file,
                 lines.line(("avatar", "kind")),
                 "avatar.likeness_consent",
-                "a photo avatar animates a real person: their consent is required",
+                f"a {avatar.kind} avatar animates a real person: their consent is required",
                 "add likeness_consent: {by: <the person shown>, date: YYYY-MM-DD, reference: <where it is recorded>}",
             )
         )
-    if not avatar.image:
+    key = "image" if avatar.kind == "photo" else "clip"
+    value = getattr(avatar, key)
+    if not value:
+        what = "the portrait to animate" if key == "image" else "the presenter's clip (or its prepared folder)"
         problems.append(
             ConfigProblem(
                 file,
                 lines.line(("avatar", "kind")),
-                "avatar.image",
-                "a photo avatar needs the portrait to animate",
-                "add image: <file>.jpg (relative to this persona file)",
+                f"avatar.{key}",
+                f"a {avatar.kind} avatar needs {what}",
+                f"add {key}: <file> (relative to this persona file)",
             )
         )
         return problems
-    image = Path(avatar.image).expanduser()
-    image = image if image.is_absolute() else Path(path).resolve().parent / image
-    if not image.is_file():
+    target = Path(value).expanduser()
+    target = target if target.is_absolute() else Path(path).resolve().parent / target
+    if not target.exists():
         problems.append(
-            ConfigProblem(file, lines.line(("avatar", "image")), "avatar.image", f"portrait not found: {image}")
+            ConfigProblem(
+                file,
+                lines.line(("avatar", key)),
+                f"avatar.{key}",
+                f"{'portrait' if key == 'image' else 'clip'} not found: {target}",
+            )
         )
     else:
-        avatar.image = str(image.resolve())
+        setattr(avatar, key, str(target.resolve()))
     return problems
 
 

@@ -40,6 +40,10 @@ def build_avatar(style: AvatarStyle, *, height_px: int, seed: int = 0) -> Avatar
         from streamer.avatar.photo import PhotoAvatar
 
         return PhotoAvatar(style, height_px=height_px, seed=seed)
+    if style.kind == "video":
+        from streamer.avatar.video import VideoAvatar
+
+        return VideoAvatar(style, height_px=height_px, seed=seed)
     from streamer.avatar.cartoon import CartoonAvatar
 
     return CartoonAvatar(style, height_px=height_px, seed=seed)

@@ -9,23 +9,27 @@ from streamer.loading import ConfigProblem, line_of
 
 
 def persona_avatar_problems(persona_path: str | Path, persona: Persona) -> list[ConfigProblem]:
-    """Reads a photo avatar's portrait with the face models (about a second) and reports, at the ``avatar.image``
-    line, a picture with no face, several faces or a face too small. Nothing to check for the cartoon."""
+    """A photo avatar's portrait is read with the face models (about a second): no face, several faces or a face too
+    small is an error at the ``avatar.image`` line. A video avatar's clip must have been prepared (from that very
+    file): else an error at ``avatar.clip`` saying how. Nothing to check for the cartoon."""
     avatar = persona.avatar
-    if avatar.kind != "photo" or not avatar.image:
-        return []
-    from streamer.avatar.portrait import PortraitError, read_portrait
-
     try:
-        read_portrait(avatar.image, segment=False)
-    except PortraitError as exc:
+        if avatar.kind == "photo" and avatar.image:
+            from streamer.avatar.portrait import read_portrait
+
+            read_portrait(avatar.image, segment=False)
+        elif avatar.kind == "video" and avatar.clip:
+            from streamer.avatar.video import prepared_for
+
+            prepared_for(avatar)
+    except ValueError as exc:  # PortraitError, ClipError: the message names the file and the cause
+        key = "image" if avatar.kind == "photo" else "clip"
+        hint = (
+            "use a sharp, front-facing head-and-shoulders picture of the one presenter"
+            if key == "image"
+            else "prepare the clip once with run_stream.py prepare-avatar"
+        )
         return [
-            ConfigProblem(
-                str(persona_path),
-                line_of(persona_path, ("avatar", "image")),
-                "avatar.image",
-                str(exc),
-                "use a sharp, front-facing head-and-shoulders picture of the one presenter",
-            )
+            ConfigProblem(str(persona_path), line_of(persona_path, ("avatar", key)), f"avatar.{key}", str(exc), hint)
         ]
     return []

@@ -107,6 +107,25 @@ def _inverse_columns(y: np.ndarray, src: np.ndarray, out: np.ndarray) -> np.ndar
     return s0 + np.clip(f, 0.0, 1.0) * (s1 - s0)
 
 
+#: OpenCV's fixed-point maps keep the fraction of a pixel in 1/32 steps (cv2.INTER_TAB_SIZE).
+_TAB = 32
+
+
+def _shift_maps(map1: np.ndarray, map2: np.ndarray, dx: float, dy: float) -> tuple[np.ndarray, np.ndarray]:
+    """Fixed-point remap maps (CV_16SC2 + the fraction table index) that sample ``(dx, dy)`` further on, to 1/32 px."""
+    fx = (map2 & (_TAB - 1)).astype(np.int32) + round(dx * _TAB)
+    fy = (map2 >> 5).astype(np.int32) + round(dy * _TAB)
+    shifted = np.empty_like(map1)
+    shifted[..., 0] = map1[..., 0] + np.floor_divide(fx, _TAB)
+    shifted[..., 1] = map1[..., 1] + np.floor_divide(fy, _TAB)
+    return shifted, (np.mod(fy, _TAB) * _TAB + np.mod(fx, _TAB)).astype(np.uint16)
+
+
+def mouth_centre(points: np.ndarray) -> np.ndarray:
+    """The middle of the inner lips (corners and mid points), (x, y) pixels."""
+    return points[[78, 308, 13, 14]].mean(axis=0)
+
+
 class FaceRig:
     """Moves the mouth and eyes of ``base`` (premultiplied BGRA, ``(h, w, 4)`` uint8) whose face has ``points``
     (478 landmarks, pixels). ``draw_mouth`` and ``draw_eyes`` write only their regions of the picture passed in;
@@ -120,6 +139,11 @@ class FaceRig:
         self._cache_size = cache
         self._prepare_mouth()
         self._eyes = [self._prepare_eye(e.upper, e.lower) for e in EYES]
+
+    @property
+    def mouth_centre(self) -> np.ndarray:
+        """Where the mouth is: the middle of the inner lips, (x, y) pixels."""
+        return mouth_centre(self.points)
 
     @property
     def mouth_region(self) -> tuple[int, int, int, int]:
@@ -209,18 +233,34 @@ class FaceRig:
             width=ew,
         )
 
-    def draw_mouth(self, work: np.ndarray, mouth: MouthPose) -> None:
-        """The mouth for ``mouth`` into ``work`` (same size as the base)."""
+    def draw_mouth(
+        self,
+        work: np.ndarray,
+        mouth: MouthPose,
+        *,
+        base: np.ndarray | None = None,
+        offset: tuple[float, float] = (0.0, 0.0),
+    ) -> None:
+        """The mouth for ``mouth`` into ``work`` (same size as the base). ``base`` and ``offset``: draw onto another
+        picture of the same face whose mouth sits ``offset`` pixels (dx, dy) from this one's (a frame of footage),
+        re-using this rig's mouth geometry."""
+        source = self.base if base is None else base
         w = np.asarray(mouth.weights, np.float32)
         total = float(w.sum())
         prm = (w @ _VISEME_MOUTH) / total if total > 1e-6 else _VISEME_MOUTH[0]
         # Quantised (0.25 px of jaw, 1% of spread) so that the geometry of recent shapes is reused.
         jaw_q = round(self._jaw_px * jaw_opening(mouth) * 4)
         spread_q = round(float(prm[1]) * min(1.0, 0.35 + float(mouth.open_amount)) * 100)
+        fdx, fdy = offset
+        dx, dy = round(fdx), round(fdy)
         x0, y0, x1, y1 = self._m_roi
+        if x0 + dx < 0 or y0 + dy < 0 or x1 + dx > self.width or y1 + dy > self.height:
+            fdx = fdy = 0.0  # the face moved to the picture's edge: draw where this rig's mouth is
+            dx = dy = 0
+        x0, y0, x1, y1 = x0 + dx, y0 + dy, x1 + dx, y1 + dy
         roi = work[y0:y1, x0:x1]
         if jaw_q == 0 and spread_q == 0:
-            roi[...] = self.base[y0:y1, x0:x1]
+            roi[...] = source[y0:y1, x0:x1]
             return
         geo = self._mouth_cache.get((jaw_q, spread_q))
         if geo is None:
@@ -229,9 +269,12 @@ class FaceRig:
                 if len(self._mouth_cache) >= self._cache_size:
                     self._mouth_cache.pop(next(iter(self._mouth_cache)))
                 self._mouth_cache[(jaw_q, spread_q)] = geo
-        warped = cv2.remap(self.base, geo.map1, geo.map2, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        map1, map2 = (geo.map1, geo.map2) if not (fdx or fdy) else _shift_maps(geo.map1, geo.map2, fdx, fdy)
+        warped = cv2.remap(source, map1, map2, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         if jaw_q >= 2:
-            self._paint_inside(warped, self._m_ys, geo.top, geo.bottom, geo.prof, prm)
+            # The region sits at a whole-pixel offset; the lips' parting keeps the fraction.
+            ry = fdy - dy
+            self._paint_inside(warped, self._m_ys, geo.top + ry, geo.bottom + ry, geo.prof, prm)
         roi[...] = warped
 
     def _mouth_geometry(self, jaw: float, spread: float) -> _MouthGeometry:

@@ -83,10 +83,16 @@ def eye_aspect_ratio(points: np.ndarray) -> float:
     return 0.5 * (one(33, 160, 158, 153, 144, 133) + one(362, 385, 387, 373, 380, 263))
 
 
+#: Facing pairs of inner-lip landmarks (upper, lower) across the middle of the mouth.
+_LIP_PAIRS = ((13, 14), (82, 87), (312, 317))
+
+
 def inner_lip_opening(points: np.ndarray) -> float:
-    """Gap between the inner lips at the middle of the mouth, as a share of forehead-to-chin height."""
+    """Gap between the inner lips across the middle of the mouth (three facing pairs averaged, which steadies the
+    measure on compressed video), as a share of forehead-to-chin height."""
     face = float(np.linalg.norm(points[FOREHEAD] - points[CHIN]))
-    return float(np.linalg.norm(points[13] - points[14]) / max(face, 1e-6))
+    gaps = [float(np.linalg.norm(points[a] - points[b])) for a, b in _LIP_PAIRS]
+    return sum(gaps) / len(gaps) / max(face, 1e-6)
 
 
 class FaceMesher:

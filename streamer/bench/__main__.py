@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING  # noqa: E402
 from streamer.stats import percentile  # noqa: E402
 
 if TYPE_CHECKING:
-    from streamer.config import AvatarStyle, Persona
+    from streamer.config import AvatarStyle, LikenessConsent, Persona
 
 
 def _peak_rss_mb() -> float:
@@ -51,6 +51,8 @@ def pipeline(args: argparse.Namespace) -> dict[str, object]:
     persona = load_persona(persona_path)[0] if persona_path.exists() else Persona(name="Bench")
     if args.avatar == "photo":
         persona = persona.model_copy(update={"avatar": _bench_photo_style(persona, args.portrait)})
+    elif args.avatar == "video":
+        persona = persona.model_copy(update={"avatar": _bench_video_style(persona, args.clip, args.size)})
     video = VideoSettings(width=w, height=h, fps=fps, preset=args.preset)
     scene = Scene(persona=persona, width=w, height=h, seed=1)
     avatar_s: list[float] = []
@@ -150,24 +152,49 @@ def pipeline(args: argparse.Namespace) -> dict[str, object]:
     return result
 
 
-def _bench_photo_style(persona: Persona, portrait: str | None) -> AvatarStyle:
-    """The persona's avatar as a photo avatar of ``portrait`` (default: scikit-image's astronaut, a public-domain
-    NASA portrait, written to a temporary file), with a consent record naming the benchmark."""
+def _bench_consent() -> LikenessConsent:
     import datetime
-
-    import cv2
 
     from streamer.config import LikenessConsent
 
-    if portrait is None:
-        from skimage import data
-
-        portrait = str(Path(tempfile.mkdtemp(prefix="livehost-bench-")) / "astronaut.png")
-        cv2.imwrite(portrait, cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR))
-    consent = LikenessConsent(
-        by="benchmark portrait", date=datetime.date.today(), reference="python -m streamer.bench pipeline"
+    return LikenessConsent(
+        by="benchmark presenter", date=datetime.date.today(), reference="python -m streamer.bench pipeline"
     )
-    return persona.avatar.model_copy(update={"kind": "photo", "image": portrait, "likeness_consent": consent})
+
+
+def _bench_portrait() -> str:
+    """scikit-image's astronaut (a public-domain NASA portrait), written to a temporary file."""
+    import cv2
+    from skimage import data
+
+    portrait = Path(tempfile.mkdtemp(prefix="livehost-bench-")) / "astronaut.png"
+    cv2.imwrite(str(portrait), cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR))
+    return str(portrait)
+
+
+def _bench_photo_style(persona: Persona, portrait: str | None) -> AvatarStyle:
+    """The persona's avatar as a photo avatar of ``portrait`` (default: the astronaut), with a consent record
+    naming the benchmark."""
+    image = portrait or _bench_portrait()
+    return persona.avatar.model_copy(update={"kind": "photo", "image": image, "likeness_consent": _bench_consent()})
+
+
+def _bench_video_style(persona: Persona, clip: str | None, size: str) -> AvatarStyle:
+    """The persona's avatar as a video avatar of ``clip`` (default: 8 s of the astronaut portrait filmed with a
+    moving camera), prepared for ``size`` when no prepared folder is beside it."""
+    from streamer.avatar.clip import prepare_clip, prepared_folder_for
+    from streamer.compose.layout import default_avatar_height
+
+    if clip is None:
+        from streamer.bench.clips import make_clip
+
+        portrait = Path(_bench_portrait())
+        clip = str(make_clip(portrait.with_name("presenter.mp4"), portrait))
+    folder = prepared_folder_for(clip)
+    if Path(clip).is_file() and not (folder / "meta.json").is_file():
+        w, h = (int(x) for x in size.lower().split("x"))
+        prepare_clip(clip, folder, height_px=default_avatar_height(w, h))
+    return persona.avatar.model_copy(update={"kind": "video", "clip": clip, "likeness_consent": _bench_consent()})
 
 
 def _rss_mb() -> float:
@@ -617,9 +644,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--preset", default="veryfast")
     p.add_argument("--persona", default="personas/host.yaml")
     p.add_argument("--voice", default="piper", choices=["piper", "silence"])
-    p.add_argument("--avatar", default="cartoon", choices=["cartoon", "photo"])
+    p.add_argument("--avatar", default="cartoon", choices=["cartoon", "photo", "video"])
     p.add_argument(
         "--portrait", default=None, help="photo avatar: portrait to animate (default: scikit-image's astronaut)"
+    )
+    p.add_argument(
+        "--clip",
+        default=None,
+        help="video avatar: a clip (prepared beside it if needed) or a prepared folder (default: the astronaut "
+        "portrait filmed with a moving camera, 8 s)",
     )
     k = sub.add_parser("soak", help="the real show in real time; memory growth and late frames")
     k.add_argument("--seconds", type=int, default=600)

@@ -1,0 +1,123 @@
+"""A real presenter from their own footage: the prepared idle loop plays as the host's motion, and the mouth is
+re-synthesised to the speech frame by frame.
+
+The loop (see :mod:`streamer.avatar.clip`) plays forwards then backwards, so it never jumps; each frame is decoded
+when it is shown (one JPEG) and the :class:`~streamer.avatar.face_rig.FaceRig` for that frame's own landmarks moves
+the jaw and lips (nothing is re-drawn while the host is silent). The footage's own blinks are kept; when the loop has
+none often enough, blinks are added with the eyelid warp. The clip's own room is shown (the studio ``background`` is
+not used for a video avatar).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from streamer.avatar.clip import PreparedClip, load_prepared, prepared_folder_for
+from streamer.avatar.face_rig import JAW_MAX, FaceRig, jaw_opening, mouth_centre
+from streamer.avatar.idle import IdleEyes
+from streamer.config import AvatarStyle
+from streamer.frames import MouthPose
+
+
+def prepared_for(style: AvatarStyle) -> PreparedClip:
+    """The prepared folder a persona's ``avatar.clip`` names: the folder itself, or the clip with its folder beside
+    it (checked to be prepared from that very file)."""
+    if not style.clip:
+        raise ValueError("a video avatar needs avatar.clip")
+    clip = Path(style.clip)
+    if clip.is_dir():
+        return load_prepared(clip)
+    return load_prepared(prepared_folder_for(clip), clip=clip)
+
+
+class VideoAvatar:
+    """A presenter from a prepared video loop (see the module doc); ``prepared``: already loaded (tests, reuse)."""
+
+    def __init__(
+        self, style: AvatarStyle, *, height_px: int, seed: int = 0, prepared: PreparedClip | None = None
+    ) -> None:
+        if height_px < 64:
+            raise ValueError(f"height_px must be at least 64, got {height_px}")
+        self.clip = prepared if prepared is not None else prepared_for(style)
+        self.height = int(height_px) // 2 * 2
+        self.width = max(2, round(self.height * 0.74 / 2.0) * 2)
+        sw, sh = self.clip.size
+        self._resize = (sw, sh) != (self.width, self.height)
+        scale = np.array([self.width / sw, self.height / sh], np.float32)
+        self.points = self.clip.points * scale
+        """Per loop frame, the face's 478 landmarks in canvas pixels."""
+        self._shown: tuple[int, np.ndarray, FaceRig | None] | None = None
+        self._backdrop: np.ndarray | None = None
+        n = self.clip.frames
+        self._period = max(1, 2 * (n - 1))
+        self.idle = None if self.clip.blinks else IdleEyes(seed)
+        # One rig (the loop's middle frame) makes every mouth shape once; other frames take it shifted to where
+        # their own mouth is (the loop is calm: the face moves a little, it does not turn away).
+        ref = n // 2
+        self._ref_rig = FaceRig(self._frame(ref)[1], self.points[ref], cache=160)
+        self._offsets = np.array([mouth_centre(p) for p in self.points]) - self._ref_rig.mouth_centre
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return (self.width, self.height)
+
+    @property
+    def fps(self) -> float:
+        return self.clip.fps
+
+    def set_backdrop(self, bgr: np.ndarray | None) -> None:
+        """Accepted for the contract; the footage's own room is always shown (every pixel is opaque)."""
+        self._backdrop = bgr
+
+    def frame_index(self, t_s: float) -> int:
+        """The loop frame shown at ``t_s``: forwards, then backwards, then forwards again."""
+        i = math.floor(t_s * self.clip.fps + 1e-6) % self._period
+        n = self.clip.frames
+        return i if i < n else self._period - i
+
+    def footage(self, k: int) -> np.ndarray:
+        """Loop frame ``k`` as shown with the mouth closed: BGRA of :attr:`size`, opaque."""
+        return self._frame(k)[1]
+
+    def blink_amount(self, t_s: float) -> float:
+        """Added blink at ``t_s`` (0 when the footage blinks by itself)."""
+        return self.idle.blink_amount(t_s) if self.idle is not None else 0.0
+
+    def render(self, t_s: float, mouth: MouthPose) -> np.ndarray:
+        """The presenter at ``t_s`` with ``mouth``: a new ``(height, width, 4)`` uint8 BGRA array, opaque."""
+        k = self.frame_index(t_s)
+        _, base, rig = self._frame(k)
+        blink = self.blink_amount(t_s)
+        speaking = jaw_opening(mouth) * rig_jaw_px(self.points[k]) >= 0.25
+        if not speaking and blink <= 0.0:
+            return base.copy()
+        work = base.copy()
+        if speaking:
+            dx, dy = (float(v) for v in self._offsets[k])
+            self._ref_rig.draw_mouth(work, mouth, base=base, offset=(dx, dy))
+        if blink > 0.0:
+            if rig is None:
+                rig = FaceRig(base, self.points[k])
+                self._shown = (k, base, rig)
+            rig.draw_eyes(work, blink, 0.0)
+        return work
+
+    def _frame(self, k: int) -> tuple[int, np.ndarray, FaceRig | None]:
+        if self._shown is not None and self._shown[0] == k:
+            return self._shown
+        picture = self.clip.decode(k)
+        if self._resize:
+            shrink = picture.shape[0] > self.height
+            interp = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
+            picture = cv2.resize(picture, (self.width, self.height), interpolation=interp)
+        self._shown = (k, cv2.cvtColor(picture, cv2.COLOR_BGR2BGRA), None)
+        return self._shown
+
+
+def rig_jaw_px(points: np.ndarray) -> float:
+    """The widest jaw drop for a face with these landmarks, in pixels."""
+    return JAW_MAX * float(np.linalg.norm(points[10] - points[152]))
