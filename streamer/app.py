@@ -115,6 +115,9 @@ class Show:
         self.stats = ShowStats()
         self.spoken: collections.deque[HeardSpeech] = collections.deque(maxlen=50)
         self.voice_state = "loading"
+        self.lipsync: Any = None
+        """The neural lip-sync stage (when the persona has a neural engine that loaded)."""
+        self.lipsync_problem: str | None = None
         self._tasks = TaskOwner("show", on_failure=self._task_failed)
         self._voice_pool = concurrent.futures.ThreadPoolExecutor(
             1, thread_name_prefix="voice", initializer=_lower_thread_priority
@@ -337,6 +340,8 @@ class Show:
             self.encoder.close()
         self._voice_pool.shutdown(wait=False, cancel_futures=True)
         self._reply_pool.shutdown(wait=False, cancel_futures=True)
+        if self.lipsync is not None:
+            self.lipsync.close()
         self._brain_pool.shutdown(wait=False, cancel_futures=True)
         await self.brain.aclose()
         log.info(
@@ -412,10 +417,36 @@ class Show:
         self.voice_state = "ready"
         self.stats.voice_ready_s = time.monotonic() - t0
         log.info("voice %s ready in %.1f s", getattr(self.voice, "name", "?"), self.stats.voice_ready_s)
+        await self._start_lipsync()
         # Greet with the first product's name when the catalog is there; a slow feed does not keep the host quiet.
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._catalog_ready.wait(), timeout=5.0)
         await self.speaker.run()
+
+    async def _start_lipsync(self) -> None:
+        """The neural lip-sync engine, when the persona asks for one: loaded off the loop; if it cannot load the
+        warp draws the mouth and status says why (the show goes on)."""
+        settings = self.persona.avatar.lipsync
+        if settings.engine != "neural" or not settings.model or self.scene is None:
+            return
+        avatar = self.scene.avatar
+        face_input = getattr(avatar, "neural_face_input", None)
+        if face_input is None:
+            self.lipsync_problem = f"no neural lip-sync for a {self.persona.avatar.kind} avatar"
+            return
+        from streamer.avatar.neural import LipSyncStage, NeuralLipSync
+
+        try:
+            engine = await asyncio.to_thread(NeuralLipSync, settings.model, device=settings.device)
+        except Exception as exc:  # a model that cannot load must not stop the show: the warp draws the mouth
+            self.lipsync_problem = f"neural model not loaded ({exc})"
+            log.error("lip-sync: %s; the CPU warp draws the mouth", self.lipsync_problem)
+            return
+        stage = LipSyncStage(engine, face_input(), fps=self.config.video.fps)
+        self.lipsync = stage
+        self.speaker.lipsync = stage
+        self.scene.lipsync = stage
+        log.info("lip-sync: neural model %s on %s", Path(settings.model).name, engine.device)
 
     # ---- chat ----------------------------------------------------------------------------------------------
 
@@ -899,7 +930,14 @@ class Show:
     def _avatar_summary(self) -> str:
         """The avatar kind, how its lips are made, and what drawing it costs per frame."""
         kind = self.persona.avatar.kind
-        how = "drawn" if kind == "cartoon" else "lip-sync: warp (CPU)"
+        if kind == "cartoon":
+            how = "drawn"
+        elif self.lipsync is not None:
+            how = f"lip-sync: {self.lipsync.summary()}"
+        elif self.lipsync_problem is not None:
+            how = f"lip-sync: warp (CPU); {self.lipsync_problem}"
+        else:
+            how = "lip-sync: warp (CPU)"
         cost = f", {self.scene.avatar_s_ewma * 1000:.1f} ms/frame" if self.scene is not None else ""
         return f"{kind} ({how}){cost}"
 

@@ -70,6 +70,18 @@ class LikenessConsent(_Strict):
     """Where the consent is recorded: a contract number, a file, a ticket."""
 
 
+class LipSyncSettings(_Strict):
+    """How a photo avatar's mouth is made: ``warp`` (CPU, always there) or ``neural`` (an ONNX Wav2Lip-class model
+    the operator supplies; frames it has not made in time are warped, and status says how many)."""
+
+    engine: Literal["warp", "neural"] = "warp"
+    model: str | None = None
+    """The ONNX model (inputs (B, 6, 96, 96) and (B, 1, 80, 16), output (B, 3, 96, 96)), relative to the persona
+    file. Wav2Lip's own weights are licensed for non-commercial research only."""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """auto: CUDA when onnxruntime has it, else the CPU."""
+
+
 class AvatarStyle(_Strict):
     kind: Literal["cartoon", "photo", "video"] = "cartoon"
     """cartoon: the procedural host drawn from the colours below. photo: one portrait of a real presenter,
@@ -83,6 +95,8 @@ class AvatarStyle(_Strict):
     ``run_stream.py prepare-avatar``, relative to the persona file."""
     likeness_consent: LikenessConsent | None = None
     """Photo avatar: the presenter's consent to be animated (by, date, reference). Without it the show refuses."""
+    lipsync: LipSyncSettings = Field(default_factory=LipSyncSettings)
+    """Photo avatar: warp (default) or a neural lip-sync model."""
     cutout: bool = True
     """Photo avatar: cut the person out and place them in the studio (``background``); false keeps the photo's
     own room."""

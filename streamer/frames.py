@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 import numpy as np
 
@@ -67,6 +67,9 @@ class MouthPose:
 
     weights: np.ndarray  # float32, shape (VISEME_COUNT,)
     open_amount: float = 0.0
+    crop: np.ndarray | None = None
+    """The neural lip-sync engine's face for this frame ((96, 96, 3) uint8 BGR), when it is ready in time; the
+    avatar then pastes it instead of warping the mouth."""
 
     @classmethod
     def rest(cls) -> MouthPose:
@@ -91,6 +94,9 @@ class SpeechSegment:
     """For replies: the id of the chat pick being answered (latency is measured from its arrival)."""
     resumes: str | None = None
     """For the rest of a sentence a reply cut into (said after the reply): the whole sentence."""
+    mouths: Any = None
+    """The neural lip-sync stage's mouths for this sentence (:class:`streamer.avatar.neural.RenderedMouths`), filled
+    in ahead of the media clock; None without a neural engine."""
 
     @property
     def samples(self) -> int:

@@ -850,14 +850,41 @@ def line_of(path: str | Path, keys: tuple[str | int, ...]) -> int | None:
         return None
 
 
+def _lipsync_file_problems(persona: Persona, path: str | Path, file: str, lines: LineMap) -> list[ConfigProblem]:
+    """A neural lip-sync engine names a model file that exists (made absolute, relative to the persona file); it is
+    for the photo avatar. Whether the model has the right inputs is checked by ``check`` and at start."""
+    settings = persona.avatar.lipsync
+    if settings.engine != "neural":
+        return []
+    line = lines.line(("avatar", "lipsync", "model")) or lines.line(("avatar", "lipsync"))
+    if persona.avatar.kind != "photo":
+        return [
+            ConfigProblem(
+                file,
+                line,
+                "avatar.lipsync.engine",
+                f"the neural lip-sync engine works with a photo avatar, not a {persona.avatar.kind} one",
+                "use engine: warp",
+            )
+        ]
+    if not settings.model:
+        return [ConfigProblem(file, line, "avatar.lipsync.model", "the neural engine needs its ONNX model file")]
+    model = Path(settings.model).expanduser()
+    model = model if model.is_absolute() else Path(path).resolve().parent / model
+    if not model.is_file():
+        return [ConfigProblem(file, line, "avatar.lipsync.model", f"lip-sync model not found: {model}")]
+    settings.model = str(model.resolve())
+    return []
+
+
 def _avatar_file_problems(persona: Persona, path: str | Path, file: str, lines: LineMap) -> list[ConfigProblem]:
     """A photo avatar names a portrait that exists, a video avatar a clip or prepared folder that exists (made
     absolute, relative to the persona file); both carry the presenter's consent. Whether the picture holds one usable
     face, or the clip was prepared, is checked by ``check`` and at start (:mod:`streamer.avatar.check`)."""
     avatar = persona.avatar
+    problems = _lipsync_file_problems(persona, path, file, lines)
     if avatar.kind == "cartoon":
-        return []
-    problems: list[ConfigProblem] = []
+        return problems
     if avatar.likeness_consent is None:
         problems.append(
             ConfigProblem(

@@ -377,6 +377,8 @@ class SpeechPlayout:
                 self._pos += step
                 filled += step
                 if cut:
+                    if seg.mouths is not None:
+                        seg.mouths.dropped = True  # its neural mouths are no longer needed
                     heard = self._heard_locked(interrupted=True)
                     finished.append(heard)
                     self._cut_rest = rest_of(seg, self._pos, heard.text) if seg.kind in RESUMABLE_KINDS else None
@@ -388,6 +390,8 @@ class SpeechPlayout:
                         self._place_rest_locked()
                     continue
                 if self._pos >= seg.samples:
+                    if seg.mouths is not None:
+                        seg.mouths.dropped = True
                     finished.append(self._heard_locked(interrupted=False))
                     self._current = None
                     self._pos = 0
@@ -399,6 +403,8 @@ class SpeechPlayout:
         else:
             _, seg, start, count = best
             mouth = mouth_pose(seg.visemes, seg.pcm, start, count)
+            if seg.mouths is not None:
+                mouth.crop = seg.mouths.at(start)
         return Pulled(
             pcm=out, mouth=mouth, speaking=speaking or (best[1] if best else None), started=started, finished=finished
         )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 import numpy as np
 
@@ -41,6 +42,9 @@ class Scene:
         """The product on the card right now (facts as drawn)."""
         self.avatar_s_ewma = 0.0
         """What drawing the avatar costs per frame (seconds, moving average): the dashboard shows it."""
+        self.lipsync: Any = None
+        """The neural lip-sync stage (:class:`streamer.avatar.neural.LipSyncStage`) when the persona has one: told
+        for each speaking frame whether its face was ready."""
 
     def build_looks(self, persona: Persona) -> Looks:
         """The avatar and compositor for ``persona`` (fonts, background, label): slow, and may raise for a look
@@ -95,6 +99,8 @@ class Scene:
 
     def render(self, t_s: float, mouth: MouthPose) -> np.ndarray:
         self._apply_requests(t_s)
+        if self.lipsync is not None and mouth.open_amount > 0.0:
+            self.lipsync.count(mouth.crop is not None)
         t0 = time.perf_counter()
         picture = self.avatar.render(t_s, mouth)
         cost = time.perf_counter() - t0

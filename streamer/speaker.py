@@ -183,6 +183,8 @@ class Speaker:
         self.clock = clock
         self._voice_pool = voice_pool
         self._reply_pool = reply_pool
+        self.lipsync: Any = None
+        """The neural lip-sync stage, when the persona has one: each voiced sentence is submitted to it."""
         self.rng = rng
         self._next_reply = next_reply
         self._question_waiting = question_waiting or (lambda: False)
@@ -699,7 +701,7 @@ class Speaker:
             return None
         self._segment_ids += 1
         self.stats.sentences_voiced += 1
-        return SpeechSegment(
+        segment = SpeechSegment(
             segment_id=self._segment_ids,
             text=sentence,
             pcm=speech.pcm,
@@ -709,6 +711,9 @@ class Speaker:
             section=section,
             reply_to=reply_to,
         )
+        if self.lipsync is not None:
+            self.lipsync.submit(segment)  # the neural mouths are made while the sentence waits to be heard
+        return segment
 
     def summary(self) -> dict[str, Any]:
         return {

@@ -13,6 +13,15 @@ def persona_avatar_problems(persona_path: str | Path, persona: Persona) -> list[
     small is an error at the ``avatar.image`` line. A video avatar's clip must have been prepared (from that very
     file): else an error at ``avatar.clip`` saying how. Nothing to check for the cartoon."""
     avatar = persona.avatar
+    if avatar.lipsync.engine == "neural" and avatar.lipsync.model:
+        from streamer.avatar.neural import NeuralLipSync
+
+        try:
+            NeuralLipSync(avatar.lipsync.model, device="cpu")
+        except ValueError as exc:  # LipSyncModelError names the file and what is wrong
+            line = line_of(persona_path, ("avatar", "lipsync", "model"))
+            hint = "supply a Wav2Lip-class ONNX export: inputs (B, 6, 96, 96) and (B, 1, 80, 16), output (B, 3, 96, 96)"
+            return [ConfigProblem(str(persona_path), line, "avatar.lipsync.model", str(exc), hint)]
     try:
         if avatar.kind == "photo" and avatar.image:
             from streamer.avatar.portrait import read_portrait
