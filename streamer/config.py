@@ -11,6 +11,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -23,6 +24,7 @@ SECTION_NAMES: tuple[str, ...] = ("hook", "features", "price", "usage", "social_
 """Patter sections the show director knows, in the default order."""
 
 HEX_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
+BACKGROUND_PICTURES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 
 #: The AI label burned into every frame, by persona language. Not configurable: persona and config cannot change
 #: or disable it. Unknown languages get the English text (and ``check`` warns).
@@ -109,9 +111,21 @@ class AvatarStyle(_Strict):
     accent: str = "#ffd166"
     """Second outfit colour (shirt under a blazer, hoodie strings)."""
     background: str = "#1d2333"
-    """Studio background behind the host."""
+    """Studio background behind the host: a colour (a lit studio wall is drawn from it) or a picture (JPEG/PNG,
+    relative to the persona file; scaled to cover the frame)."""
 
-    _colours = field_validator("skin", "hair", "eyes", "outfit", "accent", "background")(_check_colour)
+    _colours = field_validator("skin", "hair", "eyes", "outfit", "accent")(_check_colour)
+
+    @field_validator("background")
+    @classmethod
+    def _colour_or_picture(cls, v: str) -> str:
+        if v.startswith("#"):
+            return _check_colour(v)
+        if Path(v).suffix.lower() in BACKGROUND_PICTURES:
+            return v
+        if Path(v).suffix.lower() in (".mp4", ".mov", ".webm", ".mkv"):
+            raise ValueError(f"a looping video background is not supported yet, got {v!r}; use a colour or a picture")
+        raise ValueError(f"background must be a colour like #RRGGBB or a picture ({', '.join(BACKGROUND_PICTURES)})")
 
 
 class SpeakingStyle(_Strict):

@@ -883,6 +883,17 @@ def _avatar_file_problems(persona: Persona, path: str | Path, file: str, lines: 
     face, or the clip was prepared, is checked by ``check`` and at start (:mod:`streamer.avatar.check`)."""
     avatar = persona.avatar
     problems = _lipsync_file_problems(persona, path, file, lines)
+    if not avatar.background.startswith("#"):
+        picture = Path(avatar.background).expanduser()
+        picture = picture if picture.is_absolute() else Path(path).resolve().parent / picture
+        if not picture.is_file():
+            problems.append(
+                ConfigProblem(
+                    file, lines.line(("avatar", "background")), "avatar.background", f"picture not found: {picture}"
+                )
+            )
+        else:
+            avatar.background = str(picture.resolve())
     if avatar.kind == "cartoon":
         return problems
     if avatar.likeness_consent is None:

@@ -235,3 +235,36 @@ def _masked_ssim(ssim: object, a: np.ndarray, b: np.ndarray, mask: np.ndarray) -
     gb = cv2.cvtColor(b, cv2.COLOR_BGR2GRAY)
     _, full = ssim(ga, gb, full=True, data_range=255)  # type: ignore[operator]
     return float(full[mask].mean())
+
+
+def test_a_picture_as_the_studio_background_is_behind_the_cut_out_presenter(portrait_file: Path, tmp_path: Path):
+    from skimage import data
+
+    from streamer.compose.compositor import _cover
+    from streamer.scene import Scene
+
+    studio = tmp_path / "studio.jpg"
+    cv2.imwrite(str(studio), cv2.cvtColor(data.rocket(), cv2.COLOR_RGB2BGR))
+    path = _persona(
+        tmp_path,
+        f"  kind: photo\n  image: {portrait_file}\n  likeness_consent: {CONSENT}\n  background: studio.jpg\n",
+    )
+    persona, _ = load_persona(path)
+    assert persona.avatar.background == str(studio.resolve())
+    scene = Scene(persona=persona, width=640, height=360, seed=1)
+    a = scene.compositor.layout.avatar
+    expected = _cover(cv2.imread(str(studio)), 640, 360)[a.y : a.bottom, a.x : a.right]
+    assert np.array_equal(scene.compositor.avatar_backdrop, expected)
+    host = scene.avatar
+    assert isinstance(host, PhotoAvatar)
+    picture = host.render(1.0, MouthPose.rest())
+    assert np.array_equal(picture[2, 2, :3], expected[2, 2])  # the room is gone: the studio picture shows
+    # A missing picture is an error at its line; a video is not a background yet.
+    path.write_text(path.read_text().replace("studio.jpg", "nope.png"))
+    with pytest.raises(ConfigError) as err:
+        load_persona(path)
+    assert any(p.field == "avatar.background" and "picture not found" in p.message for p in err.value.problems)
+    path.write_text(path.read_text().replace("nope.png", "loop.mp4"))
+    with pytest.raises(ConfigError) as err:
+        load_persona(path)
+    assert any("looping video background is not supported yet" in p.message for p in err.value.problems)

@@ -19,7 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from streamer.avatar.portrait import CHIN, FOREHEAD, FaceMesher, eye_aspect_ratio, inner_lip_opening
+from streamer.avatar.portrait import CHIN, FOREHEAD, AvatarFileError, FaceMesher, eye_aspect_ratio, inner_lip_opening
 
 #: Bumped when the folder's layout changes (an older folder must be prepared again).
 FORMAT_VERSION = 1
@@ -38,13 +38,8 @@ EYE_LINE = 0.37
 JPEG_QUALITY = 92
 
 
-class ClipError(ValueError):
-    """The clip (or a prepared folder) cannot be used; the message names the file and what is wrong."""
-
-    def __init__(self, path: str | Path, cause: str) -> None:
-        super().__init__(f"{path}: {cause}")
-        self.path = str(path)
-        self.cause = cause
+class ClipError(AvatarFileError):
+    """The clip (or a prepared folder) cannot be used."""
 
 
 @dataclass(slots=True)

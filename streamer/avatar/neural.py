@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from streamer.avatar.portrait import AvatarFileError
 from streamer.frames import AUDIO_RATE_HZ, SpeechSegment
 from streamer.voice.resample import resample
 
@@ -42,13 +43,8 @@ MEL_FPS = MEL_RATE_HZ / MEL_HOP
 BATCH = 16
 
 
-class LipSyncModelError(ValueError):
-    """The model file cannot be used; the message names the file and what is wrong."""
-
-    def __init__(self, path: str | Path, cause: str) -> None:
-        super().__init__(f"{path}: {cause}")
-        self.path = str(path)
-        self.cause = cause
+class LipSyncModelError(AvatarFileError):
+    """The lip-sync model file cannot be used."""
 
 
 # ---- audio features -------------------------------------------------------------------------------------------

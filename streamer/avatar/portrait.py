@@ -22,13 +22,18 @@ MIN_FACE_HEIGHT_PX = 96
 SECOND_FACE_SCORE = 0.6
 
 
-class PortraitError(ValueError):
-    """The portrait cannot be used; the message names the file and what is wrong with it."""
+class AvatarFileError(ValueError):
+    """A file an avatar needs (portrait, clip, prepared folder, lip-sync model) cannot be used; the message names the
+    file and what is wrong with it."""
 
     def __init__(self, path: str | Path, cause: str) -> None:
         super().__init__(f"{path}: {cause}")
         self.path = str(path)
         self.cause = cause
+
+
+class PortraitError(AvatarFileError):
+    """The portrait cannot be used."""
 
 
 # ---- landmark indices of the MediaPipe face mesh (canonical topology) --------------------------------------------

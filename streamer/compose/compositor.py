@@ -21,6 +21,7 @@ Colour: I420 is BT.601 limited range, exactly what ``cv2.cvtColor(bgr, cv2.COLOR
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -173,7 +174,12 @@ class Compositor:
     ) -> None:
         self.width, self.height = int(width), int(height)
         self.language = language
-        self._bg_colour = hex_bgr(background)
+        self._bg_picture = _read_picture(background) if not background.startswith("#") else None
+        if self._bg_picture is None:
+            self._bg_colour = hex_bgr(background)
+        else:
+            b, g, r = (int(v) for v in self._bg_picture.reshape(-1, 3).mean(axis=0))
+            self._bg_colour = (b, g, r)
         self._accent = hex_bgr(accent)
         self.label_text = ai_label_for(language)
         short = min(self.width, self.height)
@@ -358,6 +364,8 @@ class Compositor:
 
     def _draw_background(self) -> np.ndarray:
         W, H = self.width, self.height
+        if self._bg_picture is not None:
+            return np.ascontiguousarray(_cover(self._bg_picture, W, H))
         c = np.asarray(self._bg_colour, np.float32)
         white = np.float32(255.0)
         ys = (np.arange(H, dtype=np.float32) / max(1, H - 1))[:, None]
@@ -560,3 +568,12 @@ def _flatten_bgra(bgra: np.ndarray, under: Colour) -> np.ndarray:
 
 
 __all__ = ["NO_IMAGE_TEXT", "Compositor", "i420_to_bgr", "no_image_text", "rounded_rect_mask"]
+
+
+def _read_picture(path: str) -> np.ndarray:
+    """A background picture as BGR; raises ValueError naming the file when it cannot be read."""
+    data = np.fromfile(path, np.uint8) if Path(path).is_file() else np.zeros(0, np.uint8)
+    picture = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if picture is None:
+        raise ValueError(f"{path}: background picture cannot be read (use JPEG or PNG)")
+    return picture
