@@ -423,13 +423,21 @@ class Show:
             await asyncio.wait_for(self._catalog_ready.wait(), timeout=5.0)
         await self.speaker.run()
 
-    async def _start_lipsync(self) -> None:
-        """The neural lip-sync engine, when the persona asks for one: loaded off the loop; if it cannot load the
-        warp draws the mouth and status says why (the show goes on)."""
+    async def _start_lipsync(self, avatar: Any = None) -> None:
+        """The neural lip-sync engine, when the persona asks for one, for ``avatar`` (default: the one on air):
+        loaded off the loop; if it cannot load the warp draws the mouth and status says why (the show goes on).
+        A stage already running (an older look) is stopped first."""
+        old, self.lipsync = self.lipsync, None
+        self.speaker.lipsync = None
+        if self.scene is not None:
+            self.scene.lipsync = None
+        if old is not None:
+            old.close()
+        self.lipsync_problem = None
         settings = self.persona.avatar.lipsync
         if settings.engine != "neural" or not settings.model or self.scene is None:
             return
-        avatar = self.scene.avatar
+        avatar = avatar if avatar is not None else self.scene.avatar
         face_input = getattr(avatar, "neural_face_input", None)
         if face_input is None:
             self.lipsync_problem = f"no neural lip-sync for a {self.persona.avatar.kind} avatar"
@@ -847,6 +855,9 @@ class Show:
             if looks is None and self.scene.looks_change(persona):
                 looks = self.scene.build_looks(persona)
             self.scene.set_persona(persona, looks)
+            if looks is not None and (self.lipsync is not None or persona.avatar.lipsync.engine == "neural"):
+                # The engine's face comes from the look: a new look needs a new stage (or none).
+                self._tasks.spawn(self._start_lipsync(looks[0]), name="lipsync")
         self.speaker.restart_patter()
         if persona.voice != old.voice:
             self._tasks.spawn(self._swap_voice(persona), name="voice-swap")

@@ -207,6 +207,13 @@ def test_a_slow_engine_never_makes_frames_late_and_status_shows_the_fallback(
         seen["late_after"] = show.media.pacer.late_frames
         seen["status"] = show.status()["summary"]["avatar"]
         seen["stats"] = show.lipsync.stats
+        stage = show.lipsync
+        # A reload to the warp stops the engine's stage (its face belonged to the old look).
+        warp = persona.model_copy(deep=True)
+        warp.avatar.lipsync.engine = "warp"
+        show.apply_persona(warp)
+        await asyncio.sleep(0.5)
+        seen["after_reload"] = (show.lipsync, stage._closed, show.status()["summary"]["avatar"])
         return await task
 
     assert asyncio.run(main()) == 0
@@ -215,6 +222,8 @@ def test_a_slow_engine_never_makes_frames_late_and_status_shows_the_fallback(
     assert seen["late_after"] == seen["late_before"], seen
     assert 0 < stats.neural_frames < stats.speaking_frames  # some faces in time, the rest warped
     assert "warp (CPU) for" in seen["status"] and "ms per batch of 16" in seen["status"], seen["status"]
+    lipsync, closed, status = seen["after_reload"]
+    assert lipsync is None and closed and status.startswith("photo (lip-sync: warp (CPU)), "), status
 
 
 def test_check_names_a_lip_sync_model_with_the_wrong_shapes_and_a_neural_engine_without_a_photo(

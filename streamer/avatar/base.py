@@ -2,7 +2,10 @@
 
 An avatar turns the media clock and a :class:`~streamer.frames.MouthPose` into a picture of the host, on the media
 thread, within the frame budget. :class:`~streamer.scene.Scene` holds an :class:`Avatar` and never knows which one
-it has: the procedural cartoon today; photo and video hosts (issue 10) implement the same contract.
+it has: the procedural cartoon (:mod:`streamer.avatar.cartoon`), a presenter from one portrait
+(:mod:`streamer.avatar.photo`) or from their own footage (:mod:`streamer.avatar.video`). A neural lip-sync engine
+(:mod:`streamer.avatar.neural`) reaches the photo avatar through the mouth pose (``MouthPose.crop``), made ahead of
+time on the sentence being said.
 """
 
 from __future__ import annotations

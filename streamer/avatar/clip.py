@@ -19,6 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from streamer.avatar.photo import EYE_LINE, FACE_SHARE
 from streamer.avatar.portrait import CHIN, FOREHEAD, AvatarFileError, FaceMesher, eye_aspect_ratio, inner_lip_opening
 
 #: Bumped when the folder's layout changes (an older folder must be prepared again).
@@ -33,8 +34,6 @@ CUT_FACTOR = 8.0
 MIN_CUT_DIFF = 12.0
 #: Share of frames that must show one face.
 MIN_FACE_SHARE = 0.6
-FACE_SHARE = 0.3
-EYE_LINE = 0.37
 JPEG_QUALITY = 92
 
 
