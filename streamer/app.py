@@ -41,7 +41,7 @@ from streamer.dashboard.editor import CheckResult, ConfigFiles
 from streamer.dashboard.server import ControlError, DashboardServer
 from streamer.director import ShowDirector
 from streamer.frames import AUDIO_RATE_HZ, ChatMessage, HeardSpeech, SpeechSegment
-from streamer.loading import ConfigProblem
+from streamer.loading import ConfigProblem, line_of
 from streamer.memory import release_free_memory
 from streamer.money import format_price
 from streamer.persona_watch import PersonaFileWatch
@@ -795,8 +795,12 @@ class Show:
                     looks = await asyncio.to_thread(self.scene.build_looks, persona)
                 except Exception as exc:  # a look that cannot be drawn (a font missing...) must not reach the show
                     log.warning("the new persona's look cannot be drawn: %s", exc)
+                    from streamer.avatar.portrait import AvatarFileError
+
+                    where = exc.field if isinstance(exc, AvatarFileError) else "avatar"
+                    line = line_of(result.file.path, tuple(where.split(".")), text=text)
                     result.problems.append(
-                        ConfigProblem(str(result.file.path), None, "avatar", f"the new look cannot be drawn: {exc}")
+                        ConfigProblem(str(result.file.path), line, where, f"the new look cannot be drawn: {exc}")
                     )
         if not result.ok:
             if from_disk:

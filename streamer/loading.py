@@ -839,9 +839,11 @@ def _load_model(
 _PLACEHOLDER_FIELD = re.compile(r"\{([^{}]*)\}")
 
 
-def line_of(path: str | Path, keys: tuple[str | int, ...]) -> int | None:
-    """The line of ``keys`` (a path into the document) in the YAML/JSON file ``path``; None when it cannot be told."""
-    text, _ = read_text(Path(path), str(path))
+def line_of(path: str | Path, keys: tuple[str | int, ...], *, text: str | None = None) -> int | None:
+    """The line of ``keys`` (a path into the document) in the YAML/JSON file ``path`` (or in ``text``, an edit of
+    it not yet saved); None when it cannot be told."""
+    if text is None:
+        text, _ = read_text(Path(path), str(path))
     if text is None:
         return None
     try:

@@ -208,7 +208,9 @@ def test_a_hot_reload_to_a_bad_portrait_keeps_the_avatar_on_air_and_a_good_one_r
         assert show.scene is not None and isinstance(show.scene.avatar, CartoonAvatar)
         result, applied = await show.apply_config_file("persona", no_face)
         assert not applied
-        assert any("no face found" in p.message for p in result.problems), result.problems
+        assert any(
+            "no face found" in p.message and p.field == "avatar.image" and p.line == 6 for p in result.problems
+        ), result.problems
         frames = show.media.frames
         await asyncio.sleep(0.5)
         assert show.media.frames > frames and isinstance(show.scene.avatar, CartoonAvatar)

@@ -40,6 +40,8 @@ JPEG_QUALITY = 92
 class ClipError(AvatarFileError):
     """The clip (or a prepared folder) cannot be used."""
 
+    field = "avatar.clip"
+
 
 @dataclass(slots=True)
 class PreparedClip:

@@ -46,6 +46,8 @@ BATCH = 16
 class LipSyncModelError(AvatarFileError):
     """The lip-sync model file cannot be used."""
 
+    field = "avatar.lipsync.model"
+
 
 # ---- audio features -------------------------------------------------------------------------------------------
 

@@ -24,7 +24,9 @@ SECOND_FACE_SCORE = 0.6
 
 class AvatarFileError(ValueError):
     """A file an avatar needs (portrait, clip, prepared folder, lip-sync model) cannot be used; the message names the
-    file and what is wrong with it."""
+    file and what is wrong with it. ``field``: the persona field that names the file."""
+
+    field = "avatar"
 
     def __init__(self, path: str | Path, cause: str) -> None:
         super().__init__(f"{path}: {cause}")
@@ -34,6 +36,8 @@ class AvatarFileError(ValueError):
 
 class PortraitError(AvatarFileError):
     """The portrait cannot be used."""
+
+    field = "avatar.image"
 
 
 # ---- landmark indices of the MediaPipe face mesh (canonical topology) --------------------------------------------
