@@ -206,7 +206,10 @@ class Show:
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
         v = self.config.video
-        self.scene = Scene(persona=self.persona, width=v.width, height=v.height, seed=self.config.show.seed or 0)
+        # Off the loop: a photo or video look reads its portrait or footage with the face models (about a second).
+        self.scene = await asyncio.to_thread(
+            Scene, persona=self.persona, width=v.width, height=v.height, seed=self.config.show.seed or 0
+        )
         consent = self.persona.avatar.likeness_consent
         if self.persona.avatar.kind != "cartoon" and consent is not None:
             log.info(

@@ -37,6 +37,9 @@ FADE_SAMPLES = 240
 RESUMABLE_KINDS = frozenset({"patter", "transition", "invite"})
 
 
+#: Speech said to someone (answers, thank-yous, operator lines): it goes before queued patter.
+ADDRESSED_KINDS = frozenset({"reply", "reply_more", "social", "operator"})
+
 #: Speech already waiting that a following answer does not drop (see :meth:`SpeechPlayout.answer_next`).
 _WAITING_KINDS = frozenset({"social", "greeting", "operator"})
 
@@ -56,15 +59,16 @@ def _around_answer(waiting: list[SpeechSegment], answer: list[SpeechSegment]) ->
 
 def rest_of(seg: SpeechSegment, start: int, heard_text: str) -> SpeechSegment | None:
     """The part of ``seg`` from sample ``start`` (a word boundary) on, as a segment of its own: same voice, same
-    mouth keys shifted, the words not yet heard. None when nothing (or no words) is left."""
+    mouth keys shifted, the words not yet heard. None when fewer than two words (characters, for Chinese) are left:
+    the sentence then counts as heard."""
     passed = seg.visemes.boundaries[seg.visemes.boundaries <= start]
     start = int(passed[-1]) if passed.shape[0] else 0  # a cut at the deadline falls mid-word: redo that word
     if start >= seg.samples - FADE_SAMPLES:
         return None
     sentence = seg.resumes or seg.text
     text = seg.text[len(heard_text) :].strip() if seg.text.startswith(heard_text) else ""
-    if not text:
-        return None
+    if len(spoken_units(text)) <= 1:
+        return None  # nothing, or one last word: said on its own after the answer it makes no sense ("across.")
     vis = seg.visemes
     i = max(0, int(np.searchsorted(vis.starts, start, side="right")) - 1)
     starts = vis.starts[i:] - start
@@ -140,7 +144,6 @@ class SpeechPlayout:
         answer's later sentences. ``bounded``: refuse (False) while ``max_ahead_s`` of speech is queued, like
         :meth:`push`; otherwise always taken (the caller sends a sentence or two). ``after_reply``: right after
         that answer's last queued sentence instead (the next part of an answer never has anything between)."""
-        addressed = ("reply", "reply_more", "social", "operator")
         with self._lock:
             if bounded and self._queue and self._queued_samples >= self._max_ahead:
                 return False
@@ -148,7 +151,7 @@ class SpeechPlayout:
             if after_reply is not None:
                 last = max((i for i, s in enumerate(target) if s.reply_to == after_reply), default=-1)
             else:
-                last = max((i for i, s in enumerate(target) if s.kind in addressed), default=-1)
+                last = max((i for i, s in enumerate(target) if s.kind in ADDRESSED_KINDS), default=-1)
             for offset, seg in enumerate(segments):
                 target.insert(last + 1 + offset, seg)
                 if target is self._queue:
@@ -211,8 +214,7 @@ class SpeechPlayout:
         self._rest_released = False
         if rest is None:
             return
-        addressed = ("reply", "reply_more", "social", "operator")
-        last = max((i for i, s in enumerate(self._queue) if s.kind in addressed), default=-1)
+        last = max((i for i, s in enumerate(self._queue) if s.kind in ADDRESSED_KINDS), default=-1)
         self._queue.insert(last + 1, rest)
         self._queued_samples += rest.samples
         self.resumed += 1

@@ -34,7 +34,7 @@ from streamer.config import Persona, ProductSheet
 from streamer.director import ShowDirector
 from streamer.frames import SpeechSegment
 from streamer.lang import tables as language_tables
-from streamer.playout import SpeechPlayout
+from streamer.playout import ADDRESSED_KINDS, SpeechPlayout
 from streamer.voice.base import VoiceBackend, VoiceError, VoicePreempted
 
 log = logging.getLogger(__name__)
@@ -48,13 +48,12 @@ REPLY_PAUSE_S = 0.08
 #: Operator lines and approved answers waiting to be spoken (the operator is told when this is full).
 READY_MAX = 10
 #: Speech said to someone (a viewer or on the operator's behalf): patter controls never cut it.
-ADDRESSED_KINDS = ("reply", "reply_more", "social", "operator")
 #: Speech the host says on its own: what pause, skip and pin make stale.
 PATTER_KINDS = ("patter", "transition", "greeting", "invite")
 
-#: Speech a viewer or the operator is waiting for: voiced ahead of patter (a patter sentence being voiced is
-#: stopped and voiced again after it, where the voice can).
-URGENT_KINDS = frozenset({"reply", "reply_more", "social", "operator"})
+#: Speech a viewer or the operator is waiting for (the addressed kinds): voiced ahead of patter (a patter sentence
+#: being voiced is stopped and voiced again after it, where the voice can).
+URGENT_KINDS = ADDRESSED_KINDS
 #: How long after a cut the rest of the cut sentence is still worth saying (show seconds).
 RESUME_WITHIN_S = 30.0
 #: Replies wait this long at most for the opening greeting to be voiced and queued.

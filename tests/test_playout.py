@@ -161,3 +161,16 @@ def test_chinese_heard_text_without_matching_boundaries_is_proportional():
     p.pull(200)
     heard = p.interrupt()
     assert heard is not None and heard.text == "你好，"  # 2 of 6 characters
+
+
+def test_a_cut_that_leaves_one_word_keeps_no_rest_but_two_words_are_resumed():
+    for cut_after, rest in ((30_000, None), (10_000, "w1 w2")):
+        p = SpeechPlayout(rate_hz=48_000, gap_s=0.0)
+        s = worded(1, 48_000, 1000, [10_000, 30_000], words=3)
+        s.kind = "patter"
+        p.push(s)
+        p.pull(cut_after - 2000)
+        p.replace_at_boundary([seg(9, 4800, 3000)], max_wait_s=1.0, pause_s=0.0)
+        p.pull(4000)  # the cut falls at the boundary inside
+        kept = p.peek_cut_rest()
+        assert (kept.text if kept is not None else None) == rest

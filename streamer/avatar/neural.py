@@ -198,7 +198,7 @@ class LipSyncStats:
     last_error: str | None = None
     sentences: int = 0
     skipped: int = 0
-    recent: list[bool] = field(default_factory=list)
+    recent: collections.deque[bool] = field(default_factory=lambda: collections.deque(maxlen=300))
 
 
 class LipSyncStage:
@@ -297,8 +297,6 @@ class LipSyncStage:
         s.speaking_frames += 1
         s.neural_frames += neural
         s.recent.append(neural)
-        if len(s.recent) > 300:
-            del s.recent[: len(s.recent) - 300]
 
     def summary(self) -> str:
         s = self.stats

@@ -53,7 +53,6 @@ class PhotoAvatar:
         self.source = portrait.path
         self._frame(portrait)
         self.rig = FaceRig(self._base4, self.points, cache=_MOUTH_CACHE)
-        self._m_roi = self.rig.mouth_region
         self._phases = [2 * math.pi * u01(self.seed, i, 7) for i in range(6)]
         self.idle = IdleEyes(self.seed)
         self._backdrop: np.ndarray | None = None
@@ -216,7 +215,7 @@ class PhotoAvatar:
         cx = float(self.points[1, 0])
         chin = float(self.points[CHIN, 1])
         top = float(self.points[10, 1]) - 0.8 * fh
-        mx0, my0, mx1, my1 = self._m_roi
+        mx0, my0, mx1, my1 = self.rig.mouth_region
         x0 = int(max(0, min(math.floor(cx - 0.95 * fh), mx0)))
         x1 = int(min(self.width, max(math.ceil(cx + 0.95 * fh), mx1)))
         y0 = int(max(0, min(math.floor(top), my0)))
