@@ -536,6 +536,8 @@ class Show:
             latency_s=round(latency, 3),
             # Where the time went: waiting in triage, writing + voicing the first sentence, waiting to be heard.
             picked_after_s=_after(job.picked_s, job.arrived_s),
+            started_after_s=_after(job.started_s, job.arrived_s),
+            written_after_s=_after(job.written_s, job.arrived_s),
             voiced_after_s=_after(job.voiced_s, job.arrived_s),
             behind=job.behind,
             small_talk=job.kind == "question" and is_social(job),  # "love it!": follows the sentence on air
@@ -989,6 +991,10 @@ class Show:
             f"livehost_uptime_seconds {(media.frames if media else 0) / fps:.1f}",
             "# TYPE livehost_voice_ready gauge",
             f"livehost_voice_ready {1 if self.voice_state == 'ready' else 0}",
+            "# TYPE livehost_voice_streamed_total counter",
+            f"livehost_voice_streamed_total {getattr(self.voice, 'streamed', 0)}",
+            "# TYPE livehost_speech_underrun_frames_total counter",
+            f"livehost_speech_underrun_frames_total {self.playout.underruns}",
             "# TYPE livehost_replies_total counter",
             f"livehost_replies_total {self.speaker.stats.replies}",
             "# TYPE livehost_reply_latency_seconds summary",

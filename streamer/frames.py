@@ -11,6 +11,7 @@ video uses ``1/fps``. Convert only with :mod:`streamer.clock`.
 from __future__ import annotations
 
 import enum
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
@@ -78,6 +79,32 @@ class MouthPose:
         return cls(weights=w, open_amount=0.0)
 
 
+class PcmFill:
+    """PCM still being written into a sentence's array while its start is already heard (streaming synthesis).
+
+    The first ``ready`` samples are final; the rest of the array is being decoded by the voice's worker, ahead of
+    the media clock. ``ready`` only grows (one int, set by one writer thread); ``done`` is set when all samples are
+    final. A worker that fails leaves zeros (silence) in what it did not write and still completes, so a reader
+    never waits for ever.
+    """
+
+    __slots__ = ("done", "failed", "ready", "total")
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.ready = 0
+        self.done = threading.Event()
+        self.failed = False
+
+    def advance(self, samples: int) -> None:
+        self.ready = max(self.ready, min(samples, self.total))
+
+    def complete(self, *, failed: bool = False) -> None:
+        self.failed = failed
+        self.ready = self.total
+        self.done.set()
+
+
 @dataclass(slots=True)
 class SpeechSegment:
     """One sentence, voiced: mono int16 PCM at ``AUDIO_RATE_HZ`` and its viseme keys (content frame)."""
@@ -97,6 +124,9 @@ class SpeechSegment:
     mouths: Any = None
     """The neural lip-sync stage's mouths for this sentence (:class:`streamer.avatar.neural.RenderedMouths`), filled
     in ahead of the media clock; None without a neural engine."""
+    filling: PcmFill | None = None
+    """Set while the end of ``pcm`` is still being decoded (streaming synthesis): only ``filling.ready`` samples may
+    be played yet. None when all of ``pcm`` is final."""
 
     @property
     def samples(self) -> int:

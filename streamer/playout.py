@@ -113,6 +113,8 @@ class SpeechPlayout:
         self._rest_released = False
         self.resumed = 0
         self.cuts = 0
+        self.underruns = 0
+        """Frames in which a sentence still being decoded had no audio ready (see :class:`PcmFill`)."""
 
     # ---- asyncio side -------------------------------------------------------------------------------------
 
@@ -361,7 +363,13 @@ class SpeechPlayout:
                     self._pos = 0
                     started.append(self._current)
                 seg = self._current
-                step = min(seg.samples - self._pos, n - filled)
+                ready = seg.samples if seg.filling is None else seg.filling.ready
+                step = min(ready - self._pos, n - filled)
+                if step <= 0 and self._pos < seg.samples:
+                    # Streaming synthesis has not decoded this far yet: silence until it has (counted; the
+                    # decoder runs several times faster than speech, so this only happens on a starved machine).
+                    self.underruns += 1
+                    break
                 cut = False
                 if self._replacement is not None:
                     stop = self._cut_point_locked(seg, filled)

@@ -54,8 +54,11 @@ PATTER_KINDS = ("patter", "transition", "greeting", "invite")
 #: Speech a viewer or the operator is waiting for (the addressed kinds): voiced ahead of patter (a patter sentence
 #: being voiced is stopped and voiced again after it, where the voice can).
 URGENT_KINDS = ADDRESSED_KINDS
-#: How long after a cut the rest of the cut sentence is still worth saying (show seconds).
-RESUME_WITHIN_S = 30.0
+#: How long after a cut the rest of the cut sentence is still worth saying (show seconds): about one answer of
+#: two or three sentences. After several answers in a row a listener has lost the thread, and a half sentence
+#: ("... want to know, just ask in the chat.") sounds like a glitch; its unheard part is forgotten instead, so the
+#: fact may come back whole later.
+RESUME_WITHIN_S = 12.0
 #: Replies wait this long at most for the opening greeting to be voiced and queued.
 OPENING_WAIT_S = 8.0
 
@@ -85,8 +88,12 @@ class ReplyJob:
     """The chat messages this answers (for the dashboard)."""
     picked_s: float | None = None
     """When triage handed it to the speaker (show clock): arrival -> picked is time spent waiting in triage."""
+    started_s: float | None = None
+    """When the speaker took it up: picked -> started is the wait for the answer before it to be written."""
+    written_s: float | None = None
+    """When its first sentence came from the brain: started -> written is the brain."""
     voiced_s: float | None = None
-    """When its first sentence was written and voiced: picked -> voiced is the brain and the synthesis."""
+    """When its first sentence was voiced: written -> voiced is the synthesis."""
     behind: str | None = None
     """The kind of sentence on air when the first sentence was ready (what it waited for, if anything)."""
 
@@ -469,12 +476,15 @@ class Speaker:
         social = is_social(job)
         target = self._show_target(job)
         gen = self._patter_gen
+        job.started_s = self.clock.now()
         old = self.playout.discard_cut_rest()  # an older cut's rest is not this reply's to resume
         if old is not None:
             self._forget_rest(old)
         cut_at_s = self.clock.now()
         sentences = self._reply_sentences(job)
         async for sentence in sentences:
+            if job.written_s is None:
+                job.written_s = self.clock.now()
             # The answer's first sentence must be heard; what follows ("reply_more") may be cut short by the next
             # viewer's comment, so one long answer does not keep everyone else waiting.
             if job.kind == "operator":
@@ -487,10 +497,12 @@ class Speaker:
                 # The next viewer's question goes before the rest of this answer (no synthesis spent on it).
                 await sentences.aclose()
                 break
-            # A long first sentence is voiced in two parts at a clause ("Leo, it's 89 dollars today; | the regular
-            # price is 109 dollars."): the lead starts sooner and the rest is voiced while it is heard. Never a bare
-            # name on its own: that is followed by a second of silence on a loaded machine.
-            lead = split_lead(sentence) if first and kind == "reply" else None
+            # The first sentence goes on air as soon as possible: a voice that streams hands it over once its
+            # first half second is decoded (the rest is decoded while it is heard). Otherwise a long first sentence
+            # is voiced in two parts at a clause ("Leo, it's 89 dollars today; | the regular price is 109
+            # dollars."), never a bare name on its own: that is followed by a second of silence on a loaded machine.
+            stream = first and kind in ("reply", "operator") and bool(getattr(self.voice, "streams", False))
+            lead = split_lead(sentence) if first and kind == "reply" and not stream else None
             placed = False
             for part in lead or (sentence,):
                 segment = await self._voice(
@@ -499,6 +511,7 @@ class Speaker:
                     product_id=target.id if target is not None else None,  # the card switches with the answer
                     pool=self._reply_pool,
                     reply_to=job.reply_id,
+                    stream=stream,
                 )
                 if segment is None:
                     continue
@@ -676,15 +689,19 @@ class Speaker:
         pool: concurrent.futures.Executor,
         reply_to: str | None = None,
         section: str | None = None,
+        stream: bool = False,
     ) -> SpeechSegment | None:
+        """``stream``: hand the sentence over before all of it is decoded, where the voice can (see
+        :meth:`streamer.voice.piper.PiperVoiceBackend.synthesize_streaming`)."""
         loop = asyncio.get_running_loop()
         urgent = kind in URGENT_KINDS
+        synthesize = self.voice.synthesize
+        if stream:
+            synthesize = getattr(self.voice, "synthesize_streaming", synthesize)
         try:
             while True:
                 try:
-                    speech = await loop.run_in_executor(
-                        pool, functools.partial(self.voice.synthesize, sentence, urgent=urgent)
-                    )
+                    speech = await loop.run_in_executor(pool, functools.partial(synthesize, sentence, urgent=urgent))
                     break
                 except VoicePreempted:
                     # An answer took the engine half-way through this sentence: voice it again once the answer
@@ -705,6 +722,7 @@ class Speaker:
             text=sentence,
             pcm=speech.pcm,
             visemes=speech.visemes,
+            filling=speech.filling,
             kind=kind,
             product_id=product_id,
             section=section,

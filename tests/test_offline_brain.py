@@ -535,3 +535,29 @@ def test_patter_is_the_template_brains_and_its_variety_is_measured(
     with capsys.disabled():
         print(f"\ntemplate patter over 60 beats: distinct-2 {distinct_2(spoken):.3f} ({len(spoken)} sentences)")
     assert 0.0 < distinct_2(spoken) <= 1.0
+
+
+def test_a_yes_no_question_a_feature_plainly_answers_gets_its_yes(
+    brain: OfflineBrain, eval_products: list[ProductSheet], persona: Persona
+) -> None:
+    from streamer.brain.offline import _affirms
+
+    assert _affirms("is it waterproof?", "Non-slip waterproof base.", set())
+    assert _affirms("does it have a dishwasher-safe lid?", "Dishwasher safe lid and base.", set())
+    assert not _affirms("is it washable?", "Wash bag included.", set())  # "wash" is not "washable"
+    assert not _affirms("is it waterproof?", "Water-resistant, not waterproof.", set())  # it negates
+    assert not _affirms("what is the base made of?", "Non-slip waterproof base.", set())  # not a yes/no question
+    bed = ProductSheet.model_validate(
+        {
+            "id": "donut-bed",
+            "name": "Donut Cat Bed",
+            "price": "39.90",
+            "currency": "USD",
+            "features": ["Ultra-soft vegan faux fur", "Non-slip waterproof base", "Machine-washable cover"],
+        }
+    )
+    products = [*eval_products, bed]
+    out = _ask(brain, persona, products, "donut-bed", "is it waterproof?", viewer="Priya")
+    assert out[-1].startswith("Yes") and "waterproof base" in out[-1], out  # the kit merges the address into it
+    out = _ask(brain, persona, products, "donut-bed", "is it made of silk?", viewer="Priya")
+    assert "yes" not in " ".join(out).lower(), out

@@ -22,9 +22,10 @@ from streamer.brain.repeats import FactMemory
 from streamer.brain.specs import spec_sentence
 from streamer.config import GuardSettings, Persona, ProductSheet
 from streamer.director import ShowDirector
-from streamer.frames import AUDIO_RATE_HZ, SpeechSegment
+from streamer.frames import AUDIO_RATE_HZ, PcmFill, SpeechSegment
 from streamer.playout import SpeechPlayout
 from streamer.speaker import thanks_sentences
+from streamer.voice.base import Speech
 
 PERSONA = Persona(name="Joe")
 
@@ -419,6 +420,48 @@ def test_a_long_first_answer_sentence_starts_with_its_lead_clause_and_the_rest_f
     i = report.transcript.index(lead)
     assert report.transcript[i + 1] is rest  # nothing between the two halves of the sentence
     assert rest.start_s - lead.end_s <= PERSONA.patter.pause_between_sentences_ms / 1000 + 0.05
+
+
+class _StreamingVoice(ScriptedVoice):
+    """A scripted voice that streams: it records which sentences were asked for as streams."""
+
+    streams = True
+
+    def __init__(self) -> None:
+        super().__init__(seed=3)
+        self.streamed: list[str] = []
+
+    def synthesize_streaming(self, text: str, *, urgent: bool = False) -> Speech:
+        self.streamed.append(text)
+        speech = self.synthesize(text, urgent=urgent)
+        speech.filling = PcmFill(speech.samples)
+        speech.filling.advance(speech.samples // 4)
+        speech.filling.complete()  # virtual time: decoded "at once", but through the same hand-over
+        return speech
+
+
+def test_with_a_streaming_voice_the_first_answer_sentence_is_streamed_whole_not_split_at_a_clause() -> None:
+    brain = _ScriptedBrain(["The rocket kit is 89 dollars today, and the regular price is 109 dollars for it."])
+    voice = _StreamingVoice()
+    script = [(20.0, "leo", "how much is the rocket kit?")]
+    report = asyncio.run(
+        run_virtual_show(
+            persona=PERSONA,
+            products=CATALOG,
+            minutes=0.75,
+            chat_per_min=0.0,
+            seed=3,
+            script=script,
+            brain=brain,
+            voice=voice,
+        )
+    )
+    replies = [h for h in report.transcript if h.kind == "reply"]
+    assert [h.sentence for h in replies] == [
+        "The rocket kit is 89 dollars today, and the regular price is 109 dollars for it."
+    ]
+    assert not replies[0].interrupted
+    assert voice.streamed == [replies[0].sentence]  # only the answer's first sentence; patter is voiced whole
 
 
 def test_shipping_and_labelled_promos_are_said_as_sentences() -> None:

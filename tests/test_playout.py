@@ -174,3 +174,28 @@ def test_a_cut_that_leaves_one_word_keeps_no_rest_but_two_words_are_resumed():
         p.pull(4000)  # the cut falls at the boundary inside
         kept = p.peek_cut_rest()
         assert (kept.text if kept is not None else None) == rest
+
+
+def test_a_sentence_still_being_decoded_plays_what_is_ready_then_waits_in_silence_without_skipping() -> None:
+    from streamer.frames import PcmFill
+
+    p = SpeechPlayout(rate_hz=48_000, gap_s=0.0)
+    s = seg(1, 4800, 0)
+    s.pcm[:] = np.arange(1, 4801, dtype=np.int16)  # every sample tells where it came from
+    s.filling = PcmFill(4800)
+    s.filling.advance(2000)
+    assert p.push(s) and p.push(seg(2, 1600, 7))
+    a = p.pull(1600)
+    assert (a.pcm == np.arange(1, 1601)).all() and p.underruns == 0
+    b = p.pull(1600)  # 400 ready samples, then the decoder is behind: silence, and the next sentence waits
+    assert (b.pcm[:400] == np.arange(1601, 2001)).all() and not b.pcm[400:].any()
+    assert p.underruns == 1 and not b.finished
+    c = p.pull(1600)
+    assert not c.pcm.any() and p.underruns == 2
+    s.filling.advance(4000)
+    d = p.pull(1600)  # it goes on from the sample where it stopped
+    assert (d.pcm == np.arange(2001, 3601)).all()
+    s.filling.complete()
+    e = p.pull(1600)
+    assert (e.pcm[:1200] == np.arange(3601, 4801)).all() and (e.pcm[1200:] == 7).all()
+    assert [h.segment_id for h in e.finished] == [1] and not e.finished[0].interrupted

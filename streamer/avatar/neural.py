@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from streamer.avatar.portrait import AvatarFileError
-from streamer.frames import AUDIO_RATE_HZ, SpeechSegment
+from streamer.frames import AUDIO_RATE_HZ, PcmFill, SpeechSegment
 from streamer.voice.resample import resample
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,8 @@ MEL_RATE_HZ = 16_000
 MEL_HOP = 200  # 80 mel frames a second
 MEL_FPS = MEL_RATE_HZ / MEL_HOP
 BATCH = 16
+#: How long the stage waits for a streamed sentence's audio to be complete (it is decoded well before it ends).
+FILL_WAIT_S = 10.0
 
 
 class LipSyncModelError(AvatarFileError):
@@ -219,7 +221,7 @@ class LipSyncStage:
         self._max_failures = max_failures
         self._max_waiting = max_waiting
         self._lock = threading.Lock()
-        self._waiting: collections.deque[tuple[np.ndarray, RenderedMouths]] = collections.deque()
+        self._waiting: collections.deque[tuple[np.ndarray, RenderedMouths, PcmFill | None]] = collections.deque()
         self._wake = threading.Event()
         self._closed = False
         self._thread = threading.Thread(target=self._loop, name="lipsync", daemon=True)
@@ -235,7 +237,7 @@ class LipSyncStage:
         segment.mouths = mouths
         with self._lock:
             self.stats.sentences += 1
-            self._waiting.append((segment.pcm, mouths))
+            self._waiting.append((segment.pcm, mouths, segment.filling))
             while len(self._waiting) > self._max_waiting:
                 self._waiting.popleft()[1].dropped = True
                 self.stats.skipped += 1
@@ -249,7 +251,9 @@ class LipSyncStage:
                 with self._lock:
                     if not self._waiting:
                         break
-                    pcm, mouths = self._waiting.popleft()
+                    pcm, mouths, filling = self._waiting.popleft()
+                if filling is not None:
+                    filling.done.wait(FILL_WAIT_S)  # a streamed sentence: its features need all of its audio
                 if mouths.dropped or self.disabled is not None:
                     continue
                 self._run(pcm, mouths)

@@ -459,6 +459,11 @@ def latency(args: argparse.Namespace) -> dict[str, object]:
     }
 
 
+#: Where an answer's time goes, in order: arrival -> picked by triage -> taken up by the speaker -> first sentence
+#: written -> voiced -> its first sample in the output.
+_LATENCY_STAGES = ("in_triage_s", "waiting_for_speaker_s", "writing_s", "voicing_s", "waiting_to_be_heard_s")
+
+
 def latency_under_load(args: argparse.Namespace) -> dict[str, object]:
     """The whole show in real time with the demo's chat: the simulator's random viewers at its default rate and mix
     (questions, greetings, gifts, likes, joins, purchases, spam, hostility, injections). Reply latency per kind of
@@ -494,12 +499,15 @@ def latency_under_load(args: argparse.Namespace) -> dict[str, object]:
         kind = str(event.data["kind"]) + (":small-talk" if event.data.get("small_talk") else "")
         latency = float(event.data["latency_s"])
         by_kind.setdefault(kind, []).append(latency)
-        picked, voiced = event.data.get("picked_after_s"), event.data.get("voiced_after_s")
-        if isinstance(picked, float | int) and isinstance(voiced, float | int):
-            st = stages.setdefault(kind, {"in_triage_s": [], "writing_voicing_s": [], "waiting_to_be_heard_s": []})
-            st["in_triage_s"].append(float(picked))
-            st["writing_voicing_s"].append(float(voiced) - float(picked))
-            st["waiting_to_be_heard_s"].append(latency - float(voiced))
+        marks = [event.data.get(k) for k in ("picked_after_s", "started_after_s", "written_after_s", "voiced_after_s")]
+        if all(isinstance(m, float | int) for m in marks):
+            picked, started, written, voiced = (float(str(m)) for m in marks)
+            st = stages.setdefault(kind, {name: [] for name in _LATENCY_STAGES})
+            st["in_triage_s"].append(picked)
+            st["waiting_for_speaker_s"].append(started - picked)
+            st["writing_s"].append(written - started)
+            st["voicing_s"].append(voiced - written)
+            st["waiting_to_be_heard_s"].append(latency - voiced)
         behind.setdefault(kind, collections.Counter())[str(event.data.get("behind") or "silence")] += 1
         if kind == "question":
             slow.append(event.data)
@@ -527,10 +535,24 @@ def latency_under_load(args: argparse.Namespace) -> dict[str, object]:
         },
         "on_air_when_ready": {kind: dict(c.most_common()) for kind, c in sorted(behind.items())},
         "slowest_questions": [
-            {k: d.get(k) for k in ("question", "latency_s", "picked_after_s", "voiced_after_s", "behind", "small_talk")}
+            {
+                k: d.get(k)
+                for k in (
+                    "question",
+                    "latency_s",
+                    "picked_after_s",
+                    "started_after_s",
+                    "written_after_s",
+                    "voiced_after_s",
+                    "behind",
+                    "small_talk",
+                )
+            }
             for d in slow[:3]
         ],
         "voice_preempted": show.speaker.stats.preempted,
+        "voice_streamed": getattr(show.voice, "streamed", 0),
+        "playout_underrun_frames": show.playout.underruns,
         "comments": show.triage.stats() if show.triage else None,
         "cuts_in_last_50_sentences": sum(1 for h in heard if h.interrupted),
         "brain": show.brain.brain.name + (" (lexical)" if show.brain.offline.degraded else " (MiniLM)"),

@@ -234,13 +234,15 @@ async def run_virtual_show(
     fps: int = 30,
     on_frame: Callable[[float, ShowDirector, Speaker], None] | None = None,
     script: Sequence[tuple[float, str, str]] = (),
+    voice: ScriptedVoice | None = None,
 ) -> VirtualShowReport:
     """Runs the show's talking part for ``minutes`` of virtual air time and returns what was heard.
 
     ``embedder``: the offline brain's (default: the lexical one, no model load). ``on_frame(now, director,
     speaker)`` runs after every frame (a test changes the catalog there, as the show does on a reload).
     ``chat_per_min``: simulated comments per minute at the demo's mix (0: no chat). ``script``: comments of your
-    own, (show second, viewer, text), delivered on top of the simulated ones."""
+    own, (show second, viewer, text), delivered on top of the simulated ones. ``voice``: another scripted voice
+    (default: ``ScriptedVoice(seed=seed)``)."""
     loop = asyncio.get_running_loop()
     inline = InlineExecutor()
     loop.set_default_executor(inline)
@@ -280,7 +282,7 @@ async def run_virtual_show(
         persona=persona,
         director=director,
         brain=kit,
-        voice=ScriptedVoice(seed=seed),
+        voice=voice or ScriptedVoice(seed=seed),
         playout=playout,
         clock=clock,
         voice_pool=inline,

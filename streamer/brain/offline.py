@@ -463,6 +463,23 @@ def _promo_line(say: _Phraser, text: str) -> str:
     return say.one("promo", text=_lower_first(text))
 
 
+_YES_NO_QUESTION = re.compile(
+    r"^\W*(?:is|are|does|do|can|has|have|will)\s+(?:it|this|that|they|these|those|the|there)\b", re.IGNORECASE
+)
+_NEGATION = re.compile(r"\b(?:not|no|never|without|isn't|aren't|doesn't|don't|can't|cannot|won't)\b", re.IGNORECASE)
+
+
+def _affirms(question: str, sentence: str, names: set[str]) -> bool:
+    """Whether ``sentence`` (a feature the sheet states) plainly says yes to a yes/no ``question``: every content
+    word asked about is in it, nearly whole ("waterproof" in "non-slip waterproof base", but not "washable" in
+    "wash bag included"), and it negates nothing."""
+    if not _YES_NO_QUESTION.match(question) or _NEGATION.search(sentence):
+        return False
+    words = salient_words(question, exclude=names)
+    said = re.findall(r"[a-z0-9]+", sentence.lower())
+    return bool(words) and all(any(f.startswith(w[: max(4, len(w) - 2)]) for f in said) for w in words)
+
+
 def _lower_first(text: str) -> str:
     if len(text) > 1 and text[1].isupper():  # an acronym or a name ("USB-C ...", "AeroPress") keeps its case
         return text
@@ -1042,6 +1059,9 @@ class OfflineBrain:
         if fact.kind == "shipping":
             return [_shipping_line(say, " ".join(fact.say))]
         out = list(fact.spoken(say.lang))
+        if out and not zh and fact.kind in ("feature", "description") and _affirms(question, out[0], names):
+            # "is it waterproof?" -> "Yes: non-slip waterproof base.", not the bare feature.
+            out[0] = say.one("affirm", text=_lower_first(out[0]))
         if fact.kind == "spec":
             # "How big is it?" is answered by diameter and capacity alike: say both when they tie.
             runner = next((h for h in ranked[1:3] if h.fact.kind == "spec"), None)

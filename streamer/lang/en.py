@@ -53,6 +53,7 @@ PHRASES: dict[str, list[str]] = {
         "You're welcome, {viewer}. Enjoy the stream!",
     ],
     "thanks_anon": ["You're welcome!", "You're very welcome! Ask me if you have more questions."],
+    "affirm": ["Yes: {text}", "Yes, it's there on the sheet: {text}"],
     "comment": ["Thanks for sharing!", "Thanks for the comment!", "Love hearing from you in the chat!"],
     "headline": [
         "I can only go by the product sheet, and what it leads with for the {name} is this: {text}",

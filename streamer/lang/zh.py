@@ -33,6 +33,7 @@ PHRASES: dict[str, list[str]] = {
     "greeting_bare_anon": ["你好，欢迎来到直播间！", "欢迎来到直播间！"],
     "thanks": ["不客气，{viewer}！", "{viewer}，不用谢，有问题随时问我！"],
     "thanks_anon": ["不客气！", "不用谢，有问题随时问我！"],
+    "affirm": ["是的：{text}", "有的，商品资料上写着：{text}"],
     "comment": ["谢谢分享！", "谢谢你的留言！", "看到大家的留言很开心！"],
     "headline": ["我只按商品资料来说，{name}的介绍是这样写的：{text}", "商品资料是这么介绍的：{text}"],
     "price_sale": ["{name}现在是{price}，原价{was}。", "{name}现在只要{price}，原价{was}。"],

@@ -12,7 +12,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from streamer.config import VoiceSettings
-from streamer.frames import AUDIO_RATE_HZ, VisemeTrack
+from streamer.frames import AUDIO_RATE_HZ, PcmFill, VisemeTrack
 
 
 class VoicePreempted(Exception):
@@ -39,6 +39,8 @@ class Speech:
     pcm: np.ndarray  # int16, shape (samples,)
     visemes: VisemeTrack
     aligned: bool = True
+    filling: PcmFill | None = None
+    """From a streaming synthesis: the end of ``pcm`` is still being decoded (see :class:`PcmFill`)."""
 
     @property
     def samples(self) -> int:

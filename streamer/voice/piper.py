@@ -3,8 +3,9 @@
 Alignments: Piper's duration predictor computes how many spectrogram frames each phoneme id lasts (the output
 of the graph's single ``Ceil`` node, "w_ceil"); the decoder turns each frame into ``hop_length`` samples.
 Stock voice files do not expose that tensor. ``piper.patch_voice_with_alignment`` would add it as a graph
-output with the ``onnx`` package and save the file; we do the same in memory without ``onnx`` (not a dependency
-here): we walk the model's protobuf wire format just far enough to find the Ceil node's output name, and append
+output with the ``onnx`` package and save the file; we do the same in memory without parsing the model (``onnx``
+is only used to split the graph for streaming, see :mod:`streamer.voice.vits_stream`): we walk the model's protobuf
+wire format just far enough to find the Ceil node's output name, and append
 ``graph { output { name: ... } }`` to the serialized bytes. Protobuf merges a repeated occurrence of a singular
 message field and appends to repeated fields, so the result parses as the original graph with one more output.
 onnxruntime gets the bytes directly; nothing is written to disk. ``PiperVoice.synthesize(include_alignments=True)``
@@ -20,20 +21,24 @@ import json
 import logging
 import math
 import re
+import statistics
 import threading
 import time
 import unicodedata
+from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from streamer.config import VoiceSettings
-from streamer.frames import AUDIO_RATE_HZ
+from streamer.frames import AUDIO_RATE_HZ, PcmFill
 from streamer.voice.base import Speech, VoiceError, VoicePreempted
 from streamer.voice.resample import resample
 from streamer.voice.visemes import group_durations, spread_durations, track_from_phonemes
+from streamer.voice.vits_stream import CHUNK_FRAMES, LEAD_FRAMES, SplitVits, resample_piece, to_pcm
 from streamer.voice.zh import chinese_mode, pinyin_phoneme_durations, zh_timing
 
 _LOG = logging.getLogger(__name__)
@@ -332,6 +337,14 @@ class PiperVoiceBackend:
         self._session: _PreemptibleSession | None = None
         self.preempted = 0
         self.load_s: float | None = None
+        self._split: SplitVits | None = None
+        self._scales: np.ndarray | None = None
+        self._peaks: deque[float] = deque(maxlen=16)
+        """Raw peaks of recent sentences: the gain of a streamed sentence, set before its loudest sample exists."""
+        self._finisher: ThreadPoolExecutor | None = None
+        """Decodes the rest of a streamed sentence after its start has been handed over."""
+        self.streamed = 0
+        self.stream_failures = 0
 
     @property
     def has_alignments(self) -> bool:
@@ -341,6 +354,11 @@ class PiperVoiceBackend:
     @property
     def native_rate_hz(self) -> int:
         return self._native_rate
+
+    @property
+    def streams(self) -> bool:
+        """Whether :meth:`synthesize_streaming` hands a sentence over before all of it is decoded."""
+        return self._split is not None
 
     def load(self) -> None:
         """Find the voice, patch its model in memory for alignments, start an onnxruntime session. Blocking."""
@@ -399,7 +417,6 @@ class PiperVoiceBackend:
                 session = onnxruntime.InferenceSession(model, sess_options=options, providers=providers)
         except Exception as e:
             raise VoiceError(voice, f"onnxruntime cannot load {model_path.name}: {e}") from e
-        del model
 
         if config.num_speakers <= 1 and self._settings.speaker_id not in (None, 0):
             raise VoiceError(voice, f"speaker_id {self._settings.speaker_id} given but the voice has one speaker")
@@ -415,12 +432,19 @@ class PiperVoiceBackend:
             self._zh_mode = zh_mode
             self._native_rate = int(config.sample_rate)
             self._has_alignments = self._want_alignments and len(session.get_outputs()) >= 2
+            # Normalised here, not by Piper (same formula), so the raw peaks are seen: see synthesize_streaming.
             self._syn_config = SynthesisConfig(
                 speaker_id=self._settings.speaker_id,
                 length_scale=config.length_scale / self._settings.speed,
-                normalize_audio=True,
-                volume=PEAK_LEVEL,
+                normalize_audio=False,
+                volume=1.0,
             )
+            self._scales = np.array(
+                [config.noise_scale, config.length_scale / self._settings.speed, config.noise_w_scale], np.float32
+            )
+        if self._has_alignments and zh_mode is None and tensor is not None:
+            self._split = self._build_split(model, tensor, options, providers)
+        del model
         if not self._has_alignments:
             self._warned_unaligned = True
             _LOG.warning("voice %r: no phoneme durations from the model; lip timing will be estimated", voice)
@@ -432,6 +456,140 @@ class PiperVoiceBackend:
             self._native_rate,
             self._has_alignments,
         )
+
+    def _build_split(self, model: bytes, tensor: str, options: Any, providers: list[str]) -> SplitVits | None:
+        assert self._voice is not None
+        split = SplitVits.build(
+            model, durations_tensor=tensor, hop=int(self._voice.config.hop_length), options=options, providers=providers
+        )
+        if split is None:
+            return None
+        phonemes = [p for s in self._voice.phonemize("Hello there, and welcome to the stream.") for p in s]
+        ids = np.array([self._voice.phonemes_to_ids(phonemes)], np.int64)
+        z, _ = split.encode(self._feed(ids))
+        if not split.verify(z):
+            _LOG.warning("voice %r: its decoder does not decode in windows; no streaming", self._settings.voice)
+            return None
+        # A first loudness reference: the first streamed answer may come before any sentence was voiced whole.
+        self._peaks.append(split.peak)
+        self._finisher = ThreadPoolExecutor(1, thread_name_prefix="voice-stream")
+        _LOG.info("voice %r: streaming synthesis (decoder overlap %d frames)", self._settings.voice, split.overlap)
+        return split
+
+    def _feed(self, ids: np.ndarray) -> dict[str, np.ndarray]:
+        assert self._scales is not None
+        return {"input": ids, "input_lengths": np.array([ids.shape[1]], np.int64), "scales": self._scales}
+
+    def _acquire(self, options: Any, urgent: bool) -> None:
+        """Wait for the engine (an urgent call stops a non-urgent run in progress and goes before waiting ones)."""
+        with self._turn:
+            if urgent:
+                self._urgent_waiting += 1
+                if self._running is not None and not self._running_urgent:
+                    self._running.terminate = True
+            try:
+                while self._busy or (not urgent and self._urgent_waiting):
+                    self._turn.wait()
+            finally:
+                if urgent:
+                    self._urgent_waiting -= 1
+            self._busy = True
+            self._running, self._running_urgent = options, urgent
+
+    def _release(self) -> None:
+        with self._turn:
+            self._busy = False
+            self._running = None
+            self._turn.notify_all()
+
+    def synthesize_streaming(self, text: str, *, urgent: bool = False) -> Speech:
+        """Like :meth:`synthesize`, but returns as soon as the first :data:`LEAD_FRAMES` of one sentence are decoded:
+        the returned speech has its whole mouth track and length, and ``speech.filling`` tells how much of its PCM
+        is final while the voice's own worker decodes the rest (ahead of the media clock; the engine stays busy
+        until then). Text that is several sentences, or too short to gain, is voiced whole."""
+        split = self._split
+        if split is None or self._voice is None:
+            return self.synthesize(text, urgent=urgent)
+        clean = _clean_text(text)
+        if not clean:
+            return Speech.empty()
+        import onnxruntime
+
+        options = onnxruntime.RunOptions()
+        self._acquire(options, urgent)  # espeak (phonemize) is not to be entered by two threads either
+        handed = False
+        try:
+            sentences = [s for s in self._voice.phonemize(clean) if s]
+            if len(sentences) != 1:
+                handed = True
+                self._release()
+                return self.synthesize(text, urgent=urgent)
+            phonemes = sentences[0]
+            ids = self._voice.phonemes_to_ids(phonemes)
+            try:
+                z, id_frames = split.encode(self._feed(np.array([ids], np.int64)), options)
+            except Exception as e:
+                raise VoiceError(self._settings.voice, f"synthesis failed for {clean[:60]!r}: {e}") from e
+            frames = int(z.shape[-1])
+            hop = split.hop
+            grouped = phoneme_durations(phonemes, ids, id_frames * hop, self._voice.config.phoneme_id_map)
+            if frames < 2 * LEAD_FRAMES or grouped is None or sum(grouped[1]) != frames * hop:
+                handed = True
+                self._release()
+                return self.synthesize(text, urgent=urgent)  # short: little to gain (it waits for the engine again)
+            rate = self._native_rate
+            g = math.gcd(AUDIO_RATE_HZ, rate)
+            up, down = AUDIO_RATE_HZ // g, rate // g
+            native_total = frames * hop
+            pcm = np.zeros(-(-native_total * up // down), np.int16)
+            track = track_from_phonemes(grouped[0], grouped[1], rate_hz=rate)
+            fill = PcmFill(pcm.shape[0])
+            audio, start = split.decode(z, 0, LEAD_FRAMES, options)
+            first_peak = float(np.abs(audio[: LEAD_FRAMES * hop]).max())
+            typical = statistics.median(self._peaks) if self._peaks else first_peak
+            gain = PEAK_LEVEL / max(first_peak, typical, 1e-6)
+
+            def put(audio: np.ndarray, start: int, f0: int, f1: int) -> None:
+                m0, piece = resample_piece(
+                    audio, start, f0 * hop, min(f1, frames) * hop, total=native_total, up=up, down=down
+                )
+                pcm[m0 : m0 + piece.shape[0]] = to_pcm(piece, gain, PEAK_LEVEL)
+                fill.advance(m0 + piece.shape[0])
+
+            put(audio, start, 0, LEAD_FRAMES)
+            assert self._finisher is not None
+            self._finisher.submit(self._finish_stream, split, z, LEAD_FRAMES, put, fill, options, first_peak)
+            handed = True
+            self.streamed += 1
+            return Speech(pcm=pcm, visemes=track, aligned=True, filling=fill)
+        finally:
+            if not handed:
+                self._release()
+
+    def _finish_stream(
+        self, split: SplitVits, z: np.ndarray, f0: int, put: Any, fill: PcmFill, options: Any, peak: float
+    ) -> None:
+        """Decode frames ``f0``.. of a streamed sentence in growing chunks (each one while the last is heard), then
+        free the engine. A failure leaves silence in what is not decoded and is counted, never raised."""
+        frames = int(z.shape[-1])
+        chunk = LEAD_FRAMES
+        try:
+            while f0 < frames:
+                chunk = min(2 * chunk, CHUNK_FRAMES)
+                f1 = frames if frames - (f0 + chunk) < LEAD_FRAMES // 2 else f0 + chunk  # no tiny last chunk
+                audio, start = split.decode(z, f0, f1, options)
+                lo = (f0 * split.hop) - start
+                peak = max(peak, float(np.abs(audio[lo : lo + (f1 - f0) * split.hop]).max()))
+                put(audio, start, f0, f1)
+                f0 = f1
+            self._peaks.append(peak)
+            fill.complete()
+        except Exception as e:  # the start is already on air: finish it with silence rather than stop the show
+            self.stream_failures += 1
+            _LOG.error("voice %r: decoding the rest of a sentence failed: %s", self._settings.voice, e)
+            fill.complete(failed=True)
+        finally:
+            self._release()
 
     def synthesize(self, text: str, *, urgent: bool = False) -> Speech:
         """Voice ``text`` (one or more sentences) as 48 kHz int16 PCM with phoneme-timed visemes. Blocking.
@@ -446,19 +604,7 @@ class PiperVoiceBackend:
         import onnxruntime
 
         options = onnxruntime.RunOptions()
-        with self._turn:
-            if urgent:
-                self._urgent_waiting += 1
-                if self._running is not None and not self._running_urgent:
-                    self._running.terminate = True
-            try:
-                while self._busy or (not urgent and self._urgent_waiting):
-                    self._turn.wait()
-            finally:
-                if urgent:
-                    self._urgent_waiting -= 1
-            self._busy = True
-            self._running, self._running_urgent = options, urgent
+        self._acquire(options, urgent)
         try:
             with self._lock:
                 self._session.options = options
@@ -477,10 +623,7 @@ class PiperVoiceBackend:
                     self._session.options = None
                 return self._assemble(chunks)
         finally:
-            with self._turn:
-                self._busy = False
-                self._running = None
-                self._turn.notify_all()
+            self._release()
 
     def _assemble(self, chunks: list[Any]) -> Speech:
         rate = self._native_rate
@@ -493,6 +636,11 @@ class PiperVoiceBackend:
             n = int(audio.shape[0])
             if not n:
                 continue
+            # Piper's own normalisation (each sentence to full scale, then the volume), done here to see the peak.
+            peak = float(np.abs(audio).max())
+            audio = np.zeros_like(audio) if peak < 1e-8 else np.clip(audio * (PEAK_LEVEL / peak), -1.0, 1.0)
+            if peak >= 1e-8:
+                self._peaks.append(peak)
             grouped = None
             if chunk.phoneme_id_samples is not None:
                 group = pinyin_phoneme_durations if self._zh_mode == "pinyin" else phoneme_durations
