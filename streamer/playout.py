@@ -57,10 +57,16 @@ def _around_answer(waiting: list[SpeechSegment], answer: list[SpeechSegment]) ->
     return [*ahead, *answer, *social]
 
 
+#: A sentence cut after fewer words than this is said again from its first word after the reply: "It's —
+#: [answer] — It's made of faux fur." rather than the fragment "made of faux fur." (Chinese: characters / 2.)
+WHOLE_AGAIN_BELOW_WORDS = 3
+
+
 def rest_of(seg: SpeechSegment, start: int, heard_text: str) -> SpeechSegment | None:
     """The part of ``seg`` from sample ``start`` (a word boundary) on, as a segment of its own: same voice, same
     mouth keys shifted, the words not yet heard. None when fewer than two words (characters, for Chinese) are left:
-    the sentence then counts as heard."""
+    the sentence then counts as heard. A sentence cut within its first words (fewer than
+    :data:`WHOLE_AGAIN_BELOW_WORDS`) is kept whole instead, to be said from its start."""
     passed = seg.visemes.boundaries[seg.visemes.boundaries <= start]
     start = int(passed[-1]) if passed.shape[0] else 0  # a cut at the deadline falls mid-word: redo that word
     if start >= seg.samples - FADE_SAMPLES:
@@ -69,6 +75,9 @@ def rest_of(seg: SpeechSegment, start: int, heard_text: str) -> SpeechSegment | 
     text = seg.text[len(heard_text) :].strip() if seg.text.startswith(heard_text) else ""
     if len(spoken_units(text)) <= 1:
         return None  # nothing, or one last word: said on its own after the answer it makes no sense ("across.")
+    heard_units = len(spoken_units(heard_text))
+    if seg.resumes is None and heard_units < WHOLE_AGAIN_BELOW_WORDS * (2 if _is_cjk_text(seg.text) else 1):
+        start, text = 0, seg.text
     vis = seg.visemes
     i = max(0, int(np.searchsorted(vis.starts, start, side="right")) - 1)
     starts = vis.starts[i:] - start
@@ -85,6 +94,10 @@ def rest_of(seg: SpeechSegment, start: int, heard_text: str) -> SpeechSegment | 
         section=seg.section,
         resumes=sentence,
     )
+
+
+def _is_cjk_text(text: str) -> bool:
+    return " " not in text.strip() and any("\u3400" <= ch <= "\u9fff" for ch in text)
 
 
 class SpeechPlayout:

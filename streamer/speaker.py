@@ -120,7 +120,9 @@ def reply_job(
         picked_s=now_s,
     )
     if pick.kind == "thanks" or (pick.kind == "purchase" and not pick.text):
-        job.sentences = thanks_sentences(persona, [spoken_name(u) for u in pick.users], rng, recent)
+        job.sentences = thanks_sentences(
+            persona, [spoken_name(u) for u in pick.users], rng, recent, occasion=thanks_occasion(pick)
+        )
     elif pick.kind == "deflect":
         job.sentences = [pick.text]  # a fixed safe line from triage, never the viewer's words
     return job
@@ -144,12 +146,27 @@ def spoken_name(user: str) -> str:
     return name or "friend"
 
 
+def thanks_occasion(pick: Pick) -> str:
+    """What a thank-you pick thanks for: ``purchase`` (orders), ``welcome`` (greetings and joins only), or
+    ``thanks`` (gifts or likes among them)."""
+    if pick.kind == "purchase":
+        return "purchase"
+    kinds = {k for k, n in pick.counts.items() if n}
+    return "welcome" if kinds and kinds <= {"greeting", "join"} else "thanks"
+
+
 def thanks_sentences(
-    persona: Persona, viewers: list[str], rng: random.Random, recent: collections.abc.Container[str] = ()
+    persona: Persona,
+    viewers: list[str],
+    rng: random.Random,
+    recent: collections.abc.Container[str] = (),
+    *,
+    occasion: str = "thanks",
 ) -> list[str]:
-    """One merged thank-you for gifts, greetings and joins, in the persona's language (:mod:`streamer.lang`);
-    phrasings said recently (``recent``: normalised sentences) are avoided, so a busy chat does not hear "Welcome
-    to the stream!" again and again."""
+    """One merged thank-you for gifts, greetings and joins (``occasion``: see :func:`thanks_occasion`), in the
+    persona's language (:mod:`streamer.lang`); phrasings said recently (``recent``: normalised sentences) are
+    avoided, so a busy chat does not hear "Welcome to the stream!" again and again. An order is thanked as an
+    order, a greeting is welcomed, a gift is thanked."""
     words = language_tables(persona.language)
     names = list(dict.fromkeys(v for v in viewers if v and v != "friend"))[:4]
     if not names:
@@ -158,7 +175,8 @@ def thanks_sentences(
         who = names[0]
     else:
         who = words.name_sep.join(names[:-1]) + words.name_and + names[-1]
-    options = [t.format(who=who) for t in words.thanks]
+    table = {"purchase": words.thanks_purchase, "welcome": words.welcome}.get(occasion) or words.thanks
+    options = [t.format(who=who) for t in table]
     fresh = [o for o in options if normalise(o) not in recent] or options
     # One short sentence: a busy chat is thanked often, and every second of thanks is a second of no selling.
     return [rng.choice(fresh)]
@@ -466,7 +484,7 @@ class Speaker:
             return None
         on_air = self.director.current_product
         cls = classify(job.text, self.director.products, on_screen=on_air)
-        if cls.primary != "show" or len(cls.subjects) != 1 or cls.product_intents:
+        if cls.primary not in ("show", "buy") or len(cls.subjects) != 1 or cls.product_intents:
             return None
         target = self.director.get(cls.subjects[0])
         return target if target is not None and (on_air is None or target.id != on_air.id) else None

@@ -101,3 +101,22 @@ def test_thank_you_lines_come_from_the_persona_languages_table() -> None:
     assert thanks_sentences(zh, [], random.Random(1))[0] in [t.format(who="大家") for t in TABLES["zh"].thanks]
     line = thanks_sentences(en, ["Mia", "Leo", "Ana"], random.Random(2))[0]
     assert "Mia, Leo and Ana" in line
+
+
+def test_an_order_is_thanked_as_an_order_and_a_greeting_is_welcomed() -> None:
+    from streamer.chat.triage import Pick
+    from streamer.config import Persona
+    from streamer.speaker import reply_job
+
+    en = Persona.model_validate({"name": "Joe", "language": "en", "voice": {"backend": "silence"}})
+
+    def said(kind: str, counts: dict[str, int]) -> str:
+        pick = Pick(kind=kind, messages=(), users=("maya",), text="", priority=1, age_s=0.0, counts=counts)  # type: ignore[arg-type]
+        job = reply_job(pick, reply_id="r1", now_s=0.0, persona=en, rng=random.Random(4))
+        return job.sentences[0]
+
+    assert said("purchase", {"purchase": 1}) in [t.format(who="maya") for t in TABLES["en"].thanks_purchase]
+    assert said("thanks", {"greeting": 2, "join": 1}) in [t.format(who="maya") for t in TABLES["en"].welcome]
+    assert said("thanks", {"greeting": 1, "gift": 1}) in [t.format(who="maya") for t in TABLES["en"].thanks]
+    for code in ("en", "zh"):  # every language has all three
+        assert TABLES[code].thanks and TABLES[code].welcome and TABLES[code].thanks_purchase

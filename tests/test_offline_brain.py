@@ -4,6 +4,7 @@ MiniLM embedder and its lexical fallback, caching by content hash, and the Brain
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import os
@@ -561,3 +562,33 @@ def test_a_yes_no_question_a_feature_plainly_answers_gets_its_yes(
     assert out[-1].startswith("Yes") and "waterproof base" in out[-1], out  # the kit merges the address into it
     out = _ask(brain, persona, products, "donut-bed", "is it made of silk?", viewer="Priya")
     assert "yes" not in " ".join(out).lower(), out
+
+
+def test_feature_patter_does_not_reuse_a_template_frame_back_to_back(persona: Persona) -> None:
+    from streamer.brain.templates import _frame, pick_fresh
+
+    said = [normalise("Fits cats up to 7 kg. That one makes a real difference")]
+    options = ["Also, non-slip base", "Non-slip base. That one makes a real difference"]
+    for seed in range(10):
+        assert pick_fresh(options, said, random.Random(seed)) == "Also, non-slip base"
+    bed = ProductSheet.model_validate(
+        {
+            "id": "bed",
+            "name": "Donut Cat Bed",
+            "price": "39.90",
+            "currency": "USD",
+            "features": [
+                "Ultra-soft vegan faux fur",
+                "Non-slip waterproof base",
+                "Machine-washable cover",
+                "Fits cats up to 7 kg",
+            ],
+        }
+    )
+    assert "features" in persona.patter.sections
+    for seed in range(20):
+        beat = Beat(kind="section", product=bed, section="features")
+        lines = TemplateBrain().lines(BrainRequest(persona=persona, beat=beat, rng=random.Random(seed)))
+        frames = [_frame(normalise(s)) for s in lines]
+        for a, b in itertools.pairwise(frames):
+            assert a[0] != b[0] and a[1] != b[1], lines  # neither the opening nor the ending words twice in a row

@@ -157,7 +157,7 @@ def _segment(sid: int, text: str, kind: str) -> SpeechSegment:
 def test_a_cut_sentence_is_resumed_from_the_cut_after_the_reply() -> None:
     p = SpeechPlayout(rate_hz=AUDIO_RATE_HZ, gap_s=0.0)
     p.push(_segment(1, "The regular price is high but today it is lower", "patter"))
-    p.pull(AUDIO_RATE_HZ // 2)  # half a second of the sentence is heard
+    p.pull(AUDIO_RATE_HZ * 6 // 5)  # 1.2 s of the sentence is heard (four words)
     p.replace_at_boundary([_segment(2, "Good question Leo", "reply")])
     p.release_cut_rest()  # the reply is all queued: the rest goes after it
     heard = []
@@ -169,6 +169,22 @@ def test_a_cut_sentence_is_resumed_from_the_cut_after_the_reply() -> None:
     assert texts[2][0] == "patter" and not texts[2][2]
     assert texts[0][1] + " " + texts[2][1] == "The regular price is high but today it is lower"
     assert p.resumed == 1
+
+
+def test_a_sentence_cut_in_its_first_words_is_said_whole_after_the_reply() -> None:
+    p = SpeechPlayout(rate_hz=AUDIO_RATE_HZ, gap_s=0.0)
+    p.push(_segment(1, "It's made of polyester faux fur", "patter"))
+    p.pull(AUDIO_RATE_HZ // 8)  # the first word
+    p.replace_at_boundary([_segment(2, "Good question Leo", "reply")])
+    p.release_cut_rest()
+    heard = []
+    for _ in range(200):
+        heard += p.pull(1600).finished
+    assert [(h.kind, h.text, h.interrupted) for h in heard][1:] == [
+        ("reply", "Good question Leo", False),
+        ("patter", "It's made of polyester faux fur", False),  # not the fragment "made of polyester faux fur"
+    ]
+    assert heard[0].interrupted and len(heard[0].text.split()) <= 2
 
 
 def test_a_thank_you_waits_for_the_sentence_on_air() -> None:
@@ -292,6 +308,24 @@ def test_show_me_puts_the_product_on_air() -> None:
     assert answer_lines and answer_lines[0].product_id == "rocket"  # the card switches with the answer
     assert "Saturn V" in answer_lines[0].text and "89 dollars" in " ".join(h.text for h in answer_lines)
     after = [h for h in report.transcript if h.start_s > answer_lines[-1].end_s and h.kind == "patter"]
+    assert after and all(h.product_id == "rocket" for h in after[:3])
+
+
+def test_how_do_i_buy_a_product_not_on_air_says_where_and_puts_it_on_air() -> None:
+    report = asyncio.run(
+        run_virtual_show(
+            persona=PERSONA,
+            products=CATALOG,
+            minutes=1.0,
+            chat_per_min=0,
+            script=[(20.0, "Mia", "how do I buy the rocket kit?")],
+        )
+    )
+    answer = [h for h in report.transcript if h.kind in ("reply", "reply_more")]
+    said = " ".join(h.text for h in answer)
+    assert answer and answer[0].product_id == "rocket", said  # the card it points to shows the rocket
+    assert "card on screen" in said and "89 dollars" in said and "doesn't say" not in said, said
+    after = [h for h in report.transcript if h.start_s > answer[-1].end_s and h.kind == "patter"]
     assert after and all(h.product_id == "rocket" for h in after[:3])
 
 

@@ -164,16 +164,27 @@ def test_chinese_heard_text_without_matching_boundaries_is_proportional():
 
 
 def test_a_cut_that_leaves_one_word_keeps_no_rest_but_two_words_are_resumed():
-    for cut_after, rest in ((30_000, None), (10_000, "w1 w2")):
+    bounds = [8_000, 16_000, 24_000, 32_000, 40_000]
+    # (cut at, rest kept): one word left -> none; three heard -> the rest from the cut; one or two heard -> the
+    # whole sentence again (a fragment like "made of faux fur." after an answer sounds like a glitch).
+    for cut_after, rest, start in (
+        (40_000, None, None),
+        (24_000, "w3 w4 w5", 24_000),
+        (16_000, "w0 w1 w2 w3 w4 w5", 0),
+        (8_000, "w0 w1 w2 w3 w4 w5", 0),
+    ):
         p = SpeechPlayout(rate_hz=48_000, gap_s=0.0)
-        s = worded(1, 48_000, 1000, [10_000, 30_000], words=3)
+        s = worded(1, 48_000, 1000, bounds, words=6)
+        s.pcm[:] = np.arange(48_000) % 30_000  # each sample says where it came from
         s.kind = "patter"
         p.push(s)
         p.pull(cut_after - 2000)
         p.replace_at_boundary([seg(9, 4800, 3000)], max_wait_s=1.0, pause_s=0.0)
         p.pull(4000)  # the cut falls at the boundary inside
         kept = p.peek_cut_rest()
-        assert (kept.text if kept is not None else None) == rest
+        assert (kept.text if kept is not None else None) == rest, cut_after
+        if kept is not None:
+            assert kept.resumes == s.text and kept.pcm[0] == start % 30_000 and kept.samples == 48_000 - start
 
 
 def test_a_sentence_still_being_decoded_plays_what_is_ready_then_waits_in_silence_without_skipping() -> None:

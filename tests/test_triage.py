@@ -540,3 +540,13 @@ def test_a_question_of_any_kind_waiting_is_seen_by_the_speaker(text: str, waitin
     d = t.offer(msg("amy", text), 10.0, products=CATALOG, on_screen=CAT_BED)
     assert d.outcome in ("queued", "merged"), d
     assert t.question_waiting() is waiting, d.reason
+
+
+def test_asking_for_the_link_is_wanting_to_buy_but_posting_a_link_is_not() -> None:
+    t = triage()
+    t.offer(msg("zoe", "link pls"), 1.0, on_screen=CAT_BED)
+    pick = t.next(2.0)
+    assert pick is not None and (pick.kind, pick.user) == ("purchase", "zoe")
+    t.offer(msg("spam", "great deals at my link bit.ly/x"), 3.0, on_screen=CAT_BED)
+    pick = t.next(4.0)
+    assert pick is None or pick.kind != "purchase"

@@ -126,6 +126,8 @@ class VirtualShowReport:
             "cuts": sum(1 for h in self.transcript if h.interrupted),
             "cuts_per_min": round(sum(1 for h in self.transcript if h.interrupted) / minutes, 2),
             "restarted_sentences": _restarted(self.transcript),
+            # Cut within their first words and said again whole after the reply (see playout.rest_of).
+            "cut_early_said_whole": sum(1 for h in self.transcript if h.resumed and h.text == h.sentence),
             "first_thing_said": self.first_kind,
             "comments": self.comments,
         }

@@ -67,7 +67,7 @@ def address_into(address: str, sentence: str, viewer: str | None, language: str)
 _LOWER_AFTER_NAME = frozenset(
     "It It's Its The There There's We We've You You'll Yes No Sure Today's Today Right That That's This These They "
     "Sorry Honest Shipping About For In Sold Here Here's Great Good Please Unfortunately Our A An And But So Each "
-    "Both Absolutely Of Not One Two Three Now Currently".split()
+    "Both Absolutely Of Not One Two Three Now Currently Tap Just Click Hit Worth".split()
 )
 
 

@@ -33,6 +33,7 @@ Intent = Literal[
     "greeting",
     "thanks",
     "identity",
+    "buy",
     "other",
 ]
 
@@ -134,6 +135,16 @@ RULES: dict[str, list[tuple[re.Pattern[str], float]]] = {
     "warranty": _rules(
         (r"\bwarrant(y|ies|ee)\b|\bguarantee[ds]?\b|\bbreaks?\b|\brepairs?\b", 2.0),
         (r"保修|质保|坏了|维修|保换|售后", 2.0),
+    ),
+    "buy": _rules(
+        (
+            r"\bhow (do|can|should|would) (i|we|you|u) (order|buy|purchase|get (one|it|this|them)|check ?out|pay)\b"
+            r"|\bwhere (do|can) (i|we) (order|buy|purchase|get (one|it))\b|\bhow to (order|buy|purchase)\b",
+            2.5,
+        ),
+        (r"^\W*(the |a )?links?\W*(pl[sz]|please)?\W*$|\blinks? (pl[sz]|please)\b|\bwhere'?s the link\b", 2.5),
+        (r"\b(send|drop|post|share|give) (me |us )?the link\b|\bbuy link\b|\b(link|url) to (buy|order)\b", 2.5),
+        (r"怎么买|怎么下单|怎么拍|在哪买|哪里买|链接在哪|求链接|发个?链接|几号链接", 2.5),
     ),
     "show": _rules(
         (r"\bshow (me|us)\b|\blet (me|us) see\b|\bcan (i|we) see\b|\bshow the\b|\bput (up|on) the\b", 2.0),
@@ -595,7 +606,7 @@ def is_small_talk(text: str) -> bool:
     """A comment that only greets, thanks or chats ("hi everyone!!", "love it!"): no product question, nothing
     asked of the host. Its reply is social: it never cuts the sentence on air and is not merged into an answer."""
     scores = score_intents(text)
-    if any(scores.get(i, 0.0) >= 1.0 for i in (*PRODUCT_INTENTS, "identity", "comparison", "show")):
+    if any(scores.get(i, 0.0) >= 1.0 for i in (*PRODUCT_INTENTS, "identity", "comparison", "show", "buy")):
         return False
     return max(scores.get("greeting", 0.0), scores.get("thanks", 0.0)) >= 1.0 or not is_question(text)
 

@@ -788,6 +788,13 @@ class OfflineBrain:
             return say.many("thanks" if viewer else "thanks_anon", viewer=viewer)
 
         opener = [say.one("address", viewer=viewer)] if viewer else []
+        if primary == "buy" and not cls.product_intents:
+            # "how do I order?", "link pls": where to buy it (the card on screen; the show switches to a product
+            # named that is not on air), and what it costs.
+            trace.fact_kind = "buy"
+            if here is None:
+                return opener + say.many("buy_anon")
+            return opener + say.many("buy", name=short_name(here)) + self._price_sentences(here, say)[:1]
         if primary == "show" and subjects and len(subjects) == 1 and not cls.product_intents:
             # "show me the rocket": the show puts it on air (the speaker switches); here, what it is and costs.
             trace.fact_kind = "show"
@@ -809,6 +816,9 @@ class OfflineBrain:
             for p in catalog:
                 names |= product_words(p)
             body = self._single(question, subjects[0], cls, say, trace, names)
+        if trace.fact_kind == "comment":
+            # "nice vibes", "lol": nothing was asked, so no "Great question, Zoe." first; a thank-you by name.
+            return say.many("comment" if viewer else "comment_anon", viewer=viewer)
         return opener + body[:MAX_ANSWER_SENTENCES]
 
     def decline(self, request: BrainRequest, product: ProductSheet | None) -> list[str]:

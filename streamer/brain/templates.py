@@ -8,6 +8,7 @@ Chinese (prices the Chinese way, "现在只要¥268，原价¥328"), an en perso
 
 from __future__ import annotations
 
+import collections
 import random
 import re
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
@@ -56,12 +57,16 @@ class TemplateBrain:
         if request.beat is None:
             return []
         said = set(request.beat_said)
-        picks = (
-            pick_fresh(options, request.recent, request.rng)
-            for options in self.ideas(request.persona, request.beat, request.rng)
-            if not any(normalise(o) in said for o in options)  # said in this beat before an interruption
-        )
-        return [choice for choice in picks if choice is not None]
+        recent = list(request.recent)
+        out: list[str] = []
+        for options in self.ideas(request.persona, request.beat, request.rng):
+            if any(normalise(o) in said for o in options):
+                continue  # said in this beat before an interruption
+            choice = pick_fresh(options, recent, request.rng)
+            if choice is not None:
+                out.append(choice)
+                recent.append(normalise(choice))  # the beat's own picks count for the next one's frame
+        return out
 
     # ---- ideas: each is a list of phrasings of one thing to say --------------------------------------------
 
@@ -152,11 +157,37 @@ def fill_facts(line: str, product: ProductSheet, *, language: str = "en") -> str
     return None if missing else out
 
 
+#: How many of the latest sentences a phrasing's frame is compared with (see :func:`pick_fresh`).
+FRAME_MEMORY = 8
+#: Words at each end of a sentence that make its frame ("Worth knowing: ...", "... a real difference").
+FRAME_WORDS = 2
+
+
+def _frame(normalised: str) -> tuple[str, str]:
+    words = normalised.split()
+    return " ".join(words[:FRAME_WORDS]), " ".join(words[-FRAME_WORDS:])
+
+
 def pick_fresh(options: Sequence[str], recent: Iterable[str], rng: random.Random) -> str | None:
-    """A phrasing whose normalised form is not in ``recent``, chosen at random; None if all were said recently."""
-    seen = set(recent)
+    """A phrasing whose normalised form is not in ``recent`` (oldest first), chosen at random among those whose
+    frame — the first or last two words, where templates put their glue — was used least in the latest
+    :data:`FRAME_MEMORY` sentences: four features in a row do not all start "One thing I love:". None if all
+    were said recently."""
+    said = list(recent)
+    seen = set(said)
     fresh = [o for o in options if o and normalise(o) not in seen]
-    return rng.choice(fresh) if fresh else None
+    if len(fresh) <= 1:
+        return fresh[0] if fresh else None
+    frames = [_frame(r) for r in said[-FRAME_MEMORY:]]
+    heads = collections.Counter(h for h, _ in frames)
+    tails = collections.Counter(t for _, t in frames)
+
+    def used(option: str) -> int:
+        head, tail = _frame(normalise(option))
+        return heads[head] + tails[tail]
+
+    least = min(used(o) for o in fresh)
+    return rng.choice([o for o in fresh if used(o) == least])
 
 
 # ---- per-section idea makers -------------------------------------------------------------------------------

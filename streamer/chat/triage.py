@@ -346,6 +346,9 @@ _PURCHASE = _rx(
     r"\bi'?(?:ll|\s+will)\s+(?:take|buy|get|order)\s+(?:it|one|two|three|this|that|them|\d)\b"
     r"|\bi\s+want\s+(?:to\s+(?:buy|order)|one|two|it|this|that)\b|\btake\s+my\s+money\b|\b(?:link|url)\s+to\s+"
     r"(?:buy|order)\b|\bbuy\s+link\b",
+    # "link pls", "link?", "where's the link", "drop the link": the viewer wants the product's page.
+    r"^\W*(?:the\s+|a\s+)?links?\W*(?:pl[sz]|please|pl[sz]{2})?\W*$|\blinks?\s+(?:pl[sz]|please)\b"
+    r"|\bwhere(?:'s|\s+is)\s+the\s+link\b|\b(?:send|drop|post|share|give)\s+(?:me\s+|us\s+)?the\s+link\b",
     r"已下单|下单了|怎么下单|下单|已拍|拍了|买了|已买|已付款|付款了|怎么买|怎么拍|在哪买|哪里买|加购|加入购物车|购物车"
     r"|想买|我要了|我要买|要一(?:个|件|份|单)|来一(?:个|单|份|件)",
 )

@@ -61,6 +61,10 @@ class LanguageTables:
     screen: ScreenTexts
     full_stop: str
     extra: Mapping[str, str] = field(default_factory=dict)
+    welcome: tuple[str, ...] = ()
+    """Thank-yous for greetings and joins only ("Lovely to see you, {who}!"); with gifts or likes, ``thanks``."""
+    thanks_purchase: tuple[str, ...] = ()
+    """Thank-yous for orders ("Thank you for your order, {who}!")."""
 
 
 def language_code(language: str) -> str:

@@ -53,8 +53,19 @@ PHRASES: dict[str, list[str]] = {
         "You're welcome, {viewer}. Enjoy the stream!",
     ],
     "thanks_anon": ["You're welcome!", "You're very welcome! Ask me if you have more questions."],
+    "buy": [
+        "Tap the product card on screen to order the {name}.",
+        "The {name} is on the card on screen: tap it to order.",
+        "Just tap the card on screen and the {name} is yours.",
+    ],
+    "buy_anon": ["Tap the product card on screen to order."],
     "affirm": ["Yes: {text}", "Yes, it's there on the sheet: {text}"],
-    "comment": ["Thanks for sharing!", "Thanks for the comment!", "Love hearing from you in the chat!"],
+    "comment": [
+        "Thanks for sharing, {viewer}!",
+        "Thanks for the comment, {viewer}!",
+        "Love hearing from you, {viewer}!",
+    ],
+    "comment_anon": ["Thanks for sharing!", "Thanks for the comment!", "Love hearing from you in the chat!"],
     "headline": [
         "I can only go by the product sheet, and what it leads with for the {name} is this: {text}",
         "I'll let the product sheet speak: {text}",
@@ -117,7 +128,8 @@ PATTER: dict[str, tuple[str, ...]] = {
     "feature": (
         "{lead}, {feature_low}",
         "One thing I love: {feature_low}",
-        "{feature}, which is really handy",
+        "Worth knowing: {feature_low}",
+        "{feature}. That makes a real difference",
         "Here's a nice detail: {feature_low}",
     ),
     "price_sale": (
@@ -223,8 +235,19 @@ TABLES = LanguageTables(
         "Thanks a lot, {who}!",
         "Big thanks, {who}!",
         "Thank you, {who}!",
+        "Much appreciated, {who}!",
+        "Thanks for the support, {who}!",
+    ),
+    welcome=(
         "Lovely to see you, {who}!",
-        "Hello and thanks, {who}!",
+        "Hello and welcome, {who}!",
+        "Hi {who}, great to have you here!",
+        "Welcome in, {who}!",
+    ),
+    thanks_purchase=(
+        "Thank you for your order, {who}!",
+        "{who}, thanks for ordering, enjoy it!",
+        "Great choice, {who}, and thank you for your order!",
     ),
     everyone="everyone",
     name_sep=", ",
