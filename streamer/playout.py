@@ -121,6 +121,10 @@ class SpeechPlayout:
         self._replacement: list[SpeechSegment] | None = None
         self._replace_deadline = 0  # on the pulled-samples clock
         self._replace_pause = 0
+        self._planned_cut: tuple[int, int] | None = None
+        """(segment id, sample) where a waiting replacement cuts the sentence on air, planned when it arrived."""
+        self._replace_not_before = 0
+        """On the pulled-samples clock: a replacement waiting for the renderer starts no sooner than this."""
         self._cut_rest: SpeechSegment | None = None
         """The unheard rest of the last patter sentence a replacement cut (see :meth:`release_cut_rest`)."""
         self._rest_released = False
@@ -193,8 +197,7 @@ class SpeechPlayout:
                 self._replacement = list(self._queue)
                 self._queue.clear()
                 self._queued_samples = 0
-                self._replace_deadline = self._clock_samples + round(0.6 * self._rate)
-                self._replace_pause = 0
+                self._plan_cut_locked(0.6, 0.0, 0.0)
             return n, cut
 
     def peek_cut_rest(self) -> SpeechSegment | None:
@@ -235,21 +238,22 @@ class SpeechPlayout:
         self.resumed += 1
 
     def replace_at_boundary(
-        self, segments: list[SpeechSegment], *, max_wait_s: float = 0.6, pause_s: float = 0.15
+        self, segments: list[SpeechSegment], *, max_wait_s: float = 0.6, pause_s: float = 0.15, lead_s: float = 0.0
     ) -> None:
         """The one interruption path for speech: finish the current word (never cut mid-word), fade out, drop
         everything queued, pause ``pause_s``, then play ``segments`` (and whatever is pushed after them).
 
-        If no word boundary comes within ``max_wait_s`` the cut happens then, with a fade. When nothing is being
-        said the segments start at once.
+        The cut is planned now, not found when the audio gets there: the first word boundary at least ``lead_s``
+        ahead (the time the neural renderer needs for the first frames of ``segments``), or ``max_wait_s`` after
+        that if no boundary comes, with a fade. When nothing is being said the segments start after ``lead_s``
+        (or the pause, if longer).
         """
         with self._lock:
             self._replacement = list(segments)
-            self._replace_deadline = self._clock_samples + round(max_wait_s * self._rate)
-            self._replace_pause = round(pause_s * self._rate)
+            self._plan_cut_locked(max_wait_s, pause_s, lead_s)
 
     def answer_next(
-        self, segments: list[SpeechSegment], *, max_wait_s: float = 0.6, pause_s: float = 0.15
+        self, segments: list[SpeechSegment], *, max_wait_s: float = 0.6, pause_s: float = 0.15, lead_s: float = 0.0
     ) -> list[SpeechSegment]:
         """An answer's first sentence. While another answer's first sentence (kind "reply") is being said, queued or
         waiting to cut in, or a sentence answers never cut (a thank-you, the greeting, an operator line) is being
@@ -265,8 +269,7 @@ class SpeechPlayout:
             if last < 0 and (self._current is None or self._current.kind not in _NOT_CUT_BY_ANSWERS):
                 queued = [*self._queue, *(self._replacement or ())]
                 self._replacement = _around_answer(queued, segments)
-                self._replace_deadline = self._clock_samples + round(max_wait_s * self._rate)
-                self._replace_pause = round(pause_s * self._rate)
+                self._plan_cut_locked(max_wait_s, pause_s, lead_s)
                 return [s for s in queued if s.kind not in _WAITING_KINDS]
             after = items[last + 1 :]
             new = [*items[: last + 1], *_around_answer(after, segments)]
@@ -291,15 +294,38 @@ class SpeechPlayout:
                 return True
             return self._replacement is not None and any(s.kind == kind for s in self._replacement)
 
-    def _apply_replacement_locked(self) -> None:
+    def _apply_replacement_locked(self, pulled_so_far: int = 0) -> None:
         assert self._replacement is not None
         self._queue = collections.deque(self._replacement)
         self._queued_samples = sum(s.samples for s in self._replacement)
         self._replacement = None
-        self._gap_left = self._replace_pause
+        self._planned_cut = None
+        wait = self._replace_not_before - (self._clock_samples + pulled_so_far)
+        self._gap_left = max(self._replace_pause, wait)
+
+    def _plan_cut_locked(self, max_wait_s: float, pause_s: float, lead_s: float) -> None:
+        """Fix where the sentence on air will be cut for the waiting replacement: the first word boundary at least
+        ``lead_s`` ahead, else ``max_wait_s`` after that (see :meth:`replace_at_boundary`)."""
+        lead = round(max(0.0, lead_s) * self._rate)
+        self._replace_pause = round(pause_s * self._rate)
+        self._replace_not_before = self._clock_samples + lead
+        self._replace_deadline = self._clock_samples + lead + round(max_wait_s * self._rate)
+        seg = self._current
+        if seg is None:
+            self._planned_cut = None
+            return
+        earliest = self._pos + lead
+        b = seg.visemes.boundaries
+        i = int(np.searchsorted(b, earliest, side="left"))
+        boundary = int(b[i]) if i < b.shape[0] else seg.samples
+        deadline = earliest + round(max_wait_s * self._rate)
+        self._planned_cut = (seg.segment_id, min(boundary, deadline, seg.samples))
 
     def _cut_point_locked(self, seg: SpeechSegment, pulled_so_far: int) -> int:
-        """Where in ``seg`` a pending replacement cuts it: the next word boundary, or the deadline."""
+        """Where in ``seg`` a pending replacement cuts it: where it was planned, or (a sentence that started
+        after the plan) its next word boundary or the deadline."""
+        if self._planned_cut is not None and self._planned_cut[0] == seg.segment_id:
+            return max(self._pos, self._planned_cut[1])
         b = seg.visemes.boundaries
         i = int(np.searchsorted(b, self._pos, side="left"))
         boundary = int(b[i]) if i < b.shape[0] else seg.samples
@@ -362,7 +388,7 @@ class SpeechPlayout:
             filled = 0
             while filled < n:
                 if self._replacement is not None and self._current is None:
-                    self._apply_replacement_locked()
+                    self._apply_replacement_locked(filled)
                 if self._current is None:
                     if self._gap_left > 0:
                         step = min(self._gap_left, n - filled)
@@ -408,7 +434,7 @@ class SpeechPlayout:
                     self.cuts += 1
                     self._current = None
                     self._pos = 0
-                    self._apply_replacement_locked()
+                    self._apply_replacement_locked(filled)
                     if self._rest_released:
                         self._place_rest_locked()
                     continue

@@ -546,10 +546,13 @@ class Speaker:
                         # A thank-you never cuts: it follows the sentence on air (and the answers queued).
                         self.playout.insert_next([segment])
                     elif job.kind == "operator":
-                        self.playout.replace_at_boundary([segment], pause_s=REPLY_PAUSE_S)  # even into an answer
+                        self.playout.replace_at_boundary(  # even into an answer
+                            [segment], pause_s=REPLY_PAUSE_S, lead_s=self._render_lead_s()
+                        )
                         cut_at_s = self.clock.now()
                     else:
-                        for dropped in self.playout.answer_next([segment], pause_s=REPLY_PAUSE_S):
+                        lead_s = self._render_lead_s()
+                        for dropped in self.playout.answer_next([segment], pause_s=REPLY_PAUSE_S, lead_s=lead_s):
                             self._forget_dropped(dropped)
                         cut_at_s = self.clock.now()
                     first = False
@@ -585,6 +588,12 @@ class Speaker:
             await self._close_beat()
             if beat is not None and beat.kind == "section" and target is None:
                 self._open_beat(beat, resume=True)
+
+    def _render_lead_s(self) -> float:
+        """How far ahead an answer's cut is planned so its first frames are rendered by the neural lip-sync stage
+        (0 without one: the warp draws any frame at once)."""
+        stage = self.lipsync
+        return float(stage.lead_s) if stage is not None and stage.disabled is None else 0.0
 
     async def _resume_cut(self, gen: int, cut_at_s: float) -> None:
         """Say the rest of the patter sentence the reply cut into, from the cut. Not when the operator moved the
@@ -670,6 +679,8 @@ class Speaker:
 
     def _forget_dropped(self, seg: SpeechSegment) -> None:
         """Queued speech an answer dropped before it was heard: patter may say it again."""
+        if seg.mouths is not None:
+            seg.mouths.dropped = True  # the lip-sync stage need not render it
         if seg.resumes:
             self._forget_rest(seg)
         elif seg.kind in PATTER_KINDS:

@@ -16,6 +16,7 @@ import pytest
 from streamer.app import Show
 from streamer.avatar.neural import (
     FACE_PX,
+    MAX_LEAD_S,
     LipSyncModelError,
     LipSyncStage,
     NeuralLipSync,
@@ -127,6 +128,9 @@ def test_the_stage_renders_ahead_and_the_avatar_pastes_the_engine_face(tiny: Pat
     while seg.mouths.ready < 30 and time.monotonic() < deadline:
         time.sleep(0.02)
     assert seg.mouths.ready == 30 and all(c is not None and c.shape == (96, 96, 3) for c in seg.mouths.crops)
+    # What it took to the first frames sets how far ahead an answer's cut is planned (capped).
+    assert 0.0 < stage.lead_s <= MAX_LEAD_S
+    assert stage.lead_s == min(MAX_LEAD_S, 1.5 * stage.stats.first_batch_s_ewma)
     # The playout hands frame k's face over with the mouth pose.
     playout = SpeechPlayout(rate_hz=AUDIO_RATE_HZ, gap_s=0.0)
     playout.push(seg)

@@ -210,3 +210,26 @@ def test_a_sentence_still_being_decoded_plays_what_is_ready_then_waits_in_silenc
     e = p.pull(1600)
     assert (e.pcm[:1200] == np.arange(3601, 4801)).all() and (e.pcm[1200:] == 7).all()
     assert [h.segment_id for h in e.finished] == [1] and not e.finished[0].interrupted
+
+
+def test_a_cut_is_planned_when_the_reply_arrives_leaving_the_renderer_its_lead():
+    for lead_s, cut_at in ((0.0, 10_000), (0.2, 30_000)):
+        p = SpeechPlayout(rate_hz=48_000, gap_s=0.0)
+        s = worded(1, 48_000, 1000, [10_000, 30_000], words=3)
+        s.kind = "patter"
+        p.push(s)
+        p.pull(8000)
+        p.replace_at_boundary([seg(9, 4800, 3000)], max_wait_s=1.0, pause_s=0.0, lead_s=lead_s)
+        heard = []
+        pulled = 8000
+        while not heard:
+            heard = [h for h in p.pull(1000).finished if h.segment_id == 1]
+            pulled += 1000
+        # 0.2 s ahead of 8000 is 17 600: the boundary at 10 000 is too soon for the renderer, 30 000 is the cut.
+        assert heard[0].interrupted and heard[0].heard_samples == cut_at, (lead_s, heard[0])
+    # In silence the reply waits out the lead (the first frames are being rendered), then starts.
+    p = SpeechPlayout(rate_hz=48_000, gap_s=0.0)
+    p.replace_at_boundary([seg(9, 4800, 3000)], pause_s=0.0, lead_s=0.1)
+    a = p.pull(4000)
+    b = p.pull(4000)
+    assert not a.pcm.any() and (b.pcm[800:] == 3000).all() and not b.pcm[:800].any()

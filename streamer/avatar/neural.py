@@ -179,6 +179,8 @@ class RenderedMouths:
     """Heard to the end or cut: nothing more is needed (set by the playout)."""
     playing: int = -1
     """The frame on air now (set by the playout; -1 before the sentence starts)."""
+    submitted_s: float = 0.0
+    """When the sentence was handed to the stage (``time.perf_counter``)."""
 
     def at(self, sample: int) -> np.ndarray | None:
         """The crop for the video frame that starts at ``sample`` of the sentence, if it is ready (and notes that
@@ -201,6 +203,13 @@ class LipSyncStats:
     sentences: int = 0
     skipped: int = 0
     recent: collections.deque[bool] = field(default_factory=lambda: collections.deque(maxlen=300))
+    first_batch_s_ewma: float = 0.0
+    """From handing a sentence over to its first frames being ready (queue wait, features, one batch)."""
+
+
+#: The most an answer's cut is planned ahead for the neural renderer (see :attr:`LipSyncStage.lead_s`): an engine
+#: slower than this leaves the first frames to the warp rather than delay answers.
+MAX_LEAD_S = 0.5
 
 
 class LipSyncStage:
@@ -233,7 +242,9 @@ class LipSyncStage:
         if self.disabled is not None or self._closed:
             return
         frames = math.ceil(segment.samples / self.samples_per_frame)
-        mouths = RenderedMouths(samples_per_frame=self.samples_per_frame, crops=[None] * frames)
+        mouths = RenderedMouths(
+            samples_per_frame=self.samples_per_frame, crops=[None] * frames, submitted_s=time.perf_counter()
+        )
         segment.mouths = mouths
         with self._lock:
             self.stats.sentences += 1
@@ -285,6 +296,13 @@ class LipSyncStage:
                 crops = np.clip(np.rint(np.transpose(out, (0, 2, 3, 1)) * 255.0), 0, 255).astype(np.uint8)
                 for i in range(b - a):
                     mouths.crops[a + i] = crops[i]
+                if mouths.ready == 0 and a == 0:
+                    first = time.perf_counter() - mouths.submitted_s
+                    with self._lock:
+                        s = self.stats
+                        s.first_batch_s_ewma = (
+                            first if not s.first_batch_s_ewma else 0.8 * s.first_batch_s_ewma + 0.2 * first
+                        )
                 mouths.ready += b - a
                 a = b
         except Exception as exc:  # a failing model must never reach the show: the warp takes over
@@ -294,6 +312,13 @@ class LipSyncStage:
                 if self.stats.failures >= self._max_failures:
                     self.disabled = f"stopped after {self.stats.failures} failures: {self.stats.last_error}"
                     log.warning("neural lip-sync %s; the CPU warp draws the mouth from now on", self.disabled)
+
+    @property
+    def lead_s(self) -> float:
+        """How far ahead of the media clock an answer should be planned for its first frames to be rendered: the
+        usual time to a sentence's first batch plus half again, at most :data:`MAX_LEAD_S`. Before any batch is
+        done it is 0 (the warp covers the first frames)."""
+        return min(MAX_LEAD_S, 1.5 * self.stats.first_batch_s_ewma)
 
     def count(self, neural: bool) -> None:
         """The media thread drew a speaking frame with (``neural``) or without a ready crop."""
