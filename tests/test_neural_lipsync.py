@@ -253,3 +253,18 @@ def test_check_names_a_lip_sync_model_with_the_wrong_shapes_and_a_neural_engine_
     assert any(p.field == "avatar.lipsync.engine" and "photo avatar" in p.message for p in err.value.problems), (
         err.value.problems
     )
+
+
+def test_the_lipsync_bench_builds_wav2lip_s_architecture_and_runs_it_through_the_show_s_loader(tmp_path: Path) -> None:
+    from streamer.bench.lipsync import bench, export_wav2lip_shaped, parameters
+
+    assert 35_000_000 < parameters(1.0) < 38_000_000  # Wav2Lip's size: its compute is in these shapes
+    path = export_wav2lip_shaped(tmp_path / "slim.onnx", width=1 / 16)
+    engine = NeuralLipSync(path, device="cpu")  # the same shape checks as a model an operator supplies
+    out = engine.infer(np.zeros((3, 6, FACE_PX, FACE_PX), np.float32), np.zeros((3, 1, 80, 16), np.float32))
+    assert out.shape == (3, 3, FACE_PX, FACE_PX) and 0.0 <= out.min() and out.max() <= 1.0
+    result = bench(model=str(path), device="cpu", batches=[1, 4], seconds=0.05)
+    rows = result["by_batch"]
+    assert isinstance(rows, list) and [r["batch"] for r in rows] == [1, 4]
+    assert all(r["frames_per_s"] > 0 and r["calls"] >= 1 for r in rows)
+    assert result["device"] == "cpu" and result["best_batch"] in (1, 4)

@@ -717,10 +717,26 @@ def main(argv: list[str] | None = None) -> int:
     q.add_argument("--verbose", action="store_true", help="print every question and answer to stderr")
     q.add_argument("--json-out", default=None, help="also write the JSON (indented) to this file")
     q.add_argument("--data-dir", default=None, help="catalogs, personas, question files (default: the bundled set)")
+    ls = sub.add_parser("lipsync", help="neural lip-sync engine throughput per batch size (--device cuda on a GPU)")
+    ls.add_argument("--model", default=None, help="your ONNX model (default: Wav2Lip's architecture, random weights)")
+    ls.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    ls.add_argument("--batches", default="1,4,16,32", help="batch sizes, comma-separated")
+    ls.add_argument("--seconds", type=float, default=3.0, help="timing per batch size")
+    ls.add_argument("--width", type=float, default=1.0, help="channel scale of the built network (1 = Wav2Lip's)")
+    ls.add_argument("--fps", type=int, default=30)
     from streamer.bench.patter import add_parser as add_patter
 
     add_patter(sub)
     args = parser.parse_args(argv)
+    if args.which == "lipsync":
+        from streamer.bench.lipsync import bench as lipsync_bench
+
+        batches = [int(b) for b in str(args.batches).split(",") if b.strip()]
+        result = lipsync_bench(
+            model=args.model, device=args.device, batches=batches, seconds=args.seconds, width=args.width, fps=args.fps
+        )
+        print(json.dumps(result))
+        return 0
     if args.which == "patter":
         from streamer.bench.patter import run_patter
 
