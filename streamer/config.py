@@ -100,8 +100,8 @@ class AvatarStyle(_Strict):
     lipsync: LipSyncSettings = Field(default_factory=LipSyncSettings)
     """Photo avatar: warp (default) or a neural lip-sync model."""
     cutout: bool = True
-    """Photo avatar: cut the person out and place them in the studio (``background``); false keeps the photo's
-    own room."""
+    """Photo and video avatars: cut the person out and place them in the studio (``background``); false keeps the
+    photo's or the footage's own room (a video avatar also keeps it when its folder was prepared without mattes)."""
     skin: str = "#f2c6a0"
     hair: str = "#3b2618"
     hair_style: Literal["short", "long", "bun", "bald"] = "short"

@@ -74,6 +74,52 @@ def test_the_loop_plays_back_and_forth_without_a_jump(prepared: tuple[Path, dict
     assert np.array_equal(frames[5], host.footage(5))
 
 
+def test_with_cutout_the_presenter_stands_in_the_studio_and_the_face_is_the_footage_s_own(
+    prepared: tuple[Path, dict[str, object]],
+):
+    clip, meta = prepared
+    loaded = load_prepared(clip.with_name("anna.avatar"), clip=clip)
+    assert meta["mattes"] is True and loaded.mattes is not None
+    assert loaded.mattes.shape == (loaded.frames, 310, 229)  # half size
+    person = loaded.mattes.astype(np.float32) / 255.0
+    assert person.mean() > 0.2 and person[:, :20, :20].max() < 0.2  # someone there, not in the top corner
+    own = VideoAvatar(AvatarStyle(kind="video", clip=str(clip), cutout=False), height_px=620, prepared=loaded)
+    cut = VideoAvatar(AvatarStyle(kind="video", clip=str(clip)), height_px=620, prepared=loaded)
+    green = np.zeros((620, 458, 3), np.uint8)
+    green[:, :, 1] = 200
+    own.set_backdrop(green)
+    cut.set_backdrop(green)
+    assert cut.cutout and not own.cutout
+    a, b = own.render(0.5, MouthPose.rest()), cut.render(0.5, MouthPose.rest())
+    assert np.array_equal(a, own.footage(own.frame_index(0.5)))  # no cutout: the footage's own room
+    assert np.abs(b[:40, :40, :3].astype(int) - (0, 200, 0)).max() <= 2  # the studio where nobody stands
+    face = cut.points[cut.frame_index(0.5)]
+    lo, hi = face.min(axis=0), face.max(axis=0)
+    (x0, y0), (x1, y1) = (lo + 0.25 * (hi - lo)).astype(int), (hi - 0.25 * (hi - lo)).astype(int)  # inner face
+    diff = np.abs(a[y0:y1, x0:x1, :3].astype(int) - b[y0:y1, x0:x1, :3].astype(int))
+    print(json.dumps({"inner_face_mean_abs_diff": round(float(np.mean(diff)), 3)}))
+    assert float(np.mean(diff)) < 1.0  # the face is the footage's own pixels
+    assert b[:, :, 3].min() == 255
+
+
+def test_a_folder_prepared_before_mattes_loads_and_shows_the_clip_s_own_room(
+    prepared: tuple[Path, dict[str, object]], tmp_path: Path
+):
+    import shutil
+
+    clip, _ = prepared
+    old = tmp_path / "old.avatar"
+    shutil.copytree(clip.with_name("anna.avatar"), old)
+    (old / "mattes.npz").unlink()
+    meta = json.loads((old / "meta.json").read_text())
+    meta["format"] = 1
+    meta.pop("mattes")
+    (old / "meta.json").write_text(json.dumps(meta))
+    loaded = load_prepared(old)
+    host = VideoAvatar(AvatarStyle(kind="video", clip=str(old)), height_px=620, prepared=loaded)
+    assert loaded.mattes is None and not host.cutout
+
+
 def test_the_lips_follow_the_viseme_openness_on_the_footage(prepared: tuple[Path, dict[str, object]]):
     clip, _ = prepared
     host = VideoAvatar(AvatarStyle(kind="video", clip=str(clip)), height_px=620)

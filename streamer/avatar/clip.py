@@ -22,8 +22,12 @@ import numpy as np
 from streamer.avatar.photo import EYE_LINE, FACE_SHARE
 from streamer.avatar.portrait import CHIN, FOREHEAD, AvatarFileError, FaceMesher, eye_aspect_ratio, inner_lip_opening
 
-#: Bumped when the folder's layout changes (an older folder must be prepared again).
-FORMAT_VERSION = 1
+#: Bumped when the folder's layout changes. 2 adds the person's matte per loop frame (``mattes.npz``); a version 1
+#: folder still loads (the avatar then shows the clip's own room).
+FORMAT_VERSION = 2
+_READABLE_FORMATS = (1, 2)
+#: Mattes are stored at this fraction of the frame size (soft edges lose nothing; the folder stays small).
+MATTE_SCALE = 0.5
 #: The idle loop's length (played forwards then backwards: twice as long before it repeats).
 LOOP_S = (4.0, 10.0)
 #: At most this much of the clip is analysed.
@@ -54,6 +58,9 @@ class PreparedClip:
     points: np.ndarray  # (n, 478, 2) float32, in stored-frame pixels
     blinks: bool  # whether the loop has blinks of its own often enough
     meta: dict[str, object]
+    mattes: np.ndarray | None = None
+    """(n, h', w') uint8: where the person is in each loop frame (selfie segmentation, smoothed over time), at
+    :data:`MATTE_SCALE` of the frame size; None for a folder prepared before mattes were stored."""
 
     @property
     def frames(self) -> int:
@@ -190,18 +197,22 @@ def prepare_clip(clip: str | Path, out_dir: str | Path, *, height_px: int = 620)
     oy = round(min(max(eye_y - EYE_LINE * h, 0.0), nh - h))
     interp = cv2.INTER_AREA if s < 1.0 else cv2.INTER_CUBIC
     jpegs: list[bytes] = []
-    # Pass 2: only the loop's frames, framed and stored.
-    for i, (_, frame) in enumerate(_decode(clip, b / fps + 1.0)):
-        if i < a:
-            continue
-        if i >= b:
-            break
-        scaled = cv2.resize(frame, (nw, nh), interpolation=interp)
-        crop = np.ascontiguousarray(scaled[oy : oy + h, ox : ox + w])
-        good, data = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
-        if not good:
-            raise ClipError(clip, "a frame could not be stored as JPEG")
-        jpegs.append(data.tobytes())
+    mattes: list[np.ndarray] = []
+    matte_size = (max(2, round(w * MATTE_SCALE)), max(2, round(h * MATTE_SCALE)))
+    # Pass 2: only the loop's frames, framed and stored, with where the person is in each.
+    with _Segmenter() as segmenter:
+        for i, (_, frame) in enumerate(_decode(clip, b / fps + 1.0)):
+            if i < a:
+                continue
+            if i >= b:
+                break
+            scaled = cv2.resize(frame, (nw, nh), interpolation=interp)
+            crop = np.ascontiguousarray(scaled[oy : oy + h, ox : ox + w])
+            good, data = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+            if not good:
+                raise ClipError(clip, "a frame could not be stored as JPEG")
+            jpegs.append(data.tobytes())
+            mattes.append(cv2.resize(segmenter.person(crop), matte_size, interpolation=cv2.INTER_AREA))
     if len(jpegs) != b - a:
         raise ClipError(clip, "decoded differently the second time (a damaged file?)")
     stored_points = loop_points * np.float32(s) - np.array([ox, oy], np.float32)
@@ -217,6 +228,7 @@ def prepare_clip(clip: str | Path, out_dir: str | Path, *, height_px: int = 620)
     (out / "frames.bin").write_bytes(b"".join(jpegs))
     np.save(out / "index.npy", offsets)
     np.save(out / "landmarks.npy", stored_points.astype(np.float32))
+    np.savez_compressed(out / "mattes.npz", mattes=_smooth_mattes(mattes))
     stat = clip.stat()
     meta: dict[str, object] = {
         "format": FORMAT_VERSION,
@@ -233,6 +245,7 @@ def prepare_clip(clip: str | Path, out_dir: str | Path, *, height_px: int = 620)
         "own_blinks_s": [round(t, 2) for t in blink_times],
         "blinks_from_footage": own_blinks,
         "median_frame_change": round(median, 3),
+        "mattes": True,
         "prepare_s": round(time.perf_counter() - t0, 2),
     }
     (out / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
@@ -254,7 +267,7 @@ def load_prepared(folder: str | Path, *, clip: str | Path | None = None) -> Prep
         data = (folder / "frames.bin").read_bytes()
     except (OSError, ValueError) as exc:
         raise ClipError(folder, f"cannot be read ({exc}); {again}") from exc
-    if meta.get("format") != FORMAT_VERSION:
+    if meta.get("format") not in _READABLE_FORMATS:
         raise ClipError(folder, f"was prepared by another version of livehost; {again}")
     if clip is not None:
         stat = Path(clip).stat()
@@ -264,6 +277,15 @@ def load_prepared(folder: str | Path, *, clip: str | Path | None = None) -> Prep
     if not jpegs or points.shape != (len(jpegs), 478, 2):
         raise ClipError(folder, f"is incomplete; {again}")
     size = meta.get("size", [0, 0])
+    mattes = None
+    if (folder / "mattes.npz").is_file():
+        try:
+            with np.load(folder / "mattes.npz") as stored:
+                mattes = np.asarray(stored["mattes"], np.uint8)
+        except (OSError, ValueError, KeyError) as exc:
+            raise ClipError(folder, f"its mattes cannot be read ({exc}); {again}") from exc
+        if mattes.ndim != 3 or mattes.shape[0] != len(jpegs):
+            raise ClipError(folder, f"its mattes do not match its frames; {again}")
     return PreparedClip(
         folder=folder,
         fps=float(meta.get("fps", 30.0)),
@@ -272,7 +294,39 @@ def load_prepared(folder: str | Path, *, clip: str | Path | None = None) -> Prep
         points=points.astype(np.float32),
         blinks=bool(meta.get("blinks_from_footage", False)),
         meta=meta,
+        mattes=mattes,
     )
+
+
+class _Segmenter:
+    """Selfie segmentation (the model inside the mediapipe wheel) over a clip's frames, in video mode."""
+
+    def __enter__(self) -> _Segmenter:
+        import mediapipe as mp
+
+        self._seg = mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=0)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._seg.close()
+
+    def person(self, bgr: np.ndarray) -> np.ndarray:
+        """uint8 (h, w): 255 where the person is."""
+        mask = self._seg.process(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)).segmentation_mask
+        if mask is None:
+            return np.full(bgr.shape[:2], 255, np.uint8)
+        return np.clip(np.rint(np.asarray(mask, np.float32) * 255.0), 0, 255).astype(np.uint8)
+
+
+def _smooth_mattes(mattes: list[np.ndarray]) -> np.ndarray:
+    """Each matte feathered (a soft edge, no halo line) and averaged with its neighbours in time (1-2-1): the edge
+    does not flicker from frame to frame. Done once here so that the show only scales them up."""
+    stack = np.stack([cv2.GaussianBlur(m, (0, 0), 1.0) for m in mattes]).astype(np.float32)
+    if stack.shape[0] < 3:
+        return np.clip(np.rint(stack), 0, 255).astype(np.uint8)
+    out = stack.copy()
+    out[1:-1] = 0.25 * stack[:-2] + 0.5 * stack[1:-1] + 0.25 * stack[2:]
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
 def prepared_folder_for(clip: str | Path) -> Path:
