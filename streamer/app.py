@@ -766,7 +766,16 @@ class Show:
                 if Path(loaded.file).name != f.name:
                     by_file.setdefault(loaded.file, []).append(loaded)
             others = list(by_file.values())
-        return self.files.check(file_id, text, others=others)
+        result = self.files.check(file_id, text, others=others)
+        if result.ok and result.persona is not None and result.persona.avatar != self.persona.avatar:
+            # A new look is checked as Apply would build it: the portrait through the face models (about a
+            # second), the clip's prepared folder, the lip-sync model's shapes.
+            from streamer.avatar.check import persona_avatar_problems
+
+            result.problems += persona_avatar_problems(f.path, result.persona, text=text)
+            if not result.ok:
+                result.persona = None
+        return result
 
     async def apply_config_file(self, file_id: str, text: str) -> tuple[CheckResult, bool]:
         """Validate, and only if there is no error: save the file and hot-reload it into the show. A bad edit

@@ -206,6 +206,12 @@ def test_a_hot_reload_to_a_bad_portrait_keeps_the_avatar_on_air_and_a_good_one_r
         while show.media is None or show.media.frames < 10:
             await asyncio.sleep(0.05)
         assert show.scene is not None and isinstance(show.scene.avatar, CartoonAvatar)
+        # The editor's Check runs the face models too (Apply would refuse the same edit), and saves nothing.
+        checked = await asyncio.to_thread(show.check_config_file, "persona", no_face)
+        assert not checked.ok and checked.persona is None
+        assert any(p.field == "avatar.image" and p.line == 6 for p in checked.problems), checked.problems
+        assert (await asyncio.to_thread(show.check_config_file, "persona", photo)).ok
+        assert persona_path.read_text() == cartoon
         result, applied = await show.apply_config_file("persona", no_face)
         assert not applied
         assert any(

@@ -8,10 +8,13 @@ from streamer.config import Persona
 from streamer.loading import ConfigProblem, line_of
 
 
-def persona_avatar_problems(persona_path: str | Path, persona: Persona) -> list[ConfigProblem]:
+def persona_avatar_problems(
+    persona_path: str | Path, persona: Persona, *, text: str | None = None
+) -> list[ConfigProblem]:
     """A photo avatar's portrait is read with the face models (about a second): no face, several faces or a face too
     small is an error at the ``avatar.image`` line. A video avatar's clip must have been prepared (from that very
-    file): else an error at ``avatar.clip`` saying how. Nothing to check for the cartoon."""
+    file): else an error at ``avatar.clip`` saying how. Nothing to check for the cartoon. ``text``: the persona as
+    edited (not yet on disk), for the line numbers."""
     avatar = persona.avatar
     if avatar.lipsync.engine == "neural" and avatar.lipsync.model:
         from streamer.avatar.neural import NeuralLipSync
@@ -19,7 +22,7 @@ def persona_avatar_problems(persona_path: str | Path, persona: Persona) -> list[
         try:
             NeuralLipSync(avatar.lipsync.model, device="cpu")
         except ValueError as exc:  # LipSyncModelError names the file and what is wrong
-            line = line_of(persona_path, ("avatar", "lipsync", "model"))
+            line = line_of(persona_path, ("avatar", "lipsync", "model"), text=text)
             hint = "supply a Wav2Lip-class ONNX export: inputs (B, 6, 96, 96) and (B, 1, 80, 16), output (B, 3, 96, 96)"
             return [ConfigProblem(str(persona_path), line, "avatar.lipsync.model", str(exc), hint)]
     try:
@@ -39,6 +42,8 @@ def persona_avatar_problems(persona_path: str | Path, persona: Persona) -> list[
             else "prepare the clip once with run_stream.py prepare-avatar"
         )
         return [
-            ConfigProblem(str(persona_path), line_of(persona_path, ("avatar", key)), f"avatar.{key}", str(exc), hint)
+            ConfigProblem(
+                str(persona_path), line_of(persona_path, ("avatar", key), text=text), f"avatar.{key}", str(exc), hint
+            )
         ]
     return []
