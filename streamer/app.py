@@ -11,6 +11,7 @@ import asyncio
 import collections
 import concurrent.futures
 import contextlib
+import dataclasses
 import itertools
 import logging
 import os
@@ -131,6 +132,8 @@ class Show:
         self.approvals = ApprovalDesk(enabled=config.chat.require_approval, timeout_s=config.chat.approval_timeout_s)
         self._writing_for_approval = False
         self._config_lock = asyncio.Lock()
+        self._avatar_verdict: tuple[Any, list[ConfigProblem]] | None = None
+        """The last look the editor's Check built (an avatar style) and what was wrong with it."""
         self.persona_watch: PersonaFileWatch | None = None
         if persona_path is not None:  # the operator's own editor: a saved edit goes live like a dashboard Apply
             self.persona_watch = PersonaFileWatch(
@@ -769,10 +772,21 @@ class Show:
         result = self.files.check(file_id, text, others=others)
         if result.ok and result.persona is not None and result.persona.avatar != self.persona.avatar:
             # A new look is checked as Apply would build it: the portrait through the face models (about a
-            # second), the clip's prepared folder, the lip-sync model's shapes.
+            # second), the clip's prepared folder, the lip-sync model's shapes. Check runs as the operator types:
+            # the verdict for a look is kept, and only its line numbers are found again in the new text.
             from streamer.avatar.check import persona_avatar_problems
 
-            result.problems += persona_avatar_problems(f.path, result.persona, text=text)
+            avatar = result.persona.avatar
+            cached = self._avatar_verdict
+            if cached is not None and cached[0] == avatar:
+                problems = [
+                    dataclasses.replace(p, line=line_of(f.path, tuple(p.field.split(".")), text=text))
+                    for p in cached[1]
+                ]
+            else:
+                problems = persona_avatar_problems(f.path, result.persona, text=text)
+                self._avatar_verdict = (avatar.model_copy(deep=True), problems)
+            result.problems += problems
             if not result.ok:
                 result.persona = None
         return result

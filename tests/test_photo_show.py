@@ -211,6 +211,9 @@ def test_a_hot_reload_to_a_bad_portrait_keeps_the_avatar_on_air_and_a_good_one_r
         assert not checked.ok and checked.persona is None
         assert any(p.field == "avatar.image" and p.line == 6 for p in checked.problems), checked.problems
         assert (await asyncio.to_thread(show.check_config_file, "persona", photo)).ok
+        # Checked again as the operator types (a line added above): the verdict is kept, the line follows the text.
+        again = await asyncio.to_thread(show.check_config_file, "persona", "# Anna's look\n" + no_face)
+        assert any(p.field == "avatar.image" and p.line == 7 for p in again.problems), again.problems
         assert persona_path.read_text() == cartoon
         result, applied = await show.apply_config_file("persona", no_face)
         assert not applied
