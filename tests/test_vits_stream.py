@@ -78,7 +78,7 @@ def test_a_streamed_sentence_starts_before_it_is_decoded_and_joins_into_the_whol
     gain = float(np.median(got[quiet] / whole[quiet]))
     linear = np.abs(got) < 0.8 * 32767
     assert np.abs(got[linear] - whole[linear] * gain).max() <= 1.0  # int16 rounding only: no seam between chunks
-    assert gain * np.abs(whole).max() < 32767 * 1.2  # the first loudness guess was about right
+    assert gain * np.abs(whole).max() < 32767 * 1.6  # the loudness guess was about right (the knee takes the rest)
     assert np.abs(speech.pcm).max() <= 32767
 
 
