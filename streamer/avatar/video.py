@@ -11,7 +11,9 @@ time, smoothed over time, feathered), once per loop frame shown; otherwise the c
 
 from __future__ import annotations
 
+import concurrent.futures
 import math
+import weakref
 from pathlib import Path
 
 import cv2
@@ -55,6 +57,11 @@ class VideoAvatar:
         self._backdrop: np.ndarray | None = None
         self.cutout = bool(style.cutout) and self.clip.mattes is not None
         """Whether the presenter is laid onto the studio (needs mattes in the prepared folder)."""
+        # The next loop frame is decoded (and laid onto the studio) on a worker while this one is encoded: OpenCV
+        # releases the GIL, so the media thread only picks it up.
+        self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="video-avatar")
+        weakref.finalize(self, self._pool.shutdown, wait=False, cancel_futures=True)
+        self._ahead: dict[int, concurrent.futures.Future[np.ndarray]] = {}
         n = self.clip.frames
         self._period = max(1, 2 * (n - 1))
         self.idle = None if self.clip.blinks else IdleEyes(seed)
@@ -78,6 +85,7 @@ class VideoAvatar:
             raise ValueError(f"backdrop must be of shape {(self.height, self.width, 3)}, got {bgr.shape}")
         self._backdrop = None if bgr is None else cv2.cvtColor(np.ascontiguousarray(bgr), cv2.COLOR_BGR2BGRA)
         self._shown = None
+        self._ahead = {}  # made for the old studio
 
     def frame_index(self, t_s: float) -> int:
         """The loop frame shown at ``t_s``: forwards, then backwards, then forwards again."""
@@ -97,6 +105,10 @@ class VideoAvatar:
         """The presenter at ``t_s`` with ``mouth``: a new ``(height, width, 4)`` uint8 BGRA array, opaque."""
         k = self.frame_index(t_s)
         _, base, rig = self._frame(k)
+        following = self.frame_index(t_s + 1.0 / self.clip.fps)
+        if following != k and following not in self._ahead:
+            self._ahead = {i: f for i, f in self._ahead.items() if i == k}  # at most this one and the next
+            self._ahead[following] = self._pool.submit(self._picture, following, self._backdrop)
         blink = self.blink_amount(t_s)
         speaking = jaw_opening(mouth) * rig_jaw_px(self.points[k]) >= 0.25
         if not speaking and blink <= 0.0:
@@ -115,33 +127,38 @@ class VideoAvatar:
     def _frame(self, k: int) -> tuple[int, np.ndarray, FaceRig | None]:
         if self._shown is not None and self._shown[0] == k:
             return self._shown
+        ready = self._ahead.pop(k, None)
+        bgra = ready.result() if ready is not None else self._picture(k, self._backdrop)
+        self._shown = (k, bgra, None)
+        return self._shown
+
+    def _picture(self, k: int, backdrop: np.ndarray | None) -> np.ndarray:
+        """Loop frame ``k`` at the canvas size, BGRA, on the studio ``backdrop`` when cut out (any thread)."""
         picture = self.clip.decode(k)
         if self._resize:
             shrink = picture.shape[0] > self.height
             interp = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
             picture = cv2.resize(picture, (self.width, self.height), interpolation=interp)
         bgra = cv2.cvtColor(picture, cv2.COLOR_BGR2BGRA)
-        if self.cutout and self._backdrop is not None and self.clip.mattes is not None:
-            bgra = self._over_studio(bgra, self.clip.mattes[k])
-        self._shown = (k, bgra, None)
-        return self._shown
+        if self.cutout and backdrop is not None and self.clip.mattes is not None:
+            bgra = self._over_studio(bgra, self.clip.mattes[k], backdrop)
+        return bgra
 
-    def _over_studio(self, person: np.ndarray, matte: np.ndarray) -> np.ndarray:
-        """``person`` laid onto the studio through ``matte`` (scaled up): opaque BGRA (both are opaque)."""
-        assert self._backdrop is not None
+    def _over_studio(self, person: np.ndarray, matte: np.ndarray, backdrop: np.ndarray) -> np.ndarray:
+        """``person`` laid onto ``backdrop`` through ``matte`` (scaled up): opaque BGRA (both are opaque)."""
         # The matte is feathered when prepared; here it is only scaled up (linear: soft edges). One weighted sum
         # with float weights is the cheapest blend OpenCV has (about 3 ms for a 1080p show's avatar).
         # Only the box around the person is blended; the rest of the canvas is the studio as it is.
         x, y, w, h = cv2.boundingRect(cv2.threshold(matte, 2, 255, cv2.THRESH_BINARY)[1])
         if w == 0 or h == 0:
-            return self._backdrop.copy()
+            return backdrop.copy()
         sx, sy = self.width / matte.shape[1], self.height / matte.shape[0]
         x0, y0 = max(0, int((x - 1) * sx)), max(0, int((y - 1) * sy))
         x1, y1 = min(self.width, math.ceil((x + w + 1) * sx)), min(self.height, math.ceil((y + h + 1) * sy))
         alpha = cv2.resize(matte, (self.width, self.height), interpolation=cv2.INTER_LINEAR)[y0:y1, x0:x1]
         a = alpha.astype(np.float32) * np.float32(1.0 / 255.0)
-        out = self._backdrop.copy()
-        out[y0:y1, x0:x1] = cv2.blendLinear(person[y0:y1, x0:x1], self._backdrop[y0:y1, x0:x1], a, 1.0 - a)
+        out = backdrop.copy()
+        out[y0:y1, x0:x1] = cv2.blendLinear(person[y0:y1, x0:x1], backdrop[y0:y1, x0:x1], a, 1.0 - a)
         return out
 
 
