@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -50,19 +49,10 @@ def export_tiny(path: Path, *, face_channels: int = 6) -> Path:
             a = self.audio(mel.flatten(1))[:, :, None, None]
             return torch.sigmoid(self.out(torch.relu(self.face(face) + a)))
 
+    from streamer.bench.lipsync import export_lipsync_onnx
+
     torch.manual_seed(0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            Tiny().eval(),
-            (torch.zeros(2, 1, 80, 16), torch.zeros(2, face_channels, 96, 96)),
-            str(path),
-            input_names=["mel", "face"],
-            output_names=["out"],
-            dynamic_axes={"mel": {0: "B"}, "face": {0: "B"}, "out": {0: "B"}},
-            dynamo=False,
-        )
-    return path
+    return export_lipsync_onnx(Tiny().eval(), path, face_channels=face_channels)
 
 
 @pytest.fixture(scope="module")

@@ -109,14 +109,19 @@ def wav2lip_shaped(width: float = 1.0) -> Any:
 
 def export_wav2lip_shaped(path: Path, width: float = 1.0) -> Path:
     """The random-weight network as ONNX at ``path``, batch size free (Wav2Lip's input and output names)."""
+    return export_lipsync_onnx(wav2lip_shaped(width), path)
+
+
+def export_lipsync_onnx(model: Any, path: Path, *, face_channels: int = 6) -> Path:
+    """A torch module ``forward(mel, face)`` as ONNX at ``path`` with Wav2Lip's names and a free batch size
+    (``face_channels`` other than 6 gives a model with the wrong face input, for tests)."""
     import torch
 
-    model = wav2lip_shaped(width)
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         torch.onnx.export(
             model,
-            (torch.zeros(2, 1, MEL_BANDS, MEL_STEPS), torch.zeros(2, 6, FACE_PX, FACE_PX)),
+            (torch.zeros(2, 1, MEL_BANDS, MEL_STEPS), torch.zeros(2, face_channels, FACE_PX, FACE_PX)),
             str(path),
             input_names=["mel", "face"],
             output_names=["out"],
@@ -181,4 +186,4 @@ def bench(
         }
 
 
-__all__ = ["bench", "export_wav2lip_shaped", "wav2lip_shaped"]
+__all__ = ["bench", "export_lipsync_onnx", "export_wav2lip_shaped", "wav2lip_shaped"]
