@@ -133,7 +133,7 @@ class Show:
         self._writing_for_approval = False
         self._config_lock = asyncio.Lock()
         self._avatar_verdict: tuple[Any, list[ConfigProblem]] | None = None
-        """The last look the editor's Check built (an avatar style) and what was wrong with it."""
+        """The last look the editor's Check built (an avatar style and its files' stamps) and what was wrong."""
         self.persona_watch: PersonaFileWatch | None = None
         if persona_path is not None:  # the operator's own editor: a saved edit goes live like a dashboard Apply
             self.persona_watch = PersonaFileWatch(
@@ -777,15 +777,16 @@ class Show:
             from streamer.avatar.check import persona_avatar_problems
 
             avatar = result.persona.avatar
+            key = (avatar.model_copy(deep=True), _files_stamp(avatar))  # a file replaced under the same name counts
             cached = self._avatar_verdict
-            if cached is not None and cached[0] == avatar:
+            if cached is not None and cached[0] == key:
                 problems = [
                     dataclasses.replace(p, line=line_of(f.path, tuple(p.field.split(".")), text=text))
                     for p in cached[1]
                 ]
             else:
                 problems = persona_avatar_problems(f.path, result.persona, text=text)
-                self._avatar_verdict = (avatar.model_copy(deep=True), problems)
+                self._avatar_verdict = (key, problems)
             result.problems += problems
             if not result.ok:
                 result.persona = None
@@ -934,6 +935,7 @@ class Show:
             "worst lag": f"{media.pacer.worst_lag_s * 1000:.0f} ms" if media else "—",
             "frame cost": f"{media.tick_s_ewma * 1000:.1f} ms" if media else "—",
             "avatar": self._avatar_summary(),
+            "studio": self.scene.background_summary() if self.scene is not None else "—",
             "encoder speed": _speed(media.encode_s_ewma, fps) if media else "—",
             "preview viewers": self.preview_hub.viewers if self.preview_hub else 0,
             "brain": self._brain_summary(),
@@ -1000,6 +1002,8 @@ class Show:
             f"livehost_frame_cost_seconds {media.tick_s_ewma if media else 0:.5f}",
             "# TYPE livehost_avatar_render_seconds gauge",
             f"livehost_avatar_render_seconds {self.scene.avatar_s_ewma if self.scene else 0:.5f}",
+            "# TYPE livehost_background_repeated_frames_total counter",
+            f"livehost_background_repeated_frames_total {self.scene.background_repeated if self.scene else 0}",
             "# TYPE livehost_fps gauge",
             f"livehost_fps {media.fps_measured if media else 0:.2f}",
             "# TYPE livehost_dropped_frames_total counter",
@@ -1085,3 +1089,16 @@ def _hms(seconds: float) -> str:
 def default_recording_path(recordings_dir: str) -> str:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     return str(Path(recordings_dir) / f"show-{stamp}.flv")
+
+
+def _files_stamp(avatar: Any) -> tuple[tuple[str, float, int] | None, ...]:
+    """(path, mtime, size) of each file a look reads (portrait, clip, background, lip-sync model): a Check of the
+    same look is reused only while none of them changed."""
+    stamps: list[tuple[str, float, int] | None] = []
+    for value in (avatar.image, avatar.clip, avatar.background, avatar.lipsync.model):
+        try:
+            st = Path(value).stat() if value and not str(value).startswith("#") else None
+        except OSError:
+            st = None
+        stamps.append((str(value), st.st_mtime, st.st_size) if st is not None else None)
+    return tuple(stamps)

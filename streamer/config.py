@@ -25,6 +25,7 @@ SECTION_NAMES: tuple[str, ...] = ("hook", "features", "price", "usage", "social_
 
 HEX_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 BACKGROUND_PICTURES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
+BACKGROUND_VIDEOS = (".mp4", ".mov", ".webm", ".mkv", ".m4v")
 
 #: The AI label burned into every frame, by persona language. Not configurable: persona and config cannot change
 #: or disable it. Unknown languages get the English text (and ``check`` warns).
@@ -73,8 +74,8 @@ class LikenessConsent(_Strict):
 
 
 class LipSyncSettings(_Strict):
-    """How a photo avatar's mouth is made: ``warp`` (CPU, always there) or ``neural`` (an ONNX Wav2Lip-class model
-    the operator supplies; frames it has not made in time are warped, and status says how many)."""
+    """How a photo or video avatar's mouth is made: ``warp`` (CPU, always there) or ``neural`` (an ONNX Wav2Lip-class
+    model the operator supplies; frames it has not made in time are warped, and status says how many)."""
 
     engine: Literal["warp", "neural"] = "warp"
     model: str | None = None
@@ -98,7 +99,7 @@ class AvatarStyle(_Strict):
     likeness_consent: LikenessConsent | None = None
     """Photo avatar: the presenter's consent to be animated (by, date, reference). Without it the show refuses."""
     lipsync: LipSyncSettings = Field(default_factory=LipSyncSettings)
-    """Photo avatar: warp (default) or a neural lip-sync model."""
+    """Photo and video avatars: warp (default) or a neural lip-sync model."""
     cutout: bool = True
     """Photo and video avatars: cut the person out and place them in the studio (``background``); false keeps the
     photo's or the footage's own room (a video avatar also keeps it when its folder was prepared without mattes)."""
@@ -111,8 +112,9 @@ class AvatarStyle(_Strict):
     accent: str = "#ffd166"
     """Second outfit colour (shirt under a blazer, hoodie strings)."""
     background: str = "#1d2333"
-    """Studio background behind the host: a colour (a lit studio wall is drawn from it) or a picture (JPEG/PNG,
-    relative to the persona file; scaled to cover the frame)."""
+    """Studio background behind the host: a colour (a lit studio wall is drawn from it), a picture (JPEG/PNG) or a
+    looping video (MP4/MOV/WebM/MKV, at least 1 s; played forwards, its end cross-faded into its start), relative to
+    the persona file and scaled to cover the frame. A clip at the show's size and frame rate costs the least CPU."""
 
     _colours = field_validator("skin", "hair", "eyes", "outfit", "accent")(_check_colour)
 
@@ -123,9 +125,12 @@ class AvatarStyle(_Strict):
             return _check_colour(v)
         if Path(v).suffix.lower() in BACKGROUND_PICTURES:
             return v
-        if Path(v).suffix.lower() in (".mp4", ".mov", ".webm", ".mkv"):
-            raise ValueError(f"a looping video background is not supported yet, got {v!r}; use a colour or a picture")
-        raise ValueError(f"background must be a colour like #RRGGBB or a picture ({', '.join(BACKGROUND_PICTURES)})")
+        if Path(v).suffix.lower() in BACKGROUND_VIDEOS:
+            return v
+        raise ValueError(
+            f"background must be a colour like #RRGGBB, a picture ({', '.join(BACKGROUND_PICTURES)}) "
+            f"or a looping video ({', '.join(BACKGROUND_VIDEOS)})"
+        )
 
 
 class SpeakingStyle(_Strict):

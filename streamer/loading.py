@@ -859,13 +859,13 @@ def _lipsync_file_problems(persona: Persona, path: str | Path, file: str, lines:
     if settings.engine != "neural":
         return []
     line = lines.line(("avatar", "lipsync", "model")) or lines.line(("avatar", "lipsync"))
-    if persona.avatar.kind != "photo":
+    if persona.avatar.kind == "cartoon":
         return [
             ConfigProblem(
                 file,
                 line,
                 "avatar.lipsync.engine",
-                f"the neural lip-sync engine works with a photo avatar, not a {persona.avatar.kind} one",
+                "the neural lip-sync engine works with a photo or video avatar, not the cartoon",
                 "use engine: warp",
             )
         ]
@@ -891,7 +891,7 @@ def _avatar_file_problems(persona: Persona, path: str | Path, file: str, lines: 
         if not picture.is_file():
             problems.append(
                 ConfigProblem(
-                    file, lines.line(("avatar", "background")), "avatar.background", f"picture not found: {picture}"
+                    file, lines.line(("avatar", "background")), "avatar.background", f"background not found: {picture}"
                 )
             )
         else:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -45,6 +46,23 @@ class Scene:
         self.lipsync: Any = None
         """The neural lip-sync stage (:class:`streamer.avatar.neural.LipSyncStage`) when the persona has one: told
         for each speaking frame whether its face was ready."""
+
+    @property
+    def background_repeated(self) -> int:
+        """Frames a moving background showed again because its decoder was late (0 for a still one)."""
+        loop = self.compositor.moving_background
+        return loop.repeated if loop is not None else 0
+
+    def background_summary(self) -> str:
+        """What is behind the host, for the dashboard: a colour, a picture, or a video loop and its health."""
+        background = self.persona.avatar.background
+        loop = self.compositor.moving_background
+        if loop is None:
+            return background if background.startswith("#") else f"picture {Path(background).name}"
+        what = f"video loop {Path(background).name} ({loop.info.seconds:.1f} s)"
+        if loop.failed:
+            return f"{what}: stopped on its last frame ({loop.failed})"
+        return f"{what}, {loop.repeated} late frames" if loop.repeated else what
 
     def build_looks(self, persona: Persona) -> Looks:
         """The avatar and compositor for ``persona`` (fonts, background, label): slow, and may raise for a look
@@ -105,7 +123,9 @@ class Scene:
         picture = self.avatar.render(t_s, mouth)
         cost = time.perf_counter() - t0
         self.avatar_s_ewma = cost if self.avatar_s_ewma == 0.0 else 0.95 * self.avatar_s_ewma + 0.05 * cost
-        return self.compositor.compose(picture, t_s, opaque=True)
+        # Over a picture or colour the avatar drew onto its studio patch; over a moving background it is blended.
+        opaque = True if self.compositor.moving_background is None else None
+        return self.compositor.compose(picture, t_s, opaque=opaque)
 
     def _apply_requests(self, t_s: float) -> None:
         with self._lock:
@@ -114,6 +134,7 @@ class Scene:
             persona, looks = update
             old, self.persona = self.persona, persona
             if looks is not None:  # built by the caller's thread: only references change here
+                self.compositor.close()  # a moving background stops decoding (no wait)
                 self.avatar, self.compositor = looks
                 self._shown = None  # the new compositor draws the card again
                 self._notice_on = False

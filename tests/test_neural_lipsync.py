@@ -240,7 +240,7 @@ def test_check_names_a_lip_sync_model_with_the_wrong_shapes_and_a_neural_engine_
     cartoon.write_text("name: Joe\navatar:\n  lipsync: {engine: neural, model: wrong.onnx}\n")
     with pytest.raises(ConfigError) as err:
         load_persona(cartoon)
-    assert any(p.field == "avatar.lipsync.engine" and "photo avatar" in p.message for p in err.value.problems), (
+    assert any(p.field == "avatar.lipsync.engine" and "not the cartoon" in p.message for p in err.value.problems), (
         err.value.problems
     )
 

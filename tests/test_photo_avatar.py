@@ -259,12 +259,13 @@ def test_a_picture_as_the_studio_background_is_behind_the_cut_out_presenter(port
     assert isinstance(host, PhotoAvatar)
     picture = host.render(1.0, MouthPose.rest())
     assert np.array_equal(picture[2, 2, :3], expected[2, 2])  # the room is gone: the studio picture shows
-    # A missing picture is an error at its line; a video is not a background yet.
-    path.write_text(path.read_text().replace("studio.jpg", "nope.png"))
-    with pytest.raises(ConfigError) as err:
-        load_persona(path)
-    assert any(p.field == "avatar.background" and "picture not found" in p.message for p in err.value.problems)
-    path.write_text(path.read_text().replace("nope.png", "loop.mp4"))
-    with pytest.raises(ConfigError) as err:
-        load_persona(path)
-    assert any("looping video background is not supported yet" in p.message for p in err.value.problems)
+    # A missing picture or video is an error at its line.
+    for missing in ("nope.png", "loop.mp4"):
+        path.write_text(path.read_text().replace("studio.jpg", missing))
+        with pytest.raises(ConfigError) as err:
+            load_persona(path)
+        assert any(
+            p.field == "avatar.background" and f"background not found: {tmp_path / missing}" in p.message
+            for p in err.value.problems
+        )
+        path.write_text(path.read_text().replace(missing, "studio.jpg"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -227,6 +228,9 @@ def test_a_hot_reload_to_a_bad_portrait_keeps_the_avatar_on_air_and_a_good_one_r
         assert applied, result.problems
         await asyncio.sleep(0.3)  # the new look goes on air at the next frame
         assert isinstance(show.scene.avatar, PhotoAvatar)
+        # The operator replaces the picture under the same name: Check reads it again (the verdict was for the cup).
+        shutil.copyfile(tmp_path / "anna.png", tmp_path / "cup.png")
+        assert (await asyncio.to_thread(show.check_config_file, "persona", no_face)).ok
         show.request_stop()
         return await task
 

@@ -100,6 +100,38 @@ def test_with_cutout_the_presenter_stands_in_the_studio_and_the_face_is_the_foot
     print(json.dumps({"inner_face_mean_abs_diff": round(float(np.mean(diff)), 3)}))
     assert float(np.mean(diff)) < 1.0  # the face is the footage's own pixels
     assert b[:, :, 3].min() == 255
+    # With no studio patch (a moving background is blended by the compositor) the cut-out is premultiplied.
+    cut.set_backdrop(None)
+    alone = cut.render(0.5, MouthPose.rest())
+    assert alone[:40, :40, 3].max() <= 2 and alone[:40, :40, :3].max() <= 2
+    inner = (slice(y0, y1), slice(x0, x1))
+    assert (
+        alone[inner][:, :, 3].min() >= 250
+        and np.abs(alone[inner][:, :, :3].astype(int) - a[inner][:, :, :3]).max() <= 3
+    )
+
+
+def test_a_neural_engine_s_face_is_pasted_where_each_frame_s_mouth_is(prepared: tuple[Path, dict[str, object]]):
+    from streamer.avatar.neural import FACE_PX
+
+    clip, _ = prepared
+    host = VideoAvatar(AvatarStyle(kind="video", clip=str(clip)), height_px=620)
+    host.set_backdrop(np.zeros((host.height, host.width, 3), np.uint8))
+    face = host.neural_face_input()
+    assert face.shape == (6, FACE_PX, FACE_PX) and face[:3, FACE_PX // 2 :].max() == 0.0
+    green = np.zeros((FACE_PX, FACE_PX, 3), np.uint8)
+    green[:, :, 1] = 255
+    shift = np.linalg.norm(host._offsets - host._offsets[0], axis=1)
+    far = int(np.argmax(shift))  # the loop frame whose mouth moved furthest from frame 0's
+    assert shift[far] >= 2.0
+    for k in (0, far):
+        t = (k + 0.5) / FPS
+        assert host.frame_index(t) == k
+        plain = host.render(t, MouthPose.rest())
+        pasted = host.render(t, MouthPose(weights=MouthPose.rest().weights, open_amount=0.5, crop=green))
+        mouth, brow = host.points[k][13].astype(int), host.points[k][9].astype(int)
+        assert pasted[mouth[1], mouth[0], 1] > plain[mouth[1], mouth[0], 1] + 60
+        assert abs(int(pasted[brow[1], brow[0], 1]) - int(plain[brow[1], brow[0], 1])) <= 2
 
 
 def test_a_folder_prepared_before_mattes_loads_and_shows_the_clip_s_own_room(

@@ -1,4 +1,5 @@
-"""``check`` and ``run`` for a persona's avatar: a photo avatar's portrait must hold one usable face."""
+"""``check`` and ``run`` for a persona's avatar: a photo avatar's portrait must hold one usable face, a video
+background must loop."""
 
 from __future__ import annotations
 
@@ -16,6 +17,17 @@ def persona_avatar_problems(
     file): else an error at ``avatar.clip`` saying how. Nothing to check for the cartoon. ``text``: the persona as
     edited (not yet on disk), for the line numbers."""
     avatar = persona.avatar
+    from streamer.compose.studio_loop import is_video_background
+
+    if is_video_background(avatar.background) and Path(avatar.background).is_file():
+        from streamer.compose.studio_loop import StudioLoop
+
+        try:
+            StudioLoop(avatar.background, 64, 64).close()
+        except ValueError as exc:  # BackgroundClipError names the file and what is wrong
+            line = line_of(persona_path, ("avatar", "background"), text=text)
+            hint = "use a video of at least 1 s that plays (H.264 MP4 at the show's size loops cheapest)"
+            return [ConfigProblem(str(persona_path), line, "avatar.background", str(exc), hint)]
     if avatar.lipsync.engine == "neural" and avatar.lipsync.model:
         from streamer.avatar.neural import NeuralLipSync
 

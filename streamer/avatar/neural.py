@@ -26,9 +26,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
-from streamer.avatar.portrait import AvatarFileError
+from streamer.avatar.portrait import FACE_OVAL, AvatarFileError
 from streamer.frames import AUDIO_RATE_HZ, PcmFill, SpeechSegment
 from streamer.voice.resample import resample
 
@@ -210,6 +211,53 @@ class LipSyncStats:
 #: The most an answer's cut is planned ahead for the neural renderer (see :attr:`LipSyncStage.lead_s`): an engine
 #: slower than this leaves the first frames to the warp rather than delay answers.
 MAX_LEAD_S = 0.5
+
+
+class NeuralFace:
+    """Where the engine sees a face and where its new lower half goes back, for a face with these landmarks on a
+    ``width`` x ``height`` canvas: a square around the face oval, and a feathered weight over the mouth and jaw
+    (0 at the eyes and above)."""
+
+    def __init__(self, points: np.ndarray, width: int, height: int) -> None:
+        oval = points[list(FACE_OVAL)]
+        (fx0, fy0), (fx1, fy1) = oval.min(axis=0), oval.max(axis=0)
+        side = min(math.ceil(float(max(fx1 - fx0, fy1 - fy0)) * 1.08), width, height)
+        cx, cy = 0.5 * (fx0 + fx1), 0.5 * (fy0 + fy1)
+        x0 = int(min(max(round(cx - side / 2), 0), width - side))
+        y0 = int(min(max(round(cy - side / 2), 0), height - side))
+        self.box = (x0, y0, x0 + side, y0 + side)
+        self.canvas = (width, height)
+        yy, xx = np.mgrid[0:side, 0:side].astype(np.float32) / side
+        ell = ((xx - 0.5) / 0.36) ** 2 + ((yy - 0.72) / 0.3) ** 2
+        self.weight = np.clip((1.0 - ell) / 0.35, 0.0, 1.0).astype(np.float32)
+
+    def face_input(self, bgr: np.ndarray) -> np.ndarray:
+        """The engine's face input from the canvas picture ``bgr``: (6, 96, 96) float32 0..1, the face with its lower
+        half blanked, then the face as it is (channels BGR)."""
+        x0, y0, x1, y1 = self.box
+        face = cv2.resize(bgr[y0:y1, x0:x1, :3], (FACE_PX, FACE_PX), interpolation=cv2.INTER_AREA)
+        ref = np.transpose(face.astype(np.float32) / 255.0, (2, 0, 1))
+        masked = ref.copy()
+        masked[:, FACE_PX // 2 :, :] = 0.0
+        return np.concatenate([masked, ref], axis=0)
+
+    def paste(self, dst: np.ndarray, base: np.ndarray, crop: np.ndarray, offset: tuple[int, int] = (0, 0)) -> None:
+        """The engine's face ``crop`` (96 x 96 BGR), its lower half blended into ``dst`` (BGRA, premultiplied or
+        opaque) over ``base`` (the same picture with the mouth at rest), the box moved by ``offset`` pixels (a face
+        that moved since the input was made); the alpha stays the base's."""
+        x0, y0, x1, y1 = self.box
+        side = x1 - x0
+        dx = int(min(max(offset[0], -x0), self.canvas[0] - x1))
+        dy = int(min(max(offset[1], -y0), self.canvas[1] - y1))
+        x0, x1, y0, y1 = x0 + dx, x1 + dx, y0 + dy, y1 + dy
+        face = cv2.resize(crop, (side, side), interpolation=cv2.INTER_LINEAR)
+        under = base[y0:y1, x0:x1]
+        w = self.weight[:, :, None]
+        alpha = under[:, :, 3:4].astype(np.float32) / 255.0
+        mixed = face.astype(np.float32) * alpha * w + under[:, :, :3].astype(np.float32) * (1.0 - w)
+        out = dst[y0:y1, x0:x1]
+        out[:, :, :3] = np.clip(np.rint(mixed), 0, 255).astype(np.uint8)
+        out[:, :, 3] = under[:, :, 3]
 
 
 class LipSyncStage:

@@ -21,6 +21,7 @@ import numpy as np
 
 from streamer.avatar.face_rig import FaceRig, jaw_opening, smoothstep
 from streamer.avatar.idle import IdleEyes, u01
+from streamer.avatar.neural import NeuralFace
 from streamer.avatar.portrait import CHIN, FACE_OVAL, Portrait, read_portrait
 from streamer.config import AvatarStyle
 from streamer.frames import MouthPose
@@ -56,7 +57,7 @@ class PhotoAvatar:
         self._phases = [2 * math.pi * u01(self.seed, i, 7) for i in range(6)]
         self.idle = IdleEyes(self.seed)
         self._backdrop: np.ndarray | None = None
-        self._prepare_neural()
+        self._neural = NeuralFace(self.points, self.width, self.height)
         self._prepare_head()
         self._compose_still()
 
@@ -143,7 +144,7 @@ class PhotoAvatar:
         """The presenter at ``t_s`` with ``mouth``: a new ``(height, width, 4)`` uint8 BGRA array (opaque once a
         backdrop is set; premultiplied alpha otherwise)."""
         if mouth.crop is not None:
-            self._paste_neural(mouth.crop)
+            self._neural.paste(self._work, self._base4, mouth.crop)
         else:
             self.rig.draw_mouth(self._work, mouth)
         self.rig.draw_eyes(self._work, self.blink_amount(t_s), self.gaze(t_s))
@@ -168,45 +169,10 @@ class PhotoAvatar:
 
     # ---- the neural lip-sync engine's face -------------------------------------------------------------------------
 
-    def _prepare_neural(self) -> None:
-        """The square around the face the neural engine sees, and where its new lower half is blended back."""
-        p = self.points
-        oval = p[list(FACE_OVAL)]
-        (fx0, fy0), (fx1, fy1) = oval.min(axis=0), oval.max(axis=0)
-        side = min(math.ceil(float(max(fx1 - fx0, fy1 - fy0)) * 1.08), self.width, self.height)
-        cx, cy = 0.5 * (fx0 + fx1), 0.5 * (fy0 + fy1)
-        x0 = int(min(max(round(cx - side / 2), 0), self.width - side))
-        y0 = int(min(max(round(cy - side / 2), 0), self.height - side))
-        self._n_box = (x0, y0, x0 + side, y0 + side)
-        # Blend weight: the lower half of the face (mouth, jaw), soft at its edges; 0 at the eyes and above.
-        yy, xx = np.mgrid[0:side, 0:side].astype(np.float32) / side
-        ell = ((xx - 0.5) / 0.36) ** 2 + ((yy - 0.72) / 0.3) ** 2
-        self._n_weight = np.clip((1.0 - ell) / 0.35, 0.0, 1.0).astype(np.float32)
-
     def neural_face_input(self) -> np.ndarray:
-        """The neural engine's face input, (6, 96, 96) float32 0..1: the face with its lower half blanked, then the
-        face as it is (channels BGR)."""
-        from streamer.avatar.neural import FACE_PX
-
-        x0, y0, x1, y1 = self._n_box
-        face = cv2.resize(self.base[y0:y1, x0:x1], (FACE_PX, FACE_PX), interpolation=cv2.INTER_AREA)
-        ref = np.transpose(face.astype(np.float32) / 255.0, (2, 0, 1))
-        masked = ref.copy()
-        masked[:, FACE_PX // 2 :, :] = 0.0
-        return np.concatenate([masked, ref], axis=0)
-
-    def _paste_neural(self, crop: np.ndarray) -> None:
-        """The engine's face for this frame, its lower half blended over the mouth and jaw (feathered)."""
-        x0, y0, x1, y1 = self._n_box
-        side = x1 - x0
-        face = cv2.resize(crop, (side, side), interpolation=cv2.INTER_LINEAR)
-        base = self._base4[y0:y1, x0:x1]
-        out = self._work[y0:y1, x0:x1]
-        w = self._n_weight[:, :, None]
-        alpha = base[:, :, 3:4].astype(np.float32) / 255.0
-        mixed = face.astype(np.float32) * alpha * w + base[:, :, :3].astype(np.float32) * (1.0 - w)
-        out[:, :, :3] = np.clip(np.rint(mixed), 0, 255).astype(np.uint8)
-        out[:, :, 3] = base[:, :, 3]
+        """The neural engine's face input, (6, 96, 96) float32 0..1 (see
+        :class:`~streamer.avatar.neural.NeuralFace`)."""
+        return self._neural.face_input(self.base)
 
     def _prepare_head(self) -> None:
         """The region that moves with the head (face, hair, neck, and the mouth and eye regions inside it), and its

@@ -22,6 +22,7 @@ import numpy as np
 from streamer.avatar.clip import PreparedClip, load_prepared, prepared_folder_for
 from streamer.avatar.face_rig import JAW_MAX, FaceRig, jaw_opening, mouth_centre
 from streamer.avatar.idle import IdleEyes
+from streamer.avatar.neural import NeuralFace
 from streamer.config import AvatarStyle
 from streamer.frames import MouthPose
 
@@ -68,8 +69,16 @@ class VideoAvatar:
         # One rig (the loop's middle frame) makes every mouth shape once; other frames take it shifted to where
         # their own mouth is (the loop is calm: the face moves a little, it does not turn away).
         ref = n // 2
+        self._ref = ref
         self._ref_rig = FaceRig(self._frame(ref)[1], self.points[ref], cache=160)
         self._offsets = np.array([mouth_centre(p) for p in self.points]) - self._ref_rig.mouth_centre
+        self._neural = NeuralFace(self.points[ref], self.width, self.height)
+
+    def neural_face_input(self) -> np.ndarray:
+        """A neural lip-sync engine's face input: the loop's middle frame (see
+        :class:`~streamer.avatar.neural.NeuralFace`); its mouths are pasted where each frame's mouth is, as the
+        warp's are."""
+        return self._neural.face_input(self._picture(self._ref, self._backdrop))
 
     @property
     def size(self) -> tuple[int, int]:
@@ -80,7 +89,8 @@ class VideoAvatar:
         return self.clip.fps
 
     def set_backdrop(self, bgr: np.ndarray | None) -> None:
-        """The studio behind the presenter (``cutout``); without cutout the footage's own room is shown."""
+        """The studio behind the presenter (``cutout``); None: cut out onto transparency (premultiplied alpha).
+        Without cutout the footage's own room is shown either way."""
         if bgr is not None and bgr.shape[:2] != (self.height, self.width):
             raise ValueError(f"backdrop must be of shape {(self.height, self.width, 3)}, got {bgr.shape}")
         self._backdrop = None if bgr is None else cv2.cvtColor(np.ascontiguousarray(bgr), cv2.COLOR_BGR2BGRA)
@@ -102,7 +112,8 @@ class VideoAvatar:
         return self.idle.blink_amount(t_s) if self.idle is not None else 0.0
 
     def render(self, t_s: float, mouth: MouthPose) -> np.ndarray:
-        """The presenter at ``t_s`` with ``mouth``: a new ``(height, width, 4)`` uint8 BGRA array, opaque."""
+        """The presenter at ``t_s`` with ``mouth``: a new ``(height, width, 4)`` uint8 BGRA array, opaque unless cut
+        out with no backdrop (premultiplied alpha then)."""
         k = self.frame_index(t_s)
         _, base, rig = self._frame(k)
         following = self.frame_index(t_s + 1.0 / self.clip.fps)
@@ -111,11 +122,13 @@ class VideoAvatar:
             self._ahead[following] = self._pool.submit(self._picture, following, self._backdrop)
         blink = self.blink_amount(t_s)
         speaking = jaw_opening(mouth) * rig_jaw_px(self.points[k]) >= 0.25
-        if not speaking and blink <= 0.0:
+        if not speaking and blink <= 0.0 and mouth.crop is None:
             return base.copy()
         work = base.copy()
-        if speaking:
-            dx, dy = (float(v) for v in self._offsets[k])
+        dx, dy = (float(v) for v in self._offsets[k])
+        if mouth.crop is not None:  # the neural engine's face, made ahead for this frame
+            self._neural.paste(work, base, mouth.crop, offset=(round(dx), round(dy)))
+        elif speaking:
             self._ref_rig.draw_mouth(work, mouth, base=base, offset=(dx, dy))
         if blink > 0.0:
             if rig is None:
@@ -140,9 +153,19 @@ class VideoAvatar:
             interp = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
             picture = cv2.resize(picture, (self.width, self.height), interpolation=interp)
         bgra = cv2.cvtColor(picture, cv2.COLOR_BGR2BGRA)
-        if self.cutout and backdrop is not None and self.clip.mattes is not None:
-            bgra = self._over_studio(bgra, self.clip.mattes[k], backdrop)
+        if self.cutout and self.clip.mattes is not None:
+            if backdrop is not None:
+                return self._over_studio(bgra, self.clip.mattes[k], backdrop)
+            return self._premultiplied(bgra, self.clip.mattes[k])
         return bgra
+
+    def _premultiplied(self, person: np.ndarray, matte: np.ndarray) -> np.ndarray:
+        """``person`` cut out through ``matte`` onto transparency (premultiplied BGRA): a moving studio behind it is
+        blended in by the compositor."""
+        alpha = cv2.resize(matte, (self.width, self.height), interpolation=cv2.INTER_LINEAR)
+        out = cv2.multiply(person, cv2.merge([alpha, alpha, alpha, alpha]), scale=1.0 / 255.0)
+        out[:, :, 3] = alpha
+        return out
 
     def _over_studio(self, person: np.ndarray, matte: np.ndarray, backdrop: np.ndarray) -> np.ndarray:
         """``person`` laid onto ``backdrop`` through ``matte`` (scaled up): opaque BGRA (both are opaque)."""

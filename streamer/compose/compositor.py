@@ -30,6 +30,7 @@ from streamer.colour import Colour, hex_bgr, mix
 from streamer.compose import layout as lay
 from streamer.compose import text as tx
 from streamer.compose.layout import CardLayout, CardText, Rect
+from streamer.compose.studio_loop import StudioLoop, i420_planes, is_video_background
 from streamer.config import ProductSheet, ai_label_for
 from streamer.lang import SCREEN_TEXTS
 
@@ -53,17 +54,6 @@ def _luma(c: Colour) -> float:
 def i420_to_bgr(i420: np.ndarray) -> np.ndarray:
     """Planar I420 (``(h * 3 // 2, w)`` uint8) to a BGR picture."""
     return cv2.cvtColor(i420, cv2.COLOR_YUV2BGR_I420)
-
-
-def _planes(buf: np.ndarray, w: int, h: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Y, U, V views of an I420 buffer of a ``w`` x ``h`` picture (both even)."""
-    flat = buf.reshape(-1)
-    ysz, csz = w * h, (w // 2) * (h // 2)
-    return (
-        buf[:h],
-        flat[ysz : ysz + csz].reshape(h // 2, w // 2),
-        flat[ysz + csz : ysz + 2 * csz].reshape(h // 2, w // 2),
-    )
 
 
 def rounded_rect_mask(w: int, h: int, radius: float, *, supersample: int = 4) -> np.ndarray:
@@ -106,8 +96,8 @@ def _cover(img: np.ndarray, w: int, h: int) -> np.ndarray:
 
 def _paste_i420(out: np.ndarray, width: int, height: int, patch: np.ndarray, r: Rect) -> None:
     """Paste an I420 ``patch`` of the even-aligned rect ``r`` into the I420 frame ``out``."""
-    oy, ou, ov = _planes(out, width, height)
-    py, pu, pv = _planes(patch, r.w, r.h)
+    oy, ou, ov = i420_planes(out, width, height)
+    py, pu, pv = i420_planes(patch, r.w, r.h)
     oy[r.y : r.bottom, r.x : r.right] = py
     ys, xs = slice(r.y // 2, r.bottom // 2), slice(r.x // 2, r.right // 2)
     ou[ys, xs] = pu
@@ -148,6 +138,95 @@ class _Base:
     i420: np.ndarray
     overlays: tuple[Rect, ...]
     promo: _Promo | None = None
+    layers: tuple[_Layer, ...] = ()
+    """Over a moving background: the static layers, blended onto each frame."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Layer:
+    """A static layer's box over a moving background: per I420 plane, its premultiplied colour and how much of what
+    is under it shows through (0..255)."""
+
+    rect: Rect
+    planes: tuple[tuple[np.ndarray, np.ndarray], ...]
+
+
+def _layers_from(black: np.ndarray, black_i420: np.ndarray, white: np.ndarray) -> tuple[_Layer, ...]:
+    """The static layers as drawn over black and over white (every drawing step is a linear blend): coverage is
+    what separates the two. Over a background of luma ``Y`` a layer pixel then shows
+    ``Y_black + (1 - coverage) * (Y - 16)`` (likewise for chroma, about 128), which is what drawing it onto that
+    background would have given. One box per connected patch (card and its
+    shadow, label, notice); a pixel is blended by its own patch only."""
+    h, w = black.shape[:2]
+    spread = white.astype(np.int16) - black.astype(np.int16)
+    cover8 = np.clip(255 - spread.mean(axis=2), 0, 255).astype(np.uint8)
+    cover8[cover8 <= 2] = 0  # rounding, not a layer
+    count, labels, stats, _ = cv2.connectedComponentsWithStats((cover8 > 0).astype(np.uint8), connectivity=8)
+    yb, ub, vb = i420_planes(black_i420, w, h)
+    cover = cover8.astype(np.float32) * np.float32(1.0 / 255.0)
+    layers = []
+    for i in range(1, count):
+        x, y, rw, rh = (int(v) for v in stats[i, :4])
+        r = Rect(x, y, rw, rh).even_outer().clipped(w, h)
+        if r is None:
+            continue
+        # Boxes may overlap; each pixel belongs to one patch, and the other patches' pixels in this box keep 0.
+        a = np.where(labels[r.y : r.bottom, r.x : r.right] == i, cover[r.y : r.bottom, r.x : r.right], 0.0)
+        a = np.ascontiguousarray(a, np.float32)
+        ac = np.ascontiguousarray(a[::2, ::2])  # OpenCV's BGR->I420 takes chroma from each 2x2 block's first pixel
+        ys, xs = slice(r.y // 2, r.bottom // 2), slice(r.x // 2, r.right // 2)
+        planes = []
+        for plane, cov, zero in (
+            (yb[r.y : r.bottom, r.x : r.right], a, 16.0),
+            (ub[ys, xs], ac, 128.0),
+            (vb[ys, xs], ac, 128.0),
+        ):
+            # Shown over a plane value B: colour + rest * B / 255, with colour = black - zero * (1 - coverage) (never
+            # below 0: over black every value is at least zero * (1 - coverage)) -- two saturating uint8 operations.
+            colour = np.where(cov > 0, plane.astype(np.float32) - zero * (1.0 - cov), 0.0)  # other patches: 0
+            colour = np.clip(np.rint(colour), 0, 255).astype(np.uint8)
+            rest = np.clip(np.rint(255.0 * (1.0 - cov)), 0, 255).astype(np.uint8)
+            planes.append((colour, rest))
+        layers.append(_Layer(r, tuple(planes)))
+    return tuple(layers)
+
+
+def _apply_layers(out: np.ndarray, w: int, h: int, layers: tuple[_Layer, ...]) -> None:
+    """Blend the static ``layers`` onto the I420 frame ``out`` in place."""
+    oy, ou, ov = i420_planes(out, w, h)
+    for layer in layers:
+        r = layer.rect
+        ys, xs = slice(r.y // 2, r.bottom // 2), slice(r.x // 2, r.right // 2)
+        for dst, (colour, rest) in zip(
+            (oy[r.y : r.bottom, r.x : r.right], ou[ys, xs], ov[ys, xs]), layer.planes, strict=True
+        ):
+            dst[...] = cv2.add(colour, cv2.multiply(dst, rest, scale=1.0 / 255.0))
+
+
+#: ``round(zero * i / 255)`` for i in 0..255: the luma (16) and chroma (128) zero points scaled by what shows through.
+_ZERO_SHARE = {
+    zero: np.clip(np.rint(np.arange(256) * (zero / 255.0)), 0, 255).astype(np.uint8) for zero in (16.0, 128.0)
+}
+
+
+def _blend_premultiplied_i420(out: np.ndarray, w: int, h: int, bgra: np.ndarray, r: Rect) -> None:
+    """Lay the premultiplied ``bgra`` onto the I420 frame ``out`` at the even-aligned rect ``r``, in I420: the
+    picture converted as it is (that is, over black), less each zero point's share where the frame shows through,
+    plus the frame times that share (chroma takes each 2x2 block's first pixel, as OpenCV's conversion does)."""
+    over_black = cv2.cvtColor(bgra, cv2.COLOR_BGRA2YUV_I420)
+    rest = cv2.bitwise_not(cv2.extractChannel(bgra, 3))
+    rest_c = np.ascontiguousarray(rest[::2, ::2])
+    ys, xs = slice(r.y // 2, r.bottom // 2), slice(r.x // 2, r.right // 2)
+    oy, ou, ov = i420_planes(out, w, h)
+    for dst, black, share, zero in zip(
+        (oy[r.y : r.bottom, r.x : r.right], ou[ys, xs], ov[ys, xs]),
+        i420_planes(over_black, r.w, r.h),
+        (rest, rest_c, rest_c),
+        (16.0, 128.0, 128.0),
+        strict=True,
+    ):
+        colour = cv2.subtract(black, cv2.LUT(share, _ZERO_SHARE[zero]))
+        dst[...] = cv2.add(colour, cv2.multiply(dst, share, scale=1.0 / 255.0))
 
 
 class Compositor:
@@ -174,11 +253,20 @@ class Compositor:
     ) -> None:
         self.width, self.height = int(width), int(height)
         self.language = language
-        self._bg_picture = _read_picture(background) if not background.startswith("#") else None
-        if self._bg_picture is None:
+        self._loop: StudioLoop | None = None
+        self._bg_picture: np.ndarray | None = None
+        self.background_wait_s = 0.0
+        """How long :meth:`compose` may wait for a moving background's frame (0 on air: it never waits; benchmarks
+        that run faster than real time wait, so they count the decoding)."""
+        if background.startswith("#"):
             self._bg_colour = hex_bgr(background)
         else:
-            b, g, r = (int(v) for v in self._bg_picture.reshape(-1, 3).mean(axis=0))
+            if is_video_background(background):
+                self._loop = StudioLoop(background, self.width, self.height)  # raises BackgroundClipError
+                shown = i420_to_bgr(self._loop.first)
+            else:
+                shown = self._bg_picture = _read_picture(background)
+            b, g, r = (int(v) for v in shown.reshape(-1, 3).mean(axis=0))
             self._bg_colour = (b, g, r)
         self._accent = hex_bgr(accent)
         self.label_text = ai_label_for(language)
@@ -206,6 +294,9 @@ class Compositor:
         self._product_image: np.ndarray | None = None
         self._notice: str | None = None
         self._with_card = self._background.copy()
+        # A moving background: every static layer is drawn twice, over black (``_with_card``) and over white, and
+        # the two give each layer's colour and coverage (see :func:`_layers_from`).
+        self._with_card_white = np.full_like(self._background, 255) if self._loop is not None else None
         self._card_layout: CardLayout | None = None
         self._promo: _Promo | None = None
         self._state = self._build_base()
@@ -247,9 +338,20 @@ class Compositor:
         return (self.layout.avatar.x, self.layout.avatar.y)
 
     @property
-    def avatar_backdrop(self) -> np.ndarray:
-        """A copy of the background under the avatar rect, ``(h, w, 3)`` BGR, for ``CartoonAvatar.set_backdrop``."""
-        return self._backdrop.copy()
+    def avatar_backdrop(self) -> np.ndarray | None:
+        """A copy of the background under the avatar rect, ``(h, w, 3)`` BGR, for ``Avatar.set_backdrop``; None for
+        a moving background (the avatar then draws onto transparency and :meth:`compose` blends it per frame)."""
+        return None if self._loop is not None else self._backdrop.copy()
+
+    @property
+    def moving_background(self) -> StudioLoop | None:
+        """The looping video behind everything, when the background is one."""
+        return self._loop
+
+    def close(self) -> None:
+        """Stop decoding a moving background (also done when the compositor is dropped)."""
+        if self._loop is not None:
+            self._loop.close()
 
     @property
     def label_ink_height_px(self) -> int:
@@ -271,6 +373,7 @@ class Compositor:
             elif image_bgr.shape[2] == 4:
                 image_bgr = _flatten_bgra(image_bgr, (250, 250, 250))
         with_card = self._background.copy()
+        white = None if self._with_card_white is None else np.full_like(with_card, 255)
         card_layout = promo = None
         if product is not None:
             card_layout = lay.plan_card(
@@ -278,8 +381,11 @@ class Compositor:
             )
             if card_layout is not None:
                 promo = self._draw_card(with_card, card_layout, image_bgr)
+                if white is not None:
+                    self._draw_card(white, card_layout, image_bgr)
         self._product, self._product_image = product, image_bgr
         self._with_card, self._card_layout, self._promo = with_card, card_layout, promo
+        self._with_card_white = white
         self._state = self._build_base()
 
     def set_notice(self, text: str | None) -> None:
@@ -303,11 +409,24 @@ class Compositor:
         lab = self.layout.label.even_outer().clipped(self.width, self.height)
         if lab is not None and lab.intersects(a):
             overlays.append(lab)
-        return _Base(cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_I420), tuple(overlays), self._promo)
+        i420 = cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_I420)
+        if self._with_card_white is None:
+            return _Base(i420, tuple(overlays), self._promo)
+        white = self._with_card_white.copy()
+        if self._notice:
+            self._draw_notice(white, self._notice)
+        self._draw_label(white)
+        return _Base(i420, (), self._promo, _layers_from(bgr, i420, white))
 
     def base_bgr(self) -> np.ndarray:
-        """The current static picture (no avatar) as BGR, for previews and tests."""
-        return i420_to_bgr(self._state.i420)
+        """The current static picture (no avatar) as BGR, for previews and tests (over a moving background's first
+        frame)."""
+        state = self._state
+        if self._loop is None:
+            return i420_to_bgr(state.i420)
+        out = self._loop.first.copy()
+        _apply_layers(out, self.width, self.height, state.layers)
+        return i420_to_bgr(out)
 
     # ---- per frame -----------------------------------------------------------------------------------------------
 
@@ -322,6 +441,8 @@ class Compositor:
         a = self.layout.avatar
         if avatar_bgra.shape[:2] != (a.h, a.w):
             raise ValueError(f"avatar picture is {avatar_bgra.shape[1]}x{avatar_bgra.shape[0]}, expected {a.w}x{a.h}")
+        if self._loop is not None:
+            return self._compose_moving(state, avatar_bgra, t_s, opaque)
         if avatar_bgra.ndim == 3 and avatar_bgra.shape[2] == 4:
             if opaque is None:
                 opaque = cv2.minMaxLoc(cv2.extractChannel(avatar_bgra, 3))[0] >= 255.0
@@ -335,14 +456,14 @@ class Compositor:
             raise ValueError(f"avatar picture must be BGRA or BGR, got shape {avatar_bgra.shape}")
         out = state.i420.copy()
         W, H = self.width, self.height
-        oy, ou, ov = _planes(out, W, H)
-        ry, ru, rv = _planes(region, a.w, a.h)
+        oy, ou, ov = i420_planes(out, W, H)
+        ry, ru, rv = i420_planes(region, a.w, a.h)
         oy[a.y : a.bottom, a.x : a.right] = ry
         cy, cx = a.y // 2, a.x // 2
         ou[cy : cy + a.h // 2, cx : cx + a.w // 2] = ru
         ov[cy : cy + a.h // 2, cx : cx + a.w // 2] = rv
         if state.overlays:
-            by, bu, bv = _planes(state.i420, W, H)
+            by, bu, bv = i420_planes(state.i420, W, H)
             for r in state.overlays:
                 oy[r.y : r.bottom, r.x : r.right] = by[r.y : r.bottom, r.x : r.right]
                 ys, xs = slice(r.y // 2, r.bottom // 2), slice(r.x // 2, r.right // 2)
@@ -355,6 +476,34 @@ class Compositor:
                 _paste_i420(out, W, H, promo.pages[page], promo.rect)
         return out
 
+    def _compose_moving(self, state: _Base, avatar: np.ndarray, t_s: float, opaque: bool | None) -> np.ndarray:
+        """:meth:`compose` over a moving background: its frame, the avatar blended onto it, then every static
+        layer blended over both (the AI label stays on top)."""
+        assert self._loop is not None
+        W, H = self.width, self.height
+        a = self.layout.avatar
+        out = self._loop.frame_at(t_s, wait_s=self.background_wait_s).copy()
+        if avatar.ndim != 3 or avatar.shape[2] not in (3, 4):
+            raise ValueError(f"avatar picture must be BGRA or BGR, got shape {avatar.shape}")
+        if avatar.shape[2] == 4 and opaque is None:
+            opaque = cv2.minMaxLoc(cv2.extractChannel(avatar, 3))[0] >= 255.0
+        if avatar.shape[2] == 3:
+            region = cv2.cvtColor(avatar, cv2.COLOR_BGR2YUV_I420)
+        elif opaque:
+            region = cv2.cvtColor(avatar, cv2.COLOR_BGRA2YUV_I420)
+        else:
+            _blend_premultiplied_i420(out, W, H, avatar, a)
+            region = None
+        if region is not None:
+            _paste_i420(out, W, H, region, a)
+        _apply_layers(out, W, H, state.layers)
+        promo = state.promo
+        if promo is not None:
+            page = promo.layout.promo_page_at(t_s)
+            if page:
+                _paste_i420(out, W, H, promo.pages[page], promo.rect)
+        return out
+
     def _blend_premultiplied(self, bgra: np.ndarray) -> np.ndarray:
         inv = cv2.bitwise_not(cv2.extractChannel(bgra, 3))
         under = cv2.multiply(self._backdrop, cv2.merge([inv, inv, inv]), scale=1.0 / 255.0)
@@ -364,6 +513,8 @@ class Compositor:
 
     def _draw_background(self) -> np.ndarray:
         W, H = self.width, self.height
+        if self._loop is not None:
+            return np.zeros((H, W, 3), np.uint8)  # layers are drawn over black (and white); the clip goes under
         if self._bg_picture is not None:
             return np.ascontiguousarray(_cover(self._bg_picture, W, H))
         c = np.asarray(self._bg_colour, np.float32)
