@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint bench check clean
+.PHONY: install demo test test-fast lint bench check clean
 
 install: $(STAMP)
 
@@ -28,6 +28,10 @@ check: install
 
 test: install
 	$(BIN)/python -m pytest -q
+
+# Everything that starts no show, no server and no browser (tests/conftest.py keeps the marker honest).
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not integration" -n 2 --dist worksteal
 
 lint: install
 	$(BIN)/ruff check streamer tests

@@ -18,6 +18,7 @@ import os
 import random
 import threading
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,7 +61,13 @@ from streamer.voice.base import VoiceBackend, VoiceError, create_voice
 
 log = logging.getLogger(__name__)
 
-DRAIN_DEADLINE_S = 15.0
+DRAIN_DEADLINE_S = 2.0
+"""On a stop request the sentence on air may finish if it ends within this; past it, it is cut (the whole shutdown
+must fit systemd's and the operator's patience: 5 s)."""
+#: A show asked to stop as it starts still writes this much, so every recording it leaves is playable.
+MIN_RECORDING_S = 0.5
+#: How long the shutdown waits for each of: the dashboard's connections, a worker pool's current job.
+CLOSE_STEP_S = 0.5
 #: Speech voiced ahead before torch is imported (the import holds synthesis back for a few seconds).
 MODEL_IMPORT_SPEECH_AHEAD_S = 9.0
 
@@ -318,17 +325,33 @@ class Show:
 
     async def _shutdown(self) -> None:
         assert self.media is not None
-        if not self._finished.is_set() and not self._hard_stop:
-            # Drain: no new sentences; let the current one finish (bounded), then stop the clock.
+        began = time.monotonic()
+        took: dict[str, float] = {}
+
+        def mark(step: str) -> None:
+            took[step] = round(time.monotonic() - began - sum(took.values()), 2)
+
+        if not self._finished.is_set():  # no new sentences from here on
             if self._speaker is not None:
                 self._speaker.cancel()
             self.playout.drop_queued()
+        # A stop asked for at launch: let the first frames reach the outputs, so the recording is playable.
+        first = round(MIN_RECORDING_S * self.config.video.fps)
+        deadline = time.monotonic() + 3.0
+        while self.media.frames < first and not self._hard_stop and time.monotonic() < deadline:
+            if self._finished.is_set() or self.media.error is not None:
+                break
+            await asyncio.sleep(0.02)
+        if not self._finished.is_set() and not self._hard_stop:
+            # Drain: let the sentence on air finish (bounded), then stop the clock.
             deadline = self.clock.now() + DRAIN_DEADLINE_S
             # Polled: the media thread ends the sentence; 50 ms granularity is plenty for a shutdown.
             while not self.playout.idle and self.clock.now() < deadline and not self._hard_stop:
                 await self.clock.sleep(0.05)
+        mark("drain")
         self.media.stop()
         await asyncio.to_thread(self.media.join, 10.0)
+        mark("media")
         # Whatever was on air when the pictures stopped (a hard stop, the end of --duration) is in the transcript
         # as far as it was heard.
         heard = self.playout.interrupt()
@@ -336,24 +359,37 @@ class Show:
             self._record_heard(heard)
         await self._tasks.aclose()
         await self.catalog.aclose()
+        mark("tasks")
         drain = not self._hard_stop
-        results = await asyncio.gather(*(asyncio.to_thread(s.close, drain=drain, timeout_s=8.0) for s in self.sinks))
-        if not all(results):
+        closing: list[Coroutine[Any, Any, bool | None]] = [
+            asyncio.to_thread(s.close, drain=drain, timeout_s=2.0) for s in self.sinks
+        ]
+        if self.preview_server is not None:  # at the same time: tabs and event streams end
+            closing.append(self.preview_server.aclose(timeout_s=CLOSE_STEP_S))
+        results = await asyncio.gather(*closing)
+        if not all(r is not False for r in results):
             log.error("some outputs did not close cleanly")
-        if self.preview_server is not None:
-            await self.preview_server.aclose()
+        mark("outputs")
         if self.encoder is not None:
             self.encoder.close()
-        self._voice_pool.shutdown(wait=False, cancel_futures=True)
-        self._reply_pool.shutdown(wait=False, cancel_futures=True)
         if self.lipsync is not None:
             self.lipsync.close()
-        self._brain_pool.shutdown(wait=False, cancel_futures=True)
+        # Each pool's current job (a sentence, a model load) gets a moment to end; one that does not is left to
+        # the process's exit (its result is not needed).
+        pools = (self._voice_pool, self._reply_pool, self._brain_pool)
+        for pool in pools:
+            pool.shutdown(wait=False, cancel_futures=True)
+        await asyncio.wait(
+            [asyncio.ensure_future(asyncio.to_thread(p.shutdown, wait=True)) for p in pools], timeout=CLOSE_STEP_S
+        )
         await self.brain.aclose()
+        mark("workers")
         log.info(
-            "show stopped after %d frames (%.1f s of media)",
+            "show stopped after %d frames (%.1f s of media); shutdown took %.2f s (%s)",
             self.media.frames,
             self.media.frames / self.config.video.fps,
+            time.monotonic() - began,
+            ", ".join(f"{k} {v:.2f}" for k, v in took.items()),
         )
 
     # ---- catalog -----------------------------------------------------------------------------------------

@@ -10,12 +10,14 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import re
 import signal
 import sys
 from pathlib import Path
 from typing import NoReturn
 
+from streamer import early_stop
 from streamer.config import SimulatorChatSource, StreamConfig
 
 log = logging.getLogger("streamer")
@@ -105,6 +107,12 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0] not in ("run", "check", "ask", "prepare-avatar", "-h", "--help"):
         argv.insert(0, "run")
     args = build_parser().parse_args(argv)
+    if args.command != "run":
+        # Only a show needs a stop to wait until it has started: the other commands stop as Python does.
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        if early_stop.received:
+            return 128 + early_stop.received[0]
     if args.command == "check":
         return _check(args)
     if args.command == "ask":
@@ -339,7 +347,12 @@ def _run(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, show.request_stop)
-        return await show.run()
+        if early_stop.received:  # asked while the show was loading: it starts, writes its first frames, stops
+            show.request_stop()
+        code = await show.run()
+        if early_stop.installed:  # this process is the show's own: it ends now (see _exit_now)
+            _exit_now(code)
+        return code
 
     try:
         return asyncio.run(go())
@@ -349,6 +362,16 @@ def _run(args: argparse.Namespace) -> int:
 
 class _UsageError(Exception):
     pass
+
+
+def _exit_now(code: int) -> NoReturn:
+    """The show is closed: outputs finished, recordings playable. A worker thread still busy (a model being loaded, a
+    sentence being voiced) would hold the interpreter's exit until it ends -- asyncio waits for its executor's
+    threads, the interpreter for every pool's -- and its work is no longer needed: end the process now."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _host_port(text: str) -> tuple[str, int]:

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -118,3 +119,69 @@ def rtmp_server_factory(tmp_path: Path) -> Iterator[Callable[[int], RtmpServer]]
 @pytest.fixture
 def rtmp_server(rtmp_server_factory: Callable[[int], RtmpServer]) -> RtmpServer:
     return rtmp_server_factory(free_port())
+
+
+# ---- the integration marker, kept honest --------------------------------------------------------------------------
+
+#: Programs whose start makes a test an integration test (a show, a server, a browser).
+_INTEGRATION_PROGRAMS = ("run_stream.py", "nginx", "chromium", "chrome", "playwright")
+
+
+#: What the running test (its fixtures included) started, as the watch below saw it.
+_STARTED: list[str] = []
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _watch_for_integration() -> Iterator[None]:
+    """For the whole session, note every show started, every socket that listens (any server: dashboard, chat,
+    RTMP, HTTP) and every launch of the show's process or a server program. Session-wide, so a module fixture that
+    starts a show is seen too (it counts for the test whose setup ran it)."""
+    listen = socket.socket.listen
+    popen_init = subprocess.Popen.__init__
+
+    def listening(self: socket.socket, *args: Any) -> None:
+        _STARTED.append("a server")
+        listen(self, *args)
+
+    def launching(self: subprocess.Popen[bytes], args: Any, *rest: Any, **kwargs: Any) -> None:
+        text = " ".join(str(a) for a in args) if isinstance(args, list | tuple) else str(args)
+        if any(p in text for p in _INTEGRATION_PROGRAMS):
+            _STARTED.append(f"the program {text[:60]!r}")
+        popen_init(self, args, *rest, **kwargs)
+
+    from streamer.app import Show
+
+    run = Show.run
+
+    async def running(self: Show) -> int:
+        _STARTED.append("a show")
+        return await run(self)
+
+    patches: list[tuple[Any, str, Any]] = [
+        (socket.socket, "listen", listening),
+        (subprocess.Popen, "__init__", launching),
+        (Show, "run", running),
+    ]
+    saved = [(owner, name, getattr(owner, name)) for owner, name, _ in patches]
+    for owner, name, new in patches:
+        setattr(owner, name, new)
+    try:
+        yield
+    finally:
+        for owner, name, old in saved:
+            setattr(owner, name, old)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    _STARTED.clear()
+
+
+@pytest.fixture(autouse=True)
+def _integration_tests_are_marked(request: pytest.FixtureRequest, _watch_for_integration: None) -> Iterator[None]:
+    """A test that starts a show, a server or the show's process must carry ``@pytest.mark.integration``, so
+    ``make test-fast`` (``-m "not integration"``) runs only what needs none of them; an unmarked one fails."""
+    yield
+    if _STARTED and request.node.get_closest_marker("integration") is None:
+        started = ", ".join(sorted(set(_STARTED)))
+        pytest.fail(f"this test starts {started}: mark it @pytest.mark.integration", pytrace=False)

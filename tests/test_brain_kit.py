@@ -6,6 +6,8 @@ import asyncio
 import time
 from decimal import Decimal
 
+import pytest
+
 from streamer.bench.fake_llm import FakeLlm, fast, slow
 from streamer.brain.base import Beat, BrainRequest
 from streamer.brain.factory import build_brain
@@ -43,6 +45,7 @@ def llm_kit(fake: FakeLlm):
     )
 
 
+@pytest.mark.integration
 def test_an_invented_price_from_the_llm_never_reaches_the_voice():
     async def go() -> tuple[list[str], dict[str, int]]:
         async with FakeLlm([fast("This mug is lovely. Today it's only $5! It holds 350 ml.")]) as fake:
@@ -62,6 +65,7 @@ def test_an_invented_price_from_the_llm_never_reaches_the_voice():
     assert counts["fact"] == 1
 
 
+@pytest.mark.integration
 def test_a_slow_llm_falls_back_to_the_offline_answer_within_the_deadline():
     async def go() -> tuple[list[str], float]:
         async with FakeLlm([slow()]) as fake:

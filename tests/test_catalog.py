@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 from aiohttp import web
 
 from streamer.products import CatalogUpdate, ProductCatalog
@@ -302,6 +303,7 @@ async def with_shop(test: Callable[[FakeShop, str], Awaitable[None]], path: str 
         await runner.cleanup()
 
 
+@pytest.mark.integration
 def test_http_source_uses_etag_and_keeps_products_on_server_errors() -> None:
     async def test(shop: FakeShop, url: str) -> None:
         async with ProductCatalog(url, refresh_s=1, http_timeout_s=2) as catalog:
@@ -331,6 +333,7 @@ def test_http_source_uses_etag_and_keeps_products_on_server_errors() -> None:
     run(with_shop(test))
 
 
+@pytest.mark.integration
 def test_http_invalid_body_keeps_products_and_timeout_is_a_problem() -> None:
     async def test(shop: FakeShop, url: str) -> None:
         async with ProductCatalog(url, refresh_s=1, http_timeout_s=0.2) as catalog:
@@ -346,6 +349,7 @@ def test_http_invalid_body_keeps_products_and_timeout_is_a_problem() -> None:
     run(with_shop(test))
 
 
+@pytest.mark.integration
 def test_http_csv_by_content_type_without_etag() -> None:
     async def test(shop: FakeShop, url: str) -> None:
         shop.body = "id,name,price,features\ncup,Cup,4.00,Stackable|Glazed\n"
@@ -359,6 +363,7 @@ def test_http_csv_by_content_type_without_etag() -> None:
     run(with_shop(test))
 
 
+@pytest.mark.integration
 def test_http_large_body_arriving_in_chunks_is_read_whole() -> None:
     async def test(shop: FakeShop, url: str) -> None:
         items = [f'{{"id": "p{i}", "name": "Product {i}", "price": {i}.99}}' for i in range(3000)]
@@ -372,6 +377,7 @@ def test_http_large_body_arriving_in_chunks_is_read_whole() -> None:
     run(with_shop(test))
 
 
+@pytest.mark.integration
 def test_http_images_load_relative_to_the_feed_and_404_gives_a_placeholder() -> None:
     from io import BytesIO
 

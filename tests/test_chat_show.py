@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import resource
+import os
+import threading
+import time
 from pathlib import Path
 
+import pytest
 import yaml
 
 from streamer.app import Show
@@ -33,6 +36,7 @@ def run_show(tmp_path: Path, *, seconds: float, source: SimulatorChatSource) -> 
     return show
 
 
+@pytest.mark.integration
 def test_a_question_is_answered_in_the_stream_and_an_injection_is_deflected(tmp_path: Path):
     script = [
         # The first comment comes once the host is talking and the models have loaded (the embedding model's import
@@ -58,16 +62,44 @@ def test_a_question_is_answered_in_the_stream_and_an_injection_is_deflected(tmp_
     decisions = {e.data["user"]: e.data for e in show.events.recent("comment")}
     assert decisions["troll"]["outcome"] == "dropped" and decisions["troll"]["reason"].startswith("injection")
     assert "90%" not in text and "percent" not in text  # the deflection never repeats the viewer's words
-    # The reply cut into patter at a word boundary: the cut sentence is recorded as interrupted.
-    assert any(h.interrupted and not h.kind.startswith("reply") for h in show.spoken) or show.playout.cuts == 0
+    # The replies cut into patter at a word boundary (two replies: each lands in a 100 ms pause between patter
+    # sentences of seconds with a few per cent chance), and every cut sentence is recorded as interrupted.
+    cut = [h for h in show.spoken if h.interrupted and not h.kind.startswith("reply")]
+    assert show.playout.cuts >= 1, [(h.kind, h.text) for h in show.spoken]
+    assert len(cut) >= show.playout.cuts
     assert all(0 < r["latency_s"] < 3.0 for r in replies)
     assert show.media is not None and show.media.frames == 30 * 30
 
 
+def _rss_mb() -> float:
+    """This process's resident memory now (not a lifetime peak)."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+@pytest.mark.integration
 def test_a_flood_of_ten_thousand_messages_a_minute_keeps_memory_bounded_and_frames_exact(tmp_path: Path):
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    show = run_show(tmp_path, seconds=20.0, source=SimulatorChatSource(messages_per_min=10_000, seed=3))
-    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    samples: list[tuple[float, float]] = []
+    done = threading.Event()
+
+    def sample() -> None:  # resident memory twice a second while the flood runs
+        t0 = time.monotonic()
+        while not done.wait(0.5):
+            samples.append((time.monotonic() - t0, _rss_mb()))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        show = run_show(tmp_path, seconds=20.0, source=SimulatorChatSource(messages_per_min=10_000, seed=3))
+    finally:
+        done.set()
+        sampler.join(2)
+    # The models load in the first seconds; from then on a bounded show holds its memory while ~170 comments a
+    # second keep coming. Compared: the last third of the run against the sample at its start.
+    end_s = samples[-1][0]
+    late = [mb for t, mb in samples if t >= end_s * 2 / 3]
+    grown_mb = max(late) - late[0]
+    print({"rss_mb_first_last": (round(samples[0][1]), round(samples[-1][1])), "late_growth_mb": round(grown_mb, 1)})
     assert show.media is not None and show.media.frames == 20 * 30
     assert show.triage is not None
     stats = show.triage.stats()
@@ -75,4 +107,4 @@ def test_a_flood_of_ten_thousand_messages_a_minute_keeps_memory_bounded_and_fram
     assert show.triage.pending() <= show.config.chat.triage.queue_max
     assert len(show.events.history) <= show.events.history.maxlen
     assert show.media.pacer.resyncs == 0
-    assert grown_mb < 300
+    assert grown_mb < 40

@@ -211,6 +211,7 @@ def test_factory_builds_each_kind():
 # ---- generic WebSocket -------------------------------------------------------------------------------------------
 
 
+@pytest.mark.integration
 def test_websocket_maps_fields_and_kinds_and_skips_junk_frames():
     frames: list[Any] = [
         json.dumps({"type": "ack"}),  # a control frame: no user
@@ -277,6 +278,7 @@ def test_websocket_maps_fields_and_kinds_and_skips_junk_frames():
     assert follow.message_id.startswith("h-") and follow.message_id != order.message_id  # stable hash ids
 
 
+@pytest.mark.integration
 def test_websocket_reconnects_after_the_server_closes_and_drops_replayed_duplicates():
     def m(i: int) -> str:
         return json.dumps({"id": f"m{i}", "user": f"viewer{i}", "text": f"question {i}?"})
@@ -306,6 +308,7 @@ def test_websocket_reconnects_after_the_server_closes_and_drops_replayed_duplica
     assert [msg.text for msg in got] == ["question 1?", "question 2?", "no id here", "question 3?"]
 
 
+@pytest.mark.integration
 def test_an_oversized_frame_closes_the_connection_and_the_source_reconnects():
     big = json.dumps({"id": "big", "user": "x", "text": "y" * 5000})
     ok = json.dumps({"id": "ok", "user": "x", "text": "fits"})
@@ -329,6 +332,7 @@ def test_an_oversized_frame_closes_the_connection_and_the_source_reconnects():
     assert got[0].text == "fits"
 
 
+@pytest.mark.integration
 def test_an_unreachable_feed_backs_off_and_keeps_trying():
     clock = InstantClock()
 
@@ -392,6 +396,7 @@ def test_irc_lines_and_tags_are_parsed():
     assert len(sanitize_post("x" * 900)) == 500
 
 
+@pytest.mark.integration
 def test_twitch_handshake_tags_ping_reconnect_and_posting():
     sub = (
         r"@badges=subscriber/0;display-name=Noor;id=sub-1;login=noor;msg-id=subgift;msg-param-months=1;"
@@ -457,6 +462,7 @@ def test_twitch_handshake_tags_ping_reconnect_and_posting():
     assert hello.text == "hello!"
 
 
+@pytest.mark.integration
 def test_twitch_anonymous_login_sends_no_pass_and_never_posts():
     got: list[ChatMessage] = []
 
@@ -478,6 +484,7 @@ def test_twitch_anonymous_login_sends_no_pass_and_never_posts():
     run(main)
 
 
+@pytest.mark.integration
 def test_twitch_login_failure_notice_is_a_clear_error_and_backs_off_longer():
     clock = InstantClock()
     got: list[ChatMessage] = []
@@ -525,6 +532,7 @@ def yt_source(server: FakeYouTubeServer, clock: InstantClock, *, quota: int = 1_
     )
 
 
+@pytest.mark.integration
 def test_youtube_pages_honour_polling_interval_skip_backlog_and_map_events():
     clock = InstantClock()
     page1 = yt_page(
@@ -578,6 +586,7 @@ def test_youtube_pages_honour_polling_interval_skip_backlog_and_map_events():
     assert ana.kind == "gift" and ana.tags["event"] == "newSponsorEvent"
 
 
+@pytest.mark.integration
 def test_youtube_polls_no_faster_than_the_daily_quota_allows():
     clock = InstantClock()
     pages = [(200, yt_page([], next_token=f"p{i}", polling_ms=1000)) for i in range(3)]
@@ -594,6 +603,7 @@ def test_youtube_polls_no_faster_than_the_daily_quota_allows():
     run(main)
 
 
+@pytest.mark.integration
 def test_youtube_quota_exceeded_stops_polling_until_midnight_pacific():
     clock = InstantClock()
     responses = [
@@ -645,6 +655,7 @@ def test_youtube_stops_when_its_own_count_reaches_the_budget():
     assert clock.sleeps == []
 
 
+@pytest.mark.integration
 def test_youtube_server_errors_back_off_then_recover():
     clock = InstantClock()
     responses = [
@@ -709,6 +720,7 @@ def test_simulated_viewers_are_a_realistic_seeded_mix_about_real_products():
     assert sum(gaps) / len(gaps) == pytest.approx(2.0, rel=0.1)  # 30 per minute
 
 
+@pytest.mark.integration
 def test_simulator_source_plays_random_viewers_over_a_real_loopback_websocket():
     got: list[ChatMessage] = []
 
@@ -729,6 +741,7 @@ def test_simulator_source_plays_random_viewers_over_a_real_loopback_websocket():
     assert len({m.message_id for m in got}) == len(got)
 
 
+@pytest.mark.integration
 def test_simulator_plays_a_script_on_time(tmp_path: Path):
     script = tmp_path / "script.yaml"
     script.write_text(
@@ -758,6 +771,7 @@ def test_simulator_plays_a_script_on_time(tmp_path: Path):
     assert [m.kind for m in got] == ["comment", "comment", "gift", "comment"]
 
 
+@pytest.mark.integration
 def test_simulator_replays_recent_messages_to_a_new_client(tmp_path: Path):
     from websockets.asyncio.client import connect
 

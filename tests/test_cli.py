@@ -14,6 +14,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from .conftest import REPO, free_port
 
 BAD = REPO / "tests/data/bad"
@@ -44,6 +46,7 @@ def products_dir(tmp_path: Path, *bad_files: str) -> Path:
     return d
 
 
+@pytest.mark.integration
 def test_check_accepts_the_shipped_examples(tmp_path: Path):
     r = run_cli(
         "check", "--persona", str(REPO / "personas/host.yaml"), "--products", str(REPO / "products"), cwd=tmp_path
@@ -52,6 +55,7 @@ def test_check_accepts_the_shipped_examples(tmp_path: Path):
     assert r.stdout.startswith("ok:")
 
 
+@pytest.mark.integration
 def test_check_reports_broken_yaml_and_wrong_types_with_file_line_and_field(tmp_path: Path):
     d = products_dir(tmp_path, "broken_indent.yaml", "price_text.yaml")
     r = run_cli("check", "--persona", str(REPO / "personas/host.yaml"), "--products", str(d), cwd=tmp_path)
@@ -61,6 +65,7 @@ def test_check_reports_broken_yaml_and_wrong_types_with_file_line_and_field(tmp_
     assert "price_text.yaml:7: price: must be a number like 19.99" in r.stderr
 
 
+@pytest.mark.integration
 def test_run_with_a_bad_persona_exits_2_naming_the_key_and_a_suggestion(tmp_path: Path):
     r = run_cli(
         "run",
@@ -78,6 +83,7 @@ def test_run_with_a_bad_persona_exits_2_naming_the_key_and_a_suggestion(tmp_path
     assert "persona_unknown_key.yaml:3: voise" in r.stderr and "voice" in r.stderr
 
 
+@pytest.mark.integration
 def test_usage_errors_exit_2_without_traceback(tmp_path: Path):
     for args in (
         ["--size", "1281x720"],
@@ -91,6 +97,7 @@ def test_usage_errors_exit_2_without_traceback(tmp_path: Path):
         assert "Traceback" not in r.stderr and "error:" in r.stderr
 
 
+@pytest.mark.integration
 def test_missing_image_and_unreachable_rtmp_target_do_not_stop_the_show(tmp_path: Path):
     d = products_dir(tmp_path, "missing_image.yaml")
     persona = tmp_path / "quiet.yaml"
@@ -125,6 +132,7 @@ def test_missing_image_and_unreachable_rtmp_target_do_not_stop_the_show(tmp_path
     assert abs(float(json.loads(probe.stdout)["format"]["duration"]) - 4.0) < 0.2
 
 
+@pytest.mark.integration
 def test_sigterm_drains_and_leaves_a_clean_recording(tmp_path: Path):
     persona = tmp_path / "quiet.yaml"
     persona.write_text(SILENT_PERSONA)
@@ -170,7 +178,7 @@ def test_sigterm_drains_and_leaves_a_clean_recording(tmp_path: Path):
     reader.join(10)
     err = "".join(lines)
     assert proc.returncode == 0, err[-2000:]
-    assert time.monotonic() - started < 20
+    assert time.monotonic() - started <= 5.0  # systemd's stop, an operator's Ctrl-C: seconds, not minutes
     assert "show stopped after" in err
     probe = subprocess.run(
         ["ffprobe", "-v", "error", "-count_frames", "-show_streams", "-of", "json", str(rec)],
@@ -184,6 +192,7 @@ def test_sigterm_drains_and_leaves_a_clean_recording(tmp_path: Path):
     assert int(video["nb_read_frames"]) >= 4 * 30 - 10
 
 
+@pytest.mark.integration
 def test_ask_prints_the_guarded_answer_one_sentence_per_line(tmp_path: Path):
     r = run_cli(
         "ask",
@@ -214,6 +223,7 @@ def test_ask_prints_the_guarded_answer_one_sentence_per_line(tmp_path: Path):
     assert r.returncode == 2 and "not in the catalog" in r.stderr and "Traceback" not in r.stderr
 
 
+@pytest.mark.integration
 def test_a_generated_dashboard_token_is_printed_once_and_never_logged(tmp_path: Path):
     persona = tmp_path / "quiet.yaml"
     persona.write_text(SILENT_PERSONA)
@@ -266,6 +276,7 @@ def test_dashboard_address_forms():
 # ---- the persona's voice -----------------------------------------------------------------------------------------
 
 
+@pytest.mark.integration
 def test_check_names_the_persona_line_of_a_voice_that_does_not_exist(tmp_path: Path):
     persona = tmp_path / "host.yaml"
     persona.write_text("name: Ann\nlanguage: en\nvoice:\n  backend: piper\n  voice: en_US-nobody-medium\n")
@@ -275,6 +286,7 @@ def test_check_names_the_persona_line_of_a_voice_that_does_not_exist(tmp_path: P
     assert f"{persona}:5: voice.voice: voice 'en_US-nobody-medium' cannot load" in r.stderr
 
 
+@pytest.mark.integration
 def test_check_refuses_the_english_voice_for_a_chinese_persona_and_says_what_to_supply(tmp_path: Path):
     persona = tmp_path / "zh.yaml"
     persona.write_text("name: 小安\nlanguage: zh-CN\n")
@@ -284,6 +296,7 @@ def test_check_refuses_the_english_voice_for_a_chinese_persona_and_says_what_to_
     assert "zh_CN-<name>-medium.onnx and its .onnx.json in voices/" in r.stderr
 
 
+@pytest.mark.integration
 def test_run_exits_2_on_a_damaged_voice_file_but_not_with_backend_silence(tmp_path: Path):
     voices = tmp_path / "voices"
     voices.mkdir()

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 import yaml
 
 from streamer.app import Show
@@ -47,6 +48,7 @@ def spoken(show: Show, kinds: tuple[str, ...] | None = None, after_seq: int = 0)
     ]
 
 
+@pytest.mark.integration
 def test_the_operator_drives_the_running_show_through_the_api(tmp_path: Path):
     persona_file = tmp_path / "host.yaml"
     shutil.copy(REPO / "personas/host.yaml", persona_file)

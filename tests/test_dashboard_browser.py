@@ -15,6 +15,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
 import yaml
 from playwright.sync_api import Page, sync_playwright
 
@@ -32,6 +33,7 @@ def video_time(page: Page) -> float:
     return float(page.evaluate("document.getElementById('v').currentTime"))
 
 
+@pytest.mark.integration
 def test_operator_dashboard_in_a_real_browser(tmp_path: Path):
     assert Path(CHROMIUM).exists(), "Debian chromium is not installed (make install as root installs it)"
     persona = tmp_path / "host.yaml"

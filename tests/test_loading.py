@@ -446,6 +446,7 @@ def test_spec_lists_become_text_and_an_unreadable_spec_is_left_out(tmp_path: Pat
     assert p.message == "binary data cannot be read as text; left out, the rest of the product loads"
 
 
+@pytest.mark.integration
 def test_check_all_reads_products_from_a_url(tmp_path: Path) -> None:
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer

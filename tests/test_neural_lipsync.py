@@ -156,6 +156,7 @@ class SlowEngine:
         return np.full((faces.shape[0], 3, 96, 96), 0.5, np.float32)
 
 
+@pytest.mark.integration
 def test_a_slow_engine_never_makes_frames_late_and_status_shows_the_fallback(
     tiny: Path, portrait: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -220,6 +221,7 @@ def test_a_slow_engine_never_makes_frames_late_and_status_shows_the_fallback(
     assert lipsync is None and closed and status.startswith("photo (lip-sync: warp (CPU)), "), status
 
 
+@pytest.mark.integration
 def test_check_names_a_lip_sync_model_with_the_wrong_shapes_and_a_neural_engine_without_a_photo(
     portrait: Path, tmp_path: Path
 ) -> None:

@@ -244,6 +244,7 @@ def test_ten_minutes_of_show_greets_first_rotates_and_never_restarts_a_cut_sente
     assert np.isfinite(m["distinct_2"])
 
 
+@pytest.mark.integration
 def test_an_llm_that_keeps_failing_the_guards_trips_the_breaker_and_the_offline_brain_answers() -> None:
     """The endpoint streams an invented price and a claim to be human, every time: nothing of it is spoken, every
     turn is answered from the sheet, and after ``breaker_failures`` turns the endpoint is left alone."""
@@ -275,6 +276,7 @@ def test_an_llm_that_keeps_failing_the_guards_trips_the_breaker_and_the_offline_
     assert llm.stats.fallbacks["breaker_open"] == 2 and llm.stats.guard_drops >= 2
 
 
+@pytest.mark.integration
 def test_llm_requests_are_rate_limited() -> None:
     from streamer.bench.fake_llm import FakeLlm, fast
     from streamer.brain.llm import LlmBrain

@@ -360,6 +360,7 @@ patter:
 """
 
 
+@pytest.mark.integration
 def test_an_edit_of_the_persona_file_on_disk_changes_the_greeting_that_is_heard(tmp_path: Path):
     products = tmp_path / "products"
     products.mkdir()

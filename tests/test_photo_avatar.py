@@ -140,6 +140,7 @@ def test_the_image_path_is_relative_to_the_persona_file(portrait_file: Path, tmp
     assert persona.avatar.likeness_consent is not None and persona.avatar.likeness_consent.by.startswith("Eileen")
 
 
+@pytest.mark.integration
 def test_check_and_run_refuse_a_portrait_without_a_usable_face(portrait_file: Path, tmp_path: Path) -> None:
     cup, reason = _bad_pictures(tmp_path, portrait_file)["no face"]
     persona = _persona(tmp_path, f"  kind: photo\n  image: {cup.name}\n  likeness_consent: {CONSENT}\n")

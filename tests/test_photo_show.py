@@ -25,6 +25,9 @@ from streamer.scene import Scene
 from .conftest import REPO
 from .test_photo_avatar import CONSENT, _identity_mask, _masked_ssim
 
+# Every test here runs a show or the show's process (in a module fixture that most of them share).
+pytestmark = pytest.mark.integration
+
 SECONDS = 16
 FPS = 30
 

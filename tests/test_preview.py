@@ -10,6 +10,7 @@ import time
 
 import aiohttp
 import av
+import pytest
 
 from streamer.chat.events import ChatEventLog
 from streamer.dashboard.auth import COOKIE, DashboardAuth
@@ -47,6 +48,7 @@ def test_codec_string_from_annex_b_and_avcc():
     assert avc_codec_string(b"\x01\x42\xc0\x1e\xff") == "avc1.42c01e"
 
 
+@pytest.mark.integration
 def test_viewer_gets_an_init_message_then_playable_fmp4_starting_at_a_keyframe():
     syncs: list[dict] = []
 
@@ -111,6 +113,7 @@ def test_viewer_gets_an_init_message_then_playable_fmp4_starting_at_a_keyframe()
     assert all(0 <= m["got_ms"] - m["wall_ms"] < 1000 for m in syncs)
 
 
+@pytest.mark.integration
 def test_chat_events_stream_as_server_sent_events():
     async def main() -> list[dict]:
         enc = make_encoder()
@@ -145,6 +148,7 @@ def test_chat_events_stream_as_server_sent_events():
     assert got[1]["data"]["latency_s"] == 0.5
 
 
+@pytest.mark.integration
 def test_everything_but_healthz_needs_the_token_and_login_sets_an_http_only_cookie():
     async def main() -> None:
         enc = make_encoder()

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from streamer.clock import audio_share
 from streamer.config import AudioSettings, VideoSettings
@@ -128,6 +129,7 @@ def test_keyframes_every_two_seconds(tmp_path: Path):
     assert [round(b - a, 2) for a, b in itertools.pairwise(keys)] == [2.0, 2.0]
 
 
+@pytest.mark.integration
 def test_rtmp_target_down_at_start_is_retried_until_the_server_appears(tmp_path: Path, rtmp_server_factory):
     port = free_port()
     enc = make_encoder()
@@ -155,6 +157,7 @@ def test_rtmp_target_down_at_start_is_retried_until_the_server_appears(tmp_path:
     assert float(info["format"]["duration"]) > 2.0
 
 
+@pytest.mark.integration
 def test_rtmp_target_that_drops_mid_stream_reconnects_and_resumes_on_a_keyframe(tmp_path: Path):
     from .conftest import _start_nginx, _stop
 
@@ -198,3 +201,65 @@ def test_rtmp_target_that_drops_mid_stream_reconnects_and_resumes_on_a_keyframe(
     packets = video_packets(server2.recording("drop"))
     assert packets and "K" in packets[0][1]  # the new connection starts on a keyframe
     assert packets[-1][0] - packets[0][0] > 1.5
+
+
+def _packets(encoder: AVEncoder, frames: int) -> list:
+    out = []
+    for n in range(frames):
+        v, a = synthetic(encoder, n)
+        out.extend(encoder.encode(v, a))
+    return out
+
+
+def test_a_backlog_past_max_queue_s_is_dropped_whole_and_the_target_resyncs_on_the_next_keyframe(tmp_path: Path):
+    """The media thread never waits for a slow target: past ``max_queue_s`` of queued media the queue is dropped, a
+    keyframe is asked for, and the writer skips everything until that keyframe (a decoder needs it)."""
+    encoder = make_encoder(keyframe_interval_s=2.0)
+    packets = _packets(encoder, 150)  # 5 s: keyframes at 0 s, 2 s, 4 s
+    asked: list[int] = []
+    sink = MuxSink(
+        parse_target(str(tmp_path / "slow.flv")),
+        video_template=encoder.video_stream,
+        audio_template=encoder.audio_stream,
+        max_queue_s=1.0,
+    )
+    sink.want_keyframe = lambda: asked.append(1)
+    sink.state = SinkState.LIVE  # connected, but its writer is stuck (never started): the queue only grows
+    sink.offer(packets[: len(packets) // 10])  # 0.5 s: kept
+    assert sink.dropped_packets == 0 and len(sink._queue) == len(packets) // 10
+    sink.offer(packets[len(packets) // 10 :])  # now 5 s are queued
+    assert sink.dropped_packets > 0 and not sink._queue and asked, (sink.dropped_packets, len(sink._queue))
+    assert sink._resync  # the writer will wait for a keyframe
+    # While not connected, only what follows the newest keyframe is kept (a reconnect starts on it).
+    down = MuxSink(
+        parse_target(str(tmp_path / "down.flv")),
+        video_template=encoder.video_stream,
+        audio_template=encoder.audio_stream,
+        max_queue_s=10.0,
+    )
+    down.state = SinkState.BACKOFF
+    down.offer(packets)
+    first = down._queue[0]
+    assert first.kind == "video" and first.keyframe and abs(first.time_s - 4.0) < 1e-6
+
+
+def test_the_writer_starts_on_a_keyframe_after_a_resync(tmp_path: Path):
+    encoder = make_encoder(keyframe_interval_s=1.0)
+    packets = _packets(encoder, 75)  # keyframes at 0, 1, 2 s
+    key1 = next(i for i, p in enumerate(packets) if p.kind == "video" and p.keyframe and p.time_s > 0.5)
+    path = tmp_path / "resync.flv"
+    sink = MuxSink(parse_target(str(path)), video_template=encoder.video_stream, audio_template=encoder.audio_stream)
+    sink.start()
+    deadline = time.monotonic() + 5
+    while sink.state is not SinkState.LIVE and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert sink.state is SinkState.LIVE
+    # Mid-GOP packets first (as after a dropped backlog): they are skipped until the keyframe at 1 s.
+    mid = [p for p in packets[:key1] if p.time_s > 0.3]
+    sink.offer(mid)
+    sink.offer(packets[key1:])
+    assert sink.close(drain=True, timeout_s=5.0)
+    written = video_packets(path)
+    assert written and written[0][1].startswith("K")  # the file starts on a keyframe
+    assert abs(written[0][0] - 1.0) < 0.05, written[:3]
+    assert len(written) == sum(1 for p in packets[key1:] if p.kind == "video")

@@ -7,7 +7,6 @@ import sys
 
 import numpy as np
 import pytest
-from scipy.signal import resample_poly
 
 from streamer.voice.resample import resample
 
@@ -16,6 +15,8 @@ from streamer.voice.resample import resample
 def test_matches_scipy_resample_poly(rate: int, n: int) -> None:
     x = np.random.default_rng(n).standard_normal(n) * 0.3
     g = np.gcd(48_000, rate)
+    from scipy.signal import resample_poly  # here, not at collection: scipy.signal takes a second to import
+
     want = resample_poly(x, 48_000 // g, rate // g)
     got = resample(x, 48_000, rate)
     assert got.shape == want.shape

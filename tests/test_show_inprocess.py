@@ -8,6 +8,8 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
 from streamer.app import Show
 from streamer.config import Persona, StreamConfig
 from streamer.publish.sinks import parse_target
@@ -19,6 +21,7 @@ from .conftest import REPO
 SECONDS = 18
 
 
+@pytest.mark.integration
 def test_a_changed_price_reaches_the_card_and_the_patter_without_a_restart(tmp_path: Path):
     products = tmp_path / "products"
     products.mkdir()

@@ -24,6 +24,9 @@ from streamer.scene import Scene
 
 from .conftest import REPO, RtmpServer
 
+# Every test here runs a show or the show's process (in a module fixture that most of them share).
+pytestmark = pytest.mark.integration
+
 SECONDS = 15
 FPS = 30
 W, H = 1280, 720

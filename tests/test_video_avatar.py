@@ -25,6 +25,9 @@ from .test_cli import products_dir, run_cli
 from .test_photo_avatar import CONSENT
 from .test_photo_show import FPS, check_lips_and_blinks, decoded, lips_and_blinks, run_measured_show
 
+# Every test here runs a show or the show's process (in a module fixture that most of them share).
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, object]]:

