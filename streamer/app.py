@@ -50,9 +50,10 @@ from streamer.persona_watch import PersonaFileWatch
 from streamer.playout import SpeechPlayout
 from streamer.products.catalog import ProductCatalog
 from streamer.publish.encoder import AVEncoder
-from streamer.publish.media_loop import MediaEvents, MediaLoop, PacketOutput
+from streamer.publish.media_loop import MediaEvents, MediaLoop
+from streamer.publish.outputs import Output, open_outputs
 from streamer.publish.preview import PreviewHub
-from streamer.publish.sinks import MuxSink, Target
+from streamer.publish.sinks import Target
 from streamer.scene import Card, Looks, Scene
 from streamer.speaker import READY_MAX, SPEECH_LOW_WATER_S, ReplyJob, Speaker, is_social, reply_job
 from streamer.stats import percentile
@@ -190,7 +191,8 @@ class Show:
         self.scene: Scene | None = None
         self.encoder: AVEncoder | None = None
         self.media: MediaLoop | None = None
-        self.sinks: list[MuxSink] = []
+        self.outputs: list[Output] = []
+        """Every place the encode goes (targets, recordings, the dashboard's preview)."""
         self.preview_hub: PreviewHub | None = None
         self.preview_server: DashboardServer | None = None
         self.exit_code = 0
@@ -232,40 +234,31 @@ class Show:
             )
         self.encoder = AVEncoder(video=v, audio=self.config.audio)
         encoder = self.encoder
-        outputs: list[PacketOutput] = []
-        for target in self.targets:
-            sink = MuxSink(
-                target,
-                video_template=encoder.video_stream,
-                audio_template=encoder.audio_stream,
-                on_connected=self._on_sink_connected,
-                max_backoff_s=self.config.reconnect_max_backoff_s,
-            )
-            sink.want_keyframe = encoder.request_keyframe
-            self.sinks.append(sink)
-            outputs.append(sink)
-        if self.preview_enabled:
-            self.preview_hub = PreviewHub(
-                video_template=encoder.video_stream,
-                audio_template=encoder.audio_stream,
-                want_keyframe=encoder.request_keyframe,
-                loop=loop,
-            )
-            outputs.append(self.preview_hub)
+        opened = open_outputs(
+            self.targets,
+            video_template=encoder.video_stream,
+            audio_template=encoder.audio_stream,
+            want_keyframe=encoder.request_keyframe,
+            on_connected=self._on_output_connected,
+            max_backoff_s=self.config.reconnect_max_backoff_s,
+            now=self.clock.now,
+            preview_loop=loop if self.preview_enabled else None,
+        )
+        self.outputs, self.preview_hub = opened.all, opened.preview
         max_frames = round(self.duration_s * v.fps) if self.duration_s else None
         self.media = MediaLoop(
             fps=v.fps,
             renderer=self.scene,
             playout=self.playout,
             encoder=encoder,
-            outputs=outputs,
+            outputs=list(self.outputs),
             clock=self.clock,
             on_events=lambda ev: loop.call_soon_threadsafe(self._on_media_events, ev),
             max_frames=max_frames,
             on_finished=lambda: loop.call_soon_threadsafe(self._finished.set),
         )
-        for sink in self.sinks:
-            sink.start()
+        for output in self.outputs:
+            output.start()
         self.media.start()
         self.stats.first_frame_s = time.monotonic() - self.stats.started_monotonic
         log.info(
@@ -362,7 +355,7 @@ class Show:
         mark("tasks")
         drain = not self._hard_stop
         closing: list[Coroutine[Any, Any, bool | None]] = [
-            asyncio.to_thread(s.close, drain=drain, timeout_s=2.0) for s in self.sinks
+            asyncio.to_thread(o.close, drain=drain, timeout_s=2.0) for o in self.outputs
         ]
         if self.preview_server is not None:  # at the same time: tabs and event streams end
             closing.append(self.preview_server.aclose(timeout_s=CLOSE_STEP_S))
@@ -631,11 +624,11 @@ class Show:
                 product_id=heard.product_id,
             )
 
-    def _on_sink_connected(self, sink: MuxSink) -> None:
-        # Runs in the sink's thread: a fresh viewer of this target must see the AI notice and a keyframe now.
+    def _on_output_connected(self, output: Output, reconnect: bool) -> None:
+        # Runs in the output's thread: a fresh viewer of this target must see the AI notice and a keyframe now.
         if self.encoder is not None:
             self.encoder.request_keyframe()
-        if self.scene is not None and sink.connects > 1:
+        if self.scene is not None and reconnect:
             self.scene.show_notice()
 
     # ---- operator controls (the dashboard's API calls these; see streamer.dashboard.server.ShowControl) -----
@@ -988,11 +981,13 @@ class Show:
         summary["patter"] = "paused" if self.speaker.patter_paused else "running"
         for src in self.chat_sources:
             summary[f"chat {src.name}"] = src.stats().get("state", "?")
-        for s in self.sinks:
-            summary[f"out {s.target.display}"] = s.state.value
+        stats = [o.stats() for o in self.outputs]
+        for st in stats:
+            if st["name"] != "preview":
+                summary[f"out {st['name']}"] = st["state"]
         return {
             "summary": summary,
-            "outputs": [s.stats() for s in self.sinks],
+            "outputs": [st for st in stats if st["name"] != "preview"],
             "spoken": [{"text": h.text, "kind": h.kind, "interrupted": h.interrupted} for h in self.spoken],
             "stats": {
                 **self.speaker.summary(),
@@ -1066,9 +1061,9 @@ class Show:
             value = percentile(lat, q) if lat else float("nan")
             lines.append(f'livehost_reply_latency_seconds{{quantile="{q}"}} {value:.3f}')
         lines.append("# TYPE livehost_output_up gauge")
-        for sink in self.sinks:
-            up = 1 if sink.state.value == "live" else 0
-            lines.append(f'livehost_output_up{{target="{sink.target.display}"}} {up}')
+        for output in self.outputs:
+            if output is not self.preview_hub:
+                lines.append(f'livehost_output_up{{target="{output.name}"}} {int(output.live)}')
         lines.append("# TYPE livehost_guard_actions_total counter")
         for kind, n in sorted(self.brain.guard.counts.items()):
             lines.append(f'livehost_guard_actions_total{{kind="{kind}"}} {n}')

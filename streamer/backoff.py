@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 
 #: Past this many doublings the delay is at its cap anyway; the exponent stops here so that a target that stays
 #: down for days never overflows a float (2**1024 does).
@@ -29,3 +30,47 @@ class Backoff:
 
     def reset(self) -> None:
         self.attempt = 0
+
+
+class ReconnectPolicy:
+    """The one reconnect policy of every connection the show keeps up (chat sources, outputs): a :class:`Backoff`
+    between attempts, started again from its first step once a connection has stayed up ``stable_after_s``,
+    measured with ``now`` (the show's injected clock, so tests run it in virtual time)."""
+
+    def __init__(
+        self,
+        *,
+        now: Callable[[], float],
+        max_s: float = 30.0,
+        stable_after_s: float = 10.0,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self.backoff = backoff or Backoff(base_s=0.5, max_s=max_s)
+        self.stable_after_s = stable_after_s
+        self._now = now
+        self._up_since: float | None = None
+
+    @property
+    def attempt(self) -> int:
+        return self.backoff.attempt
+
+    def attempting(self) -> None:
+        """A new connection attempt begins (whatever was up before is gone)."""
+        self._up_since = None
+
+    def connected(self) -> None:
+        """A connection is up (from now on it counts towards stability)."""
+        self._up_since = self._now()
+
+    def stable(self) -> bool:
+        """Whether the current connection has stayed up long enough to forget earlier failures."""
+        return self._up_since is not None and self._now() - self._up_since >= self.stable_after_s
+
+    def next_delay(self, *, at_least: int = 0) -> float:
+        """The connection failed or ended: how long to wait before the next attempt. ``at_least``: start no lower
+        than that step (a refusal that retrying soon will not fix)."""
+        if self.stable():
+            self.backoff.reset()
+        self._up_since = None
+        self.backoff.at_least(at_least)
+        return self.backoff.next_delay()

@@ -327,12 +327,9 @@ def _run(args: argparse.Namespace) -> int:
         print(f"error: {_first_line(exc)}", file=sys.stderr)
         return EXIT_CONFIG
 
-    # The media thread shares the GIL with model loading and synthesis: hand it over every 1 ms instead of 5 ms
-    # so a frame never waits long for it (each frame takes and releases the GIL many times).
-    sys.setswitchinterval(0.001)
-    from streamer.memory import limit_malloc_arenas
+    from streamer.process import bootstrap_process
 
-    limit_malloc_arenas(2)
+    bootstrap_process()  # GIL hand-over, malloc arenas, model threads: for the CPUs this process may use
     show = Show(
         config=config,
         persona=persona,

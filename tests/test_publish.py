@@ -170,7 +170,7 @@ def test_rtmp_target_that_drops_mid_stream_reconnects_and_resumes_on_a_keyframe(
         video_template=enc.video_stream,
         audio_template=enc.audio_stream,
         max_backoff_s=1.0,
-        on_connected=lambda s: (connected.append(s.connects), enc.request_keyframe()),
+        on_connected=lambda s, _reconnect: (connected.append(s.connects), enc.request_keyframe()),
     )
     sink.want_keyframe = enc.request_keyframe
     sink.start()
@@ -263,3 +263,37 @@ def test_the_writer_starts_on_a_keyframe_after_a_resync(tmp_path: Path):
     assert written and written[0][1].startswith("K")  # the file starts on a keyframe
     assert abs(written[0][0] - 1.0) < 0.05, written[:3]
     assert len(written) == sum(1 for p in packets[key1:] if p.kind == "video")
+
+
+def test_every_output_kind_keeps_the_one_contract_and_closes_from_any_thread(tmp_path: Path):
+    import asyncio
+
+    from streamer.publish.outputs import Output, open_outputs
+
+    encoder = make_encoder()
+
+    async def main() -> tuple[list[str], int, int]:
+        opened = open_outputs(
+            [parse_target(str(tmp_path / "a.flv")), parse_target(str(tmp_path / "b.mp4"))],
+            video_template=encoder.video_stream,
+            audio_template=encoder.audio_stream,
+            want_keyframe=encoder.request_keyframe,
+            preview_loop=asyncio.get_running_loop(),
+        )
+        assert all(isinstance(o, Output) for o in opened.all) and opened.preview in opened.all
+        for o in opened.all:
+            o.start()
+        assert opened.preview is not None
+        opened.preview.add()
+        watching = opened.preview.stats()["viewers"]
+        await asyncio.to_thread(run_frames, encoder, opened.all, 30)
+        # The show closes every output the same way, off its loop; the preview lets its viewers go on its loop.
+        closed = await asyncio.gather(*(asyncio.to_thread(o.close, drain=True, timeout_s=5.0) for o in opened.all))
+        await asyncio.sleep(0.05)
+        assert all(closed)
+        return [o.name for o in opened.all], watching, opened.preview.stats()["viewers"]
+
+    names, watching, left = asyncio.run(main())
+    assert names == [str(tmp_path / "a.flv"), str(tmp_path / "b.mp4"), "preview"]
+    assert (watching, left) == (1, 0)
+    assert ffprobe(tmp_path / "a.flv")["streams"] and ffprobe(tmp_path / "b.mp4")["streams"]

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
@@ -79,6 +80,19 @@ class Launched:
         return took
 
 
+@pytest.fixture
+def launched() -> Iterator[list[Launched]]:
+    """The shows a test launches: killed at teardown whatever happened (a failed test leaves no show running)."""
+    shows: list[Launched] = []
+    try:
+        yield shows
+    finally:
+        for show in shows:
+            if show.proc.poll() is None:
+                show.proc.kill()
+                show.proc.wait(10)
+
+
 def _video_frames(path: Path) -> int:
     probe = subprocess.run(
         ["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v", "-show_streams", "-of", "json", str(path)],
@@ -89,10 +103,13 @@ def _video_frames(path: Path) -> int:
     return int(json.loads(probe.stdout)["streams"][0]["nb_read_frames"])
 
 
-def test_sigterm_with_dashboard_clients_open_and_an_rtmp_target_down_exits_within_5_s(tmp_path: Path):
+def test_sigterm_with_dashboard_clients_open_and_an_rtmp_target_down_exits_within_5_s(
+    tmp_path: Path, launched: list[Launched]
+):
     port = free_port()
     down = f"rtmp://127.0.0.1:{free_port()}/live/key"  # nothing listens: the sink waits to reconnect
     show = Launched(tmp_path, "--dashboard", f"127.0.0.1:{port}", "--out", down, ready="dashboard at")
+    launched.append(show)
     assert show.live.wait(60), show.log[-2000:]
     base = f"http://127.0.0.1:{port}"
     seen: dict[str, object] = {}
@@ -138,8 +155,9 @@ async def _ends(read: object) -> bool:
     return True
 
 
-def test_a_stop_asked_for_at_launch_still_leaves_a_playable_recording(tmp_path: Path):
+def test_a_stop_asked_for_at_launch_still_leaves_a_playable_recording(tmp_path: Path, launched: list[Launched]):
     show = Launched(tmp_path, "--no-dashboard")
+    launched.append(show)
     time.sleep(0.3)  # still importing: before this change, the default action killed it (exit 143, no file)
     took = show.stop(signal.SIGTERM)
     frames = _video_frames(show.recording) if show.recording.exists() else 0
@@ -150,8 +168,9 @@ def test_a_stop_asked_for_at_launch_still_leaves_a_playable_recording(tmp_path: 
     assert frames >= 10  # half a second at 30 fps, decodable
 
 
-def test_a_second_signal_stops_at_once(tmp_path: Path):
+def test_a_second_signal_stops_at_once(tmp_path: Path, launched: list[Launched]):
     show = Launched(tmp_path, "--no-dashboard")
+    launched.append(show)
     assert show.live.wait(60), show.log[-2000:]
     time.sleep(2.0)
     took = show.stop(signal.SIGTERM, signal.SIGINT, gap_s=0.05)

@@ -49,3 +49,21 @@ def test_backoff_stays_at_its_cap_after_days_of_failures():
     assert 15.0 <= delay <= 30.0
     b.at_least(2)
     assert b.attempt == 5000  # never lowers
+
+
+def test_one_reconnect_policy_forgets_failures_only_after_a_stable_connection_on_the_given_clock():
+    from streamer.backoff import ReconnectPolicy
+
+    now = [0.0]
+    policy = ReconnectPolicy(now=lambda: now[0], max_s=8.0, stable_after_s=10.0, backoff=Backoff(rng=random.Random(1)))
+    delays = [policy.next_delay() for _ in range(4)]  # down at start: 0.5, 1, 2, 4 s ceilings
+    assert policy.attempt == 4 and delays[3] > delays[0]
+    policy.connected()
+    now[0] = 5.0  # up for 5 s, then lost: not stable, the backoff goes on growing
+    assert policy.next_delay() >= 4.0 and policy.attempt == 5
+    policy.attempting()
+    policy.connected()
+    now[0] = 20.0  # up for 15 s: stable, so the next wait is short again
+    assert policy.stable()
+    assert policy.next_delay() <= 0.5 and policy.attempt == 1
+    assert policy.next_delay(at_least=4) >= 4.0  # a refusal that retrying soon will not fix

@@ -228,11 +228,10 @@ def soak(args: argparse.Namespace) -> dict[str, object]:
     from streamer.app import Show
     from streamer.config import StreamConfig
     from streamer.loading import load_persona
-    from streamer.memory import limit_malloc_arenas
+    from streamer.process import bootstrap_process
     from streamer.publish.sinks import parse_target
 
-    sys.setswitchinterval(0.001)  # as run_stream.py does
-    limit_malloc_arenas(2)
+    bootstrap_process()  # as run_stream.py does
     persona = load_persona(args.persona)[0]
     if args.voice == "silence":
         persona.voice.backend = "silence"
@@ -422,11 +421,10 @@ def latency(args: argparse.Namespace) -> dict[str, object]:
     from streamer.app import Show
     from streamer.config import SimulatorChatSource, StreamConfig
     from streamer.loading import load_persona
-    from streamer.memory import limit_malloc_arenas
+    from streamer.process import bootstrap_process
     from streamer.publish.sinks import parse_target
 
-    sys.setswitchinterval(0.001)  # as run_stream.py does
-    limit_malloc_arenas(2)
+    bootstrap_process()  # as run_stream.py does
     if args.load == "demo":
         return latency_under_load(args)
     questions = yaml.safe_load(Path(args.questions).read_text())

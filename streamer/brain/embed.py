@@ -244,8 +244,13 @@ def preload_model_libraries() -> bool:
     return True
 
 
-def load_embedder(*, prefer: str = "minilm", threads: int = 1) -> TextEmbedder:
-    """MiniLM when it loads, else the lexical fallback (with a warning naming why). Blocking; never raises."""
+def load_embedder(*, prefer: str = "minilm", threads: int | None = None) -> TextEmbedder:
+    """MiniLM when it loads, else the lexical fallback (with a warning naming why). Blocking; never raises.
+    ``threads``: default, what :func:`streamer.process.model_threads` allows this process."""
+    if threads is None:
+        from streamer.process import model_threads
+
+        threads = model_threads()
     if prefer == "minilm":
         try:
             return Embedder(threads=threads)

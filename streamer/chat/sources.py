@@ -30,7 +30,7 @@ from collections.abc import Callable, Hashable, Mapping
 from pathlib import Path
 from typing import Any
 
-from streamer.backoff import Backoff
+from streamer.backoff import Backoff, ReconnectPolicy
 from streamer.clock import Clock
 from streamer.config import SimulatorChatSource, TwitchChatSource, WebSocketChatSource, YouTubeChatSource
 from streamer.frames import ChatMessage
@@ -143,11 +143,12 @@ class ChatSource(abc.ABC):
     ) -> None:
         self.name = name
         self.clock = clock
-        self._backoff = backoff or Backoff(base_s=0.5, max_s=max_backoff_s)
+        self._reconnect = ReconnectPolicy(
+            now=clock.now, max_s=max_backoff_s, stable_after_s=stable_after_s, backoff=backoff
+        )
         self._stable_after_s = stable_after_s
         self._dedupe = dedupe or MessageDeduper()
         self._secrets: list[str] = []
-        self._live_since: float | None = None
         self._last_reconnect_request_s: float | None = None
         self._running = False
         self.state = SourceState.IDLE
@@ -183,7 +184,7 @@ class ChatSource(abc.ABC):
         try:
             while True:
                 self.state = SourceState.CONNECTING
-                self._live_since = None
+                self._reconnect.attempting()
                 penalty = 0
                 try:
                     await self._session(deliver)
@@ -214,11 +215,8 @@ class ChatSource(abc.ABC):
                         log.warning("chat %s: %s", self.name, self.last_error)
                     else:  # a bug, not the network: make it loud, but keep the chat alive
                         log.error("chat %s: unexpected error: %s", self.name, self.last_error, exc_info=exc)
-                if self._live_since is not None and self.clock.now() - self._live_since >= self._stable_after_s:
-                    self._backoff.reset()
-                self._backoff.at_least(penalty)
                 self.state = SourceState.BACKOFF
-                delay = self._backoff.next_delay()
+                delay = self._reconnect.next_delay(at_least=penalty)
                 log.info("chat %s: reconnecting in %.1f s", self.name, delay)
                 await self.clock.sleep(delay)
         finally:
@@ -255,7 +253,7 @@ class ChatSource(abc.ABC):
     def _mark_live(self) -> None:
         self.connects += 1
         self.state = SourceState.LIVE
-        self._live_since = self.clock.now()
+        self._reconnect.connected()
         log.info("chat %s: live (connection %d)", self.name, self.connects)
 
     def _add_secret(self, value: str) -> None:

@@ -158,7 +158,10 @@ class PreviewViewer:
 
 
 class PreviewHub:
-    """Fans packets out to browser viewers on the event loop. ``offer`` is safe to call from the media thread."""
+    """Fans packets out to browser viewers on the event loop. ``offer`` is safe to call from the media thread. An
+    :class:`~streamer.publish.outputs.Output` (named ``preview``; live while somebody watches)."""
+
+    name = "preview"
 
     def __init__(
         self,
@@ -203,6 +206,29 @@ class PreviewHub:
         self._viewers.discard(v)
         v.close()
 
-    def close(self) -> None:
+    @property
+    def live(self) -> bool:
+        return bool(self._viewers)
+
+    def start(self) -> None:
+        """Nothing to connect: viewers come and go through the dashboard."""
+
+    def close(self, *, drain: bool = False, timeout_s: float = 1.0) -> bool:
+        """Every viewer is let go (their sockets end); from any thread (the viewers live on the hub's loop)."""
+        try:
+            here = asyncio.get_running_loop() is self._loop
+        except RuntimeError:
+            here = False
+        if here:
+            self._close_viewers()
+        else:
+            with contextlib.suppress(RuntimeError):  # the loop is already closed: nobody is left to let go
+                self._loop.call_soon_threadsafe(self._close_viewers)
+        return True
+
+    def _close_viewers(self) -> None:
         for v in list(self._viewers):
             self.remove(v)
+
+    def stats(self) -> dict[str, object]:
+        return {"name": self.name, "state": "watched" if self._viewers else "idle", "viewers": len(self._viewers)}

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import av
 
-from streamer.backoff import Backoff
+from streamer.backoff import ReconnectPolicy
 from streamer.loading import expand_env, redact_url
 from streamer.publish.encoder import EncodedPacket
 
@@ -88,8 +88,9 @@ _DRAIN = object()
 class MuxSink:
     """One target: a bounded packet queue, a writer thread, reconnect with backoff + jitter.
 
-    ``on_connected`` runs (in the writer thread) after each successful (re)connect: the app asks the encoder for
-    a keyframe and shows the AI notice again. The first packet written after a (re)connect is a video keyframe.
+    ``on_connected`` runs (in the writer thread) after each successful (re)connect, told whether it is a reconnect:
+    the show asks the encoder for a keyframe and shows the AI notice again. The first packet written after a
+    (re)connect is a video keyframe. An :class:`~streamer.publish.outputs.Output`.
     """
 
     def __init__(
@@ -98,18 +99,18 @@ class MuxSink:
         *,
         video_template: av.stream.Stream,
         audio_template: av.stream.Stream,
-        on_connected: Callable[[MuxSink], None] | None = None,
+        on_connected: Callable[[MuxSink, bool], None] | None = None,
         max_queue_s: float = 4.0,
         max_backoff_s: float = 30.0,
         stable_after_s: float = 10.0,
+        now: Callable[[], float] = time.monotonic,
     ) -> None:
         self.target = target
         self._vt = video_template
         self._at = audio_template
         self._on_connected = on_connected
         self._max_queue_s = max_queue_s
-        self._backoff = Backoff(max_s=max_backoff_s)
-        self._stable_after_s = stable_after_s
+        self._reconnect = ReconnectPolicy(now=now, max_s=max_backoff_s, stable_after_s=stable_after_s)
         self._queue: collections.deque[EncodedPacket | object] = collections.deque()
         self._cond = threading.Condition()
         self._stop = threading.Event()
@@ -125,6 +126,14 @@ class MuxSink:
         self.last_error: str | None = None
         self.busy_since: float | None = None
         self.want_keyframe: Callable[[], None] | None = None
+
+    @property
+    def name(self) -> str:
+        return self.target.display
+
+    @property
+    def live(self) -> bool:
+        return self.state is SinkState.LIVE
 
     # ---- called by the media thread ------------------------------------------------------------------------
 
@@ -195,6 +204,7 @@ class MuxSink:
     def _run(self) -> None:
         while not self._stop.is_set():
             self.state = SinkState.CONNECTING
+            self._reconnect.attempting()
             try:
                 finished = self._session()
             except Exception as exc:  # any FFmpeg / OS error: the target is down, the show goes on
@@ -205,13 +215,13 @@ class MuxSink:
             if finished or self._stop.is_set() or self._draining:  # closing: no reconnect
                 break
             self.state = SinkState.BACKOFF
-            delay = self._backoff.next_delay()
+            delay = self._reconnect.next_delay()
             log.info("output %s: reconnecting in %.1f s", self.target.display, delay)
             if self._stop.wait(delay):
                 break
             if self.target.kind == "file":
                 # A file that failed to open will not get better by itself; keep trying, but slowly.
-                self._backoff.at_least(4)
+                self._reconnect.backoff.at_least(4)
         self.state = SinkState.STOPPED
 
     def _session(self) -> bool:
@@ -236,12 +246,12 @@ class MuxSink:
             self.busy_since = None
             self.connects += 1
             self.state = SinkState.LIVE
-            connected_at = time.monotonic()
+            self._reconnect.connected()
             log.info("output %s: live", self.target.display)
             with self._cond:
                 self._resync = True
             if self._on_connected is not None:
-                self._on_connected(self)
+                self._on_connected(self, self.connects > 1)
             while True:
                 item = self._next_item()
                 if item is None:
@@ -259,8 +269,6 @@ class MuxSink:
                 self.busy_since = None
                 self.packets_written += 1
                 self.bytes_written += len(item.data)
-                if self._backoff.attempt and time.monotonic() - connected_at > self._stable_after_s:
-                    self._backoff.reset()
         finally:
             self.busy_since = None
             try:
@@ -280,6 +288,7 @@ class MuxSink:
 
     def stats(self) -> dict[str, object]:
         return {
+            "name": self.target.display,
             "target": self.target.display,
             "state": self.state.value,
             "connects": self.connects,
