@@ -241,3 +241,21 @@ def test_a_video_avatar_show_keeps_lips_and_blinks_in_the_published_video(
     )
     print(json.dumps(measured))
     check_lips_and_blinks(measured)
+
+
+def test_on_a_still_studio_the_loop_is_laid_on_once_and_shown_from_then_on(prepared: tuple[Path, dict[str, object]]):
+    clip, _ = prepared
+    host = VideoAvatar(AvatarStyle(kind="video", clip=str(clip)), height_px=620, bake_studio=True)
+    green = np.zeros((host.height, host.width, 3), np.uint8)
+    green[:, :, 1] = 200
+    host.set_backdrop(green)
+    assert host.baked.wait(60)
+    for k in (0, host.clip.frames // 2, host.clip.frames - 1):
+        baked = host._picture(k, host._backdrop).astype(np.int16)
+        live = host._picture(k, host._backdrop, baked=False).astype(np.int16)
+        diff = np.abs(baked - live)
+        assert float(diff.mean()) < 1.0 and baked[:, :, 3].min() == 255, (k, float(diff.mean()))
+    # A new studio: the old bake is dropped at once and a new one made.
+    host.set_backdrop(np.zeros_like(green))
+    assert not host.baked.is_set() and host._picture(0, host._backdrop)[5, 5, 1] < 10
+    assert host.baked.wait(60)

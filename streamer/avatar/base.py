@@ -46,7 +46,8 @@ def build_avatar(style: AvatarStyle, *, height_px: int, seed: int = 0) -> Avatar
     if style.kind == "video":
         from streamer.avatar.video import VideoAvatar
 
-        return VideoAvatar(style, height_px=height_px, seed=seed)
+        # On air the studio stays still for hours: the loop is laid onto it once, in the background.
+        return VideoAvatar(style, height_px=height_px, seed=seed, bake_studio=True)
     from streamer.avatar.cartoon import CartoonAvatar
 
     return CartoonAvatar(style, height_px=height_px, seed=seed)

@@ -12,7 +12,10 @@ time, smoothed over time, feathered), once per loop frame shown; otherwise the c
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import math
+import os
+import threading
 import weakref
 from pathlib import Path
 
@@ -42,7 +45,13 @@ class VideoAvatar:
     """A presenter from a prepared video loop (see the module doc); ``prepared``: already loaded (tests, reuse)."""
 
     def __init__(
-        self, style: AvatarStyle, *, height_px: int, seed: int = 0, prepared: PreparedClip | None = None
+        self,
+        style: AvatarStyle,
+        *,
+        height_px: int,
+        seed: int = 0,
+        prepared: PreparedClip | None = None,
+        bake_studio: bool = False,
     ) -> None:
         if height_px < 64:
             raise ValueError(f"height_px must be at least 64, got {height_px}")
@@ -63,6 +72,11 @@ class VideoAvatar:
         self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="video-avatar")
         weakref.finalize(self, self._pool.shutdown, wait=False, cancel_futures=True)
         self._ahead: dict[int, concurrent.futures.Future[np.ndarray]] = {}
+        self._bake_studio = bake_studio
+        self._baked: list[bytes] | None = None
+        self._baked_for: np.ndarray | None = None
+        self.baked = threading.Event()
+        """Set once every loop frame has been laid onto the current studio and kept (``bake_studio``)."""
         n = self.clip.frames
         self._period = max(1, 2 * (n - 1))
         self.idle = None if self.clip.blinks else IdleEyes(seed)
@@ -96,6 +110,10 @@ class VideoAvatar:
         self._backdrop = None if bgr is None else cv2.cvtColor(np.ascontiguousarray(bgr), cv2.COLOR_BGR2BGRA)
         self._shown = None
         self._ahead = {}  # made for the old studio
+        self._baked = None
+        self.baked.clear()
+        if self._bake_studio and self.cutout and self._backdrop is not None:
+            threading.Thread(target=self._bake, args=(self._backdrop,), name="video-avatar-bake", daemon=True).start()
 
     def frame_index(self, t_s: float) -> int:
         """The loop frame shown at ``t_s``: forwards, then backwards, then forwards again."""
@@ -145,8 +163,30 @@ class VideoAvatar:
         self._shown = (k, bgra, None)
         return self._shown
 
-    def _picture(self, k: int, backdrop: np.ndarray | None) -> np.ndarray:
+    def _bake(self, backdrop: np.ndarray) -> None:
+        """Lay every loop frame onto this (still) studio once and keep them as JPEG (about 100 kB each): from then on
+        a frame shown costs one decode instead of a decode and a blend. At low priority, off the media thread; a new
+        studio meanwhile discards the work."""
+        with contextlib.suppress(AttributeError, OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+        baked: list[bytes] = []
+        for k in range(self.clip.frames):
+            if self._backdrop is not backdrop:
+                return
+            ok, jpeg = cv2.imencode(".jpg", self._picture(k, backdrop, baked=False)[:, :, :3], _BAKE_JPEG)
+            if not ok:
+                return
+            baked.append(jpeg.tobytes())
+        if self._backdrop is backdrop:
+            self._baked_for, self._baked = backdrop, baked
+            self.baked.set()
+
+    def _picture(self, k: int, backdrop: np.ndarray | None, *, baked: bool = True) -> np.ndarray:
         """Loop frame ``k`` at the canvas size, BGRA, on the studio ``backdrop`` when cut out (any thread)."""
+        kept = self._baked
+        if baked and kept is not None and backdrop is not None and backdrop is self._baked_for:
+            laid = cv2.imdecode(np.frombuffer(kept[k], np.uint8), cv2.IMREAD_COLOR)
+            return cv2.cvtColor(laid, cv2.COLOR_BGR2BGRA)
         picture = self.clip.decode(k)
         if self._resize:
             shrink = picture.shape[0] > self.height
@@ -183,6 +223,10 @@ class VideoAvatar:
         out = backdrop.copy()
         out[y0:y1, x0:x1] = cv2.blendLinear(person[y0:y1, x0:x1], backdrop[y0:y1, x0:x1], a, 1.0 - a)
         return out
+
+
+#: The baked loop's JPEG quality: the footage's own JPEGs are re-encoded once, near-losslessly.
+_BAKE_JPEG = [int(cv2.IMWRITE_JPEG_QUALITY), 95]
 
 
 def rig_jaw_px(points: np.ndarray) -> float:
