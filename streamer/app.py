@@ -14,9 +14,7 @@ import contextlib
 import dataclasses
 import itertools
 import logging
-import os
 import random
-import threading
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
@@ -48,6 +46,7 @@ from streamer.memory import release_free_memory
 from streamer.money import format_price
 from streamer.persona_watch import PersonaFileWatch
 from streamer.playout import SpeechPlayout
+from streamer.process import lower_thread_priority
 from streamer.products.catalog import ProductCatalog
 from streamer.publish.encoder import AVEncoder
 from streamer.publish.media_loop import MediaEvents, MediaLoop
@@ -129,12 +128,12 @@ class Show:
         self.lipsync_problem: str | None = None
         self._tasks = TaskOwner("show", on_failure=self._task_failed)
         self._voice_pool = concurrent.futures.ThreadPoolExecutor(
-            1, thread_name_prefix="voice", initializer=_lower_thread_priority
+            1, thread_name_prefix="voice", initializer=lower_thread_priority
         )
         # Replies get their own voice thread at normal priority: patter synthesis never delays an answer.
         self._reply_pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="reply-voice")
         self._brain_pool = concurrent.futures.ThreadPoolExecutor(
-            1, thread_name_prefix="brain", initializer=_lower_thread_priority
+            1, thread_name_prefix="brain", initializer=lower_thread_priority
         )
         self.events = ChatEventLog(history=1000)
         self.approvals = ApprovalDesk(enabled=config.chat.require_approval, timeout_s=config.chat.approval_timeout_s)
@@ -1100,12 +1099,6 @@ class Show:
                 s["voice"],
                 f", outputs: {outs}" if outs else "",
             )
-
-
-def _lower_thread_priority() -> None:
-    """Voice synthesis yields the CPU to the media thread (Linux: per-thread nice); it only has to stay ahead."""
-    with contextlib.suppress(AttributeError, OSError):
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
 
 
 def _speed(encode_s: float, fps: int) -> str:

@@ -13,6 +13,7 @@ this process may use, so what was tuned for a 2-core box does not starve a bigge
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -67,6 +68,13 @@ def bootstrap_process(*, cpus: int | None = None) -> ProcessSettings:
         _applied = settings
         log.debug("process: %s", settings)
         return settings
+
+
+def lower_thread_priority() -> None:
+    """Let the calling thread yield the CPU to the media thread (Linux: per-thread nice 10): for work that only has
+    to stay ahead (synthesis, model loading, preparing an avatar's loop)."""
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
 
 
 def model_threads() -> int:

@@ -12,9 +12,7 @@ time, smoothed over time, feathered), once per loop frame shown; otherwise the c
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
 import math
-import os
 import threading
 import weakref
 from pathlib import Path
@@ -28,6 +26,7 @@ from streamer.avatar.idle import IdleEyes
 from streamer.avatar.neural import NeuralFace
 from streamer.config import AvatarStyle
 from streamer.frames import MouthPose
+from streamer.process import lower_thread_priority
 
 
 def prepared_for(style: AvatarStyle) -> PreparedClip:
@@ -99,6 +98,12 @@ class VideoAvatar:
         return (self.width, self.height)
 
     @property
+    def bakes(self) -> bool:
+        """Whether the loop is being (or has been) laid onto the current studio once (``bake_studio``, cut out, a
+        still studio): :attr:`baked` is set when it is done."""
+        return self._bake_studio and self.cutout and self._backdrop is not None
+
+    @property
     def fps(self) -> float:
         return self.clip.fps
 
@@ -112,7 +117,7 @@ class VideoAvatar:
         self._ahead = {}  # made for the old studio
         self._baked = None
         self.baked.clear()
-        if self._bake_studio and self.cutout and self._backdrop is not None:
+        if self.bakes:
             threading.Thread(target=self._bake, args=(self._backdrop,), name="video-avatar-bake", daemon=True).start()
 
     def frame_index(self, t_s: float) -> int:
@@ -167,8 +172,7 @@ class VideoAvatar:
         """Lay every loop frame onto this (still) studio once and keep them as JPEG (about 100 kB each): from then on
         a frame shown costs one decode instead of a decode and a blend. At low priority, off the media thread; a new
         studio meanwhile discards the work."""
-        with contextlib.suppress(AttributeError, OSError):
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+        lower_thread_priority()
         baked: list[bytes] = []
         for k in range(self.clip.frames):
             if self._backdrop is not backdrop:

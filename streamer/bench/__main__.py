@@ -172,10 +172,8 @@ def pipeline(args: argparse.Namespace) -> dict[str, object]:
 
 def _steady(scene: Any) -> None:
     """Measure the show as it runs for hours: a video avatar's loop already laid onto the still studio."""
-    baked = getattr(scene.avatar, "baked", None)
-    if baked is not None and getattr(scene.avatar, "_bake_studio", False) and scene.avatar.cutout:
-        if scene.compositor.moving_background is None:
-            baked.wait(120)
+    if getattr(scene.avatar, "bakes", False):
+        scene.avatar.baked.wait(120)
 
 
 def _bench_consent() -> LikenessConsent:

@@ -104,6 +104,14 @@ def _paste_i420(out: np.ndarray, width: int, height: int, patch: np.ndarray, r: 
     ov[ys, xs] = pv
 
 
+def _paste_promo_page(out: np.ndarray, width: int, height: int, promo: _Promo | None, t_s: float) -> None:
+    """The page of a paged promo due at ``t_s`` over the frame (page 0 is in the base already)."""
+    if promo is not None:
+        page = promo.layout.promo_page_at(t_s)
+        if page:
+            _paste_i420(out, width, height, promo.pages[page], promo.rect)
+
+
 def _fit(img: np.ndarray, w: int, h: int) -> np.ndarray:
     """``img`` shown whole in a ``w`` x ``h`` box: scaled to fit and centred on a blurred, softened cover of
     itself (a product picture is never cropped to a strip of its middle). Near the box's shape it simply covers."""
@@ -469,11 +477,7 @@ class Compositor:
                 ys, xs = slice(r.y // 2, r.bottom // 2), slice(r.x // 2, r.right // 2)
                 ou[ys, xs] = bu[ys, xs]
                 ov[ys, xs] = bv[ys, xs]
-        promo = state.promo
-        if promo is not None:
-            page = promo.layout.promo_page_at(t_s)
-            if page:  # page 0 is in the base already
-                _paste_i420(out, W, H, promo.pages[page], promo.rect)
+        _paste_promo_page(out, W, H, state.promo, t_s)
         return out
 
     def _compose_moving(self, state: _Base, avatar: np.ndarray, t_s: float, opaque: bool | None) -> np.ndarray:
@@ -497,11 +501,7 @@ class Compositor:
         if region is not None:
             _paste_i420(out, W, H, region, a)
         _apply_layers(out, W, H, state.layers)
-        promo = state.promo
-        if promo is not None:
-            page = promo.layout.promo_page_at(t_s)
-            if page:
-                _paste_i420(out, W, H, promo.pages[page], promo.rect)
+        _paste_promo_page(out, W, H, state.promo, t_s)
         return out
 
     def _blend_premultiplied(self, bgra: np.ndarray) -> np.ndarray:
