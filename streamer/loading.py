@@ -39,11 +39,13 @@ from streamer.config import (
     AI_LABELS,
     SECTION_NAMES,
     Persona,
+    PiperVoiceSettings,
     ProductSheet,
     StreamConfig,
     faq_items,
     feature_items,
     flatten_specs,
+    foreign_voice_keys,
 )
 
 log = logging.getLogger(__name__)
@@ -969,8 +971,22 @@ def read_persona(path: str | Path, *, text: str | None = None) -> tuple[Persona,
                     )
                 )
     problems += _avatar_file_problems(persona, path, file, lines)
-    voice = persona.voice.voice
-    if persona.voice.backend == "piper" and voice.endswith(".onnx"):
+    raw_voice = _data.get("voice") if isinstance(_data, dict) else None
+    if isinstance(raw_voice, dict):
+        for key, owner in foreign_voice_keys(raw_voice).items():
+            problems.append(
+                ConfigProblem(
+                    file,
+                    lines.line(("voice", key)),
+                    f"voice.{key}",
+                    f"ignored: backend {persona.voice.backend} does not use it (a setting of backend {owner})",
+                    f"set backend: {owner} to use it, or remove the line",
+                    "warning",
+                )
+            )
+    settings = persona.voice  # only Piper's settings name a model file
+    voice = settings.voice if isinstance(settings, PiperVoiceSettings) else ""
+    if isinstance(settings, PiperVoiceSettings) and voice.endswith(".onnx"):
         vpath = Path(voice) if Path(voice).is_absolute() else Path(path).parent / voice
         if not vpath.is_file():
             problems.append(
@@ -990,7 +1006,7 @@ def read_persona(path: str | Path, *, text: str | None = None) -> tuple[Persona,
             )
         else:
             # Relative to the persona file, whatever the working directory of the show.
-            persona.voice.voice = str(vpath.resolve())
+            settings.voice = str(vpath.resolve())
     if errors_in(problems):
         raise ConfigError(problems)
     return persona, problems

@@ -35,12 +35,20 @@ from streamer.director import ShowDirector
 from streamer.frames import SpeechSegment
 from streamer.lang import tables as language_tables
 from streamer.playout import ADDRESSED_KINDS, SpeechPlayout
-from streamer.voice.base import VoiceBackend, VoiceError, VoicePreempted
+from streamer.voice.base import VoiceBackend, VoiceError, VoicePreempted, VoiceSpeed
 
 log = logging.getLogger(__name__)
 
-#: Generate just ahead: ask for the next patter sentence only when less than this much speech is queued.
+#: Generate just ahead: ask for the next patter sentence only when less than this much speech is queued. The floor
+#: of :func:`speech_low_water_s`: what a voice as fast as Piper's gets, and any voice before its speed is measured.
 SPEECH_LOW_WATER_S = 1.5
+#: The most speech voiced ahead for a slow voice: below the playout's 20 s bound, and an answer that cuts in makes
+#: queued patter wait or go (more queued is more work lost).
+SPEECH_LOW_WATER_MAX_S = 12.0
+#: A patter sentence's length, for the time a voice takes to voice the next one (patter sentences run 3-6 s).
+TYPICAL_SENTENCE_S = 5.0
+#: Slack on top of that time: writing the sentence, the executor, the media thread's lead.
+LOW_WATER_MARGIN_S = 0.5
 #: The first sentence of an answer (the viewer's name and the fact) that a later comment may not cut.
 ESSENTIAL_REPLY_SENTENCES = 1
 #: Silence between the cut and the answer: long enough to sound like a turn, short enough to feel immediate.
@@ -61,6 +69,20 @@ URGENT_KINDS = ADDRESSED_KINDS
 RESUME_WITHIN_S = 12.0
 #: Replies wait this long at most for the opening greeting to be voiced and queued.
 OPENING_WAIT_S = 8.0
+
+
+def speech_low_water_s(rtf: float | None, first_audio_s: float | None) -> float:
+    """How much queued speech the speaker waits for before voicing the next patter sentence, for a voice measured at
+    real-time factor ``rtf`` with its first audio ``first_audio_s`` after a synthesis starts (None: not measured).
+
+    Enough to voice a typical sentence, or to wait for a first audio, before the queue runs dry, plus a margin:
+    ``max(rtf * TYPICAL_SENTENCE_S, first_audio_s) + LOW_WATER_MARGIN_S``, never below :data:`SPEECH_LOW_WATER_S`
+    (Piper, at RTF 0.1-0.2, gets exactly that) nor above :data:`SPEECH_LOW_WATER_MAX_S` (RTF 2.0: 10.5 s). A voice
+    slower than real time cannot keep up at any mark; a higher one fills the queue in the quiet moments (pauses,
+    the start), so the first gap comes later.
+    """
+    need = max((rtf or 0.0) * TYPICAL_SENTENCE_S, first_audio_s or 0.0) + LOW_WATER_MARGIN_S
+    return min(max(SPEECH_LOW_WATER_S, need), SPEECH_LOW_WATER_MAX_S)
 
 
 def is_social(job: ReplyJob) -> bool:
@@ -214,7 +236,7 @@ class Speaker:
         self._question_waiting = question_waiting or (lambda: False)
         """Whether a viewer's question waits to be answered: the answer on air keeps to its first sentence."""
         self.quiet_invite_s = quiet_invite_s
-        self.low_water_s = SPEECH_LOW_WATER_S
+        self._low_water_floor_s = SPEECH_LOW_WATER_S
         """Raised for a while at start-up, so speech is queued while a model loads and synthesis must wait."""
         self.wake = asyncio.Event()
         """Set when a comment is waiting: the speaker stops waiting for room and answers."""
@@ -245,6 +267,31 @@ class Speaker:
         answer's sentences)."""
         self._beat_said: list[str] = []
         """Sentences said in the current beat (normalised), so a beat resumed after a reply skips those ideas."""
+
+    # ---- how far ahead ----------------------------------------------------------------------------------
+
+    @property
+    def normal_low_water_s(self) -> float:
+        """The voice's own mark, from its measured speed (:func:`speech_low_water_s`); the floor for a voice that
+        does not measure itself."""
+        speed = getattr(self.voice, "speed", None)
+        if not isinstance(speed, VoiceSpeed):
+            return SPEECH_LOW_WATER_S
+        return speech_low_water_s(speed.rtf, speed.first_audio_s)
+
+    @property
+    def low_water_s(self) -> float:
+        """Patter is voiced while less speech than this is queued: :attr:`normal_low_water_s`, or more while it is
+        raised (setting it raises the mark to at least that much; :meth:`restore_low_water` ends the raise)."""
+        return max(self._low_water_floor_s, self.normal_low_water_s)
+
+    @low_water_s.setter
+    def low_water_s(self, value: float) -> None:
+        self._low_water_floor_s = value
+
+    def restore_low_water(self) -> None:
+        """End a raise of :attr:`low_water_s`: the mark follows the voice's speed again."""
+        self._low_water_floor_s = SPEECH_LOW_WATER_S
 
     # ---- the loop ---------------------------------------------------------------------------------------
 

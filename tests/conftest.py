@@ -149,18 +149,18 @@ def _watch_for_integration() -> Iterator[None]:
             _STARTED.append(f"the program {text[:60]!r}")
         popen_init(self, args, *rest, **kwargs)
 
-    from streamer.app import Show
+    from streamer.app import Channel
 
-    run = Show.run
+    start = Channel.start
 
-    async def running(self: Show) -> int:
+    async def starting(self: Channel) -> None:
         _STARTED.append("a show")
-        return await run(self)
+        await start(self)
 
     patches: list[tuple[Any, str, Any]] = [
         (socket.socket, "listen", listening),
         (subprocess.Popen, "__init__", launching),
-        (Show, "run", running),
+        (Channel, "start", starting),
     ]
     saved = [(owner, name, getattr(owner, name)) for owner, name, _ in patches]
     for owner, name, new in patches:

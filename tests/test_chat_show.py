@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from streamer.app import Show
+from streamer.app import Channel, ChannelSpec
 from streamer.config import Persona, SimulatorChatSource, StreamConfig
 from streamer.publish.sinks import parse_target
 
@@ -20,17 +20,19 @@ from .conftest import REPO
 QUIET = {"name": "Joe", "voice": {"backend": "silence"}, "patter": {"pause_between_sentences_ms": 100}}
 
 
-def run_show(tmp_path: Path, *, seconds: float, source: SimulatorChatSource) -> Show:
+def run_show(tmp_path: Path, *, seconds: float, source: SimulatorChatSource) -> Channel:
     config = StreamConfig.model_validate(
         {"video": {"width": 640, "height": 360}, "preview": {"enabled": False}, "show": {"seed": 5}}
     )
     config.chat.sources.append(source)
-    show = Show(
-        config=config,
-        persona=Persona.model_validate(QUIET),
-        products_source=str(REPO / "products"),
-        targets=[parse_target(str(tmp_path / "out.flv"))],
-        duration_s=seconds,
+    show = Channel(
+        ChannelSpec(
+            config=config,
+            persona=Persona.model_validate(QUIET),
+            products=str(REPO / "products"),
+            outputs=[parse_target(str(tmp_path / "out.flv"))],
+            duration_s=seconds,
+        )
     )
     assert asyncio.run(show.run()) == 0
     return show

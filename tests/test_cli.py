@@ -321,6 +321,8 @@ def test_run_exits_2_on_a_damaged_voice_file_but_not_with_backend_silence(tmp_pa
     assert f"{persona}:4: voice.voice: voice model" in r.stderr and "damaged or cut short" in r.stderr
     assert not (tmp_path / "o.flv").exists()
     silent = tmp_path / "silent.yaml"
+    # The damaged Piper voice left under ``backend: silence`` is set aside (a warning at its line), never loaded.
     silent.write_text("name: 小安\nlanguage: zh\nvoice:\n  backend: silence\n  voice: voices/zh_CN-broken.onnx\n")
     r = run_cli("check", "--persona", str(silent), "--products", str(REPO / "products"), cwd=tmp_path)
     assert r.returncode == 0, r.stderr
+    assert f"{silent}:5: warning: voice.voice: ignored: backend silence does not use it" in r.stderr

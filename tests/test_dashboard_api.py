@@ -18,7 +18,7 @@ import aiohttp
 import pytest
 import yaml
 
-from streamer.app import Show
+from streamer.app import Channel, ChannelSpec
 from streamer.config import Persona, SimulatorChatSource, StreamConfig
 from streamer.frames import ChatMessage
 from streamer.publish.sinks import parse_target
@@ -40,7 +40,7 @@ async def until(what: Callable[[], Any], timeout_s: float, step_s: float = 0.05)
     raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
 
 
-def spoken(show: Show, kinds: tuple[str, ...] | None = None, after_seq: int = 0) -> list[dict[str, Any]]:
+def spoken(show: Channel, kinds: tuple[str, ...] | None = None, after_seq: int = 0) -> list[dict[str, Any]]:
     return [
         e.data | {"seq": e.seq}
         for e in show.events.recent("spoken", limit=1000)
@@ -69,14 +69,16 @@ def test_the_operator_drives_the_running_show_through_the_api(tmp_path: Path):
     from streamer.loading import load_persona
 
     persona, _ = load_persona(persona_file)
-    show = Show(
-        config=config,
-        persona=persona,
-        persona_path=persona_file,
-        products_source=str(products),
-        targets=[parse_target(str(tmp_path / "out.flv"))],
-        duration_s=90,
-        dashboard_token=TOKEN,
+    show = Channel(
+        ChannelSpec(
+            config=config,
+            persona=persona,
+            persona_path=persona_file,
+            products=str(products),
+            outputs=[parse_target(str(tmp_path / "out.flv"))],
+            duration_s=90,
+            dashboard_token=TOKEN,
+        )
     )
     log: list[str] = []
 
@@ -111,7 +113,7 @@ async def post(api: aiohttp.ClientSession, url: str, body: dict[str, Any], statu
         return data
 
 
-async def steps(api: aiohttp.ClientSession, url: str, show: Show, persona_file: Path, log: list[str]) -> None:
+async def steps(api: aiohttp.ClientSession, url: str, show: Channel, persona_file: Path, log: list[str]) -> None:
     step: Callable[[str], None] = log.append
 
     step("anonymous and non-JSON requests are refused")
@@ -224,7 +226,7 @@ async def steps(api: aiohttp.ClientSession, url: str, show: Show, persona_file: 
     assert said[0]["text"] == greeting
 
     step("product editing: a new price reaches the show without a restart")
-    product_text = read(show.files.persona_path.parent / "products/cat-bed.yaml")
+    product_text = read(show.editor.files.persona_path.parent / "products/cat-bed.yaml")
     await post(
         api, url + "api/files/product:cat-bed.yaml", {"text": product_text.replace("price: 39.90", "price: -1")}, 422
     )
@@ -244,7 +246,7 @@ def read(path: Path) -> str:
     return path.read_text()
 
 
-def chat(show: Show, user: str, text: str, message_id: str) -> None:
-    show._on_chat(
+def chat(show: Channel, user: str, text: str, message_id: str) -> None:
+    show.router.on_chat(
         ChatMessage(source="simulator", message_id=message_id, user=user, text=text, received_s=show.clock.now())
     )

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from streamer.app import Show
+from streamer.app import Channel, ChannelSpec
 from streamer.avatar.neural import (
     FACE_PX,
     MAX_LEAD_S,
@@ -177,12 +177,14 @@ def test_a_slow_engine_never_makes_frames_late_and_status_shows_the_fallback(
     config = StreamConfig.model_validate(
         {"video": {"width": 640, "height": 360}, "preview": {"enabled": False}, "show": {"seed": 2}}
     )
-    show = Show(
-        config=config,
-        persona=persona,
-        products_source=str(REPO / "products"),
-        targets=[parse_target(str(tmp_path / "out.flv"))],
-        duration_s=32,
+    show = Channel(
+        ChannelSpec(
+            config=config,
+            persona=persona,
+            products=str(REPO / "products"),
+            outputs=[parse_target(str(tmp_path / "out.flv"))],
+            duration_s=32,
+        )
     )
     seen: dict[str, Any] = {}
 

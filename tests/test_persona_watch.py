@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from streamer.app import Show
+from streamer.app import Channel, ChannelSpec
 from streamer.clock import FakeClock
 from streamer.config import Persona, StreamConfig
 from streamer.dashboard.editor import ConfigFiles
@@ -200,7 +200,7 @@ def test_content_the_dashboard_saved_is_not_applied_again(persona_file: Path):
     original = persona_file.read_text()
 
     async def dashboard_apply(text: str) -> None:
-        # What Show._apply_config_file does under the config lock: save, remember, apply.
+        # What ConfigEditor._apply does under its lock: save, remember, apply.
         result = files.check("persona", text)
         files.save(result, text)
         watch.mark_applied(text)
@@ -375,15 +375,17 @@ def test_an_edit_of_the_persona_file_on_disk_changes_the_greeting_that_is_heard(
             "show": {"products_refresh_s": 1.0, "seed": 3},
         }
     )
-    show = Show(
-        config=config,
-        persona=persona,
-        products_source=str(products),
-        targets=[parse_target(str(tmp_path / "out.flv"))],
-        duration_s=25,
-        persona_path=persona_path,
+    show = Channel(
+        ChannelSpec(
+            config=config,
+            persona=persona,
+            products=str(products),
+            outputs=[parse_target(str(tmp_path / "out.flv"))],
+            duration_s=25,
+            persona_path=persona_path,
+        )
     )
-    watch = show.persona_watch
+    watch = show.editor.watch
     assert watch is not None
     bad = PERSONA_YAML.replace("name: Quiet", "name: Broken").replace("silence", "silence\n  speed: x")
     good = PERSONA_YAML.replace("name: Quiet", "name: Nova").replace("Quiet here, hello.", "Nova is on, hello all.")
@@ -410,7 +412,7 @@ def test_an_edit_of_the_persona_file_on_disk_changes_the_greeting_that_is_heard(
         await until(lambda: any("Nova is on" in h.text for h in show.spoken), "the new greeting is heard", 18)
         assert _text(persona_path) == good  # the watch never writes the operator's file
         # The dashboard's Apply writes the file; the watch sees that content and does not apply it again.
-        result, applied = await show.apply_config_file("persona", dashboard)
+        result, applied = await show.editor.apply_config_file("persona", dashboard)
         assert applied, result.problems
         polls = watch.polls
         await until(lambda: watch.polls >= polls + 2, "the watch polls the dashboard's file", 5)

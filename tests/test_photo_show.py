@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import pytest
 
-from streamer.app import Show
+from streamer.app import Channel, ChannelSpec
 from streamer.avatar.photo import PhotoAvatar, jaw_opening
 from streamer.avatar.portrait import FaceMesher, eye_aspect_ratio, inner_lip_opening
 from streamer.config import Persona, StreamConfig
@@ -34,7 +34,7 @@ FPS = 30
 
 def run_measured_show(
     avatar: dict[str, object], tmp: Path, seconds: int = SECONDS
-) -> tuple[Show, dict[int, float], Path]:
+) -> tuple[Channel, dict[int, float], Path]:
     """One show at 1280x720 with ``avatar`` and the Joe voice, recorded to FLV; what the scene was asked to draw per
     frame (the viseme track's openness) is noted as it goes."""
     persona = Persona.model_validate({"name": "Eileen", "avatar": avatar, "patter": {"sections": ["hook", "features"]}})
@@ -42,12 +42,14 @@ def run_measured_show(
         {"video": {"width": 1280, "height": 720, "fps": FPS}, "preview": {"enabled": False}, "show": {"seed": 5}}
     )
     out = tmp / "out.flv"
-    show = Show(
-        config=config,
-        persona=persona,
-        products_source=str(REPO / "products"),
-        targets=[parse_target(str(out))],
-        duration_s=seconds,
+    show = Channel(
+        ChannelSpec(
+            config=config,
+            persona=persona,
+            products=str(REPO / "products"),
+            outputs=[parse_target(str(out))],
+            duration_s=seconds,
+        )
     )
     asked: dict[int, float] = {}
     original = Scene.render
@@ -116,7 +118,7 @@ def check_lips_and_blinks(m: dict[str, object]) -> None:
 
 
 @pytest.fixture(scope="module")
-def show_output(tmp_path_factory: pytest.TempPathFactory) -> tuple[Show, dict[int, float], Path]:
+def show_output(tmp_path_factory: pytest.TempPathFactory) -> tuple[Channel, dict[int, float], Path]:
     from skimage import data
 
     tmp = tmp_path_factory.mktemp("photo-show")
@@ -138,7 +140,7 @@ def decoded(path: Path) -> list[tuple[int, np.ndarray]]:
 
 
 def test_lips_blinks_and_identity_hold_in_the_published_video(
-    show_output: tuple[Show, dict[int, float], Path],
+    show_output: tuple[Channel, dict[int, float], Path],
 ) -> None:
     from skimage.metrics import structural_similarity
 
@@ -170,13 +172,13 @@ def test_lips_blinks_and_identity_hold_in_the_published_video(
     assert len(scores) >= 3 and min(scores) >= 0.9, scores
 
 
-def test_the_dashboard_shows_the_avatar_kind_and_its_cost(show_output: tuple[Show, dict[int, float], Path]) -> None:
+def test_the_dashboard_shows_the_avatar_kind_and_its_cost(show_output: tuple[Channel, dict[int, float], Path]) -> None:
     show, _, _ = show_output
     summary = show.status()["summary"]["avatar"]
     assert summary.startswith("photo (lip-sync: warp (CPU)), ") and summary.endswith(" ms/frame")
     cost = float(summary.split(", ")[-1].split(" ")[0])
     assert 0.1 < cost < 40.0
-    assert "livehost_avatar_render_seconds 0.0" in show.metrics_text()
+    assert "livehost_avatar_render_seconds 0.0" in show.health.metrics_text()
 
 
 def test_a_hot_reload_to_a_bad_portrait_keeps_the_avatar_on_air_and_a_good_one_replaces_it(tmp_path: Path) -> None:
@@ -196,13 +198,15 @@ def test_a_hot_reload_to_a_bad_portrait_keeps_the_avatar_on_air_and_a_good_one_r
     config = StreamConfig.model_validate(
         {"video": {"width": 640, "height": 360}, "preview": {"enabled": False}, "show": {"seed": 3}}
     )
-    show = Show(
-        config=config,
-        persona=load_persona(persona_path)[0],
-        products_source=str(REPO / "products"),
-        targets=[parse_target(str(tmp_path / "out.flv"))],
-        duration_s=30,
-        persona_path=persona_path,
+    show = Channel(
+        ChannelSpec(
+            config=config,
+            persona=load_persona(persona_path)[0],
+            products=str(REPO / "products"),
+            outputs=[parse_target(str(tmp_path / "out.flv"))],
+            duration_s=30,
+            persona_path=persona_path,
+        )
     )
 
     async def main() -> int:
@@ -211,15 +215,15 @@ def test_a_hot_reload_to_a_bad_portrait_keeps_the_avatar_on_air_and_a_good_one_r
             await asyncio.sleep(0.05)
         assert show.scene is not None and isinstance(show.scene.avatar, CartoonAvatar)
         # The editor's Check runs the face models too (Apply would refuse the same edit), and saves nothing.
-        checked = await asyncio.to_thread(show.check_config_file, "persona", no_face)
+        checked = await asyncio.to_thread(show.editor.check_config_file, "persona", no_face)
         assert not checked.ok and checked.persona is None
         assert any(p.field == "avatar.image" and p.line == 6 for p in checked.problems), checked.problems
-        assert (await asyncio.to_thread(show.check_config_file, "persona", photo)).ok
+        assert (await asyncio.to_thread(show.editor.check_config_file, "persona", photo)).ok
         # Checked again as the operator types (a line added above): the verdict is kept, the line follows the text.
-        again = await asyncio.to_thread(show.check_config_file, "persona", "# Anna's look\n" + no_face)
+        again = await asyncio.to_thread(show.editor.check_config_file, "persona", "# Anna's look\n" + no_face)
         assert any(p.field == "avatar.image" and p.line == 7 for p in again.problems), again.problems
         assert persona_path.read_text() == cartoon
-        result, applied = await show.apply_config_file("persona", no_face)
+        result, applied = await show.editor.apply_config_file("persona", no_face)
         assert not applied
         assert any(
             "no face found" in p.message and p.field == "avatar.image" and p.line == 6 for p in result.problems
@@ -227,13 +231,13 @@ def test_a_hot_reload_to_a_bad_portrait_keeps_the_avatar_on_air_and_a_good_one_r
         frames = show.media.frames
         await asyncio.sleep(0.5)
         assert show.media.frames > frames and isinstance(show.scene.avatar, CartoonAvatar)
-        result, applied = await show.apply_config_file("persona", photo)
+        result, applied = await show.editor.apply_config_file("persona", photo)
         assert applied, result.problems
         await asyncio.sleep(0.3)  # the new look goes on air at the next frame
         assert isinstance(show.scene.avatar, PhotoAvatar)
         # The operator replaces the picture under the same name: Check reads it again (the verdict was for the cup).
         shutil.copyfile(tmp_path / "anna.png", tmp_path / "cup.png")
-        assert (await asyncio.to_thread(show.check_config_file, "persona", no_face)).ok
+        assert (await asyncio.to_thread(show.editor.check_config_file, "persona", no_face)).ok
         show.request_stop()
         return await task
 

@@ -12,6 +12,7 @@ import pytest
 
 from streamer.config import VoiceSettings
 from streamer.frames import AUDIO_RATE_HZ, Viseme, VisemeTrack
+from streamer.speaker import SPEECH_LOW_WATER_S, speech_low_water_s
 from streamer.voice import Speech, VoiceError, create_voice
 from streamer.voice.base import VoicePreempted
 from streamer.voice.piper import (
@@ -189,6 +190,18 @@ def test_empty_text_gives_empty_speech(joe: PiperVoiceBackend) -> None:
     assert joe.synthesize("   ").samples == 0
 
 
+def test_joe_reports_its_real_time_factor_and_a_speech_ahead_mark_near_the_floor(joe: PiperVoiceBackend) -> None:
+    before = joe.speed.sentences
+    speech = joe.synthesize("It charges over USB-C in about two hours.")
+    joe.synthesize("   ")  # no audio: not a measurement
+    assert joe.speed.sentences == before + 1 and joe.speed.total_audio_s >= speech.duration_s
+    rtf, first_audio_s = joe.speed.rtf, joe.speed.first_audio_s
+    assert rtf is not None and 0.0 < rtf < 1.0  # Piper is several times faster than it speaks (RTF 0.1-0.3 here)
+    assert first_audio_s is not None and 0.0 < first_audio_s < speech.duration_s
+    # The speaker voices about as far ahead for Piper as it always did (1.5 s; a little more on a busy machine).
+    assert SPEECH_LOW_WATER_S <= speech_low_water_s(rtf, first_audio_s) < SPEECH_LOW_WATER_S + 2.0
+
+
 def test_without_alignments_speed_shortens_speech_and_visemes_are_estimated(
     joe: PiperVoiceBackend, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -243,6 +256,7 @@ def test_an_urgent_sentence_stops_a_patter_synthesis_in_progress_and_goes_first(
             outcome.append("preempted")
 
     before = joe.preempted
+    measured = joe.speed.sentences
     worker = threading.Thread(target=patter)
     worker.start()
     started.wait()
@@ -253,3 +267,4 @@ def test_an_urgent_sentence_stops_a_patter_synthesis_in_progress_and_goes_first(
     _check_speech(answer, 1.0, 4.0)
     # The engine is free again: the stopped sentence voices in full.
     _check_speech(joe.synthesize("It charges over USB-C."), 0.8, 4.0)
+    assert joe.speed.sentences == measured + 2  # the stopped run is not a measurement of speed

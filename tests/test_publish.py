@@ -268,19 +268,19 @@ def test_the_writer_starts_on_a_keyframe_after_a_resync(tmp_path: Path):
 def test_every_output_kind_keeps_the_one_contract_and_closes_from_any_thread(tmp_path: Path):
     import asyncio
 
+    from streamer.publish.encoder import BROADCAST
     from streamer.publish.outputs import Output, open_outputs
-
-    encoder = make_encoder()
 
     async def main() -> tuple[list[str], int, int]:
         opened = open_outputs(
             [parse_target(str(tmp_path / "a.flv")), parse_target(str(tmp_path / "b.mp4"))],
-            video_template=encoder.video_stream,
-            audio_template=encoder.audio_stream,
-            want_keyframe=encoder.request_keyframe,
+            video=VideoSettings(width=320, height=240, fps=30),
+            audio=AudioSettings(),
             preview_loop=asyncio.get_running_loop(),
         )
         assert all(isinstance(o, Output) for o in opened.all) and opened.preview in opened.all
+        assert all(o.profile == BROADCAST for o in opened.all) and len(opened.encodings) == 1
+        encoder = opened.encodings[0].encoder
         for o in opened.all:
             o.start()
         assert opened.preview is not None
@@ -291,9 +291,14 @@ def test_every_output_kind_keeps_the_one_contract_and_closes_from_any_thread(tmp
         closed = await asyncio.gather(*(asyncio.to_thread(o.close, drain=True, timeout_s=5.0) for o in opened.all))
         await asyncio.sleep(0.05)
         assert all(closed)
+        opened.close()
+        opened.close()  # idempotent
         return [o.name for o in opened.all], watching, opened.preview.stats()["viewers"]
 
     names, watching, left = asyncio.run(main())
     assert names == [str(tmp_path / "a.flv"), str(tmp_path / "b.mp4"), "preview"]
     assert (watching, left) == (1, 0)
-    assert ffprobe(tmp_path / "a.flv")["streams"] and ffprobe(tmp_path / "b.mp4")["streams"]
+    for name in ("a.flv", "b.mp4"):
+        streams = {s["codec_type"]: s for s in ffprobe(tmp_path / name)["streams"]}
+        assert (streams["video"]["codec_name"], streams["video"]["profile"]) == ("h264", "High")
+        assert streams["audio"]["codec_name"] == "aac"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from streamer.app import Show
+from streamer.app import Channel, ChannelSpec
 from streamer.config import Persona, StreamConfig
 from streamer.publish.sinks import parse_target
 
@@ -43,12 +43,14 @@ def test_a_changed_price_reaches_the_card_and_the_patter_without_a_restart(tmp_p
             "patter": {"sections": ["price"], "pause_between_sentences_ms": 0},
         }
     )
-    show = Show(
-        config=config,
-        persona=persona,
-        products_source=str(products),
-        targets=[parse_target(str(tmp_path / "out.flv"))],
-        duration_s=SECONDS,
+    show = Channel(
+        ChannelSpec(
+            config=config,
+            persona=persona,
+            products=str(products),
+            outputs=[parse_target(str(tmp_path / "out.flv"))],
+            duration_s=SECONDS,
+        )
     )
 
     async def main() -> int:

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from streamer.config import VoiceSettings
+from streamer.voice.base import VoiceSpeed
 from streamer.voice.piper import PEAK_LEVEL, PiperVoiceBackend, resolve_voice
 from streamer.voice.resample import resample
 from streamer.voice.vits_stream import LEAD_FRAMES, resample_piece, to_pcm
@@ -59,6 +60,7 @@ def test_a_streamed_sentence_starts_before_it_is_decoded_and_joins_into_the_whol
         return z, frames
 
     split.encode = keep  # type: ignore[method-assign]
+    joe._speed = speed = VoiceSpeed()  # this sentence's measurement alone
     try:
         text = "Priya, it's 89 dollars today; the regular price is 109 dollars, and it ships tomorrow."
         speech = joe.synthesize_streaming(text, urgent=True)
@@ -67,6 +69,9 @@ def test_a_streamed_sentence_starts_before_it_is_decoded_and_joins_into_the_whol
         assert fill.done.wait(10) and not fill.failed and fill.ready == speech.samples
     finally:
         del split.encode
+    # Measured when all of it was decoded: the first audio came well before the whole synthesis.
+    assert speed.sentences == 1 and speed.total_audio_s == pytest.approx(speech.duration_s)
+    assert speed.first_audio_s is not None and 0.0 < speed.first_audio_s < 0.8 * speed.total_synthesis_s
     assert 3.0 < speech.duration_s < 9.0 and speech.aligned
     assert speech.visemes.starts[-1] < speech.samples and speech.visemes.boundaries.shape[0] >= 10
     # The same latent frames decoded whole and resampled whole: the streamed sentence is that, at one gain.

@@ -321,4 +321,4 @@ def test_check_refuses_voices_that_cannot_load(tmp_path: Path) -> None:
     lonely.write_bytes(np.random.default_rng(1).bytes(4096))
     assert "not an ONNX model" in only_error(VoiceSettings(voice=str(lonely)))
     # The persona asked for silence: nothing to load, nothing to refuse.
-    assert voice_problems(VoiceSettings(backend="silence", voice="nope"), language="zh", file="p", line=1) == []
+    assert voice_problems(VoiceSettings(backend="silence"), language="zh", file="p", line=1) == []

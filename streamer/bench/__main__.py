@@ -42,6 +42,7 @@ def pipeline(args: argparse.Namespace) -> dict[str, object]:
     from streamer.playout import SpeechPlayout
     from streamer.publish.encoder import AVEncoder
     from streamer.publish.media_loop import MediaLoop
+    from streamer.publish.outputs import Encoding
     from streamer.scene import Scene
     from streamer.voice.base import create_voice
 
@@ -79,7 +80,13 @@ def pipeline(args: argparse.Namespace) -> dict[str, object]:
     scene.avatar.render = timed_avatar  # type: ignore[method-assign]
     playout = SpeechPlayout(rate_hz=AUDIO_RATE_HZ, gap_s=0.25, max_ahead_s=3600)
     encoder = AVEncoder(video=video, audio=AudioSettings())
-    loop = MediaLoop(fps=fps, renderer=scene, playout=playout, encoder=encoder, outputs=[], clock=MonotonicClock())
+    loop = MediaLoop(
+        fps=fps,
+        renderer=scene,
+        playout=playout,
+        encodings=[Encoding(profile=encoder.profile, encoder=encoder)],
+        clock=MonotonicClock(),
+    )
     loop.tick(0)
     startup_to_first_frame_s = time.perf_counter() - T0
 
@@ -233,7 +240,7 @@ def soak(args: argparse.Namespace) -> dict[str, object]:
     """The real show in real time (voice, catalog reloads, a recording), sampling memory as it runs."""
     import asyncio
 
-    from streamer.app import Show
+    from streamer.app import Channel, ChannelSpec
     from streamer.config import StreamConfig
     from streamer.loading import load_persona
     from streamer.process import bootstrap_process
@@ -246,12 +253,14 @@ def soak(args: argparse.Namespace) -> dict[str, object]:
     w, h = (int(x) for x in args.size.lower().split("x"))
     config = StreamConfig.model_validate({"video": {"width": w, "height": h}, "preview": {"enabled": False}})
     out = Path(tempfile.mkdtemp(prefix="livehost-soak-")) / "soak.flv"
-    show = Show(
-        config=config,
-        persona=persona,
-        products_source=args.products,
-        targets=[parse_target(str(out))],
-        duration_s=float(args.seconds),
+    show = Channel(
+        ChannelSpec(
+            config=config,
+            persona=persona,
+            products=args.products,
+            outputs=[parse_target(str(out))],
+            duration_s=float(args.seconds),
+        )
     )
     samples: list[tuple[float, float]] = []
 
@@ -426,11 +435,8 @@ def latency(args: argparse.Namespace) -> dict[str, object]:
 
     import yaml
 
-    from streamer.app import Show
-    from streamer.config import SimulatorChatSource, StreamConfig
-    from streamer.loading import load_persona
+    from streamer.config import SimulatorChatSource
     from streamer.process import bootstrap_process
-    from streamer.publish.sinks import parse_target
 
     bootstrap_process()  # as run_stream.py does
     if args.load == "demo":
@@ -448,19 +454,12 @@ def latency(args: argparse.Namespace) -> dict[str, object]:
     ]
     workdir = Path(tempfile.mkdtemp(prefix="livehost-latency-"))
     (workdir / "script.yaml").write_text(yaml.safe_dump(script))
-    persona = load_persona(args.persona)[0]
-    config = StreamConfig.model_validate({"preview": {"enabled": False}, "show": {"seed": 1}})
-    config.chat.sources.append(SimulatorChatSource(script=str(workdir / "script.yaml")))
     duration = args.first_after_s + args.comments * args.spacing_s + 8
-    show = Show(
-        config=config,
-        persona=persona,
-        products_source=args.products,
-        targets=[parse_target(str(workdir / "out.flv"))],
-        duration_s=float(duration),
+    show = _chat_channel(
+        args, SimulatorChatSource(script=str(workdir / "script.yaml")), seconds=duration, workdir=workdir
     )
     code = asyncio.run(show.run())
-    lat = sorted(show.reply_latencies)
+    lat = sorted(show.router.latencies)
     (workdir / "out.flv").unlink(missing_ok=True)
     return {
         "benchmark": "latency",
@@ -481,6 +480,27 @@ def latency(args: argparse.Namespace) -> dict[str, object]:
     }
 
 
+def _chat_channel(args: argparse.Namespace, source: Any, *, seconds: float, workdir: Path) -> Any:
+    """The real show (``--persona``, ``--products``) with the simulated chat ``source``, recording to ``workdir``,
+    for ``seconds``; no dashboard."""
+    from streamer.app import Channel, ChannelSpec
+    from streamer.config import StreamConfig
+    from streamer.loading import load_persona
+    from streamer.publish.sinks import parse_target
+
+    config = StreamConfig.model_validate({"preview": {"enabled": False}, "show": {"seed": 1}})
+    config.chat.sources.append(source)
+    return Channel(
+        ChannelSpec(
+            config=config,
+            persona=load_persona(args.persona)[0],
+            products=args.products,
+            outputs=[parse_target(str(workdir / "out.flv"))],
+            duration_s=float(seconds),
+        )
+    )
+
+
 #: Where an answer's time goes, in order: arrival -> picked by triage -> taken up by the speaker -> first sentence
 #: written -> voiced -> its first sample in the output.
 _LATENCY_STAGES = ("in_triage_s", "waiting_for_speaker_s", "writing_s", "voicing_s", "waiting_to_be_heard_s")
@@ -493,22 +513,11 @@ def latency_under_load(args: argparse.Namespace) -> dict[str, object]:
     answer in the output."""
     import asyncio
 
-    from streamer.app import Show
-    from streamer.config import SimulatorChatSource, StreamConfig
-    from streamer.loading import load_persona
-    from streamer.publish.sinks import parse_target
+    from streamer.config import SimulatorChatSource
 
     workdir = Path(tempfile.mkdtemp(prefix="livehost-latency-"))
-    persona = load_persona(args.persona)[0]
-    config = StreamConfig.model_validate({"preview": {"enabled": False}, "show": {"seed": 1}})
-    config.chat.sources.append(SimulatorChatSource(messages_per_min=args.messages_per_min, seed=args.seed))
-    show = Show(
-        config=config,
-        persona=persona,
-        products_source=args.products,
-        targets=[parse_target(str(workdir / "out.flv"))],
-        duration_s=float(args.minutes * 60),
-    )
+    source = SimulatorChatSource(messages_per_min=args.messages_per_min, seed=args.seed)
+    show = _chat_channel(args, source, seconds=args.minutes * 60, workdir=workdir)
     code = asyncio.run(show.run())
     (workdir / "out.flv").unlink(missing_ok=True)
     by_kind: dict[str, list[float]] = {}

@@ -499,10 +499,10 @@ async def run_language(language: str, *, data_dir: Path, verbose: bool = False) 
     """Load the language's catalog and persona, warm up, then ask every question once through the ask path."""
     from streamer.brain.base import BrainRequest
     from streamer.brain.factory import build_brain
-    from streamer.brain.prompts import clean_untrusted
     from streamer.config import StreamConfig
     from streamer.loading import load_persona
     from streamer.products.catalog import ProductCatalog
+    from streamer.untrusted import clean_untrusted
 
     questions = load_questions(data_dir / f"questions_{language}.yaml", language=language)
     persona = load_persona(data_dir / f"persona_{language}.yaml")[0]

@@ -33,23 +33,28 @@ from streamer.director import ShowDirector
 from streamer.frames import AUDIO_RATE_HZ, ChatMessage, HeardSpeech, SpeechSegment, Viseme, VisemeTrack
 from streamer.playout import SpeechPlayout
 from streamer.speaker import ReplyJob, Speaker, reply_job
-from streamer.voice.base import Speech
+from streamer.voice.base import Speech, VoiceBase
 
 _WORD = re.compile(r"[\u3400-\u9fff]|[^\s\u3400-\u9fff]+")
 
 
-class ScriptedVoice:
+class ScriptedVoice(VoiceBase):
     """A voice for virtual time: ``chars_per_s`` of speech per character, quiet noise, one mouth key per word and a
-    boundary between words (between characters for Chinese). Follows :class:`~streamer.voice.base.VoiceBackend`."""
+    boundary between words (between characters for Chinese). Follows :class:`~streamer.voice.base.VoiceBackend`.
+
+    Its measured speed is scripted, not timed (synthesis takes no virtual time): each sentence records ``rtf``
+    seconds of synthesis per second of audio, the first audio after ``first_audio_s`` (default: all of it)."""
 
     name = "scripted"
 
-    def __init__(self, *, chars_per_s: float = 14.0, seed: int = 0) -> None:
+    def __init__(
+        self, *, chars_per_s: float = 14.0, seed: int = 0, rtf: float = 0.0, first_audio_s: float | None = None
+    ) -> None:
+        super().__init__()
         self.chars_per_s = chars_per_s
+        self.rtf = rtf
+        self.first_audio_s = first_audio_s
         self._rng = np.random.default_rng(seed)
-
-    def load(self) -> None:
-        return None
 
     def synthesize(self, text: str, *, urgent: bool = False) -> Speech:
         words = _WORD.findall(text)
@@ -61,6 +66,8 @@ class ScriptedVoice:
         pcm = (self._rng.standard_normal(total) * 800).astype(np.int16)
         starts = np.concatenate([[0], ends[:-1]]).astype(np.int64)
         kinds = np.array([Viseme.OPEN if i % 2 == 0 else Viseme.WIDE for i in range(len(words))], np.int8)
+        audio_s = total / AUDIO_RATE_HZ
+        self.speed.record(synthesis_s=self.rtf * audio_s, audio_s=audio_s, first_audio_s=self.first_audio_s)
         return Speech(pcm=pcm, visemes=VisemeTrack(starts=starts, visemes=kinds, boundaries=ends[:-1].astype(np.int64)))
 
 

@@ -52,9 +52,9 @@ Checks, in order (the first drop ends the check):
    and ends with a period (``。`` for Chinese). The cut sentence is fact-checked again: cutting "19 dollars 99" to
    "19 dollars" would change a price, and is dropped.
 
-Word lists are plain UTF-8 text, one entry per line (formats in the files' headers); the operator's
-``extra_rules_dir`` files with the same names add to the built-in ones. A bad line raises :class:`GuardRulesError`
-naming the file and line.
+Word lists are plain UTF-8 text, one entry per line (format: :mod:`streamer.wordlists`, which reads and matches
+them for the guards and chat triage alike); the operator's ``extra_rules_dir`` files with the same names add to the
+built-in ones. A bad line raises :class:`GuardRulesError` naming the file and line.
 """
 
 from __future__ import annotations
@@ -65,8 +65,6 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
-from importlib import resources
-from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Literal
 
@@ -79,6 +77,18 @@ from streamer.brain.numbers import (
 )
 from streamer.config import GuardSettings, Persona, ProductSheet
 from streamer.lang import TABLES as LANGUAGE_TABLES
+from streamer.products.facts import SheetFacts, sheet_facts
+from streamer.wordlists import (
+    PhraseList,
+    RuleEntry,
+    WordListError,
+    WordLists,
+    check_phrase,
+    combined_pattern,
+    load_word_lists,
+    phrase_key,
+)
+from streamer.wordlists import parse_rule_file as parse_rule_file  # re-exported: the guards' word-list format
 
 log = logging.getLogger(__name__)
 
@@ -113,293 +123,17 @@ class GuardVerdict:
     actions: list[GuardAction] = field(default_factory=list)
 
 
-class GuardRulesError(ValueError):
-    """A word list could not be read. ``str()`` is ``file:line: message``."""
-
-    def __init__(self, file: str, line: int | None, message: str) -> None:
-        self.file = file
-        self.line = line
-        self.message = message
-        where = f"{file}:{line}" if line is not None else file
-        super().__init__(f"{where}: {message}")
+GuardRulesError = WordListError
+"""A word list could not be read (the same class as :class:`streamer.wordlists.WordListError`)."""
+GuardRules = WordLists
+"""The parsed word lists (:class:`streamer.wordlists.WordLists`)."""
 
 
-# ---- word lists ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class RuleEntry:
-    phrase: str
-    replacement: str | None = None
-    """None: drop the sentence. ``""``: remove the phrase. Otherwise: replace it."""
-    exception: bool = False
-    topic: str | None = None
-    file: str = ""
-    line: int = 0
-
-
-@dataclass(slots=True)
-class GuardRules:
-    """The parsed word lists: entries per file name, and the topics of ``banned_topics.txt`` (name -> aliases)."""
-
-    entries: dict[str, list[RuleEntry]] = field(default_factory=dict)
-    topics: dict[str, tuple[str, ...]] = field(default_factory=dict)
-
-
-def _strip_comment(line: str) -> str:
-    # "# " or a lone "#" starts a comment; "#1" is an entry (an absolute claim).
-    if line.startswith("#") and (len(line) == 1 or line[1].isspace()):
-        return ""
-    cut = line.find(" # ")
-    if cut >= 0:
-        line = line[:cut]
-    return line.strip()
-
-
-def _check_phrase(phrase: str, file: str, line: int, *, wildcard_ok: bool) -> None:
-    if any(ord(c) < 32 for c in phrase):
-        raise GuardRulesError(file, line, "control character in entry (save the file as plain UTF-8 text)")
-    core = phrase[:-1] if phrase.endswith("*") else phrase
-    if "*" in core:
-        raise GuardRulesError(file, line, f"'*' may only end an entry, as in 'miracle*' (got {phrase!r})")
-    if phrase.endswith("*") and not wildcard_ok:
-        raise GuardRulesError(file, line, f"a rewrite entry cannot end in '*' (got {phrase!r})")
-    if len(core.strip()) < (1 if _CJK.search(core) else 2):
-        raise GuardRulesError(file, line, f"entry too short to match safely: {phrase!r}")
-    if not any(c.isalnum() or c in "#%" for c in core):
-        raise GuardRulesError(file, line, f"entry has no letters or digits: {phrase!r}")
-    if len(phrase) > 200:
-        raise GuardRulesError(file, line, "entry longer than 200 characters")
-
-
-def parse_rule_file(text: str, file: str) -> tuple[list[RuleEntry], dict[str, tuple[str, ...]]]:
-    """Entries of one word list (``file`` is its name, for messages and for which syntax applies)."""
-    name = Path(file).name
-    rewrites_ok = name.startswith("absolute_")
-    topics_file = name == "banned_topics.txt"
-    entries: list[RuleEntry] = []
-    topics: dict[str, tuple[str, ...]] = {}
-    topic: str | None = None
-    for lineno, raw in enumerate(text.splitlines(), start=1):
-        line = _strip_comment(raw.strip().lstrip("\ufeff"))
-        if not line:
-            continue
-        if topics_file and line.startswith("["):
-            if not line.endswith("]"):
-                raise GuardRulesError(file, lineno, f"topic header must end with ']': {line!r} (e.g. [politics])")
-            names = tuple(n.strip().lower() for n in line[1:-1].split("|") if n.strip())
-            if not names:
-                raise GuardRulesError(file, lineno, "empty topic header; write e.g. [politics | elections]")
-            topic = names[0]
-            topics[topic] = tuple(dict.fromkeys(topics.get(topic, ()) + names))
-            continue
-        if topics_file and topic is None:
-            raise GuardRulesError(file, lineno, f"keyword {line!r} before any [topic] header")
-        exception = line.startswith("!")
-        if exception:
-            line = line[1:].strip()
-        replacement: str | None = None
-        if "=>" in line:
-            if not rewrites_ok:
-                raise GuardRulesError(file, lineno, "rewrites ('a => b') are only allowed in absolute_*.txt")
-            if exception:
-                raise GuardRulesError(file, lineno, "an exception ('!phrase') cannot have a rewrite")
-            left, _, right = line.partition("=>")
-            if "=>" in right:
-                raise GuardRulesError(file, lineno, "more than one '=>' on the line")
-            line, replacement = left.strip(), right.strip()
-            if not line:
-                raise GuardRulesError(file, lineno, "nothing before '=>'; write 'the best => a great'")
-        _check_phrase(line, file, lineno, wildcard_ok=replacement is None)
-        entries.append(
-            RuleEntry(line, replacement=replacement, exception=exception, topic=topic, file=file, line=lineno)
-        )
-    return entries, topics
-
-
-def _read(path: Path | Traversable, label: str) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise GuardRulesError(label, None, f"not UTF-8 text ({e.reason} at byte {e.start})") from None
-    except OSError as e:
-        raise GuardRulesError(label, None, f"cannot read: {e.strerror or e}") from None
-
-
-def load_guard_rules(extra_rules_dir: str | Path | None = None) -> GuardRules:
+def load_guard_rules(extra_rules_dir: str | Path | None = None) -> WordLists:
     """The built-in word lists (``streamer/data/guards``) plus the operator's files of the same names in
     ``extra_rules_dir``. Raises :class:`GuardRulesError` for a bad line, an unreadable file, a missing folder or an
     unknown ``.txt`` file name there (a typo would otherwise silently add nothing)."""
-    rules = GuardRules()
-    builtin = resources.files("streamer").joinpath("data").joinpath("guards")
-    sources: list[tuple[str, str, str]] = []
-    for name in RULE_FILES:
-        label = f"streamer/data/guards/{name}"
-        sources.append((name, label, _read(builtin.joinpath(name), label)))
-    if extra_rules_dir is not None:
-        folder = Path(extra_rules_dir)
-        if not folder.is_dir():
-            raise GuardRulesError(str(folder), None, "extra_rules_dir is not a folder")
-        for path in sorted(folder.glob("*.txt")):
-            if path.name not in RULE_FILES:
-                raise GuardRulesError(str(path), None, f"unknown word list; known names: {', '.join(RULE_FILES)}")
-            sources.append((path.name, str(path), _read(path, str(path))))
-    for name, label, text in sources:
-        entries, topics = parse_rule_file(text, label)
-        rules.entries.setdefault(name, []).extend(entries)
-        for topic, aliases in topics.items():
-            rules.topics[topic] = tuple(dict.fromkeys(rules.topics.get(topic, ()) + aliases))
-    return rules
-
-
-# ---- phrase matching ----------------------------------------------------------------------------------------
-
-
-def _is_word_char(c: str) -> bool:
-    return c.isascii() and c.isalnum()
-
-
-def _phrase_regex(phrase: str, *, rewrite: bool = False) -> tuple[bool, str]:
-    """(needs a word boundary before it, the pattern) for one lower-cased entry."""
-    prefix = phrase.endswith("*")
-    core = (phrase[:-1] if prefix else phrase).lower()
-    out: list[str] = []
-    for ch in core:
-        if ch.isspace():
-            if out and out[-1] == r"[\s-]+":
-                continue
-            out.append(r"[\s-]+")
-        elif ch == "-":
-            out.append(r"[\s-]?")
-        elif ch == ".":
-            out.append(r"\.\s*")
-        elif ch == "'":
-            out.append(r"['\u2019]")
-        else:
-            out.append(re.escape(ch))
-    body = "".join(out)
-    if prefix:
-        body += "[a-z]*"
-    # A rewrite never applies inside a hyphenated compound ("the best-selling" is left to "best-selling").
-    trail = (r"(?![a-z0-9-])" if rewrite else r"(?![a-z0-9])") if _is_word_char(core[-1]) or prefix else ""
-    return _is_word_char(core[0]), body + trail
-
-
-def _combined(phrases: Sequence[str], *, rewrite: bool = False) -> re.Pattern[str] | None:
-    """One pattern for many entries, matched against lower-cased text. Entries that start with a letter or digit
-    share one leading word-boundary check, which keeps the scan at a few microseconds per sentence."""
-    if not phrases:
-        return None
-    compiled = {_phrase_regex(p, rewrite=rewrite) for p in phrases}
-    words = sorted((b for lead, b in compiled if lead), key=len, reverse=True)
-    others = sorted((b for lead, b in compiled if not lead), key=len, reverse=True)
-    branches = []
-    if words:
-        branches.append(r"(?<![a-z0-9])(?:" + "|".join(words) + ")")
-    branches += others
-    return re.compile("|".join(branches))
-
-
-_HYPHENATED = re.compile(r"(?<![a-z0-9-])[a-z0-9]+(?:-[a-z0-9]+)+")
-
-
-class _PhraseList:
-    """One compiled list: drops, rewrites and exceptions."""
-
-    def __init__(self, entries: Sequence[RuleEntry]) -> None:
-        self.drops = [e for e in entries if not e.exception and e.replacement is None]
-        self.rewrites = [e for e in entries if not e.exception and e.replacement is not None]
-        self.exceptions = [e for e in entries if e.exception]
-        self._drop_re = _combined([e.phrase for e in self.drops])
-        self._rewrite_re = _combined([e.phrase for e in self.rewrites], rewrite=True)
-        self._exception_re = _combined([e.phrase for e in self.exceptions])
-        self._rewrite_by_key = {_key(e.phrase): e for e in self.rewrites}
-        self._loose_re = _combined([e.phrase for e in self.rewrites])
-        self._singles = [(_combined([e.phrase]), e) for e in self.drops]
-
-    def _exception_spans(self, low: str) -> list[tuple[int, int]]:
-        if self._exception_re is None:
-            return []
-        return [m.span() for m in self._exception_re.finditer(low)]
-
-    @staticmethod
-    def _inside(span: tuple[int, int], spans: list[tuple[int, int]]) -> bool:
-        return any(s <= span[0] and span[1] <= e for s, e in spans)
-
-    def find_drop(self, text: str, low: str | None = None) -> tuple[str, RuleEntry] | None:
-        """The first drop entry found in ``text`` (outside exceptions): (matched text, entry)."""
-        if self._drop_re is None:
-            return None
-        low = same_length_lower(text) if low is None else low
-        spans: list[tuple[int, int]] | None = None
-        for m in self._drop_re.finditer(low):
-            if spans is None:
-                # Exceptions, and phrases with a safe rewrite ("最" inside "最好的"), do not drop.
-                spans = self._exception_spans(low)
-                if self._rewrite_re is not None:
-                    spans += [r.span() for r in self._rewrite_re.finditer(low)]
-            if not self._inside(m.span(), spans):
-                return text[m.start() : m.end()], self._which(m.group())
-        return None
-
-    def _which(self, matched: str) -> RuleEntry:
-        for pattern, entry in self._singles:
-            if pattern is not None and pattern.fullmatch(matched):
-                return entry
-        return self.drops[0]  # pragma: no cover - the combined pattern only matches listed entries
-
-    def rewrite(self, text: str) -> tuple[str, list[str], str | None]:
-        """(new text, rewritten phrases, a compound that has no safe rewrite or None)."""
-        if self._rewrite_re is None or self._loose_re is None:
-            return text, [], None
-        low = same_length_lower(text)
-        if self._loose_re.search(low) is None:
-            return text, [], None
-        spans = self._exception_spans(low)
-        if "-" in low:
-            for m in _HYPHENATED.finditer(low):
-                word = m.group()
-                if self._loose_re.search(word) is None or self._rewrite_re.fullmatch(word) is not None:
-                    continue
-                if self._exception_re is not None and self._exception_re.fullmatch(word) is not None:
-                    continue
-                # "best-in-class": a listed word inside a compound the list has no rewrite for.
-                return text, [], text[m.start() : m.end()]
-        done: list[str] = []
-        pieces: list[str] = []
-        pos = 0
-        for m in self._rewrite_re.finditer(low):
-            if self._inside(m.span(), spans):
-                continue
-            entry = self._rewrite_by_key.get(_key(m.group()))
-            if entry is None:  # pragma: no cover - keys are built from the same entries
-                continue
-            original = text[m.start() : m.end()]
-            done.append(original)
-            new = entry.replacement or ""
-            if new and original[:1].isupper():
-                new = new[:1].upper() + new[1:]
-            pieces += [text[pos : m.start()], new]
-            pos = m.end()
-        if not done:
-            return text, [], None
-        pieces.append(text[pos:])
-        return _tidy("".join(pieces), capitalise=text[:1].isupper()), done, None
-
-
-def _key(phrase: str) -> str:
-    """A phrase with case, spaces, hyphens, dots and apostrophes ignored (how matched text finds its entry)."""
-    return re.sub(r"[\s\-\u2019'.]+", "", phrase.lower())
-
-
-def _tidy(text: str, *, capitalise: bool) -> str:
-    text = re.sub(r"\s+", " ", text).strip()
-    text = re.sub(r"\s+([,.!?;:])", r"\1", text)
-    text = re.sub(r",\s*([,.!?;:])", r"\1", text)
-    text = re.sub(r"^[,;:\s]+", "", text)
-    if capitalise and text[:1].islower():
-        text = text[:1].upper() + text[1:]
-    return text
+    return load_word_lists([("guards", name) for name in RULE_FILES], extra_dir=extra_rules_dir)
 
 
 # ---- honesty ------------------------------------------------------------------------------------------------
@@ -482,27 +216,31 @@ class ProductFacts:
         return q.value in self.numbers
 
 
-def _sheet_texts(p: ProductSheet) -> list[str]:
-    texts = [p.name]
-    texts += [t for t in (p.promo, p.shipping, p.description) if t]
-    texts += list(p.features)
-    for entry in p.faq:
+def _sheet_texts(facts: SheetFacts) -> list[str]:
+    """Every text of the sheet that may state a number (placeholders of hand-written lines blanked out)."""
+    texts = [facts.name]
+    texts += [t for t in (facts.promo, facts.shipping, facts.description) if t]
+    texts += list(facts.features)
+    for entry in facts.faq:
         texts += [entry.q, entry.a]
-    for lines in p.sections.values():
-        for line in [lines] if isinstance(lines, str) else lines:
-            texts.append(_PLACEHOLDER.sub(" ", line))
-    for value in p.specs.values():
-        if isinstance(value, str):
-            texts.append(value)
-    for variant in p.variants:
+    for _, lines in facts.sections:
+        texts += [_PLACEHOLDER.sub(" ", line) for line in lines]
+    texts += [value for _, value in facts.specs if isinstance(value, str)]
+    for variant in facts.variants:
         texts.append(variant.name)
-        texts += [v for v in variant.options.values() if v != variant.name]
+        texts += [v for _, v in variant.options if v != variant.name]
     return texts
 
 
 def product_facts(p: ProductSheet) -> ProductFacts:
-    """Every fact a sentence may state about ``p`` (not cached; :class:`SentenceGuard` caches it)."""
-    cur = p.currency
+    """Every fact a sentence may state about ``p``: :func:`claim_facts` of :func:`sheet_facts` (not cached;
+    :class:`SentenceGuard` caches it)."""
+    return claim_facts(sheet_facts(p))
+
+
+def claim_facts(facts: SheetFacts) -> ProductFacts:
+    """The guard's view of a sheet's facts: the numbers a sentence may state (see the module docstring)."""
+    cur = facts.currency
     money: dict[Decimal, set[str]] = collections.defaultdict(set)
     percents: set[Decimal] = set()
     discounts: set[Decimal] = set()
@@ -531,20 +269,19 @@ def product_facts(p: ProductSheet) -> ProductFacts:
             stock_counts.add(Decimal(stock))
             numbers.add(Decimal(stock))
 
-    add_offer(p.price, p.list_price, p.stock)
-    for variant in p.variants:  # each variant's own price, saving, discount and stock are facts too
-        add_offer(p.price_of(variant), variant.list_price, variant.stock)
-    for key, value in p.specs.items():
+    for offer in facts.offers:  # each variant's own price, saving, discount and stock are facts too
+        add_offer(offer.price, offer.list_price, offer.stock)
+    for key, value in facts.specs:
         if isinstance(value, bool) or not isinstance(value, int | float):
             continue
         number = Decimal(str(value))
         numbers.add(number)
-        unit = _SPEC_UNITS.get(str(key).rsplit("_", 1)[-1].lower()) if "_" in str(key) else None
+        unit = _SPEC_UNITS.get(key.rsplit("_", 1)[-1].lower()) if "_" in key else None
         if unit is not None:
             durations.add((number, unit))
-    promo_quantities = find_quantities(p.promo) if p.promo else []
-    for text in _sheet_texts(p):
-        quantities = promo_quantities if text is p.promo else find_quantities(text)
+    promo_quantities = find_quantities(facts.promo) if facts.promo else []
+    for text in _sheet_texts(facts):
+        quantities = promo_quantities if text is facts.promo else find_quantities(text)
         for q in quantities:
             numbers.add(q.value)
             if q.kind == "money":
@@ -563,9 +300,9 @@ def product_facts(p: ProductSheet) -> ProductFacts:
         if q.kind == "count":
             deal_counts.add(q.value)
             if q.value == q.value.to_integral_value() and 2 <= q.value <= _MAX_MULTI_BUY:
-                add_money(p.price * q.value, cur)
+                add_money(facts.price * q.value, cur)
     return ProductFacts(
-        product_id=p.id,
+        product_id=facts.product_id,
         currency=cur,
         money={k: frozenset(v) for k, v in money.items()},
         percents=frozenset(percents),
@@ -641,16 +378,16 @@ class _Catalog:
         by_alias: dict[str, set[str]] = collections.defaultdict(set)
         for p in products:
             for alias in name_aliases(p.name):
-                by_alias[_key(alias)].add(p.id)
+                by_alias[phrase_key(alias)].add(p.id)
         self._by_alias = by_alias
-        self._re = _combined([a for p in products for a in name_aliases(p.name)])
+        self._re = combined_pattern([a for p in products for a in name_aliases(p.name)])
 
     def named(self, text: str) -> set[str]:
         if self._re is None:
             return set()
         ids: set[str] = set()
         for m in self._re.finditer(same_length_lower(text)):
-            ids |= self._by_alias.get(_key(m.group()), set())
+            ids |= self._by_alias.get(phrase_key(m.group()), set())
         return ids
 
 
@@ -684,9 +421,9 @@ class SentenceGuard:
         self.counts: dict[str, int] = dict.fromkeys(GUARD_KINDS, 0)
         self.disclosure = disclosure_for(persona.language)
         entries = self.rules.entries
-        self._absolute_en = _PhraseList(entries.get("absolute_en.txt", []))
-        self._absolute_zh = _PhraseList(entries.get("absolute_zh.txt", []))
-        self._profanity = _PhraseList(entries.get("profanity_en.txt", []) + entries.get("profanity_zh.txt", []))
+        self._absolute_en = PhraseList(entries.get("absolute_en.txt", []))
+        self._absolute_zh = PhraseList(entries.get("absolute_zh.txt", []))
+        self._profanity = PhraseList(entries.get("profanity_en.txt", []) + entries.get("profanity_zh.txt", []))
         self._banned, self.active_topics, self.unmatched_topics = self._compile_topics(persona.banned_topics)
         self._facts: collections.OrderedDict[tuple[str, int], ProductFacts] = collections.OrderedDict()
         self._catalog: _Catalog | None = None
@@ -694,7 +431,7 @@ class SentenceGuard:
 
     # ---- topics -------------------------------------------------------------------------------------------
 
-    def _compile_topics(self, banned: Sequence[str]) -> tuple[_PhraseList, list[str], list[str]]:
+    def _compile_topics(self, banned: Sequence[str]) -> tuple[PhraseList, list[str], list[str]]:
         """One list of every keyword of the topics the persona bans (each entry knows its topic)."""
         by_topic: dict[str, list[RuleEntry]] = collections.defaultdict(list)
         for e in self.rules.entries.get("banned_topics.txt", []):
@@ -712,14 +449,14 @@ class SentenceGuard:
                 continue
             unmatched.append(text)
             try:
-                _check_phrase(text.strip(), "persona.banned_topics", 0, wildcard_ok=True)
+                check_phrase(text.strip(), "persona.banned_topics", 0, wildcard_ok=True)
             except GuardRulesError:
                 log.warning("banned topic %r is too short to match; ignored", text)
                 continue
             active[text] = [RuleEntry(text.strip(), topic=text, file="persona.banned_topics")]
             log.warning("banned topic %r names no topic in banned_topics.txt; matching it as a phrase", text)
         entries = [e for topic_entries in active.values() for e in topic_entries]
-        return _PhraseList(entries), [t for t in active if t not in unmatched], unmatched
+        return PhraseList(entries), [t for t in active if t not in unmatched], unmatched
 
     # ---- facts --------------------------------------------------------------------------------------------
 

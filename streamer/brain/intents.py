@@ -17,6 +17,7 @@ from typing import Literal
 
 from streamer.brain import zh_text
 from streamer.config import ProductSheet
+from streamer.untrusted import clean_untrusted
 
 Intent = Literal[
     "price",
@@ -303,14 +304,16 @@ _ORDER["other"] = len(_ORDER)
 
 
 def _clean(question: str) -> str:
-    text = question[:MAX_QUESTION_CHARS].lower()
-    text = text.replace("’", "'").replace("‘", "'")
-    return "".join(ch if ch.isprintable() else " " for ch in text)
+    """The question as the rules read it: sanitised (:func:`streamer.untrusted.clean_untrusted`, NFKC, as chat
+    triage cleans it), cut to :data:`MAX_QUESTION_CHARS`, lower case, curly apostrophes straight."""
+    text = clean_untrusted(question, MAX_QUESTION_CHARS, normalize="NFKC", ellipsis="", at_word=False).lower()
+    return text.replace("’", "'").replace("‘", "'")
 
 
 # ---- which products a question names ------------------------------------------------------------------------
 
-_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?|[\u3400-\u9fff]+")
+WORD_PATTERN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?|[\u3400-\u9fff]+")
+"""The words of a cleaned, lower-cased question that can name a product (chat triage's catalog gate uses it too)."""
 
 #: Words that say nothing about which product is meant (units, sizes, filler, connectors).
 STOPWORDS: frozenset[str] = frozenset(
@@ -333,7 +336,7 @@ def product_words(product: ProductSheet) -> frozenset[str]:
     name also gives its parts (:func:`cjk_name_parts`: "3D打印月球灯" -> 月球灯, 月球, 打印)."""
     text = f"{product.name} {product.id.replace('-', ' ').replace('_', ' ').replace('.', ' ')}".lower()
     words = set()
-    for w in _WORD.findall(text):
+    for w in WORD_PATTERN.findall(text):
         if w in STOPWORDS or w.isdigit() or len(w) < 2:
             continue
         words.add(w)
@@ -421,7 +424,7 @@ def _idf(catalog: Sequence[_ProductWords]) -> dict[str, float]:
 
 def _question_words(question: str) -> list[str]:
     words = []
-    for w in _WORD.findall(_clean(question)):
+    for w in WORD_PATTERN.findall(_clean(question)):
         if w in STOPWORDS or len(w) < 2:
             continue
         words.append(w)
@@ -500,7 +503,7 @@ def mention_position(question: str, product: ProductSheet) -> int:
         at = text.find(part)
         if at >= 0:
             best = min(best, at)
-    for m in _WORD.finditer(text):
+    for m in WORD_PATTERN.finditer(text):
         w = m.group(0)
         if _CJK_RX.match(w):
             continue  # Chinese runs: found by name part above
@@ -521,7 +524,7 @@ def _sheet_entry(product: ProductSheet) -> tuple[ProductSheet, frozenset[str], s
     parts += [f"{k} {v}" for k, v in product.specs.items()]
     parts += [f"{e.q} {e.a}" for e in product.faq]
     text = " ".join(parts).lower()
-    entry = (product, frozenset(_WORD.findall(text)), text)
+    entry = (product, frozenset(WORD_PATTERN.findall(text)), text)
     if len(_VOCAB_CACHE) >= 1024:
         _VOCAB_CACHE.clear()
     _VOCAB_CACHE[id(product)] = entry
@@ -571,7 +574,7 @@ def salient_words(question: str, *, exclude: Iterable[str] = ()) -> list[str]:
     ("lead", "cadmium" in "Is the enamel free of lead and cadmium?", "waterproof", "microwave")."""
     skip = set(exclude)
     out = []
-    for w in _WORD.findall(_clean(question)):
+    for w in WORD_PATTERN.findall(_clean(question)):
         if len(w) < 3 or w.isdigit() or w in STOPWORDS or w in FILLER_WORDS or w in skip or w in out:
             continue
         if _CJK_RX.match(w):
@@ -624,6 +627,7 @@ __all__ = [
     "PRODUCT_INTENTS",
     "RULES",
     "STRICT_INTENTS",
+    "WORD_PATTERN",
     "Classification",
     "Intent",
     "cjk_name_parts",

@@ -61,6 +61,8 @@ from streamer.config import Persona, ProductSheet, Variant
 from streamer.lang import TABLES as LANGUAGE_TABLES
 from streamer.lang import language_code
 from streamer.lang import tables as language_tables
+from streamer.products.facts import SheetFacts, sheet_facts
+from streamer.untrusted import clean_untrusted
 
 log = logging.getLogger(__name__)
 
@@ -227,7 +229,12 @@ def _topics_of(text: str) -> set[str]:
 
 
 def product_facts(product: ProductSheet) -> list[Fact]:
-    """Every fact of the sheet, in sheet order. Pure."""
+    """:func:`retrieval_facts` of :func:`~streamer.products.facts.sheet_facts`."""
+    return retrieval_facts(sheet_facts(product))
+
+
+def retrieval_facts(sheet: SheetFacts) -> list[Fact]:
+    """The offline brain's view of a sheet's facts: every fact ready to retrieve and speak, in sheet order. Pure."""
     facts: list[Fact] = [
         Fact(
             "price",
@@ -237,17 +244,17 @@ def product_facts(product: ProductSheet) -> list[Fact]:
             zh_keys=cue_keys("price"),
         )
     ]
-    if product.promo:
+    if sheet.promo:
         facts.append(
             Fact(
                 "promo",
-                say=tuple(split_sentences(product.promo)),
-                keys=("Is there a discount or a deal today?", product.promo),
+                say=tuple(split_sentences(sheet.promo)),
+                keys=("Is there a discount or a deal today?", sheet.promo),
                 topics=frozenset({"discount"}),
                 zh_keys=cue_keys("promo"),
             )
         )
-    if product.stock is not None:
+    if sheet.stock is not None:
         facts.append(
             Fact(
                 "stock",
@@ -257,17 +264,17 @@ def product_facts(product: ProductSheet) -> list[Fact]:
                 zh_keys=cue_keys("stock"),
             )
         )
-    if product.shipping:
+    if sheet.shipping:
         facts.append(
             Fact(
                 "shipping",
-                say=tuple(split_sentences(product.shipping)),
-                keys=("How long does shipping take? When will it arrive?", product.shipping),
+                say=tuple(split_sentences(sheet.shipping)),
+                keys=("How long does shipping take? When will it arrive?", sheet.shipping),
                 topics=frozenset({"shipping"}),
                 zh_keys=cue_keys("shipping"),
             )
         )
-    for key, value in product.specs.items():
+    for key, value in sheet.specs:
         label, unit = spec_label(str(key))
         value_text = _clean_text(str(value))
         # No product name in spec keys: a question naming the product would match every spec by the name alone.
@@ -312,7 +319,7 @@ def product_facts(product: ProductSheet) -> list[Fact]:
                 say_zh=(spec_sentence(str(key), value, "zh"),),
             )
         )
-    for feature in product.features:
+    for feature in sheet.features:
         text = _clean_text(feature)
         if text:
             feature_keys = (text, _SENSORY_KEY) if _SENSORY.search(text) else (text,)
@@ -326,7 +333,7 @@ def product_facts(product: ProductSheet) -> list[Fact]:
                     zh_keys=topic_cues(feature_topics, text),
                 )
             )
-    for entry in product.faq:
+    for entry in sheet.faq:
         q, a = _clean_text(entry.q), _clean_text(entry.a)
         faq_topics = frozenset(_topics_of(q) | (_topics_of(a) & {"material"}))
         facts.append(
@@ -339,8 +346,8 @@ def product_facts(product: ProductSheet) -> list[Fact]:
                 zh_keys=topic_cues(faq_topics, q),
             )
         )
-    if product.description:
-        for sentence in split_sentences(product.description):
+    if sheet.description:
+        for sentence in split_sentences(sheet.description):
             text_keys = (sentence, _SENSORY_KEY) if _SENSORY.search(sentence) else (sentence,)
             sentence_topics = frozenset(_topics_of(sentence))
             facts.append(
@@ -759,10 +766,9 @@ class OfflineBrain:
     # ---- answering ------------------------------------------------------------------------------------------
 
     def _answer_question(self, request: BrainRequest, trace: AnswerTrace) -> list[str]:
-        question = _clean_text("".join(ch if ch.isprintable() else " " for ch in (request.question or "")))
-        question = question[:MAX_QUESTION_CHARS]
+        question = clean_untrusted(request.question, MAX_QUESTION_CHARS, ellipsis="", at_word=False)
         say = _Phraser(lang=_lang(request.persona), rng=request.rng, recent=request.recent)
-        viewer = _clean_text(request.viewer or "")[:MAX_VIEWER_CHARS] or None
+        viewer = clean_untrusted(request.viewer, MAX_VIEWER_CHARS, ellipsis="", at_word=False) or None
 
         catalog = list(request.products)
         on_screen = request.product
@@ -1352,6 +1358,7 @@ __all__ = [
     "distinct_2",
     "is_address",
     "product_facts",
+    "retrieval_facts",
     "sheet_digest",
     "sheet_vocab",
     "short_name",

@@ -14,25 +14,29 @@ Layout (two messages, so templates that allow only one system message and strict
     trusted: the viewer's message and name, recent conversation and recently spoken sentences. In that JSON ``<``,
     ``>`` and ``&`` are written as ``\\u003c``/``\\u003e``/``\\u0026``, so nothing a viewer types can close the block.
 
-Viewer text appears nowhere else. No settings, keys or URLs go into a prompt: this module never sees them.
+Every untrusted string is passed through :func:`streamer.untrusted.clean_untrusted` (controls, bidi and invisible
+characters out, capped) before it goes in. Viewer text appears nowhere else. No settings, keys or URLs go into a
+prompt: this module never sees them.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from streamer.brain.base import Beat, BrainRequest, Turn
 from streamer.brain.intents import named_products
 from streamer.brain.templates import fill_facts
 from streamer.config import Persona, ProductSheet
-from streamer.money import discount_percent, format_amount, format_price, spoken_price
+from streamer.money import format_amount, format_price, spoken_price
+from streamer.products.facts import SheetFacts, sheet_facts
+from streamer.untrusted import DEFAULT_MAX_CHARS
+from streamer.untrusted import clean_untrusted as clean_untrusted  # re-exported; import it from streamer.untrusted
 
 FACTS_HEADING = "PRODUCT FACTS (JSON, from the shop's product sheets; the only source of facts):"
 DATA_OPEN = "<viewer_data>"
 DATA_CLOSE = "</viewer_data>"
-MAX_VIEWER_CHARS = 500
+MAX_VIEWER_CHARS = DEFAULT_MAX_CHARS
 """Chat triage already caps messages; this is the last line of defence for the prompt's size."""
 MAX_MEMORY_TURNS = 6
 MAX_RECENT_SENTENCES = 12
@@ -65,18 +69,10 @@ SECTION_TASKS: dict[str, str] = {
     "call_to_action": "Invite viewers to tap the product card on screen to order, and to ask questions in the chat.",
 }
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2064\ufeff]")
-
 
 def language_name(code: str) -> str:
     base = code.split("-")[0].lower()
     return f"{LANGUAGE_NAMES.get(base, code)} ({code})"
-
-
-def clean_untrusted(text: str, max_chars: int = MAX_VIEWER_CHARS) -> str:
-    """Viewer text made safe to quote: control and bidi characters removed, whitespace collapsed, capped."""
-    text = " ".join(_CONTROL.sub(" ", text).split())
-    return text if len(text) <= max_chars else text[: max_chars - 1] + "…"
 
 
 def quoted_json(data: Any) -> str:
@@ -89,56 +85,51 @@ def quoted_json(data: Any) -> str:
 
 
 def product_facts(product: ProductSheet) -> dict[str, Any]:
-    """Every fact of a sheet as JSON-ready data. Prices are strings as written on screen (``"$19.99"``) and as
-    spoken (``"19 dollars 99"``); nothing is rounded. The image path is left out (not a fact, and a local path)."""
+    """:func:`prompt_facts` of :func:`~streamer.products.facts.sheet_facts`."""
+    return prompt_facts(sheet_facts(product))
+
+
+def prompt_facts(sheet: SheetFacts) -> dict[str, Any]:
+    """The prompt's view of a sheet's facts, as JSON-ready data. Prices are strings as written on screen
+    (``"$19.99"``) and as spoken (``"19 dollars 99"``); nothing is rounded. Hand-written lines have their
+    placeholders filled (a line naming a fact the sheet lacks is left out). The image path is left out (not a
+    fact, and a local path)."""
     facts: dict[str, Any] = {
-        "id": product.id,
-        "name": product.name,
-        "price": format_price(product.price, product.currency),
-        "price_amount": format_amount(product.price),
-        "price_spoken": spoken_price(product.price, product.currency),
-        "currency": product.currency,
+        "id": sheet.product_id,
+        "name": sheet.name,
+        "price": format_price(sheet.price, sheet.currency),
+        "price_amount": format_amount(sheet.price),
+        "price_spoken": spoken_price(sheet.price, sheet.currency),
+        "currency": sheet.currency,
     }
-    if product.list_price is not None:
-        facts["list_price"] = format_price(product.list_price, product.currency)
-        facts["list_price_spoken"] = spoken_price(product.list_price, product.currency)
-    pct = discount_percent(product.price, product.list_price)
+    if sheet.list_price is not None:
+        facts["list_price"] = format_price(sheet.list_price, sheet.currency)
+        facts["list_price_spoken"] = spoken_price(sheet.list_price, sheet.currency)
+    pct = sheet.discount_percent
     if pct is not None:
         facts["discount_percent"] = f"{pct}%"
-    for key in ("promo", "description", "shipping"):
-        value = getattr(product, key)
+    for key, value in (("promo", sheet.promo), ("description", sheet.description), ("shipping", sheet.shipping)):
         if value:
             facts[key] = value
-    if product.stock is not None:
-        facts["stock"] = product.stock
-    if product.features:
-        facts["features"] = list(product.features)
-    if product.specs:
-        facts["specs"] = dict(product.specs)
-    if product.faq:
-        facts["faq"] = [{"q": e.q, "a": e.a} for e in product.faq]
-    if product.sections:
-        notes: dict[str, list[str]] = {}
-        for section in product.sections:
-            lines = [line for line in (fill_facts(t, product) for t in product.section_lines(section)) if line]
-            if lines:
-                notes[section] = lines
-        if notes:
-            facts["host_notes"] = notes
-    for key, value in sorted((product.model_extra or {}).items()):
+    if sheet.stock is not None:
+        facts["stock"] = sheet.stock
+    if sheet.features:
+        facts["features"] = list(sheet.features)
+    if sheet.specs:
+        facts["specs"] = dict(sheet.specs)
+    if sheet.faq:
+        facts["faq"] = [{"q": e.q, "a": e.a} for e in sheet.faq]
+    notes: dict[str, list[str]] = {}
+    for section, templates in sheet.sections:
+        lines = [line for line in (fill_facts(t, sheet) for t in templates) if line]
+        if lines:
+            notes[section] = lines
+    if notes:
+        facts["host_notes"] = notes
+    for key, value in sheet.extra:
         if key not in facts:
-            facts[key] = _jsonable(value)
+            facts[key] = value
     return facts
-
-
-def _jsonable(value: Any) -> Any:
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    return str(value)
 
 
 def _catalog_entry(product: ProductSheet) -> dict[str, str]:
@@ -256,7 +247,7 @@ def viewer_data(request: BrainRequest) -> dict[str, Any]:
     """Everything not trusted, for the data block: the viewer's message, recent conversation, recent sentences."""
     data: dict[str, Any] = {}
     if request.question is not None:
-        msg: dict[str, str] = {"text": clean_untrusted(request.question)}
+        msg: dict[str, str] = {"text": clean_untrusted(request.question, MAX_VIEWER_CHARS)}
         if request.viewer:
             msg["viewer"] = clean_untrusted(request.viewer, 60)
         data["viewer_message"] = msg
@@ -270,7 +261,7 @@ def viewer_data(request: BrainRequest) -> dict[str, Any]:
 
 
 def _turn(turn: Turn) -> dict[str, str]:
-    out = {"role": turn.role, "text": clean_untrusted(turn.text)}
+    out = {"role": turn.role, "text": clean_untrusted(turn.text, MAX_VIEWER_CHARS)}
     if turn.viewer:
         out["viewer"] = clean_untrusted(turn.viewer, 60)
     return out

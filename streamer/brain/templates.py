@@ -20,6 +20,7 @@ from streamer.brain.zh_text import cjk_share
 from streamer.config import Persona, ProductSheet
 from streamer.lang import LanguageTables, tables
 from streamer.money import format_price, spoken_price
+from streamer.products.facts import SheetFacts
 
 
 def normalise(sentence: str) -> str:
@@ -131,10 +132,10 @@ def say_price(amount: Decimal, currency: str, language: str = "en") -> str:
     return spoken_price(amount, currency)
 
 
-def fill_facts(line: str, product: ProductSheet, *, language: str = "en") -> str | None:
+def fill_facts(line: str, product: ProductSheet | SheetFacts, *, language: str = "en") -> str | None:
     """Fill ``{name}``, ``{price}``, ``{list_price}``, ``{stock}`` in a hand-written line from the sheet's current
-    facts (spoken form, in ``language``). A line naming a fact the sheet lacks, or an unknown placeholder, is
-    dropped (None)."""
+    facts (spoken form, in ``language``; from the sheet or its :class:`~streamer.products.facts.SheetFacts`). A
+    line naming a fact the sheet lacks, or an unknown placeholder, is dropped (None)."""
     facts: dict[str, str | None] = {
         "name": product.name,
         "price": say_price(product.price, product.currency, language),

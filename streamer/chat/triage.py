@@ -66,37 +66,27 @@ Text: NFKC; control characters become spaces, invisible ones are removed; runs o
 shortened to three (digits are left alone); whitespace collapsed; at most ``max_chars`` characters (cut at a word
 boundary where one is near, with "…").
 
-Word lists are the guards' format (:func:`streamer.brain.guards.parse_rule_file`), read from
-``streamer/data/chat/*.txt`` plus the operator's files of the same names in ``extra_rules_dir``.
+Word lists (format and loader: :mod:`streamer.wordlists`) are read from ``streamer/data/chat/*.txt`` and the guards'
+``profanity_*.txt``, plus the operator's files of the same names in ``extra_rules_dir``. The character policy of
+names and text is :func:`streamer.untrusted.clean_untrusted` (with NFKC: triage matches what it cleans).
 """
 
 from __future__ import annotations
 
 import collections
 import re
-import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from streamer.brain.guards import (
-    RULE_FILES as GUARD_RULE_FILES,
-)
-from streamer.brain.guards import (
-    GuardRulesError,
-    RuleEntry,
-    _PhraseList,
-    _read,
-    load_guard_rules,
-    parse_rule_file,
-)
-from streamer.brain.intents import _WORD as _INTENT_WORD
-from streamer.brain.intents import STOPWORDS, Classification, classify, product_words
+from streamer.brain.guards import RULE_FILES as GUARD_RULE_FILES
+from streamer.brain.intents import STOPWORDS, WORD_PATTERN, Classification, classify, product_words
 from streamer.brain.numbers import same_length_lower
 from streamer.config import ProductSheet, TriageSettings
 from streamer.frames import CHAT_KINDS, ChatMessage
+from streamer.untrusted import EMOJI_RANGES, clean_untrusted, grapheme_floor
+from streamer.wordlists import PhraseList, RuleEntry, load_word_lists
 
 Outcome = Literal["queued", "merged", "dropped", "answered", "expired"]
 PickKind = Literal["question", "purchase", "thanks", "deflect"]
@@ -149,39 +139,11 @@ _CLASSIFY_CACHE = 256
 
 # ---- sanitising ----------------------------------------------------------------------------------------------
 
-_EMOJI = "\u2300-\u23ff\u2600-\u27bf\u2b00-\u2bff\U0001f000-\U0001faff"
-# Format (Cf) characters, invisible fillers (Hangul fillers, braille blank), private use and tag characters.
-# U+200D (zero-width joiner) and U+FE0E/U+FE0F (variation selectors) are handled separately: emoji need them.
-_INVISIBLE = re.compile(
-    "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b\u200c\u200e\u200f\u202a-\u202e"
-    "\u2060-\u206f\u2800\u3164\ufe00-\ufe0d\ufeff\uffa0\ufff0-\ufffb\ue000-\uf8ff"
-    "\U000e0000-\U000e0fff\U000f0000-\U0010ffff\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a]"
-)
-_LONE_JOINER = re.compile(f"(?<![{_EMOJI}\ufe0f])\u200d|\u200d(?![{_EMOJI}])")
-_LONE_SELECTOR = re.compile(f"(?<![#*0-9\u00a9\u00ae{_EMOJI}])[\ufe0e\ufe0f]")
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-_MARKS = (
-    "\u0300-\u036f\u0483-\u0489\u0591-\u05bd\u0610-\u061a\u064b-\u065f"
-    "\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
-)
-_MARK_PILE = re.compile(f"([{_MARKS}]{{2}})[{_MARKS}]+")
+_EMOJI = EMOJI_RANGES
 _RUN = re.compile(r"([^\d\s])\1{3,}")
 _MARKUP_TAG = re.compile(r"<[^<>]{0,64}>")
 _NAME_MARKUP = str.maketrans({c: " " for c in '@<>[]{}()*_~`|#\\^="'})
 _HAS_CONTENT = re.compile(rf"[^\W_]|[{_EMOJI}]")
-
-
-def _strip_invisible(s: str) -> str:
-    if s.isascii():
-        return s if s.isprintable() else _CONTROL.sub(" ", s)
-    s = _CONTROL.sub(" ", s)
-    s = _INVISIBLE.sub("", s)
-    if "\u200d" in s:
-        s = _LONE_JOINER.sub("", s)
-    if "\ufe0f" in s or "\ufe0e" in s:
-        s = _LONE_SELECTOR.sub("", s)
-    s = unicodedata.normalize("NFKC", s)
-    return _MARK_PILE.sub(r"\1", s)
 
 
 def clean_text(raw: object, max_chars: int) -> str:
@@ -191,17 +153,7 @@ def clean_text(raw: object, max_chars: int) -> str:
 
 def _plain_text(raw: object, max_chars: int) -> str:
     """:func:`clean_text` without shortening runs of one character (what the repetition check looks at)."""
-    if not isinstance(raw, str):
-        return ""
-    s = _strip_invisible(raw[: max_chars * 4 + 64])
-    s = " ".join(s.split())
-    if len(s) > max_chars:
-        cut = s[: max_chars - 1]
-        space = cut.rfind(" ")
-        if space >= max_chars * 0.6:
-            cut = cut[:space]
-        s = cut.rstrip(" ,;:-") + "…"
-    return s
+    return clean_untrusted(raw, max_chars, normalize="NFKC")
 
 
 def _remove_links(s: str) -> str:
@@ -220,13 +172,13 @@ def clean_name(raw: object) -> str:
     """A display name safe to read aloud, without the toxicity and injection checks (see :class:`ChatTriage`)."""
     if not isinstance(raw, str):
         return FALLBACK_NAME
-    s = _strip_invisible(raw[:256])
+    s = clean_untrusted(raw, 256, normalize="NFKC", ellipsis="", at_word=False)
     s = _MARKUP_TAG.sub(" ", s)
     s = _remove_links(s)
     s = s.translate(_NAME_MARKUP)
     s = " ".join(s.split())
     if len(s) > NAME_MAX_CHARS:
-        s = s[:NAME_MAX_CHARS].rstrip(" \u200d\ufe0e\ufe0f.,-")
+        s = s[: grapheme_floor(s, NAME_MAX_CHARS)].rstrip(" .,-")  # never inside an emoji
     if not _HAS_CONTENT.search(s):
         return FALLBACK_NAME
     return s
@@ -442,26 +394,9 @@ def load_chat_rules(extra_rules_dir: str | Path | None = None) -> dict[str, list
     """Entries per list name: the built-in ``streamer/data/chat`` lists, the guards' profanity lists, and the
     operator's files of the same names in ``extra_rules_dir``. The guards' other list names are allowed (and
     skipped) there, so one folder can serve both; any other ``.txt`` file raises
-    :class:`~streamer.brain.guards.GuardRulesError` (a typo would otherwise silently add nothing)."""
-    builtin = resources.files("streamer").joinpath("data").joinpath("chat")
-    entries: dict[str, list[RuleEntry]] = {}
-    for name in CHAT_RULE_FILES:
-        label = f"streamer/data/chat/{name}"
-        entries[name] = parse_rule_file(_read(builtin.joinpath(name), label), label)[0]
-    guard_lists = load_guard_rules(None).entries
-    for name in PROFANITY_FILES:
-        entries[name] = list(guard_lists.get(name, []))
-    if extra_rules_dir is not None:
-        folder = Path(extra_rules_dir)
-        if not folder.is_dir():
-            raise GuardRulesError(str(folder), None, "extra_rules_dir is not a folder")
-        for path in sorted(folder.glob("*.txt")):
-            if path.name in CHAT_RULE_FILES or path.name in PROFANITY_FILES:
-                entries[path.name] += parse_rule_file(_read(path, str(path)), str(path))[0]
-            elif path.name not in GUARD_RULE_FILES:
-                known = ", ".join(CHAT_RULE_FILES + PROFANITY_FILES)
-                raise GuardRulesError(str(path), None, f"unknown word list; known names: {known}")
-    return entries
+    :class:`~streamer.wordlists.WordListError` (a typo would otherwise silently add nothing)."""
+    builtin = [("chat", name) for name in CHAT_RULE_FILES] + [("guards", name) for name in PROFANITY_FILES]
+    return load_word_lists(builtin, extra_dir=extra_rules_dir, skip_extra=GUARD_RULE_FILES).entries
 
 
 # ---- decisions and picks -------------------------------------------------------------------------------------
@@ -599,11 +534,11 @@ class ChatTriage:
     ) -> None:
         self.settings = settings
         rules = load_chat_rules(rules_dir_extra if rules_dir_extra is not None else settings.extra_rules_dir)
-        self._toxic = _PhraseList(rules["toxicity_en.txt"] + rules["toxicity_zh.txt"])
-        self._profanity = _PhraseList(rules["profanity_en.txt"] + rules["profanity_zh.txt"])
-        self._spam = _PhraseList(rules["spam.txt"])
-        self._injection = _PhraseList(rules["injection.txt"])
-        self._deflect = _PhraseList(rules["deflect.txt"])
+        self._toxic = PhraseList(rules["toxicity_en.txt"] + rules["toxicity_zh.txt"])
+        self._profanity = PhraseList(rules["profanity_en.txt"] + rules["profanity_zh.txt"])
+        self._spam = PhraseList(rules["spam.txt"])
+        self._injection = PhraseList(rules["injection.txt"])
+        self._deflect = PhraseList(rules["deflect.txt"])
         self.thanks_max_names = thanks_max_names
         self._levels: dict[int, collections.deque[_Entry]] = {level: collections.deque() for level in LEVELS}
         self._last_thanks_s = float("-inf")
@@ -632,7 +567,8 @@ class ChatTriage:
 
     @staticmethod
     def _block_key(user: str) -> str:
-        return unicodedata.normalize("NFKC", user).strip().lstrip("@").strip().casefold()
+        """A name or id as the blocklist compares it: the sanitised characters, no leading "@", any case."""
+        return clean_untrusted(user, 256, normalize="NFKC", ellipsis="", at_word=False).lstrip("@").strip().casefold()
 
     def block(self, user: str) -> None:
         """Drop this viewer's messages (name or id, case-insensitive) until :meth:`unblock`, including those
@@ -1180,7 +1116,7 @@ class _CatalogGate:
             return True
         ratio = self._MIN_LENGTH_RATIO
         # The words named_products looks at (the text is already free of control characters).
-        for w in _INTENT_WORD.findall(text.lower().replace("\u2019", "'").replace("\u2018", "'")):
+        for w in WORD_PATTERN.findall(text.lower().replace("\u2019", "'").replace("\u2018", "'")):
             if w in STOPWORDS or len(w) < 2:
                 continue
             if w in self.words or (len(w) > 3 and w[-1] == "s" and w[:-1] in self.words):

@@ -33,12 +33,12 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection
 
 from streamer.backoff import Backoff
-from streamer.brain.prompts import clean_untrusted
 from streamer.chat.sources import ChatSource, Emit, ReconnectRequested, SourceError, secret_from_env
 from streamer.chat.websocket_source import open_feed, polite_close, stable_id
 from streamer.clock import Clock
 from streamer.config import TwitchChatSource
 from streamer.frames import ChatKind, ChatMessage
+from streamer.untrusted import clean_untrusted
 
 log = logging.getLogger(__name__)
 
@@ -185,10 +185,12 @@ def parse_irc_line(line: str) -> IrcMessage | None:
 
 
 def sanitize_post(text: str) -> str:
-    """One safe chat line: control, bidi and zero-width characters out, whitespace collapsed, no leading command
-    character ("/ban x" or ".clear" would be a chat command, not a message), at most 500 characters."""
-    text = clean_untrusted(text, MAX_POST_CHARS * 4).lstrip("/. ")
-    return text[:MAX_POST_CHARS].rstrip()
+    """One safe chat line: :func:`~streamer.untrusted.clean_untrusted` (CR, LF and other controls, bidi and
+    zero-width characters out, whitespace collapsed; NFC, so a Chinese reply keeps its punctuation), no leading
+    command character ("/ban x" or ".clear" would be a chat command, not a message: stripped after the invisible
+    characters that could hide it), at most 500 characters (never inside an emoji)."""
+    text = clean_untrusted(text, MAX_POST_CHARS * 4, ellipsis="", at_word=False).lstrip("/. ")
+    return clean_untrusted(text, MAX_POST_CHARS, ellipsis="", at_word=False)
 
 
 def _sent_at(tags: Mapping[str, str]) -> float | None:

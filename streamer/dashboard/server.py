@@ -45,7 +45,7 @@ class ControlError(Exception):
 
 
 class ShowControl(Protocol):
-    """What the dashboard may see and do in a running show (implemented by :class:`streamer.app.Show`)."""
+    """What the dashboard may see and do in a running show (see :class:`streamer.control.OperatorControl`)."""
 
     events: ChatEventLog
 

@@ -1,8 +1,9 @@
 """HTML in product data (Shopify ``body_html``, descriptions pasted from a shop) as text a host can read out.
 
-Pure and standard-library only (:mod:`html.parser`): paragraphs, headings, table rows and list items become
-sentences, entities are decoded, scripts, styles and other non-text elements are removed, whitespace is collapsed.
-Never raises for bad markup (unclosed tags and stray ``<`` are read as well as they can be).
+Pure (:mod:`html.parser` and :mod:`streamer.untrusted`): paragraphs, headings, table rows and list items become
+sentences, entities are decoded, scripts, styles and other non-text elements are removed, and each block's
+characters follow :func:`streamer.untrusted.clean_untrusted` (controls, bidi and zero-width characters out,
+whitespace collapsed). Never raises for bad markup (unclosed tags and stray ``<`` are read as well as they can be).
 
 Imported lazily by :mod:`streamer.loading` (this package imports the loader).
 """
@@ -13,12 +14,13 @@ import re
 from dataclasses import dataclass
 from html.parser import HTMLParser
 
+from streamer.untrusted import clean_untrusted
+
 #: Markup that looks like HTML: a tag (``<p>``, ``</li>``, ``<br/>``, ``<!-- -->``) or an entity (``&amp;``, ``&#39;``).
 _HTML = re.compile(
     r"<(?:[a-zA-Z][a-zA-Z0-9]*\b[^<>]*|/[a-zA-Z][a-zA-Z0-9]*\s*|!--.*?--)>|&(?:#\d+|#x[0-9a-fA-F]+|[a-zA-Z]{2,8});",
     re.S,
 )
-_SPACE = re.compile(r"[\s\u00a0\u200b\u200c\u200d\ufeff]+")
 _SENTENCE_END = re.compile(r"[.!?。！？…:;)\]\"'”’]$")
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff]")
 _CJK_OR_MARK = re.compile(r"[\u3000-\u303f\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff\uff00-\uffef]")
@@ -81,7 +83,9 @@ class _BlockParser(HTMLParser):
         self._cells: list[str] | None = None
 
     def _flush(self) -> None:
-        text = _SPACE.sub(" ", "".join(self._parts)).strip()
+        # A shop's text is not ours: the untrusted-text policy (controls, bidi and zero-width characters out, NFC,
+        # whitespace collapsed), without NFKC (Chinese punctuation stays as written) and without a cap.
+        text = clean_untrusted("".join(self._parts), None)
         self._parts = []
         if self._cells is not None:
             if text:

@@ -1,4 +1,8 @@
-"""One encode for every output: planar I420 + mono PCM in, H.264 + AAC packets out (PyAV / FFmpeg).
+"""Encoders: planar I420 + mono PCM in, H.264 + AAC or Opus packets out (PyAV / FFmpeg), one per distinct profile.
+
+An :class:`EncoderProfile` says how one encode is made (H.264 profile, where the parameter sets go, the audio
+codec). Each output wants one profile; the show encodes every frame once per *distinct* profile and every output
+of that profile gets copies of the same packets (see :func:`~streamer.publish.outputs.open_outputs`).
 
 The encoder streams live in a ``null`` container so that every sink (RTMP, FLV/MP4 file, preview) can build its
 own muxer streams from them as templates and mux copies of the same packets: nothing is encoded twice.
@@ -10,7 +14,7 @@ import io
 import threading
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Literal
+from typing import Literal, Protocol
 
 import av
 import numpy as np
@@ -19,6 +23,52 @@ from av.codec.context import Flags
 from streamer.clock import AUDIO_TIME_BASE, video_time_base
 from streamer.config import AudioSettings, VideoSettings
 from streamer.frames import AUDIO_RATE_HZ, AudioFrame, VideoFrame
+
+
+@dataclass(frozen=True, slots=True)
+class EncoderProfile:
+    """How one encode is made. Settings left ``None`` come from the show's :class:`VideoSettings` /
+    :class:`AudioSettings` (size, frame rate and x264 preset always do). Never B-frames: every profile is
+    zero-latency, a packet leaves the encoder with its frame.
+
+    Two profiles that compare equal share one encoder; ``name`` identifies it in stats and logs.
+    """
+
+    name: str
+    h264_profile: Literal["high", "constrained_baseline"]
+    inband_parameter_sets: bool
+    """True: SPS/PPS are written in the stream before every keyframe (Annex B, as RTP wants them) and the encoder
+    has no extradata. False: only in the extradata (global header), which FLV and MP4 want."""
+    audio_codec: Literal["aac", "opus"]
+    video_codec: Literal["h264"] = "h264"
+    video_bitrate_kbps: int | None = None
+    """None: the show's ``video.bitrate_kbps``."""
+    keyframe_interval_s: float | None = None
+    """None: the show's ``video.keyframe_interval_s``."""
+    audio_bitrate_kbps: int | None = None
+    """None: the show's ``audio.bitrate_kbps``."""
+    audio_rate_hz: int = AUDIO_RATE_HZ
+    """The encoded sample rate; the show's audio is ``AUDIO_RATE_HZ`` and is not resampled."""
+
+
+#: RTMP, FLV/MP4 recordings and the dashboard's MSE preview: H.264 High, SPS/PPS in the extradata, AAC-LC.
+BROADCAST = EncoderProfile(name="broadcast", h264_profile="high", inband_parameter_sets=False, audio_codec="aac")
+
+#: WebRTC (WHIP, aiortc): constrained-baseline H.264 with SPS/PPS before every keyframe (a viewer that joins or
+#: loses packets decodes from the next one), Opus at 48 kHz.
+WEBRTC = EncoderProfile(
+    name="webrtc",
+    h264_profile="constrained_baseline",
+    inband_parameter_sets=True,
+    audio_codec="opus",
+    audio_bitrate_kbps=64,
+)
+
+PROFILES: dict[str, EncoderProfile] = {p.name: p for p in (BROADCAST, WEBRTC)}
+
+#: libx264's name for each H.264 profile (its "baseline" is constrained baseline: no FMO/ASO, constraint_set1).
+_X264_PROFILE = {"high": "high", "constrained_baseline": "baseline"}
+_AUDIO_ENCODER = {"aac": "aac", "opus": "libopus"}
 
 
 @dataclass(slots=True)
@@ -48,42 +98,68 @@ class EncodedPacket:
         return pkt
 
 
+class FrameEncoder(Protocol):
+    """What the media loop needs of an encoder (:class:`AVEncoder`, or a test's fake)."""
+
+    @property
+    def profile(self) -> EncoderProfile: ...
+
+    def encode(self, video: VideoFrame, audio: AudioFrame) -> list[EncodedPacket]: ...
+
+    def flush(self) -> list[EncodedPacket]: ...
+
+    def request_keyframe(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
 class AVEncoder:
-    """H.264 (libx264, yuv420p, fixed GOP, bitrate-capped, zero-latency) + AAC-LC 48 kHz mono.
+    """H.264 (libx264, yuv420p, fixed GOP, bitrate-capped, zero-latency) + AAC-LC or Opus, 48 kHz mono, made as
+    ``profile`` says (default :data:`BROADCAST`).
 
     Owned by one thread (the media thread); only :meth:`request_keyframe` may be called from elsewhere.
     """
 
-    def __init__(self, *, video: VideoSettings, audio: AudioSettings) -> None:
+    def __init__(self, *, video: VideoSettings, audio: AudioSettings, profile: EncoderProfile = BROADCAST) -> None:
+        if profile.audio_rate_hz != AUDIO_RATE_HZ:
+            raise ValueError(f"profile {profile.name!r}: audio_rate_hz must be {AUDIO_RATE_HZ} (no resampling)")
+        self.profile = profile
         self.width = video.width
         self.height = video.height
         self.fps = video.fps
+        bitrate_kbps = profile.video_bitrate_kbps or video.bitrate_kbps
+        keyframe_interval_s = profile.keyframe_interval_s or video.keyframe_interval_s
         self._container = av.open(io.BytesIO(), "w", format="null")
-        gop = max(1, round(video.keyframe_interval_s * video.fps))
+        gop = max(1, round(keyframe_interval_s * video.fps))
         vs = self._container.add_stream("libx264", rate=video.fps)
         vs.width = video.width
         vs.height = video.height
         vs.pix_fmt = "yuv420p"
         vs.time_base = video_time_base(video.fps)
-        vs.bit_rate = video.bitrate_kbps * 1000
+        vs.bit_rate = bitrate_kbps * 1000
         cc = vs.codec_context
-        cc.flags |= Flags.global_header  # SPS/PPS in extradata: FLV and MP4 want them there
+        x264_params = f"keyint={gop}:min-keyint={gop}:scenecut=0:bframes=0"
+        if profile.inband_parameter_sets:
+            x264_params += ":repeat-headers=1"  # SPS/PPS before every IDR (FFmpeg's default without global header)
+        else:
+            cc.flags |= Flags.global_header  # SPS/PPS in extradata: FLV and MP4 want them there
         cc.gop_size = gop
         cc.max_b_frames = 0
         vs.options = {
             "preset": video.preset,
             "tune": "zerolatency",
-            "profile": "high",
+            "profile": _X264_PROFILE[profile.h264_profile],
             "forced-idr": "1",
-            "maxrate": f"{video.bitrate_kbps}k",
-            "bufsize": f"{video.bitrate_kbps * 2}k",
-            "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0:bframes=0",
+            "maxrate": f"{bitrate_kbps}k",
+            "bufsize": f"{bitrate_kbps * 2}k",
+            "x264-params": x264_params,
             "colorspace": "smpte170m",
             "color_range": "tv",
         }
-        aus = self._container.add_stream("aac", rate=AUDIO_RATE_HZ)
+        aus = self._container.add_stream(_AUDIO_ENCODER[profile.audio_codec], rate=AUDIO_RATE_HZ)
+        assert isinstance(aus, av.audio.stream.AudioStream)
         aus.layout = "mono"
-        aus.bit_rate = audio.bitrate_kbps * 1000
+        aus.bit_rate = (profile.audio_bitrate_kbps or audio.bitrate_kbps) * 1000
         aus.time_base = AUDIO_TIME_BASE
         aus.codec_context.flags |= Flags.global_header
         self._container.start_encoding()  # opens both encoders so extradata exists for the sinks' templates
@@ -95,6 +171,8 @@ class AVEncoder:
         self._closed = False
         self.frames_encoded = 0
         self.samples_encoded = 0
+        self.keyframes_forced = 0
+        """Frames made keyframes on request (a (re)connect, a resync, a viewer joining, a lost-picture report)."""
 
     def request_keyframe(self) -> None:
         """The next frame becomes an IDR (a sink (re)connected or a viewer joined). Thread-safe."""
@@ -108,6 +186,7 @@ class AVEncoder:
         if self._keyframe_wanted.is_set():
             self._keyframe_wanted.clear()
             vf.pict_type = av.video.frame.PictureType.I
+            self.keyframes_forced += 1
         out = [self._wrap("video", p) for p in self.video_stream.encode(vf)]
         self.frames_encoded += 1
         out.extend(self._encode_audio(audio))
@@ -122,6 +201,7 @@ class AVEncoder:
         self._fifo.write(af)
         self.samples_encoded += pcm.shape[1]
         out: list[EncodedPacket] = []
+        # AAC: 1024 samples a frame; Opus: 960 (20 ms).
         frame_size = self.audio_stream.codec_context.frame_size or 1024
         while self._fifo.samples >= frame_size:
             chunk = self._fifo.read(frame_size)
@@ -131,7 +211,7 @@ class AVEncoder:
         return out
 
     def flush(self) -> list[EncodedPacket]:
-        """Drain both encoders (end of show). Remaining audio shorter than one AAC frame is padded by FFmpeg."""
+        """Drain both encoders (end of show). Remaining audio shorter than one audio frame is padded by FFmpeg."""
         out = [self._wrap("video", p) for p in self.video_stream.encode(None)]
         rest = self._fifo.read()
         if rest is not None:

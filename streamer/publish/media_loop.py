@@ -1,7 +1,8 @@
 """The output clock: one thread that produces frame n when it is due, whatever else is happening.
 
-Per frame: pull exactly that frame's share of audio (speech or silence) with its mouth pose, render the picture,
-encode once, offer the packets to every output. The loop never waits for the brain, the voice or the network.
+Per frame: pull exactly that frame's share of audio (speech or silence) with its mouth pose, render the picture
+once, encode it once per distinct encoder profile, offer each profile's packets to that profile's outputs. The
+loop never waits for the brain, the voice or the network.
 """
 
 from __future__ import annotations
@@ -19,13 +20,12 @@ import numpy as np
 from streamer.clock import Clock, audio_share
 from streamer.frames import AUDIO_RATE_HZ, AudioFrame, HeardSpeech, MouthPose, SpeechSegment, VideoFrame
 from streamer.playout import SpeechPlayout
-from streamer.publish.encoder import AVEncoder, EncodedPacket
+from streamer.publish.encoder import EncodedPacket, FrameEncoder
+from streamer.publish.outputs import Encoding, PacketOutput
 
 log = logging.getLogger(__name__)
 
-
-class PacketOutput(Protocol):
-    def offer(self, packets: list[EncodedPacket]) -> None: ...
+__all__ = ["FramePacer", "FrameRenderer", "MediaEvents", "MediaLoop", "PacketOutput"]
 
 
 class FrameRenderer(Protocol):
@@ -85,7 +85,11 @@ class FramePacer:
 
 
 class MediaLoop:
-    """Runs :meth:`tick` at the frame rate in a dedicated thread (CPU-heavy work stays off the event loop)."""
+    """Runs :meth:`tick` at the frame rate in a dedicated thread (CPU-heavy work stays off the event loop).
+
+    ``encodings`` (from :func:`~streamer.publish.outputs.open_outputs`): one encoder per distinct profile with the
+    outputs that take its packets.
+    """
 
     def __init__(
         self,
@@ -93,9 +97,8 @@ class MediaLoop:
         fps: int,
         renderer: FrameRenderer,
         playout: SpeechPlayout,
-        encoder: AVEncoder,
-        outputs: Sequence[PacketOutput],
         clock: Clock,
+        encodings: Sequence[Encoding],
         on_events: Callable[[MediaEvents], object] | None = None,
         max_frames: int | None = None,
         on_finished: Callable[[], object] | None = None,
@@ -104,8 +107,8 @@ class MediaLoop:
         self.fps = fps
         self.renderer = renderer
         self.playout = playout
-        self.encoder = encoder
-        self.outputs = list(outputs)
+        self.encodings = list(encodings)
+        self.outputs: list[PacketOutput] = [o for e in self.encodings for o in e.outputs]
         self.clock = clock
         self.pacer = FramePacer(fps)
         self._on_events = on_events
@@ -117,18 +120,26 @@ class MediaLoop:
         self.error: BaseException | None = None
         self.tick_s_ewma = 0.0
         self.encode_s_ewma = 0.0
-        """Encoder time per frame (the encoder's speed is ``1 / (fps * encode_s_ewma)`` times real time)."""
+        """Encoder time per frame, all profiles together (the encode keeps up while ``fps * encode_s_ewma`` < 1:
+        the speed is ``1 / (fps * encode_s_ewma)`` times real time)."""
+        self.encode_s_ewma_by_profile: dict[str, float] = {e.profile.name: 0.0 for e in self.encodings}
+        """The same, per profile (by name)."""
         self.fps_measured = 0.0
         """Frames produced per second of clock time over the last second or so."""
         self._encode_pool = (
             concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="encoder") if pipelined else None
         )
-        self._pending: concurrent.futures.Future[list[EncodedPacket]] | None = None
+        self._pending: concurrent.futures.Future[list[list[EncodedPacket]]] | None = None
+
+    @property
+    def encoder(self) -> FrameEncoder | None:
+        """The first profile's encoder (the only one, for a show with one profile)."""
+        return self.encodings[0].encoder if self.encodings else None
 
     # ---- one frame -------------------------------------------------------------------------------------------
 
     def tick(self, n: int) -> list[EncodedPacket]:
-        """Produce frame n. Returns the packets handed to the outputs during this tick.
+        """Produce frame n. Returns the packets handed to the outputs during this tick (every profile's).
 
         Pipelined: frame n is rendered while the encoder thread still works on frame n-1 (the encoder releases
         the GIL and leaves most of a core idle on this 2-core target), so packets leave one frame later.
@@ -140,44 +151,59 @@ class MediaLoop:
         picture = self.renderer.render(n / self.fps, pulled.mouth)
         video, audio = VideoFrame(pts=n, i420=picture), AudioFrame(pts=first_sample, pcm=pulled.pcm)
         if self._encode_pool is None:
-            packets = self._encode(video, audio)
+            encoded = self._encode(video, audio)
         else:
-            packets = self._pending.result() if self._pending is not None else []
+            encoded = self._pending.result() if self._pending is not None else [[] for _ in self.encodings]
             self._pending = self._encode_pool.submit(self._encode, video, audio)
-        for out in self.outputs:
-            out.offer(packets)
+        self._offer(encoded)
         if self._on_events is not None and (pulled.started or pulled.finished):
             self._on_events(MediaEvents(frame=n, started=pulled.started, finished=pulled.finished))
-        return packets
+        return [p for packets in encoded for p in packets]
 
-    def _encode(self, video: VideoFrame, audio: AudioFrame) -> list[EncodedPacket]:
-        t0 = time.perf_counter()
-        packets = self.encoder.encode(video, audio)
-        dt = time.perf_counter() - t0
-        self.encode_s_ewma = dt if self.encode_s_ewma == 0.0 else 0.95 * self.encode_s_ewma + 0.05 * dt
-        return packets
+    def _encode(self, video: VideoFrame, audio: AudioFrame) -> list[list[EncodedPacket]]:
+        """Each profile's packets for this frame, in the order of :attr:`encodings`."""
+        out: list[list[EncodedPacket]] = []
+        total = 0.0
+        for e in self.encodings:
+            t0 = time.perf_counter()
+            out.append(e.encoder.encode(video, audio))
+            dt = time.perf_counter() - t0
+            total += dt
+            name = e.profile.name
+            prev = self.encode_s_ewma_by_profile.get(name, 0.0)
+            self.encode_s_ewma_by_profile[name] = dt if prev == 0.0 else 0.95 * prev + 0.05 * dt
+        self.encode_s_ewma = total if self.encode_s_ewma == 0.0 else 0.95 * self.encode_s_ewma + 0.05 * total
+        return out
+
+    def _offer(self, encoded: list[list[EncodedPacket]]) -> None:
+        for e, packets in zip(self.encodings, encoded, strict=True):
+            for out in e.outputs:
+                out.offer(packets)
 
     def finish(self) -> list[EncodedPacket]:
-        """Collect the frame still in the encoder thread, flush the encoder, hand everything to the outputs."""
-        packets: list[EncodedPacket] = []
+        """Collect the frame still in the encoder thread, flush the encoders, hand everything to the outputs."""
+        encoded: list[list[EncodedPacket]] = [[] for _ in self.encodings]
         if self._pending is not None:
-            packets.extend(self._pending.result())
+            encoded = self._pending.result()
             self._pending = None
-        packets.extend(self.encoder.flush())
-        for out in self.outputs:
-            out.offer(packets)
+        for packets, e in zip(encoded, self.encodings, strict=True):
+            packets.extend(e.encoder.flush())
+        self._offer(encoded)
         if self._encode_pool is not None:
             self._encode_pool.shutdown(wait=True)
             self._encode_pool = None
-        return packets
+        return [p for packets in encoded for p in packets]
 
     # ---- the paced thread ------------------------------------------------------------------------------------
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="media-loop", daemon=True)
+        self._thread = threading.Thread(target=self.run, name="media-loop", daemon=True)
         self._thread.start()
 
-    def _run(self) -> None:
+    def run(self) -> None:
+        """The paced loop, on the calling thread, until :meth:`stop` or ``max_frames``; then :meth:`finish`.
+        :meth:`start` runs it in the media thread; a test on a :class:`~streamer.clock.FakeClock` calls it
+        directly (its sleeps just move the fake time on)."""
         try:
             self.pacer.start(self.clock.now())
             n = 0

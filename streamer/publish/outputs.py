@@ -1,25 +1,33 @@
-"""Every place the one encode goes: the :class:`Output` contract, and :func:`open_outputs`, the one place that
-knows the concrete kinds (a muxing sink per target -- RTMP or a recording -- and the dashboard's live preview).
+"""Every place the encode goes: the :class:`Output` contract, and :func:`open_outputs`, the one place that
+knows the concrete kinds (a muxing sink per target -- RTMP or a recording -- and the dashboard's live preview) and
+builds one encoder per distinct :class:`~streamer.publish.encoder.EncoderProfile` they want.
 
 The media thread only *offers* packets to an output (never blocks); everything else is the output's own business:
 its thread or event loop, its bounded backlog, its reconnects. The show starts the outputs, reads their
 :meth:`Output.stats` for status and metrics, and closes them together when it stops, each within its own limit.
-A new kind (WebRTC, another protocol) implements this contract and is added here.
+A new kind (WebRTC, another protocol) implements this contract, names the profile it wants, and is added here.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from streamer.publish.encoder import EncodedPacket
+from streamer.publish.encoder import BROADCAST, AVEncoder, EncodedPacket, EncoderProfile, FrameEncoder
 
 if TYPE_CHECKING:
+    from streamer.config import AudioSettings, VideoSettings
     from streamer.publish.preview import PreviewHub
     from streamer.publish.sinks import Target
+
+
+class PacketOutput(Protocol):
+    """All the media loop needs of an output."""
+
+    def offer(self, packets: list[EncodedPacket]) -> None: ...
 
 
 @runtime_checkable
@@ -28,6 +36,15 @@ class Output(Protocol):
     def name(self) -> str:
         """How status, metrics and logs name it (a target's URL with its key hidden, or ``preview``)."""
         ...
+
+    @property
+    def profile(self) -> EncoderProfile:
+        """The encode it takes (:data:`~streamer.publish.encoder.BROADCAST` for RTMP, files and the preview)."""
+        ...
+
+    want_keyframe: Callable[[], None] | None
+    """Set by :func:`open_outputs` to its own profile's encoder's ``request_keyframe``: the output calls it when it
+    needs a fresh keyframe (a (re)connect, a dropped backlog, a viewer joining, a picture-loss report)."""
 
     @property
     def live(self) -> bool:
@@ -39,7 +56,8 @@ class Output(Protocol):
         ...
 
     def offer(self, packets: list[EncodedPacket]) -> None:
-        """Take the packets of one frame; never blocks (called from the media thread)."""
+        """Take the packets of one frame, all from its profile's encoder; never blocks (called from the media
+        thread)."""
         ...
 
     def close(self, *, drain: bool, timeout_s: float) -> bool:
@@ -57,47 +75,126 @@ OnConnected = Callable[[Output, bool], None]
 
 
 @dataclass
+class Encoding:
+    """One distinct profile: its encoder, and the outputs that take (only) its packets."""
+
+    profile: EncoderProfile
+    encoder: FrameEncoder
+    outputs: list[PacketOutput] = field(default_factory=list)
+
+
+@dataclass
 class Outputs:
-    """The show's outputs; ``preview`` (also in ``all``) feeds the dashboard's live video."""
+    """The show's outputs; ``preview`` (also in ``all``) feeds the dashboard's live video. ``encodings``: one per
+    distinct profile, in the order first wanted (empty when the caller made the encoder itself)."""
 
     all: list[Output] = field(default_factory=list)
     preview: PreviewHub | None = None
+    encodings: list[Encoding] = field(default_factory=list)
+
+    @property
+    def encoders(self) -> list[FrameEncoder]:
+        return [e.encoder for e in self.encodings]
+
+    def encoder_for(self, output: Output) -> FrameEncoder | None:
+        """The encoder whose packets ``output`` takes."""
+        return next((e.encoder for e in self.encodings if any(o is output for o in e.outputs)), None)
+
+    def request_keyframe(self) -> None:
+        """Every encoder's next frame is a keyframe. Thread-safe."""
+        for e in self.encodings:
+            e.encoder.request_keyframe()
+
+    def close(self) -> None:
+        """Close the encoders (idempotent). The outputs themselves are closed by the show first, each with its own
+        ``drain`` and limit (:meth:`Output.close`)."""
+        for e in self.encodings:
+            e.encoder.close()
 
 
 def open_outputs(
     targets: list[Target],
     *,
-    video_template: Any,
-    audio_template: Any,
-    want_keyframe: Callable[[], None],
+    video: VideoSettings,
+    audio: AudioSettings | None = None,
+    extra: Sequence[Output] = (),
     on_connected: OnConnected | None = None,
     max_backoff_s: float = 30.0,
     now: Callable[[], float] | None = None,
     preview_loop: asyncio.AbstractEventLoop | None = None,
 ) -> Outputs:
-    """One output per target, plus the live preview when ``preview_loop`` is given (it lives on that loop).
-    ``now``: the show's clock, which the reconnect policy measures a connection's stability with."""
+    """One output per target, plus the live preview when ``preview_loop`` is given (it lives on that loop), plus
+    ``extra`` outputs made elsewhere; and one encoder per distinct profile they want (``video``/``audio``: the
+    show's settings), returned in :attr:`Outputs.encodings` for the media loop. Each output's ``want_keyframe``
+    asks its own encoder, and so does each (re)connect of a target (before ``on_connected`` runs). With no output
+    at all, the :data:`BROADCAST` encoder is still built (a show's frame cost stays that of a real show).
+
+    ``now``: the show's clock, which the reconnect policy measures a connection's stability with.
+
+    """
     from streamer.publish.preview import PreviewHub
     from streamer.publish.sinks import MuxSink
 
     outputs = Outputs()
-    for target in targets:
-        sink = MuxSink(
-            target,
-            video_template=video_template,
-            audio_template=audio_template,
-            on_connected=on_connected,
-            max_backoff_s=max_backoff_s,
-            now=now or time.monotonic,
-        )
-        sink.want_keyframe = want_keyframe
-        outputs.all.append(sink)
-    if preview_loop is not None:
-        outputs.preview = PreviewHub(
-            video_template=video_template,
-            audio_template=audio_template,
-            want_keyframe=want_keyframe,
-            loop=preview_loop,
-        )
-        outputs.all.append(outputs.preview)
+    from streamer.config import AudioSettings
+
+    audio_settings = audio if audio is not None else AudioSettings()
+    encoders: dict[EncoderProfile, AVEncoder] = {}
+
+    def encoder_for(profile: EncoderProfile) -> AVEncoder:
+        enc = encoders.get(profile)
+        if enc is None:
+            clash = next((p for p in encoders if p.name == profile.name), None)
+            if clash is not None:
+                raise ValueError(f"two different encoder profiles are both named {profile.name!r}")
+            enc = encoders[profile] = AVEncoder(video=video, audio=audio_settings, profile=profile)
+        return enc
+
+    try:
+        for target in targets:
+            enc = encoder_for(MuxSink.profile)
+            sink = MuxSink(
+                target,
+                video_template=enc.video_stream,
+                audio_template=enc.audio_stream,
+                on_connected=_keyframe_then(enc, on_connected),
+                max_backoff_s=max_backoff_s,
+                now=now or time.monotonic,
+            )
+            outputs.all.append(sink)
+        if preview_loop is not None:
+            enc = encoder_for(PreviewHub.profile)
+            outputs.preview = PreviewHub(
+                video_template=enc.video_stream,
+                audio_template=enc.audio_stream,
+                want_keyframe=enc.request_keyframe,
+                loop=preview_loop,
+            )
+            outputs.all.append(outputs.preview)
+        outputs.all.extend(extra)
+        for output in outputs.all:
+            enc = encoder_for(output.profile)
+            output.want_keyframe = enc.request_keyframe
+        if not encoders:
+            encoder_for(BROADCAST)
+    except BaseException:
+        for enc in encoders.values():
+            enc.close()
+        raise
+    outputs.encodings = [
+        Encoding(profile=p, encoder=enc, outputs=[o for o in outputs.all if o.profile == p])
+        for p, enc in encoders.items()
+    ]
     return outputs
+
+
+def _keyframe_then(encoder: AVEncoder, on_connected: OnConnected | None) -> Callable[[Any, bool], None]:
+    """A target's connect callback: its encoder's next frame is a keyframe (the new connection starts on it),
+    then the show's own callback (which shows the AI notice again)."""
+
+    def connected(output: Any, reconnect: bool) -> None:
+        encoder.request_keyframe()
+        if on_connected is not None:
+            on_connected(output, reconnect)
+
+    return connected

@@ -19,7 +19,7 @@ from typing import Any
 
 import av
 
-from streamer.publish.encoder import EncodedPacket
+from streamer.publish.encoder import BROADCAST, EncodedPacket, EncoderProfile
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +151,7 @@ class PreviewViewer:
         while not self.queue.empty():
             self.queue.get_nowait()
         self.queue.put_nowait(b"")  # tells the sender to announce a restart
-        self.hub.want_keyframe()
+        self.hub.request_keyframe()
 
     def close(self) -> None:
         self._close()
@@ -159,22 +159,24 @@ class PreviewViewer:
 
 class PreviewHub:
     """Fans packets out to browser viewers on the event loop. ``offer`` is safe to call from the media thread. An
-    :class:`~streamer.publish.outputs.Output` (named ``preview``; live while somebody watches)."""
+    :class:`~streamer.publish.outputs.Output` of the :data:`~streamer.publish.encoder.BROADCAST` encode (named
+    ``preview``; live while somebody watches)."""
 
     name = "preview"
+    profile: EncoderProfile = BROADCAST
 
     def __init__(
         self,
         *,
         video_template: Any,
         audio_template: Any,
-        want_keyframe: Callable[[], None],
+        want_keyframe: Callable[[], None] | None,
         loop: asyncio.AbstractEventLoop,
         max_backlog: int = 60,
     ) -> None:
         self.video_template = video_template
         self.audio_template = audio_template
-        self.want_keyframe = want_keyframe
+        self.want_keyframe: Callable[[], None] | None = want_keyframe
         self._loop = loop
         self._viewers: set[PreviewViewer] = set()
         self._max_backlog = max_backlog
@@ -199,8 +201,13 @@ class PreviewHub:
     def add(self) -> PreviewViewer:
         v = PreviewViewer(self, max_backlog=self._max_backlog)
         self._viewers.add(v)
-        self.want_keyframe()
+        self.request_keyframe()
         return v
+
+    def request_keyframe(self) -> None:
+        """Ask the encoder for a keyframe (a viewer joined or was reset: it starts on one)."""
+        if self.want_keyframe is not None:
+            self.want_keyframe()
 
     def remove(self, v: PreviewViewer) -> None:
         self._viewers.discard(v)

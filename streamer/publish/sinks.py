@@ -21,7 +21,7 @@ import av
 
 from streamer.backoff import ReconnectPolicy
 from streamer.loading import expand_env, redact_url
-from streamer.publish.encoder import EncodedPacket
+from streamer.publish.encoder import BROADCAST, EncodedPacket, EncoderProfile
 
 log = logging.getLogger(__name__)
 
@@ -90,8 +90,11 @@ class MuxSink:
 
     ``on_connected`` runs (in the writer thread) after each successful (re)connect, told whether it is a reconnect:
     the show asks the encoder for a keyframe and shows the AI notice again. The first packet written after a
-    (re)connect is a video keyframe. An :class:`~streamer.publish.outputs.Output`.
+    (re)connect is a video keyframe. An :class:`~streamer.publish.outputs.Output` of the
+    :data:`~streamer.publish.encoder.BROADCAST` encode (FLV and MP4 want the parameter sets in the extradata).
     """
+
+    profile: EncoderProfile = BROADCAST
 
     def __init__(
         self,

@@ -1,11 +1,27 @@
-"""The voice stage's backend interface: text in, 48 kHz speech plus viseme keys out.
+"""The voice stage's backend interface: text in, 48 kHz speech plus viseme keys out, and how fast that is.
 
 A backend is loaded once (``load``, blocking, may take seconds) and then voices one sentence at a time
 (``synthesize``, blocking). The app runs both in a worker thread; a backend never touches the event loop.
+
+Streaming: a backend whose ``streams`` is True can hand a sentence over before all of it is synthesised
+(``synthesize_streaming``): the :class:`Speech` it returns already has its full length and mouth track, and its
+``filling`` (:class:`~streamer.frames.PcmFill`) says how many samples of ``pcm`` are final while the backend's own
+worker writes the rest, ahead of the media clock. That needs the sentence's length before its audio (a duration
+predictor: VITS/Piper). An engine that yields audio chunks of a length not known in advance (XTTS, an HTTP stream)
+returns whole sentences: ``streams = False``, and ``synthesize_streaming`` is ``synthesize`` (:class:`VoiceBase`).
+
+Speed: every backend measures itself in ``speed`` (:class:`VoiceSpeed`: real-time factor and time to first audio,
+over recent sentences); the speaker voices further ahead for a slower voice.
+
+A new backend is one file: a class on :class:`VoiceBase` taking its settings (a
+:class:`~streamer.config.VoiceSettings` subclass in :mod:`streamer.config`), named in :data:`VOICE_BACKENDS`.
+:mod:`streamer.voice.audio` has the shared audio steps (resampling, loudness, estimated mouth timing).
 """
 
 from __future__ import annotations
 
+import importlib
+import threading
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -40,7 +56,8 @@ class Speech:
     visemes: VisemeTrack
     aligned: bool = True
     filling: PcmFill | None = None
-    """From a streaming synthesis: the end of ``pcm`` is still being decoded (see :class:`PcmFill`)."""
+    """From a streaming synthesis: the end of ``pcm`` is still being decoded (see :class:`PcmFill`). The array's
+    length and the viseme track are final; only ``filling.ready`` samples are, until ``filling.done``."""
 
     @property
     def samples(self) -> int:
@@ -55,6 +72,75 @@ class Speech:
         return cls(pcm=np.zeros(0, np.int16), visemes=VisemeTrack.silent())
 
 
+class VoiceSpeed:
+    """How fast a voice synthesises, measured on the sentences it voiced (not its speaking pace, which is
+    ``settings.speed``).
+
+    ``rtf``: the real-time factor, seconds of synthesis per second of audio (0.15: six times faster than it is
+    spoken; 2.0: twice as slow). ``first_audio_s``: seconds from the start of a sentence's synthesis to its first
+    playable audio (the whole synthesis, unless the voice streams). Both are exponentially weighted over recent
+    sentences (a sentence ``half_life`` sentences ago counts half), so they follow a machine that gets busier; the
+    RTF weighs sentences by length (it is the ratio of the weighted synthesis and audio seconds), so a fixed
+    overhead on a short "Yes!" does not swing it. None until a sentence was measured.
+
+    Written by the voice's worker threads (:meth:`record`, once per sentence voiced in full, never for one that
+    failed or was preempted), read from the event loop: one lock around each.
+    """
+
+    def __init__(self, *, half_life: float = 8.0) -> None:
+        if half_life <= 0:
+            raise ValueError("half_life must be positive")
+        self._keep = 0.5 ** (1.0 / half_life)
+        self._lock = threading.Lock()
+        self._synthesis_s = 0.0  # weighted sums
+        self._audio_s = 0.0
+        self._first_s = 0.0
+        self._weight = 0.0
+        self.sentences = 0
+        """Sentences measured."""
+        self.total_synthesis_s = 0.0
+        self.total_audio_s = 0.0
+
+    def record(self, *, synthesis_s: float, audio_s: float, first_audio_s: float | None = None) -> None:
+        """One sentence voiced in full: ``synthesis_s`` seconds of work gave ``audio_s`` seconds of audio, the first
+        of it playable after ``first_audio_s`` (default: ``synthesis_s``, a voice that does not stream). A sentence
+        with no audio is not counted."""
+        if audio_s <= 0:
+            return
+        synthesis_s = max(0.0, synthesis_s)
+        first = synthesis_s if first_audio_s is None else max(0.0, first_audio_s)
+        with self._lock:
+            k = self._keep
+            self._synthesis_s = self._synthesis_s * k + synthesis_s
+            self._audio_s = self._audio_s * k + audio_s
+            self._first_s = self._first_s * k + first
+            self._weight = self._weight * k + 1.0
+            self.sentences += 1
+            self.total_synthesis_s += synthesis_s
+            self.total_audio_s += audio_s
+
+    @property
+    def rtf(self) -> float | None:
+        with self._lock:
+            return self._synthesis_s / self._audio_s if self._audio_s > 0 else None
+
+    @property
+    def first_audio_s(self) -> float | None:
+        with self._lock:
+            return self._first_s / self._weight if self._weight > 0 else None
+
+    def snapshot(self) -> dict[str, float | int | None]:
+        """For metrics and the dashboard: rtf, first_audio_s, sentences, total seconds of synthesis and audio."""
+        with self._lock:
+            return {
+                "rtf": self._synthesis_s / self._audio_s if self._audio_s > 0 else None,
+                "first_audio_s": self._first_s / self._weight if self._weight > 0 else None,
+                "sentences": self.sentences,
+                "synthesis_s": self.total_synthesis_s,
+                "audio_s": self.total_audio_s,
+            }
+
+
 @runtime_checkable
 class VoiceBackend(Protocol):
     """A text-to-speech engine.
@@ -65,24 +151,71 @@ class VoiceBackend(Protocol):
     a backend-specific exception. Empty or unpronounceable text gives :meth:`Speech.empty`.
     ``urgent``: a viewer is waiting for this sentence (an answer). A backend that can may stop a non-urgent
     synthesis already running (which then raises :class:`VoicePreempted`) and voices the urgent one first.
+    ``synthesize_streaming``: the same speech, possibly handed over before all of it is made (``Speech.filling``;
+    see the module docstring); only where ``streams`` is True. ``speed``: measured as sentences are voiced.
+    :class:`VoiceBase` gives the defaults (no streaming, a fresh meter).
     """
 
     name: str
+
+    @property
+    def streams(self) -> bool: ...
+
+    @property
+    def speed(self) -> VoiceSpeed: ...
 
     def load(self) -> None: ...
 
     def synthesize(self, text: str, *, urgent: bool = False) -> Speech: ...
 
+    def synthesize_streaming(self, text: str, *, urgent: bool = False) -> Speech: ...
+
+
+class VoiceBase:
+    """Defaults for a :class:`VoiceBackend`: nothing to load, no streaming (``synthesize_streaming`` voices the
+    sentence whole), a :class:`VoiceSpeed` the subclass records into. Subclasses set ``name`` and implement
+    ``synthesize``; they call ``super().__init__()``."""
+
+    name = "voice"
+
+    def __init__(self) -> None:
+        self._speed = VoiceSpeed()
+
+    @property
+    def speed(self) -> VoiceSpeed:
+        """How fast this voice synthesises (see :class:`VoiceSpeed`)."""
+        return self._speed
+
+    @property
+    def streams(self) -> bool:
+        """Whether :meth:`synthesize_streaming` may hand a sentence over before all of it is made."""
+        return False
+
+    def load(self) -> None:
+        return None
+
+    def synthesize(self, text: str, *, urgent: bool = False) -> Speech:
+        raise NotImplementedError
+
+    def synthesize_streaming(self, text: str, *, urgent: bool = False) -> Speech:
+        return self.synthesize(text, urgent=urgent)
+
+
+VOICE_BACKENDS: dict[str, str] = {
+    "piper": "streamer.voice.piper:PiperVoiceBackend",
+    "silence": "streamer.voice.silence:SilenceVoice",
+}
+"""``backend`` -> ``module:class`` of its implementation, imported on first use (a show that does not use Piper never
+imports onnxruntime). The one place that names every voice backend's code; their settings are in
+:data:`streamer.config.VOICE_SETTINGS`."""
+
 
 def create_voice(settings: VoiceSettings) -> VoiceBackend:
     """The backend named by ``settings.backend``, not yet loaded (call ``load()`` in a worker thread)."""
-    if settings.backend == "silence":
-        from streamer.voice.silence import SilenceVoice
-
-        return SilenceVoice(settings)
-    if settings.backend == "piper":
-        # Imported here so the silence backend (tests, benchmarks) never pays for onnxruntime.
-        from streamer.voice.piper import PiperVoiceBackend
-
-        return PiperVoiceBackend(settings)
-    raise VoiceError(settings.voice, f"unknown voice backend {settings.backend!r} (known: piper, silence)")
+    where = VOICE_BACKENDS.get(settings.backend)
+    if where is None:
+        known = ", ".join(VOICE_BACKENDS)
+        raise VoiceError(settings.backend, f"unknown voice backend {settings.backend!r} (known: {known})")
+    module, _, name = where.partition(":")
+    backend: VoiceBackend = getattr(importlib.import_module(module), name)(settings)
+    return backend

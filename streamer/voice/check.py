@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from streamer.config import Persona, VoiceSettings
+from streamer.config import Persona, PiperVoiceSettings, VoiceSettings
 from streamer.loading import ConfigProblem, Severity, line_of
 from streamer.voice.base import VoiceError
 from streamer.voice.piper import model_problem, pinyin_requirements_missing, resolve_voice
@@ -59,11 +59,11 @@ def _get(data: Mapping[str, Any], path: tuple[str, ...]) -> Any:
 def voice_problems(settings: VoiceSettings, *, language: str, file: str, line: int | None) -> list[ConfigProblem]:
     """Problems with the voice ``settings`` of a persona in ``language`` (``file``/``line`` locate ``voice.voice``).
 
-    ``backend: silence`` has none: the persona asked for no speech. Errors for anything that stops the voice from
-    loading; a voice in another language than a non-Chinese persona's is a warning (a Chinese persona's is an error:
-    other voices cannot read Han characters at all).
+    Only Piper voices are checked (``backend: silence`` has none: the persona asked for no speech). Errors for
+    anything that stops the voice from loading; a voice in another language than a non-Chinese persona's is a
+    warning (a Chinese persona's is an error: other voices cannot read Han characters at all).
     """
-    if settings.backend == "silence":
+    if settings.backend != "piper" or not isinstance(settings, PiperVoiceSettings):
         return []
 
     def problem(message: str, hint: str = "", severity: Severity = "error") -> ConfigProblem:

@@ -10,7 +10,11 @@ wire format just far enough to find the Ceil node's output name, and append
 message field and appends to repeated fields, so the result parses as the original graph with one more output.
 onnxruntime gets the bytes directly; nothing is written to disk. ``PiperVoice.synthesize(include_alignments=True)``
 then reports samples per phoneme id, which :func:`phoneme_durations` groups into samples per phoneme.
-If a model has no (single) Ceil node, phonemes are spread over the voiced audio instead (warned once).
+If a model has no (single) Ceil node, phonemes are spread over the voiced audio instead (warned once; the shared
+fallback in :mod:`streamer.voice.audio`, with the loudness and sample-rate steps).
+
+Speed: every sentence voiced in full is recorded in ``speed`` (:class:`~streamer.voice.base.VoiceSpeed`): the time
+the engine worked on it (not the wait for the engine), and for a streamed one the time to its handover.
 """
 
 from __future__ import annotations
@@ -24,7 +28,6 @@ import re
 import statistics
 import threading
 import time
-import unicodedata
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -33,11 +36,21 @@ from typing import Any
 
 import numpy as np
 
-from streamer.config import VoiceSettings
+from streamer.config import PiperVoiceSettings, VoiceSettings
 from streamer.frames import AUDIO_RATE_HZ, PcmFill
-from streamer.voice.base import Speech, VoiceError, VoicePreempted
-from streamer.voice.resample import resample
-from streamer.voice.visemes import group_durations, spread_durations, track_from_phonemes
+from streamer.untrusted import clean_untrusted
+from streamer.voice.audio import (
+    AFTER_SPEECH,
+    BEFORE_SPEECH,
+    PEAK_LEVEL,
+    SILENT_PEAK,
+    estimated_timing,
+    normalise_peak,
+    to_pcm16,
+    to_show_rate,
+)
+from streamer.voice.base import Speech, VoiceBase, VoiceError, VoicePreempted
+from streamer.voice.visemes import group_durations, track_from_phonemes
 from streamer.voice.vits_stream import CHUNK_FRAMES, LEAD_FRAMES, SplitVits, resample_piece, to_pcm
 from streamer.voice.zh import chinese_mode, pinyin_phoneme_durations, zh_timing
 
@@ -45,8 +58,8 @@ _LOG = logging.getLogger(__name__)
 
 # Piper's padding, start and end symbols (piper.const; repeated so importing this module needs no piper).
 PAD = "_"
-BOS = "^"
-EOS = "$"
+BOS = BEFORE_SPEECH  # "^"
+EOS = AFTER_SPEECH  # "$"
 
 #: onnxruntime intra-op threads. Measured on the 2-core dev box, en_US-joe-medium, ~9 s sentence:
 #: alone, 1 thread runs at real-time factor 0.12 and 2 threads at 0.066; next to a 720p libx264 (veryfast)
@@ -54,10 +67,6 @@ EOS = "$"
 #: give RTF 0.15 (no gain) and drop the encoder to 44 fps. So 1: the encoder must never fall behind, and speech
 #: is still made ~6x faster than it is spoken.
 INTRA_OP_THREADS = 1
-
-#: Peak level of voiced audio (-0.9 dBFS): Piper normalises each sentence to full scale; the headroom absorbs
-#: resampler overshoot so nothing clips.
-PEAK_LEVEL = 0.9
 
 _RAW_PHONEME_BLOCK = re.compile(r"\[\[|\]\]")
 
@@ -290,33 +299,23 @@ def pinyin_requirements_missing(model_path: Path) -> list[str]:
 
 
 def _clean_text(text: str) -> str:
-    # Piper reads [[ ... ]] as raw phonemes; text here is prose, so neutralise the markers. Control characters
-    # (viewer text may carry them) are dropped.
-    text = _RAW_PHONEME_BLOCK.sub(" ", text)
-    return "".join(ch if unicodedata.category(ch)[0] != "C" else " " for ch in text).strip()
+    # Piper reads [[ ... ]] as raw phonemes; text here is prose, so neutralise the markers. Control and invisible
+    # characters (viewer names may carry them) go by the one policy for untrusted text.
+    return clean_untrusted(_RAW_PHONEME_BLOCK.sub(" ", text), None)
 
 
-def _voiced_span(audio: np.ndarray, rate_hz: int) -> tuple[int, int]:
-    """First and last sample of the part of ``audio`` above -40 dB of its loudest 10 ms."""
-    hop = max(rate_hz // 100, 1)
-    frames = audio[: audio.shape[0] // hop * hop].reshape(-1, hop)
-    if not frames.shape[0]:
-        return 0, int(audio.shape[0])
-    env = np.sqrt(np.mean(frames.astype(np.float64) ** 2, axis=1))
-    loud = np.flatnonzero(env > env.max() * 0.01)
-    if not loud.size:
-        return 0, int(audio.shape[0])
-    return int(loud[0]) * hop, min(int(loud[-1] + 1) * hop, int(audio.shape[0]))
-
-
-class PiperVoiceBackend:
+class PiperVoiceBackend(VoiceBase):
     """Piper TTS through onnxruntime (CPU), resampled to ``AUDIO_RATE_HZ``, with phoneme-timed visemes."""
 
     def __init__(
         self, settings: VoiceSettings, *, intra_op_threads: int = INTRA_OP_THREADS, alignments: bool = True
     ) -> None:
-        """``alignments=False`` skips the model patch (lip timing is then estimated); for tests and as an escape
-        hatch should a future voice file not take the patch."""
+        """``settings``: :class:`~streamer.config.PiperVoiceSettings`. ``alignments=False`` skips the model patch
+        (lip timing is then estimated); for tests and as an escape hatch should a future voice file not take the
+        patch."""
+        super().__init__()
+        if not isinstance(settings, PiperVoiceSettings):
+            raise VoiceError(settings.backend, f"Piper needs Piper voice settings, got {type(settings).__name__}")
         self._settings = settings
         self._threads = intra_op_threads
         self._want_alignments = alignments
@@ -517,6 +516,7 @@ class PiperVoiceBackend:
 
         options = onnxruntime.RunOptions()
         self._acquire(options, urgent)  # espeak (phonemize) is not to be entered by two threads either
+        t0 = time.perf_counter()
         handed = False
         try:
             sentences = [s for s in self._voice.phonemize(clean) if s]
@@ -558,7 +558,8 @@ class PiperVoiceBackend:
 
             put(audio, start, 0, LEAD_FRAMES)
             assert self._finisher is not None
-            self._finisher.submit(self._finish_stream, split, z, LEAD_FRAMES, put, fill, options, first_peak)
+            timing = (t0, time.perf_counter() - t0, pcm.shape[0] / AUDIO_RATE_HZ)
+            self._finisher.submit(self._finish_stream, split, z, LEAD_FRAMES, put, fill, options, first_peak, timing)
             handed = True
             self.streamed += 1
             return Speech(pcm=pcm, visemes=track, aligned=True, filling=fill)
@@ -567,10 +568,20 @@ class PiperVoiceBackend:
                 self._release()
 
     def _finish_stream(
-        self, split: SplitVits, z: np.ndarray, f0: int, put: Any, fill: PcmFill, options: Any, peak: float
+        self,
+        split: SplitVits,
+        z: np.ndarray,
+        f0: int,
+        put: Any,
+        fill: PcmFill,
+        options: Any,
+        peak: float,
+        timing: tuple[float, float, float],
     ) -> None:
         """Decode frames ``f0``.. of a streamed sentence in growing chunks (each one while the last is heard), then
-        free the engine. A failure leaves silence in what is not decoded and is counted, never raised."""
+        free the engine. A failure leaves silence in what is not decoded and is counted, never raised. ``timing``:
+        (start of the synthesis on the ``perf_counter`` clock, seconds to the handover, seconds of audio), for
+        ``speed``."""
         frames = int(z.shape[-1])
         chunk = LEAD_FRAMES
         try:
@@ -583,6 +594,8 @@ class PiperVoiceBackend:
                 put(audio, start, f0, f1)
                 f0 = f1
             self._peaks.append(peak)
+            started, first_audio_s, audio_s = timing
+            self.speed.record(synthesis_s=time.perf_counter() - started, audio_s=audio_s, first_audio_s=first_audio_s)
             fill.complete()
         except Exception as e:  # the start is already on air: finish it with silence rather than stop the show
             self.stream_failures += 1
@@ -605,6 +618,7 @@ class PiperVoiceBackend:
 
         options = onnxruntime.RunOptions()
         self._acquire(options, urgent)
+        t0 = time.perf_counter()
         try:
             with self._lock:
                 self._session.options = options
@@ -621,7 +635,9 @@ class PiperVoiceBackend:
                     raise VoiceError(self._settings.voice, f"synthesis failed for {clean[:60]!r}: {e}") from e
                 finally:
                     self._session.options = None
-                return self._assemble(chunks)
+                speech = self._assemble(chunks)
+            self.speed.record(synthesis_s=time.perf_counter() - t0, audio_s=speech.duration_s)
+            return speech
         finally:
             self._release()
 
@@ -637,9 +653,8 @@ class PiperVoiceBackend:
             if not n:
                 continue
             # Piper's own normalisation (each sentence to full scale, then the volume), done here to see the peak.
-            peak = float(np.abs(audio).max())
-            audio = np.zeros_like(audio) if peak < 1e-8 else np.clip(audio * (PEAK_LEVEL / peak), -1.0, 1.0)
-            if peak >= 1e-8:
+            audio, peak = normalise_peak(audio, PEAK_LEVEL)
+            if peak >= SILENT_PEAK:
                 self._peaks.append(peak)
             grouped = None
             if chunk.phoneme_id_samples is not None:
@@ -652,10 +667,9 @@ class PiperVoiceBackend:
                 durations.extend(grouped[1])
             else:
                 aligned = False
-                first, last = _voiced_span(audio, rate)
-                said = list(chunk.phonemes)
-                phonemes.extend([BOS, *said, EOS])
-                durations.extend([first, *spread_durations(said, last - first).tolist(), n - last])
+                estimated = estimated_timing(chunk.phonemes, audio, rate)  # ^ phonemes $, as Piper's symbols
+                phonemes.extend(estimated[0])
+                durations.extend(estimated[1])
             audio_parts.append(audio)
         if not audio_parts:
             return Speech.empty()
@@ -663,14 +677,8 @@ class PiperVoiceBackend:
             self._warned_unaligned = True
             _LOG.warning("voice %r gave no usable phoneme alignments; lip timing is estimated", self._settings.voice)
 
-        native = np.concatenate(audio_parts)
-        if rate == AUDIO_RATE_HZ:
-            resampled = native
-        else:
-            g = math.gcd(AUDIO_RATE_HZ, rate)
-            # Zero-phase polyphase FIR: no delay, so phoneme offsets rescaled by the rate ratio stay exact.
-            resampled = resample(native, AUDIO_RATE_HZ // g, rate // g)
-        pcm = np.clip(np.rint(resampled * 32767.0), -32768, 32767).astype(np.int16)
+        # Zero-phase polyphase FIR: no delay, so phoneme offsets rescaled by the rate ratio stay exact.
+        pcm = to_pcm16(to_show_rate(np.concatenate(audio_parts), rate))
         if self._zh_mode is None:
             track = track_from_phonemes(phonemes, durations, rate_hz=rate)
         else:
