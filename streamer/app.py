@@ -50,6 +50,7 @@ from streamer.process import lower_thread_priority
 from streamer.products.catalog import ProductCatalog
 from streamer.publish.media_loop import MediaEvents, MediaLoop
 from streamer.publish.outputs import Output, Outputs, open_outputs
+from streamer.publish.platforms import load_platforms
 from streamer.publish.preview import PreviewHub
 from streamer.publish.sinks import Target
 from streamer.routing import ReplyRouter
@@ -125,6 +126,8 @@ class Channel:
         self.brain: BrainKit = brain or build_brain(config.brain, persona)
         self.variety = VarietyMeter(window_s=3600.0)
         self.preview_enabled = config.preview.enabled if spec.dashboard is None else spec.dashboard
+        self.platforms = load_platforms(config.platform_rules)
+        """The platform rules the outputs follow (shipped, plus the operator's ``platform_rules`` file)."""
         if spec.dashboard_token is not None:
             self._token, self._token_generated = spec.dashboard_token, False
         else:
@@ -288,6 +291,7 @@ class Channel:
             max_backoff_s=self.config.reconnect_max_backoff_s,
             now=self.clock.now,
             preview_loop=loop if self.preview_enabled else None,
+            platforms=self.platforms,
         )
         self.outputs, self.preview_hub = opened.all, opened.preview
         max_frames = round(self.duration_s * v.fps) if self.duration_s else None

@@ -317,6 +317,14 @@ def _run(args: argparse.Namespace) -> int:
         if not outs:
             outs = [default_recording_path(config.recordings_dir)]
         targets = [parse_target(o) for o in outs]
+        # A platform that cannot take this show (too big, a rule it forbids) is refused here, with the rule's source.
+        from streamer.publish.platforms import load_platforms, platform_problems
+
+        refusals = platform_problems(targets, persona, config.video, load_platforms(config.platform_rules))
+        if refusals:
+            for reason in refusals:
+                print(f"error: {reason}", file=sys.stderr)
+            return EXIT_CONFIG
     except ConfigError as exc:
         _print_problems(exc.problems)
         return EXIT_CONFIG

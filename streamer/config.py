@@ -1089,3 +1089,6 @@ class StreamConfig(_Strict):
     brain: BrainSettings = Field(default_factory=lambda: BrainSettings())
     chat: ChatSettings = Field(default_factory=lambda: ChatSettings())
     reconnect_max_backoff_s: float = Field(30.0, ge=1.0, le=600.0)
+    platform_rules: str | None = None
+    """An operator's platform rules file (YAML, same keys as streamer/data/platforms.yaml): its entries add to or
+    replace the shipped platforms that ``--out URL#platform=NAME`` names."""

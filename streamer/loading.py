@@ -838,6 +838,12 @@ def _load_model(
     return obj, parsed.lines, data, problems
 
 
+def load_model_file(path: str | Path, model: type[M], what: str) -> M:
+    """Any YAML/JSON config file read into ``model``; :class:`ConfigError` names the file, line and field of each
+    problem (``what`` names the kind of file in messages)."""
+    return _load_model(path, model, what)[0]
+
+
 _PLACEHOLDER_FIELD = re.compile(r"\{([^{}]*)\}")
 
 

@@ -91,10 +91,14 @@ def test_usage_errors_exit_2_without_traceback(tmp_path: Path):
         ["--out", "ftp://x/y"],
         ["--duration", "-1"],
         ["--out", "rtmp://h/app/${LIVEHOST_TEST_UNSET_KEY}"],
+        ["--out", "rtmp://h/app/key#platform=myspace"],
+        ["--size", "2560x1440", "--out", "rtmp://h/app/key#platform=twitch"],  # above Twitch's 1080p: refused
     ):
         r = run_cli("run", "--no-preview", *args, cwd=REPO)
         assert r.returncode == 2, (args, r.stderr)
         assert "Traceback" not in r.stderr and "error:" in r.stderr
+        if "#platform=twitch" in args[-1]:
+            assert "takes at most 1920x1080 (source: Twitch Help" in r.stderr
 
 
 @pytest.mark.integration

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -20,6 +20,7 @@ from streamer.publish.encoder import BROADCAST, AVEncoder, EncodedPacket, Encode
 
 if TYPE_CHECKING:
     from streamer.config import AudioSettings, VideoSettings
+    from streamer.publish.platforms import PlatformRules
     from streamer.publish.preview import PreviewHub
     from streamer.publish.sinks import Target
 
@@ -122,6 +123,7 @@ def open_outputs(
     max_backoff_s: float = 30.0,
     now: Callable[[], float] | None = None,
     preview_loop: asyncio.AbstractEventLoop | None = None,
+    platforms: Mapping[str, PlatformRules] | None = None,
 ) -> Outputs:
     """One output per target, plus the live preview when ``preview_loop`` is given (it lives on that loop), plus
     ``extra`` outputs made elsewhere; and one encoder per distinct profile they want (``video``/``audio``: the
@@ -129,7 +131,9 @@ def open_outputs(
     asks its own encoder, and so does each (re)connect of a target (before ``on_connected`` runs). With no output
     at all, the :data:`BROADCAST` encoder is still built (a show's frame cost stays that of a real show).
 
-    ``now``: the show's clock, which the reconnect policy measures a connection's stability with.
+    ``now``: the show's clock, which the reconnect policy measures a connection's stability with. ``platforms``:
+    the platform rules (default: the shipped ones): each target's encode follows its platform's ceilings (a distinct
+    profile when they lower the show's settings) and its broadcasts are rotated before the platform's length cap.
 
     """
     from streamer.publish.preview import PreviewHub
@@ -150,9 +154,24 @@ def open_outputs(
             enc = encoders[profile] = AVEncoder(video=video, audio=audio_settings, profile=profile)
         return enc
 
+    from streamer.publish.platforms import load_platforms, profile_for, rotate_after_s
+
+    rules_by_name = dict(platforms) if platforms is not None else load_platforms()
     try:
         for target in targets:
-            enc = encoder_for(MuxSink.profile)
+            rules = rules_by_name[target.platform]
+            if target.kind == "whip":  # WebRTC: its own encode (see streamer.publish.whip); aiortc loaded only here
+                from streamer.publish.whip import WhipOutput
+
+                whip = WhipOutput(
+                    target, on_connected=on_connected, max_backoff_s=max_backoff_s, now=now or time.monotonic
+                )
+                whip.profile = profile_for(WhipOutput.profile, rules, video)
+                encoder_for(whip.profile)
+                outputs.all.append(whip)
+                continue
+            profile = profile_for(MuxSink.profile, rules, video)
+            enc = encoder_for(profile)
             sink = MuxSink(
                 target,
                 video_template=enc.video_stream,
@@ -161,6 +180,8 @@ def open_outputs(
                 max_backoff_s=max_backoff_s,
                 now=now or time.monotonic,
             )
+            sink.profile = profile
+            sink.rotate_after_s = rotate_after_s(rules) if target.is_network else None
             outputs.all.append(sink)
         if preview_loop is not None:
             enc = encoder_for(PreviewHub.profile)

@@ -7,6 +7,7 @@ A target never slows the show: the media thread only *offers* packets; each sink
 from __future__ import annotations
 
 import collections
+import dataclasses
 import enum
 import logging
 import os
@@ -42,16 +43,24 @@ class Target:
     """Where one copy of the show goes. ``url`` may hold a stream key: use :attr:`display` in any message."""
 
     url: str
-    kind: str  # "rtmp" | "file"
-    container_format: str  # "flv" | "mp4"
+    kind: str  # "rtmp" | "file" | "whip"
+    container_format: str  # "flv" | "mp4" | "webrtc"
+    platform: str = "custom"
+    """Whose rules apply (``#platform=NAME`` on the ``--out`` value; see :mod:`streamer.publish.platforms`)."""
 
     @property
     def display(self) -> str:
-        return redact(self.url)
+        shown = redact(self.url)
+        if self.kind == "whip":  # a WHIP path may carry a stream key (``/live/<key>``): shown like RTMP's
+            scheme, _, rest = shown.partition("://")
+            host, _, path = rest.partition("/")
+            app, _, key = path.partition("/")
+            shown = f"{scheme}://{host}/{app}" + ("/****" if key else "")
+        return shown
 
     @property
     def is_network(self) -> bool:
-        return self.kind == "rtmp"
+        return self.kind in ("rtmp", "whip")
 
 
 def parse_target(spec: str, *, env: dict[str, str] | None = None) -> Target:
@@ -61,13 +70,39 @@ def parse_target(spec: str, *, env: dict[str, str] | None = None) -> Target:
     url, missing = expand_env(spec.strip(), env)
     if missing:
         raise TargetError(f"output {redact(spec)!r} uses ${{{missing[0]}}} but that environment variable is not set")
+    url, platform = _platform_fragment(url, spec)
+    target = _parse_url(url, spec)
+    return dataclasses.replace(target, platform=platform) if platform != target.platform else target
+
+
+def _platform_fragment(url: str, spec: str) -> tuple[str, str]:
+    """``URL#platform=NAME`` -> (URL, NAME); a URL without it -> (URL, "custom")."""
+    from streamer.publish.platforms import DEFAULT_PLATFORM, load_platforms
+
+    head, sep, fragment = url.rpartition("#platform=")
+    if not sep:
+        return url, DEFAULT_PLATFORM
+    known = load_platforms()
+    name = fragment.strip().lower()
+    if name not in known:
+        raise TargetError(f"output {redact(spec)!r}: unknown platform {fragment!r} (known: {', '.join(known)})")
+    return head, name
+
+
+def _parse_url(url: str, spec: str) -> Target:
     low = url.lower()
     if low.startswith(("rtmp://", "rtmps://")):
         if not re.match(r"^rtmps?://[^/\s]+/[^/\s]+", url, re.IGNORECASE):
             raise TargetError(f"output {redact(spec)!r}: expected rtmp://host[:port]/app/stream-key")
         return Target(url=url, kind="rtmp", container_format="flv")
+    if low.startswith(("whip+http://", "whip+https://")):
+        if not re.match(r"^whip\+https?://[^/\s]+", url, re.IGNORECASE):
+            raise TargetError(f"output {redact(spec)!r}: expected whip+https://host/path")
+        return Target(url=url[len("whip+") :], kind="whip", container_format="webrtc")
     if re.match(r"^[a-z][a-z0-9+.-]*://", low):
-        raise TargetError(f"output {redact(spec)!r}: only rtmp://, rtmps:// or a .flv/.mp4 file path are supported")
+        raise TargetError(
+            f"output {redact(spec)!r}: only rtmp://, rtmps://, whip+https:// or a .flv/.mp4 file path are supported"
+        )
     if low.endswith(".flv"):
         return Target(url=url, kind="file", container_format="flv")
     if low.endswith(".mp4"):
@@ -83,6 +118,7 @@ class SinkState(enum.Enum):
 
 
 _DRAIN = object()
+_ROTATE = object()
 
 
 class MuxSink:
@@ -114,6 +150,11 @@ class MuxSink:
         self._on_connected = on_connected
         self._max_queue_s = max_queue_s
         self._reconnect = ReconnectPolicy(now=now, max_s=max_backoff_s, stable_after_s=stable_after_s)
+        self._now = now
+        self.rotate_after_s: float | None = None
+        """A network target whose platform caps a broadcast's length: after this long live, at the next keyframe,
+        the broadcast is ended cleanly and a new one started at once (see :mod:`streamer.publish.platforms`)."""
+        self.rotations = 0
         self._queue: collections.deque[EncodedPacket | object] = collections.deque()
         self._cond = threading.Condition()
         self._stop = threading.Event()
@@ -210,6 +251,14 @@ class MuxSink:
             self._reconnect.attempting()
             try:
                 finished = self._session()
+                if finished is _ROTATE:
+                    self.rotations += 1
+                    log.info(
+                        "output %s: broadcast %d ended before the platform's cap; starting the next",
+                        self.target.display,
+                        self.rotations,
+                    )
+                    continue
             except Exception as exc:  # any FFmpeg / OS error: the target is down, the show goes on
                 self.failures += 1
                 self.last_error = _scrub(str(exc), self.target)
@@ -227,8 +276,9 @@ class MuxSink:
                 self._reconnect.backoff.at_least(4)
         self.state = SinkState.STOPPED
 
-    def _session(self) -> bool:
-        """One connection. Returns True when drained to the end (clean finish)."""
+    def _session(self) -> bool | object:
+        """One connection. Returns True when drained to the end (clean finish), :data:`_ROTATE` when the broadcast
+        reached its planned length (the next one starts with the keyframe that ended it)."""
         if self.target.kind == "file":
             Path(self.target.url).parent.mkdir(parents=True, exist_ok=True)
         options = {}
@@ -250,6 +300,7 @@ class MuxSink:
             self.connects += 1
             self.state = SinkState.LIVE
             self._reconnect.connected()
+            live_since = self._now()
             log.info("output %s: live", self.target.display)
             with self._cond:
                 self._resync = True
@@ -266,6 +317,15 @@ class MuxSink:
                     if not (item.kind == "video" and item.keyframe):
                         continue
                     self._resync = False
+                elif (
+                    self.rotate_after_s is not None
+                    and item.kind == "video"
+                    and item.keyframe
+                    and self._now() - live_since >= self.rotate_after_s
+                ):
+                    with self._cond:
+                        self._queue.appendleft(item)  # the next broadcast starts on this keyframe
+                    return _ROTATE
                 stream = vs if item.kind == "video" else aus
                 self.busy_since = time.monotonic()
                 container.mux(item.to_av(stream))

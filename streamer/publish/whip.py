@@ -1,0 +1,370 @@
+"""WHIP output (RFC 9725): the show's own encode sent over WebRTC with aiortc.
+
+``--out whip+https://host/path`` (``whip+http://`` for loopback tests). The session: POST the SDP offer
+(``application/sdp``, ``Authorization: Bearer`` from ``$LIVEHOST_WHIP_TOKEN`` when set) -> ``201 Created`` with a
+``Location`` and the SDP answer -> ICE/DTLS -> media -> ``DELETE`` of the ``Location`` when the output stops. A failed
+or ended session is retried with the one :class:`~streamer.backoff.ReconnectPolicy`, like an RTMP target.
+
+What it sends is the :data:`~streamer.publish.encoder.WEBRTC` encode (Constrained Baseline H.264 with SPS/PPS in-band
+before every keyframe, Opus 48 kHz), already made by the media loop on the show's one clock: the tracks here hand
+aiortc those packets as they are offered (aiortc packetises an ``av.Packet`` instead of encoding a frame), so the
+WebRTC timeline is the media clock and nothing is encoded twice. A picture-loss report (RTCP PLI/FIR) from the peer
+asks the WEBRTC encoder for a keyframe.
+
+Isolation: aiortc runs on this output's own thread and event loop. The media thread only *offers* packets
+(``call_soon_threadsafe``, never waits); each track keeps at most ``max_queue_s`` of media and, past that, drops its
+backlog (video then waits for the next keyframe, which it asks for). A slow or failed peer never slows the media loop,
+the show's event loop or the other outputs.
+
+ICE: host candidates only, no STUN server (aiortc would otherwise ask a public one, which a show's machine may not
+reach); a WHIP server that needs its clients behind NAT to use TURN is not supported yet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import fractions
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urljoin
+
+import av
+
+from streamer.backoff import ReconnectPolicy
+from streamer.publish.encoder import WEBRTC, EncodedPacket, EncoderProfile
+
+if TYPE_CHECKING:
+    from streamer.publish.sinks import Target
+
+log = logging.getLogger(__name__)
+
+#: The environment variable holding the WHIP bearer token (never logged, never shown).
+TOKEN_ENV = "LIVEHOST_WHIP_TOKEN"
+#: How long a session may take from the POST to media flowing (ICE + DTLS on a good network: well under 2 s).
+CONNECT_TIMEOUT_S = 10.0
+#: The DELETE that ends a session on stop: best effort, short.
+DELETE_TIMEOUT_S = 1.0
+
+
+class WhipError(RuntimeError):
+    """A WHIP exchange that failed (status, missing answer). Never contains the token."""
+
+
+class WhipState(enum.Enum):
+    CONNECTING = "connecting"
+    LIVE = "live"
+    BACKOFF = "backoff"
+    STOPPED = "stopped"
+
+
+def _track_class() -> type:
+    """A send-only track whose ``recv`` returns the encode's packets (``av.Packet``, pts on the session's timeline),
+    as fast as they are offered: the media clock that offered them paces it. Built here so aiortc is imported only
+    by a show that has a WHIP output."""
+    from aiortc.mediastreams import MediaStreamTrack
+
+    class PacketTrack(MediaStreamTrack):
+        def __init__(self, kind: str, max_queue_s: float) -> None:
+            super().__init__()
+            self.kind = kind
+            self.queue: asyncio.Queue[av.Packet] = asyncio.Queue()
+            self.max_queue_s = max_queue_s
+            self.queued_s = 0.0
+            self.dropped = 0
+
+        async def recv(self) -> av.Packet:
+            packet = await self.queue.get()
+            self.queued_s = max(0.0, self.queued_s - float((packet.duration or 0) * packet.time_base))
+            return packet
+
+        def put(self, packet: av.Packet) -> bool:
+            """Queue one packet; False when the backlog was dropped first (over ``max_queue_s``)."""
+            dropped = False
+            if self.queued_s > self.max_queue_s:
+                while not self.queue.empty():
+                    self.queue.get_nowait()
+                    self.dropped += 1
+                self.queued_s = 0.0
+                dropped = True
+            self.queue.put_nowait(packet)
+            self.queued_s += float((packet.duration or 0) * packet.time_base)
+            return not dropped
+
+    return PacketTrack
+
+
+class WhipOutput:
+    """One WHIP target: see the module docstring. An :class:`~streamer.publish.outputs.Output` of the
+    :data:`~streamer.publish.encoder.WEBRTC` encode."""
+
+    profile: EncoderProfile = WEBRTC
+
+    def __init__(
+        self,
+        target: Target,
+        *,
+        on_connected: Callable[[WhipOutput, bool], None] | None = None,
+        max_backoff_s: float = 30.0,
+        max_queue_s: float = 1.0,
+        now: Callable[[], float] = time.monotonic,
+        token: str | None = None,
+        connect_timeout_s: float = CONNECT_TIMEOUT_S,
+    ) -> None:
+        self.target = target
+        self.want_keyframe: Callable[[], None] | None = None
+        self._on_connected = on_connected
+        self._policy = ReconnectPolicy(now=now, max_s=max_backoff_s)
+        self._max_queue_s = max_queue_s
+        self._token = token if token is not None else os.environ.get(TOKEN_ENV) or None
+        self._connect_timeout_s = connect_timeout_s
+        self.state = WhipState.CONNECTING
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._stop: asyncio.Event | None = None
+        self._session: _Session | None = None
+        self.sessions = 0
+        self.packets_sent = 0
+        self.packets_dropped = 0
+        self.keyframe_requests = 0
+        self.last_error: str | None = None
+
+    # ---- the Output contract ---------------------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return "whip+" + self.target.display
+
+    @property
+    def live(self) -> bool:
+        return self.state is WhipState.LIVE
+
+    def start(self) -> None:
+        ready = threading.Event()
+        self._thread = threading.Thread(target=self._thread_main, args=(ready,), name="whip", daemon=True)
+        self._thread.start()
+        ready.wait(5.0)
+
+    def offer(self, packets: list[EncodedPacket]) -> None:
+        loop, session = self._loop, self._session
+        if loop is None or session is None or not packets:
+            return  # not connected: nothing to send to (a fresh session starts at a keyframe)
+        with contextlib.suppress(RuntimeError):  # the loop closed under us (stopping)
+            loop.call_soon_threadsafe(session.deliver, packets)
+
+    def close(self, *, drain: bool, timeout_s: float) -> bool:
+        loop, stop = self._loop, self._stop
+        if loop is not None and stop is not None:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(stop.set)
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+            if self._thread.is_alive():
+                log.error("%s: did not stop within %.1f s", self.name, timeout_s)
+                return False
+        self.state = WhipState.STOPPED
+        return True
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "state": self.state.value,
+            "sessions": self.sessions,
+            "packets_sent": self.packets_sent,
+            "packets_dropped": self.packets_dropped,
+            "keyframe_requests": self.keyframe_requests,
+            "last_error": self.last_error,
+        }
+
+    # ---- the output's thread ---------------------------------------------------------------------------------
+
+    def _thread_main(self, ready: threading.Event) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        try:
+            loop.run_until_complete(self._run(ready))
+        finally:
+            self._loop = None
+            with contextlib.suppress(Exception):
+                loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+    async def _run(self, ready: threading.Event) -> None:
+        self._stop = stop = asyncio.Event()
+        ready.set()
+        reconnect = False
+        while not stop.is_set():
+            self.state = WhipState.CONNECTING
+            self._policy.attempting()
+            session = _Session(self, self._max_queue_s)
+            try:
+                await session.open(self._token, self._connect_timeout_s)
+                self._session = session
+                self.sessions += 1
+                self.state = WhipState.LIVE
+                self._policy.connected()
+                log.info("%s: live (session %d)", self.name, self.sessions)
+                self.request_keyframe()
+                if self._on_connected is not None:
+                    self._on_connected(self, reconnect)
+                reconnect = True
+                await session.wait_closed(stop)
+                if not stop.is_set():
+                    self.last_error = f"connection {session.pc_state}"
+                    log.warning("%s: the WebRTC connection is %s", self.name, session.pc_state)
+            except Exception as exc:  # any failure of one session: retry with backoff, never crash the show
+                self.last_error = str(exc) or type(exc).__name__
+                log.warning("%s: %s", self.name, self.last_error)
+            finally:
+                self._session = None
+                self.packets_sent += session.sent
+                self.packets_dropped += session.dropped
+                await session.aclose()
+            if stop.is_set():
+                break
+            self.state = WhipState.BACKOFF
+            delay = self._policy.next_delay()
+            log.info("%s: next attempt in %.1f s", self.name, delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+        self.state = WhipState.STOPPED
+
+    def request_keyframe(self) -> None:
+        self.keyframe_requests += 1
+        if self.want_keyframe is not None:
+            self.want_keyframe()
+
+
+class _Session:
+    """One WHIP session: its peer connection, its two tracks, its resource URL."""
+
+    def __init__(self, output: WhipOutput, max_queue_s: float) -> None:
+        self.output = output
+        track = _track_class()
+        self.video: Any = track("video", max_queue_s)
+        self.audio: Any = track("audio", max_queue_s)
+        self.pc: Any = None
+        self.location: str | None = None
+        self._headers: dict[str, str] = {}
+        self._http: Any = None
+        self._closed = asyncio.Event()
+        self._base_s: float | None = None
+        """Media time of the session's first video keyframe: both tracks' timestamps count from it."""
+        self._need_keyframe = True
+        self.sent = 0
+        self.dropped = 0
+
+    @property
+    def pc_state(self) -> str:
+        return str(self.pc.connectionState) if self.pc is not None else "new"
+
+    async def open(self, token: str | None, timeout_s: float) -> None:
+        import aiohttp
+        from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
+
+        self.pc = pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+
+        @pc.on("connectionstatechange")
+        def _changed() -> None:
+            if pc.connectionState in ("failed", "closed", "disconnected"):
+                self._closed.set()
+
+        for track in (self.video, self.audio):
+            transceiver = pc.addTransceiver(track, direction="sendonly")
+            wanted = "video/H264" if track.kind == "video" else "audio/opus"
+            codecs = [c for c in RTCRtpSender.getCapabilities(track.kind).codecs if c.mimeType == wanted]
+            transceiver.setCodecPreferences(codecs)
+            if track.kind == "video":
+                self._route_picture_loss(transceiver.sender)
+        await pc.setLocalDescription(await pc.createOffer())  # waits for ICE gathering: the offer has candidates
+        if token:
+            self._headers["Authorization"] = f"Bearer {token}"
+        headers = {"Content-Type": "application/sdp", **self._headers}
+        url = self.output.target.url
+        self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s))
+        async with self._http.post(url, data=pc.localDescription.sdp, headers=headers) as resp:
+            if resp.status != 201:
+                raise WhipError(f"the WHIP server answered {resp.status} {resp.reason} (expected 201 Created)")
+            location = resp.headers.get("Location")
+            if not location:
+                raise WhipError("the WHIP server gave no Location for the session")
+            self.location = urljoin(url, location)
+            answer = await resp.text()
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
+        deadline = time.monotonic() + timeout_s
+        while pc.connectionState != "connected":
+            if pc.connectionState in ("failed", "closed") or time.monotonic() > deadline:
+                raise WhipError(f"the WebRTC connection did not come up ({pc.connectionState})")
+            await asyncio.sleep(0.02)
+
+    def _route_picture_loss(self, sender: Any) -> None:
+        """aiortc answers a PLI/FIR by asking its own encoder for a keyframe; these packets come from the show's
+        encoder, so the request goes there."""
+        original = sender._send_keyframe
+
+        def send_keyframe() -> None:
+            original()
+            self.output.request_keyframe()
+
+        sender._send_keyframe = send_keyframe
+
+    def deliver(self, packets: list[EncodedPacket]) -> None:
+        """One frame's packets (on this output's loop): rebased to the session's timeline and queued per track."""
+        for p in packets:
+            if p.kind == "video":
+                if self._need_keyframe:
+                    if not p.keyframe:
+                        self.dropped += 1
+                        continue
+                    self._need_keyframe = False
+                    if self._base_s is None:
+                        self._base_s = p.time_s
+                if not self.video.put(self._rebased(p)):
+                    self._need_keyframe = True  # the backlog went: start again at a keyframe
+                    self.output.request_keyframe()
+            elif self._base_s is not None and float(p.pts * p.time_base) >= self._base_s:
+                self.audio.put(self._rebased(p))
+            else:
+                self.dropped += 1  # audio before the first picture of the session
+                continue
+            self.sent += 1
+
+    def _rebased(self, p: EncodedPacket) -> av.Packet:
+        assert self._base_s is not None
+        base = round(self._base_s / p.time_base)
+        pkt = av.Packet(p.data)
+        pkt.pts = p.pts - base
+        pkt.dts = p.dts - base
+        pkt.time_base = fractions.Fraction(p.time_base)
+        pkt.duration = p.duration
+        return pkt
+
+    async def wait_closed(self, stop: asyncio.Event) -> None:
+        waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._closed.wait())]
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits:
+                w.cancel()
+
+    async def aclose(self) -> None:
+        self.video.stop()
+        self.audio.stop()
+        self.dropped += self.video.dropped + self.audio.dropped
+        if self.location is not None and self._http is not None:
+            try:
+                async with asyncio.timeout(DELETE_TIMEOUT_S):
+                    async with self._http.delete(self.location, headers=self._headers) as resp:
+                        if resp.status >= 400:
+                            log.info("WHIP DELETE answered %s", resp.status)
+            except Exception as exc:  # the server may be gone: the session ends anyway
+                log.info("WHIP DELETE failed: %s", exc)
+        if self._http is not None:
+            await self._http.close()
+        if self.pc is not None:
+            await self.pc.close()

@@ -1,0 +1,221 @@
+"""The WHIP output (RFC 9725) against an aiortc WHIP endpoint the test starts on 127.0.0.1: a real channel publishes
+to it; the endpoint decodes what arrives and the test checks what a WebRTC viewer gets (size, frame rate, the AI
+label, A/V offset), the session's HTTP exchange (bearer token, 201 + Location, DELETE on stop) and that a peer that
+goes away is reconnected. Every ICE candidate stays on loopback (aioice leaves 127.0.0.1 out on its own)."""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+import pytest
+from aiohttp import web
+
+from streamer.app import Channel, ChannelSpec
+from streamer.config import Persona, StreamConfig, VoiceSettings
+from streamer.frames import MouthPose
+from streamer.loading import load_persona
+from streamer.publish.sinks import TargetError, parse_target
+from streamer.publish.whip import TOKEN_ENV
+from streamer.scene import Scene
+
+from .conftest import REPO
+
+W, H, FPS = 640, 360, 30
+SECONDS = 8
+TOKEN = "whip-test-token-0123456789"
+
+
+@pytest.fixture
+def loopback_ice(monkeypatch: pytest.MonkeyPatch) -> None:
+    import aioice.ice
+
+    monkeypatch.setattr(aioice.ice, "get_host_addresses", lambda use_ipv4, use_ipv6: ["127.0.0.1"])
+
+
+@dataclass
+class Received:
+    video: list[tuple[float, int, Any, int, int]] = field(default_factory=list)
+    """(arrival, pts, time_base, width, height) per decoded picture."""
+    audio: list[tuple[float, int, Any, int]] = field(default_factory=list)
+    """(arrival, pts, time_base, sample_rate) per decoded audio frame."""
+    lumas: list[np.ndarray] = field(default_factory=list)
+    """The Y plane of every 15th picture."""
+
+
+class WhipEndpoint:
+    """A minimal WHIP server: POST offer -> 201, Location, answer; DELETE ends the session."""
+
+    def __init__(self) -> None:
+        self.received = Received()
+        self.auth: list[str | None] = []
+        self.deletes = 0
+        self.sessions: dict[str, Any] = {}
+        self._consumers: list[asyncio.Task[None]] = []
+        self.refuse_first = 0
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/whip/live", self.post)
+        app.router.add_delete("/whip/session/{sid}", self.delete)
+        return app
+
+    async def post(self, request: web.Request) -> web.Response:
+        from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+
+        self.auth.append(request.headers.get("Authorization"))
+        if request.content_type != "application/sdp":
+            return web.Response(status=415)
+        if self.refuse_first > 0:
+            self.refuse_first -= 1
+            return web.Response(status=503, text="busy")
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+
+        @pc.on("track")
+        def on_track(track: Any) -> None:
+            self._consumers.append(asyncio.ensure_future(self._consume(track)))
+
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=await request.text(), type="offer"))
+        await pc.setLocalDescription(await pc.createAnswer())
+        sid = str(len(self.sessions) + 1)
+        self.sessions[sid] = pc
+        return web.Response(
+            status=201,
+            text=pc.localDescription.sdp,
+            content_type="application/sdp",
+            headers={"Location": f"/whip/session/{sid}"},
+        )
+
+    async def delete(self, request: web.Request) -> web.Response:
+        pc = self.sessions.get(request.match_info["sid"])
+        if pc is None:
+            return web.Response(status=404)
+        self.deletes += 1
+        await pc.close()
+        return web.Response(status=200)
+
+    async def _consume(self, track: Any) -> None:
+        from aiortc.mediastreams import MediaStreamError
+
+        got = self.received
+        while True:
+            try:
+                frame = await track.recv()
+            except MediaStreamError:
+                return
+            now = time.monotonic()
+            if track.kind == "video":
+                got.video.append((now, frame.pts, frame.time_base, frame.width, frame.height))
+                if len(got.video) % 15 == 0:
+                    got.lumas.append(frame.to_ndarray(format="yuv420p")[: frame.height].copy())
+            else:
+                got.audio.append((now, frame.pts, frame.time_base, frame.sample_rate))
+
+    async def aclose(self) -> None:
+        for task in self._consumers:
+            task.cancel()
+        for pc in self.sessions.values():
+            await pc.close()
+
+
+def _persona() -> Persona:
+    persona = load_persona(REPO / "personas/host.yaml")[0]
+    return persona.model_copy(update={"voice": VoiceSettings(backend="silence")})
+
+
+def _timeline_offset_s(samples: list[tuple[float, int, Any]]) -> float:
+    """Median of (arrival - media time since the stream's first frame): when this stream's media time 0 arrived."""
+    _, pts0, tb = samples[0]
+    return statistics.median(t - float((pts - pts0) * tb) for t, pts, _ in samples)
+
+
+def test_whip_targets_parse_and_hide_nothing_but_keys() -> None:
+    t = parse_target("whip+https://whip.example.com/live/abcdef123456")
+    assert (t.kind, t.url, t.container_format) == ("whip", "https://whip.example.com/live/abcdef123456", "webrtc")
+    assert t.display == "https://whip.example.com/live/****"
+    assert parse_target("whip+http://127.0.0.1:8889/whip").url == "http://127.0.0.1:8889/whip"
+    with pytest.raises(TargetError):
+        parse_target("whip+https://")
+
+
+@pytest.mark.integration
+def test_a_channel_publishes_over_whip_with_its_label_at_its_frame_rate_in_sync(
+    tmp_path: Path, loopback_ice: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(TOKEN_ENV, TOKEN)
+    endpoint = WhipEndpoint()
+    endpoint.refuse_first = 1  # the first POST is refused: the output retries with backoff
+    result: dict[str, Any] = {}
+
+    async def main() -> None:
+        runner = web.AppRunner(endpoint.app())
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        config = StreamConfig.model_validate(
+            {"video": {"width": W, "height": H, "fps": FPS}, "preview": {"enabled": False}, "show": {"seed": 7}}
+        )
+        channel = Channel(
+            ChannelSpec(
+                name="whip",
+                config=config,
+                persona=_persona(),
+                products=str(REPO / "products"),
+                outputs=[
+                    parse_target(f"whip+http://127.0.0.1:{port}/whip/live"),
+                    parse_target(str(tmp_path / "o.flv")),
+                ],
+                duration_s=SECONDS,
+            )
+        )
+        try:
+            result["code"] = await channel.run()
+            result["stats"] = [o.stats() for o in channel.outputs]
+            assert channel.media is not None
+            result["late"] = channel.media.pacer.late_frames
+            await asyncio.sleep(0.3)
+        finally:
+            await endpoint.aclose()
+            await runner.cleanup()
+
+    asyncio.run(main())
+    assert result["code"] == 0
+    got = endpoint.received
+    whip_stats = next(s for s in result["stats"] if s["name"].startswith("whip+"))
+    # The session: the refused POST, then one that took; each carried the token; stopping sent the DELETE.
+    assert endpoint.auth == [f"Bearer {TOKEN}"] * 2 and whip_stats["sessions"] == 1
+    assert endpoint.deletes == 1 and len(endpoint.sessions) == 1
+    assert TOKEN not in str(result["stats"])
+    # Size and frame rate of what the viewer decoded.
+    assert {(w, h) for *_, w, h in got.video} == {(W, H)}
+    assert len(got.video) >= (SECONDS - 4) * FPS, len(got.video)
+    first, last = got.video[0], got.video[-1]
+    span_s = float((last[1] - first[1]) * first[2])
+    fps = (len(got.video) - 1) / span_s
+    arrival_fps = (len(got.video) - 1) / (last[0] - first[0])
+    print(f"\nWHIP: {len(got.video)} pictures, {fps:.2f} fps by timestamps, {arrival_fps:.2f} fps by arrival")
+    assert abs(fps - FPS) < 0.5 and abs(arrival_fps - FPS) < 3
+    # The AI label, as the show draws it, in the pictures the viewer decoded.
+    scene = Scene(persona=_persona(), width=W, height=H, seed=7)
+    ref = scene.render(10.0, MouthPose.rest())[:H]
+    r = scene.compositor.label_rect
+    want = ref[r.y : r.bottom, r.x : r.right].astype(np.int16)
+    diffs = [float(np.abs(y[r.y : r.bottom, r.x : r.right].astype(np.int16) - want).mean()) for y in got.lumas]
+    print(f"WHIP: label mean |dY| worst {max(diffs):.1f} over {len(diffs)} pictures")
+    assert got.lumas and max(diffs) < 10.0
+    # Opus at 48 kHz, and in step with the pictures.
+    assert {rate for *_, rate in got.audio} == {48_000} and len(got.audio) >= (SECONDS - 4) * 50
+    offset_s = _timeline_offset_s([v[:3] for v in got.video]) - _timeline_offset_s([a[:3] for a in got.audio])
+    print(f"WHIP: A/V offset at the viewer {offset_s * 1000:+.0f} ms (video later when positive)")
+    assert abs(offset_s) < 0.15
+    # The recording beside it has every frame: the WebRTC session (and its refused first try) slowed nothing.
+    with av.open(str(tmp_path / "o.flv")) as f:
+        assert sum(1 for _ in f.decode(video=0)) == SECONDS * FPS
+    print(f"WHIP: late frames in the show {result['late']}")
