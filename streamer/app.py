@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from streamer.audit import AuditError, AuditLog, AuditRecord, open_audit_log
 from streamer.brain.embed import preload_model_libraries
 from streamer.brain.factory import BrainKit, build_brain
 from streamer.brain.guards import SentenceGuard
@@ -48,11 +49,13 @@ from streamer.hot_reload import ConfigEditor
 from streamer.playout import SpeechPlayout
 from streamer.process import lower_thread_priority
 from streamer.products.catalog import ProductCatalog
+from streamer.publish.aigc import aigc_metadata, new_production_id
 from streamer.publish.media_loop import MediaEvents, MediaLoop
 from streamer.publish.outputs import Output, Outputs, open_outputs
-from streamer.publish.platforms import load_platforms
+from streamer.publish.platforms import load_platforms, spoken_disclosure_every_min
 from streamer.publish.preview import PreviewHub
 from streamer.publish.sinks import Target
+from streamer.publish.whep import WhepHub
 from streamer.routing import ReplyRouter
 from streamer.scene import Card, Looks, Scene
 from streamer.speaker import Speaker
@@ -128,6 +131,8 @@ class Channel:
         self.preview_enabled = config.preview.enabled if spec.dashboard is None else spec.dashboard
         self.platforms = load_platforms(config.platform_rules)
         """The platform rules the outputs follow (shipped, plus the operator's ``platform_rules`` file)."""
+        self.production_id = new_production_id(spec.name)
+        """This show's id in its AI-generation labels (container tags, recording sidecars)."""
         if spec.dashboard_token is not None:
             self._token, self._token_generated = spec.dashboard_token, False
         else:
@@ -158,6 +163,11 @@ class Channel:
         self.approvals = ApprovalDesk(enabled=config.chat.require_approval, timeout_s=config.chat.approval_timeout_s)
         self.on_air: SpeechSegment | None = None
         """The last patter/transition/greeting segment that started: what the show is talking about."""
+        self.audit: AuditLog | None = None
+        """Every utterance as heard (see :mod:`streamer.audit`); opened by :meth:`start`."""
+        self.audit_problem: str | None = None
+        self._segments: collections.OrderedDict[int, tuple[float, str | None]] = collections.OrderedDict()
+        """Per segment on air: (media seconds when it started, the reply it answers): for the audit log."""
         self.chat_sources: list[ChatSource] = [
             create_source(
                 src,
@@ -192,6 +202,7 @@ class Channel:
             next_reply=self.router.next_reply if self.triage is not None else None,
             question_waiting=self.triage.question_waiting if self.triage is not None else None,
             quiet_invite_s=config.chat.invite_after_quiet_s,
+            platform_disclosure_every_min=spoken_disclosure_every_min(self.targets, self.platforms),
         )
         self.router.speaker = self.speaker
         self.health = ChannelHealth(self)
@@ -214,6 +225,7 @@ class Channel:
         self.outputs: list[Output] = []
         """Every place the encode goes (targets, recordings, the dashboard's preview)."""
         self.preview_hub: PreviewHub | None = None
+        self.whep_hub: WhepHub | None = None
         self.preview_server: DashboardServer | None = None
         self.exit_code = 0
 
@@ -273,6 +285,11 @@ class Channel:
         self.scene = await asyncio.to_thread(
             Scene, persona=self.persona, width=v.width, height=v.height, seed=self.config.show.seed or 0
         )
+        try:
+            self.audit = await asyncio.to_thread(open_audit_log, self.config)
+        except AuditError as exc:  # the show goes on; status and the log say the trail is not being kept
+            self.audit_problem = str(exc)
+            log.error("audit log not kept: %s", exc)
         consent = self.persona.avatar.likeness_consent
         if self.persona.avatar.kind != "cartoon" and consent is not None:
             log.info(
@@ -292,8 +309,12 @@ class Channel:
             now=self.clock.now,
             preview_loop=loop if self.preview_enabled else None,
             platforms=self.platforms,
+            metadata=aigc_metadata(self.config.aigc, self.persona.name, self.name, self.production_id),
         )
-        self.outputs, self.preview_hub = opened.all, opened.preview
+        self.outputs, self.preview_hub, self.whep_hub = opened.all, opened.preview, opened.whep
+        if self.whep_hub is not None and self.config.preview.host in ("127.0.0.1", "localhost", "::1"):
+            # A dashboard for this machine only: its WebRTC preview offers loopback candidates only.
+            self.whep_hub.host_addresses = ["::1" if self.config.preview.host == "::1" else "127.0.0.1"]
         max_frames = round(self.duration_s * v.fps) if self.duration_s else None
         self.media = MediaLoop(
             fps=v.fps,
@@ -318,7 +339,7 @@ class Channel:
             ", ".join(t.display for t in self.targets) or "none",
         )
         if self.preview_hub is not None:
-            await self._start_dashboard(self.preview_hub)
+            await self._start_dashboard(self.preview_hub, opened.whep)
         self._tasks.spawn(self._load_catalog_then_watch(), name="catalog")
         self._speaker = self._tasks.spawn(self._load_voice_then_speak(), name="speaker")
         self._tasks.spawn(self.health.run_status_log(), name="status-log")
@@ -328,9 +349,14 @@ class Channel:
         for source in self.chat_sources:
             self._tasks.spawn(source.run(self.router.on_chat), name=f"chat:{source.name}")
 
-    async def _start_dashboard(self, hub: PreviewHub) -> None:
+    async def _start_dashboard(self, hub: PreviewHub, whep: WhepHub | None) -> None:
         server = DashboardServer(
-            hub, control=self.control, host=self.config.preview.host, port=self.config.preview.port, auth=self.auth
+            hub,
+            control=self.control,
+            host=self.config.preview.host,
+            port=self.config.preview.port,
+            auth=self.auth,
+            whep=whep,
         )
         try:
             await server.start()
@@ -410,6 +436,8 @@ class Channel:
         heard = self.playout.interrupt()
         if heard is not None:
             self._record_heard(heard)
+        if self.audit is not None:
+            await self.audit.aclose()
         await self._tasks.aclose(timeout_s=left(1.0))
         await self.catalog.aclose()
         mark("tasks")
@@ -566,6 +594,9 @@ class Channel:
 
     def _on_media_events(self, ev: MediaEvents) -> None:
         for seg in ev.started:
+            self._segments[seg.segment_id] = (ev.frame / self.config.video.fps, seg.reply_to)
+            while len(self._segments) > 64:
+                self._segments.popitem(last=False)
             if seg.kind in ("patter", "transition", "greeting", "invite"):
                 self.on_air = seg
             if seg.kind in ("reply", "reply_more", "social"):
@@ -582,6 +613,20 @@ class Channel:
 
     def _record_heard(self, heard: HeardSpeech) -> None:
         self.spoken.append(heard)
+        media_s, reply_to = self._segments.pop(heard.segment_id, (None, None))
+        if self.audit is not None and (heard.text or not heard.interrupted):
+            job = self.router.jobs.get(reply_to or "")
+            self.audit.record(
+                AuditRecord.from_heard(
+                    heard,
+                    media_s=media_s,
+                    channel=self.name,
+                    reply_to=reply_to,
+                    viewer=job.viewer if job is not None else None,
+                    comment=job.text if job is not None and job.kind != "operator" else None,
+                    outputs_live=[o.name for o in self.outputs if o.live and o not in self._previews()],
+                )
+            )
         if heard.text or not heard.interrupted:
             self.events.add(
                 "spoken",
@@ -591,6 +636,9 @@ class Channel:
                 interrupted=heard.interrupted,
                 product_id=heard.product_id,
             )
+
+    def _previews(self) -> tuple[Output | None, ...]:
+        return (self.preview_hub, self.whep_hub)
 
     def _on_output_connected(self, output: Output, reconnect: bool) -> None:
         # Runs in the output's thread, after open_outputs asked the output's own encoder for a keyframe: a fresh

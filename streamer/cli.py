@@ -1,4 +1,4 @@
-"""Command line: ``run`` (default) and ``check``.
+"""Command line: ``run`` (default), ``check``, ``ask``, ``prepare-avatar`` and ``audit export``.
 
 Exit codes: 0 clean stop, 1 runtime failure, 2 configuration error (every problem printed with file, line, field
 and a hint; never a traceback for a user error).
@@ -91,6 +91,22 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--viewer", default=None, help="the viewer's name, to be greeted")
     ask.add_argument("question", help="the viewer's question")
 
+    aud = sub.add_parser("audit", help="the audit log of everything the host said (export it)")
+    aud_sub = aud.add_subparsers(dest="audit_command", required=True, parser_class=_Parser)
+    exp = aud_sub.add_parser("export", help="print the audit log's rows since a time to stdout (CSV or JSONL)")
+    exp.add_argument(
+        "--since",
+        default="24h",
+        help="1h, 30m, 2d, 1w ago, or a date/time (2026-12-01, 2026-12-01T08:00:00Z; UTC unless an offset is "
+        "given). Default 24h",
+    )
+    exp.add_argument("--until", default=None, help="same forms as --since; default: now")
+    exp.add_argument("--format", dest="fmt", choices=["csv", "jsonl"], default="csv")
+    exp.add_argument(
+        "--db", default=None, help="the audit database (default: audit.path under recordings_dir of --config)"
+    )
+    exp.add_argument("--config", default=None, help="stream.yaml whose recordings_dir/audit settings to use")
+
     prep = sub.add_parser(
         "prepare-avatar", help="analyse a presenter's clip once for a video avatar (landmarks, idle loop, frames)"
     )
@@ -104,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] not in ("run", "check", "ask", "prepare-avatar", "-h", "--help"):
+    if not argv or argv[0] not in ("run", "check", "ask", "prepare-avatar", "audit", "-h", "--help"):
         argv.insert(0, "run")
     args = build_parser().parse_args(argv)
     if args.command != "run":
@@ -119,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
         return _ask(args)
     if args.command == "prepare-avatar":
         return _prepare_avatar(args)
+    if args.command == "audit":
+        return _audit(args)
     return _run(args)
 
 
@@ -139,6 +157,52 @@ def _prepare_avatar(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     print(json.dumps({"prepared": out, **meta}))
+    return EXIT_OK
+
+
+def _audit(args: argparse.Namespace) -> int:
+    """``audit export``: rows since ``--since`` to stdout (UTF-8), streamed; a summary line on stderr. Exit 2 for a
+    missing database or a time that cannot be read."""
+    import time
+
+    from streamer.audit import AuditError, SinceError, audit_db_path, iter_export, parse_since
+    from streamer.loading import ConfigError, load_stream_config
+
+    try:
+        config = load_stream_config(args.config) if args.config else StreamConfig()
+    except ConfigError as exc:
+        _print_problems(exc.problems)
+        return EXIT_CONFIG
+    path = Path(args.db) if args.db else audit_db_path(config)
+    if not path.is_file():
+        print(
+            f"error: no audit log at {path} (a show writes it there once it has spoken; --db names another file)",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
+    now = time.time()
+    try:
+        since_s = parse_since(args.since, now_s=now)
+        until_s = parse_since(args.until, now_s=now) if args.until else None
+    except SinceError as exc:
+        print(f"error: --since/--until {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        chunks = iter_export(path, since_s=since_s, until_s=until_s, fmt=args.fmt)
+    except AuditError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    out = sys.stdout.buffer
+    try:
+        for chunk in chunks:
+            out.write(chunk.encode("utf-8"))
+        out.flush()
+    except BrokenPipeError:  # `| head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+    finally:
+        chunks.close()
+    print(f"{chunks.rows} row(s) from {path}", file=sys.stderr)
     return EXIT_OK
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -29,7 +30,8 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 from pydantic_core.core_schema import ErrorType
 
-from streamer.lang import SCREEN_TEXTS
+from streamer.lang import SCREEN_TEXTS, names_ai
+from streamer.lang import tables as language_tables
 from streamer.money import SUPPORTED_CURRENCIES
 
 SECTION_NAMES: tuple[str, ...] = ("hook", "features", "price", "usage", "social_proof", "call_to_action")
@@ -337,11 +339,47 @@ class PatterSettings(_Strict):
         return v
 
 
+#: The longest spoken disclosure line (characters): one sentence, said whole and never cut.
+MAX_SPOKEN_DISCLOSURE_CHARS = 200
+
+
+def _check_disclosure_line(line: str) -> str:
+    if not line:
+        raise ValueError("an empty line cannot be said")
+    if len(line) > MAX_SPOKEN_DISCLOSURE_CHARS:
+        raise ValueError(f"keep each line to one sentence ({MAX_SPOKEN_DISCLOSURE_CHARS} characters at most)")
+    if not names_ai(line):
+        raise ValueError(f'{line!r} does not say the host is an AI: include the word "AI" (or 人工智能)')
+    unknown = sorted({"{" + u + "}" for u in re.findall(r"\{(\w*)\}", line)} - {"{host}"})
+    if unknown:
+        raise ValueError(f"unknown placeholder(s) {', '.join(unknown)}: only {{host}} (the persona's name)")
+    return line
+
+
+SpokenDisclosureLine = Annotated[str, AfterValidator(_check_disclosure_line)]
+
+
 class Disclosure(_Strict):
+    """How the persona says it is an AI: the notice on screen, and the host's own words on air."""
+
     notice: str | None = None
     """Full-width notice shown at start and after each reconnect; default by language. The small always-on label
     is not configurable."""
     notice_s: float = Field(3.0, ge=2.0, le=30.0)
+    spoken_every_min: float = Field(15.0, ge=0.0, le=240.0)
+    """The host says it is an AI host right after its opening greeting, then again every this many minutes of show
+    time (at the next sentence boundary; never cut by a reply). 0: only at the start (and when the persona's name
+    or language changes); otherwise at least 1."""
+    spoken_lines: list[SpokenDisclosureLine] = Field(default_factory=list, max_length=20)
+    """The persona's own phrasings, in its language, said in turn (``{host}``: the persona's name). Each must say
+    "AI" in so many words. Empty: the language's defaults (:mod:`streamer.lang`)."""
+
+    @field_validator("spoken_every_min")
+    @classmethod
+    def _whole_minutes_or_start_only(cls, v: float) -> float:
+        if 0 < v < 1:
+            raise ValueError("use 0 (only at the start) or at least 1 minute")
+        return v
 
 
 class Persona(_Strict):
@@ -363,6 +401,15 @@ class Persona(_Strict):
         if self.disclosure.notice:
             return self.disclosure.notice
         return DEFAULT_NOTICES.get(self.language.split("-")[0], DEFAULT_NOTICES["en"])
+
+    @property
+    def spoken_disclosures(self) -> list[str]:
+        """What the host says to disclose that it is an AI, in turn: the persona's ``disclosure.spoken_lines`` or
+        its language's defaults, with ``{host}`` filled in."""
+        lines = self.disclosure.spoken_lines or list(language_tables(self.language).spoken_disclosure)
+        if not lines:
+            lines = list(language_tables("en").spoken_disclosure)
+        return [line.replace("{host}", self.name) for line in lines]
 
 
 # ---- product sheets -----------------------------------------------------------------------------------------
@@ -1076,6 +1123,30 @@ class ChatSettings(_Strict):
     """An answer nobody approved within this time is dropped."""
 
 
+class AuditSettings(_Strict):
+    """The audit log of everything the host said (see :mod:`streamer.audit`)."""
+
+    enabled: bool = True
+    path: str = "audit.sqlite3"
+    """The SQLite file; a relative path is inside ``recordings_dir``."""
+    retention_days: float = Field(180.0, gt=0.0, le=3650.0)
+    """Rows older than this are deleted (at start, then hourly)."""
+    queue_max: int = Field(10_000, ge=100, le=1_000_000)
+    """Rows waiting to be written at most; past it the oldest are dropped (and counted)."""
+
+
+class AigcSettings(_Strict):
+    """Who the AIGC implicit label names (GB 45438-style metadata in every output and recording sidecar; see
+    :mod:`streamer.publish.aigc`)."""
+
+    producer: str = Field("livehost", min_length=1, max_length=200)
+    """``ContentProducer``: who generated the content (the service's or operator's name or registration code)."""
+    propagator: str = Field("", max_length=200)
+    """``ContentPropagator``: who distributes it, when that is the operator too (empty: left to the platform)."""
+    shop: str = Field("", max_length=200)
+    """The shop the show sells for (the ``shop`` tag; empty: left out)."""
+
+
 class StreamConfig(_Strict):
     persona: str | None = None
     products: str | None = None
@@ -1089,6 +1160,8 @@ class StreamConfig(_Strict):
     brain: BrainSettings = Field(default_factory=lambda: BrainSettings())
     chat: ChatSettings = Field(default_factory=lambda: ChatSettings())
     reconnect_max_backoff_s: float = Field(30.0, ge=1.0, le=600.0)
+    audit: AuditSettings = Field(default_factory=AuditSettings)
+    aigc: AigcSettings = Field(default_factory=AigcSettings)
     platform_rules: str | None = None
     """An operator's platform rules file (YAML, same keys as streamer/data/platforms.yaml): its entries add to or
     replace the shipped platforms that ``--out URL#platform=NAME`` names."""

@@ -9,6 +9,7 @@ when it cannot be done; every change is recorded in the channel's event log.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from streamer.brain.sentences import SentenceSplitter
@@ -198,6 +199,26 @@ class OperatorControl:
             for item in ch.approvals.expire(ch.clock.now()):
                 ch.router.approval_event(item, "expired")
                 log.info("answer to %s dropped: nobody approved it in time", item.job.viewer)
+
+    # ---- the audit log (see streamer.audit) -------------------------------------------------------------------
+
+    def audit_export(self, since: str, fmt: str) -> tuple[str, Iterator[str]]:
+        """The audit log's committed rows since ``since`` (``1h``, ``2026-12-01``...) as ``(content type, chunks)``;
+        the chunks read the file lazily (pull them off the event loop, then ``close()`` them)."""
+        from streamer.audit import AuditError, SinceError
+
+        audit = getattr(self.channel, "audit", None)
+        if audit is None:
+            raise ControlError("this show keeps no audit log (audit.enabled is false in stream.yaml)", 404)
+        try:
+            stream = audit.iter_export(since, fmt)
+        except SinceError as exc:
+            raise ControlError(f"since: {exc}") from None
+        except ValueError as exc:
+            raise ControlError(f"format: {exc}") from None
+        except AuditError as exc:
+            raise ControlError(str(exc), 404) from None
+        return stream.content_type, stream
 
     # ---- config files (see streamer.hot_reload) ------------------------------------------------------------
 

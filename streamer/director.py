@@ -5,6 +5,8 @@ product, and loops. A product stays on air for ``patter.product_on_air_s`` of sh
 on, unless the operator pinned it); it also moves on once its sections are done. It never lets the same sentence be
 spoken twice within ``no_repeat_window`` sentences, nor a fact said again within ``fact_repeat_window_s`` of air time
 whatever the phrasing (:class:`~streamer.brain.repeats.FactMemory`).
+
+:class:`DisclosureSchedule` says when the host next says it is an AI host, and in which words.
 """
 
 from __future__ import annotations
@@ -16,6 +18,11 @@ from streamer.brain.base import Beat
 from streamer.brain.repeats import FactMemory
 from streamer.brain.templates import normalise
 from streamer.config import Persona, ProductSheet
+from streamer.lang import language_code
+
+#: A spoken disclosure this late (seconds past due) goes ahead of answers already queued; sooner, they go first
+#: (a viewer is waiting for them, and they are a sentence or two).
+DISCLOSURE_MAX_LATE_S = 30.0
 
 
 class ShowDirector:
@@ -146,6 +153,11 @@ class ShowDirector:
     # ---- state -------------------------------------------------------------------------------------------
 
     @property
+    def greeting_pending(self) -> bool:
+        """The next beat is the (opening, or a new persona's) greeting."""
+        return not self._greeted
+
+    @property
     def products(self) -> list[ProductSheet]:
         return list(self._products)
 
@@ -245,3 +257,61 @@ class ShowDirector:
         except ValueError:
             pass
         self.facts.forget(sentence)
+
+
+class DisclosureSchedule:
+    """When the host says it is an AI host, and in which words (pure logic: no clock, no I/O).
+
+    Due at once at the start (the speaker places it right after the opening greeting) and whenever the persona's
+    name or language changes, then ``disclosure.spoken_every_min`` after the last one *started* on air (0: never
+    again), or sooner where an output's platform asks for it more often (:func:`disclosure_every_s`). The caller
+    asks :meth:`lateness_s` with the time since the last one started and how long one placed now would wait for its
+    turn, so it is heard on time, not placed on time; a late one does not move the next one later than ``every``
+    after it. The phrasings (:attr:`Persona.spoken_disclosures`) are said in turn, the plainest first.
+    """
+
+    def __init__(self) -> None:
+        self._said_as: tuple[str, str] | None = None
+        """(name, language) of the persona the last disclosure was placed for."""
+        self._turn = 0
+        self.placed = 0
+
+    def lateness_s(
+        self, persona: Persona, *, since_last_s: float | None, wait_s: float, platform_every_min: float | None = None
+    ) -> float | None:
+        """How late a disclosure placed now would be heard (seconds past due; 0 for the opening one and a new
+        persona's), or None when none is due yet. ``since_last_s``: show seconds since the last one started on air
+        (None: none has); ``wait_s``: how long one placed now would wait for its turn; ``platform_every_min``: see
+        :func:`disclosure_every_s`."""
+        if since_last_s is None or self._said_as != _identity(persona):
+            return 0.0
+        every_s = disclosure_every_s(persona, platform_every_min)
+        if every_s is None:
+            return None
+        late = since_last_s + wait_s - every_s
+        return late if late >= 0 else None
+
+    def next_line(self, persona: Persona) -> str:
+        """The next phrasing to say: the plainest for a persona's first disclosure, then the others in turn."""
+        lines = persona.spoken_disclosures
+        turn = self._turn if self._said_as == _identity(persona) else 0
+        return lines[turn % len(lines)]
+
+    def placed_line(self, persona: Persona) -> None:
+        """The line :meth:`next_line` gave is queued to be heard: the next one is due ``every`` after it starts."""
+        if self._said_as != _identity(persona):
+            self._said_as, self._turn = _identity(persona), 0
+        self._turn += 1
+        self.placed += 1
+
+
+def disclosure_every_s(persona: Persona, platform_every_min: float | None = None) -> float | None:
+    """Seconds between spoken disclosures: the persona's ``disclosure.spoken_every_min``, or the outputs'
+    platforms' cadence (``platform_every_min``, the shortest any asks for) when that is shorter or the persona's is 0
+    (start only). None: only at the start."""
+    cadences = [m for m in (persona.disclosure.spoken_every_min, platform_every_min) if m is not None and m > 0]
+    return min(cadences) * 60.0 if cadences else None
+
+
+def _identity(persona: Persona) -> tuple[str, str]:
+    return persona.name, language_code(persona.language)

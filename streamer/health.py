@@ -44,9 +44,11 @@ class ChannelHealth:
             "avatar": self.avatar_summary(),
             "studio": ch.scene.background_summary() if ch.scene is not None else "—",
             "encoder speed": _speed(media.encode_s_ewma, fps) if media else "—",
-            "preview viewers": ch.preview_hub.viewers if ch.preview_hub else 0,
+            "preview viewers": (ch.preview_hub.viewers if ch.preview_hub else 0)
+            + (ch.whep_hub.viewers if ch.whep_hub else 0),
             "brain": self.brain_summary(),
             "patter distinct-2 (1 h)": f"{ch.variety.distinct_2(frames / fps):.2f}",
+            "audit log": self.audit_summary(),
         }
         if ch.triage is not None:
             lat = ch.router.latency_summary()
@@ -59,7 +61,7 @@ class ChannelHealth:
         summary["patter"] = "paused" if ch.speaker.patter_paused else "running"
         for src in ch.chat_sources:
             summary[f"chat {src.name}"] = src.stats().get("state", "?")
-        stats = [o.stats() for o in ch.outputs if o is not ch.preview_hub]
+        stats = [o.stats() for o in ch.outputs if o is not ch.preview_hub and o is not ch.whep_hub]
         for st in stats:
             summary[f"out {st['name']}"] = st["state"]
         return {
@@ -79,6 +81,16 @@ class ChannelHealth:
             },
             "chat": [e.as_dict() for e in ch.events.recent(limit=30)],
         }
+
+    def audit_summary(self) -> str:
+        """Whether every utterance is being kept (see :mod:`streamer.audit`)."""
+        ch = self.channel
+        if ch.audit is None:
+            return f"NOT KEPT: {ch.audit_problem}" if ch.audit_problem else "off"
+        st = ch.audit.stats()
+        dropped = f", {st['rows_dropped']} dropped" if st.get("rows_dropped") else ""
+        error = f", last error: {st['last_error']}" if st.get("last_error") else ""
+        return f"{st.get('rows_written', 0)} rows{dropped}{error}"
 
     def voice_speed_summary(self) -> str:
         """The voice's measured real-time factor and first-audio time, and how far ahead speech is voiced."""
@@ -146,6 +158,8 @@ class ChannelHealth:
             f"livehost_voice_streamed_total {getattr(ch.voice, 'streamed', 0)}",
             "# TYPE livehost_speech_underrun_frames_total counter",
             f"livehost_speech_underrun_frames_total {ch.playout.underruns}",
+            "# TYPE livehost_disclosures_total counter",
+            f"livehost_disclosures_total {ch.speaker.stats.disclosures}",
             "# TYPE livehost_replies_total counter",
             f"livehost_replies_total {ch.speaker.stats.replies}",
             "# TYPE livehost_reply_latency_seconds summary",
@@ -155,8 +169,17 @@ class ChannelHealth:
             lines.append(f'livehost_reply_latency_seconds{{quantile="{q}"}} {value:.3f}')
         lines.append("# TYPE livehost_output_up gauge")
         for output in ch.outputs:
-            if output is not ch.preview_hub:
+            if output is not ch.preview_hub and output is not ch.whep_hub:
                 lines.append(f'livehost_output_up{{target="{output.name}"}} {int(output.live)}')
+        audit = ch.audit.stats() if ch.audit is not None else {}
+        lines += [
+            "# TYPE livehost_audit_rows_total counter",
+            f"livehost_audit_rows_total {audit.get('rows_written', 0)}",
+            "# TYPE livehost_audit_rows_dropped_total counter",
+            f"livehost_audit_rows_dropped_total {audit.get('rows_dropped', 0)}",
+            "# TYPE livehost_audit_kept gauge",
+            f"livehost_audit_kept {int(ch.audit is not None and not audit.get('last_error'))}",
+        ]
         lines.append("# TYPE livehost_guard_actions_total counter")
         for kind, n in sorted(ch.brain.guard.counts.items()):
             lines.append(f'livehost_guard_actions_total{{kind="{kind}"}} {n}')

@@ -40,18 +40,27 @@ RESUMABLE_KINDS = frozenset({"patter", "transition", "invite"})
 #: Speech said to someone (answers, thank-yous, operator lines): it goes before queued patter.
 ADDRESSED_KINDS = frozenset({"reply", "reply_more", "social", "operator"})
 
+#: Speech nothing cuts and nothing drops but a shutdown: the host saying it is an AI (a regulator's requirement,
+#: heard whole every time). An interruption waits for its end; stale-speech and patter drops keep it.
+NEVER_CUT_KINDS = frozenset({"disclosure"})
+
 #: Speech already waiting that a following answer does not drop (see :meth:`SpeechPlayout.answer_next`).
-_WAITING_KINDS = frozenset({"social", "greeting", "operator"})
+_WAITING_KINDS = frozenset({"social", "greeting", "operator", *NEVER_CUT_KINDS})
 
 
 #: Speech an answer does not cut: it follows the sentence on air (another answer's first sentence, a thank-you,
-#: the opening greeting, an operator line), all short.
-_NOT_CUT_BY_ANSWERS = frozenset({"reply", "social", "greeting", "operator"})
+#: the opening greeting, an operator line, a disclosure), all short.
+_NOT_CUT_BY_ANSWERS = frozenset({"reply", "social", "greeting", "operator", *NEVER_CUT_KINDS})
+
+#: What a disclosure goes after when it is placed (see :meth:`SpeechPlayout.insert_disclosure`): the opening
+#: greeting, answers and thank-yous already queued, operator lines, an earlier disclosure.
+_BEFORE_DISCLOSURE = frozenset({"greeting", *ADDRESSED_KINDS, *NEVER_CUT_KINDS})
 
 
 def _around_answer(waiting: list[SpeechSegment], answer: list[SpeechSegment]) -> list[SpeechSegment]:
-    """``answer`` placed among what was waiting: greetings and operator lines before it, thank-yous after it (a
-    thank-you never holds up an answer); anything else (patter, another answer's follow-ups) is left out."""
+    """``answer`` placed among what was waiting: greetings, operator lines and disclosures before it, thank-yous
+    after it (a thank-you never holds up an answer); anything else (patter, another answer's follow-ups) is left
+    out."""
     ahead = [s for s in waiting if s.kind in _WAITING_KINDS and s.kind != "social"]
     social = [s for s in waiting if s.kind == "social"]
     return [*ahead, *answer, *social]
@@ -132,6 +141,8 @@ class SpeechPlayout:
         self.cuts = 0
         self.underruns = 0
         """Frames in which a sentence still being decoded had no audio ready (see :class:`PcmFill`)."""
+        self._started_at: dict[str, int] = {}
+        """Kind -> the pulled-samples clock when the last segment of that kind started (see :meth:`since_started_s`)."""
 
     # ---- asyncio side -------------------------------------------------------------------------------------
 
@@ -158,11 +169,12 @@ class SpeechPlayout:
     def insert_next(
         self, segments: list[SpeechSegment], *, bounded: bool = False, after_reply: str | None = None
     ) -> bool:
-        """Play ``segments`` right after the sentence being said (never cutting it) and the answers queued behind
-        it, before queued patter. For speech that must not interrupt (thank-yous, greetings of viewers) and an
-        answer's later sentences. ``bounded``: refuse (False) while ``max_ahead_s`` of speech is queued, like
-        :meth:`push`; otherwise always taken (the caller sends a sentence or two). ``after_reply``: right after
-        that answer's last queued sentence instead (the next part of an answer never has anything between)."""
+        """Play ``segments`` right after the sentence being said (never cutting it) and the answers (and a
+        disclosure) queued behind it, before queued patter. For speech that must not interrupt (thank-yous,
+        greetings of viewers) and an answer's later sentences. ``bounded``: refuse (False) while ``max_ahead_s``
+        of speech is queued, like :meth:`push`; otherwise always taken (the caller sends a sentence or two).
+        ``after_reply``: right after that answer's last queued sentence instead (the next part of an answer never
+        has anything between)."""
         with self._lock:
             if bounded and self._queue and self._queued_samples >= self._max_ahead:
                 return False
@@ -170,29 +182,73 @@ class SpeechPlayout:
             if after_reply is not None:
                 last = max((i for i, s in enumerate(target) if s.reply_to == after_reply), default=-1)
             else:
-                last = max((i for i, s in enumerate(target) if s.kind in ADDRESSED_KINDS), default=-1)
+                # A disclosure already placed keeps its place too (it went at the next sentence boundary).
+                last = max(
+                    (i for i, s in enumerate(target) if s.kind in ADDRESSED_KINDS or s.kind in NEVER_CUT_KINDS),
+                    default=-1,
+                )
             for offset, seg in enumerate(segments):
                 target.insert(last + 1 + offset, seg)
                 if target is self._queue:
                     self._queued_samples += seg.samples
             return True
 
+    def insert_disclosure(self, segment: SpeechSegment, *, first: bool = False) -> None:
+        """Play a disclosure (kind ``disclosure``) at the next sentence boundary: after the sentence being said (never
+        cutting it), the opening greeting and the answers, thank-yous and operator lines already queued, before
+        queued patter. ``first``: right after the sentence on air and a queued greeting, ahead of queued answers
+        too (it is overdue). Always taken (one sentence). Once queued it is never dropped nor cut, except by
+        :meth:`interrupt` and an unfiltered :meth:`drop_queued` (shutdown)."""
+        with self._lock:
+            target = self._replacement if self._replacement is not None else self._queue
+            ahead = frozenset({"greeting"}) if first else _BEFORE_DISCLOSURE
+            at = 1 + max((i for i, s in enumerate(target) if s.kind in ahead), default=-1)
+            target.insert(at, segment)
+            if target is self._queue:
+                self._queued_samples += segment.samples
+
+    def wait_for_disclosure_s(self, *, first: bool = False) -> float:
+        """About how long until a segment placed now with :meth:`insert_disclosure` would start: the rest of the
+        sentence on air and what would go before it, with the gaps between sentences."""
+        with self._lock:
+            if self._current is not None:
+                wait = self._current.samples - self._pos + self._gap
+            else:
+                wait = self._gap_left
+            target = self._replacement if self._replacement is not None else self._queue
+            ahead = frozenset({"greeting"}) if first else _BEFORE_DISCLOSURE
+            at = 1 + max((i for i, s in enumerate(target) if s.kind in ahead), default=-1)
+            for seg in list(target)[:at]:
+                wait += seg.samples + self._gap
+            return wait / self._rate
+
+    def since_started_s(self, kind: str) -> float | None:
+        """Media seconds since the last segment of ``kind`` started to be heard (None: none has yet)."""
+        with self._lock:
+            at = self._started_at.get(kind)
+            return None if at is None else (self._clock_samples - at) / self._rate
+
     def drop_where(self, stale: Callable[[SpeechSegment], bool]) -> tuple[int, bool]:
         """Forget queued sentences (and those waiting to cut in) for which ``stale`` is true; if the sentence being
         said is stale too, cut it at its next word boundary. Returns (how many were dropped, whether the current
-        one will be cut). ``stale`` runs under the playout's lock: keep it quick and free of playout calls."""
+        one will be cut). ``stale`` runs under the playout's lock: keep it quick and free of playout calls.
+        Disclosures are never stale."""
+
+        def drop(seg: SpeechSegment) -> bool:
+            return seg.kind not in NEVER_CUT_KINDS and stale(seg)
+
         with self._lock:
-            keep = [seg for seg in self._queue if not stale(seg)]
+            keep = [seg for seg in self._queue if not drop(seg)]
             n = len(self._queue) - len(keep)
             self._queue = collections.deque(keep)
             self._queued_samples = sum(seg.samples for seg in keep)
             if self._replacement is not None:
-                kept = [seg for seg in self._replacement if not stale(seg)]
+                kept = [seg for seg in self._replacement if not drop(seg)]
                 n += len(self._replacement) - len(kept)
                 self._replacement = kept
-            if self._cut_rest is not None and stale(self._cut_rest):
+            if self._cut_rest is not None and drop(self._cut_rest):
                 self._cut_rest = None
-            cut = self._current is not None and self._replacement is None and stale(self._current)
+            cut = self._current is not None and self._replacement is None and drop(self._current)
             if cut:
                 self._replacement = list(self._queue)
                 self._queue.clear()
@@ -247,9 +303,12 @@ class SpeechPlayout:
         ahead (the time the neural renderer needs for the first frames of ``segments``), or ``max_wait_s`` after
         that if no boundary comes, with a fade. When nothing is being said the segments start after ``lead_s``
         (or the pause, if longer).
+
+        A disclosure on air is never cut (``segments`` follow it); disclosures queued are kept, after ``segments``.
         """
         with self._lock:
-            self._replacement = list(segments)
+            kept = [s for s in (*self._queue, *(self._replacement or ())) if s.kind in NEVER_CUT_KINDS]
+            self._replacement = [*segments, *kept]
             self._plan_cut_locked(max_wait_s, pause_s, lead_s)
 
     def answer_next(
@@ -314,6 +373,9 @@ class SpeechPlayout:
         if seg is None:
             self._planned_cut = None
             return
+        if seg.kind in NEVER_CUT_KINDS:
+            self._planned_cut = (seg.segment_id, seg.samples)  # heard whole; what cuts in follows it
+            return
         earliest = self._pos + lead
         b = seg.visemes.boundaries
         i = int(np.searchsorted(b, earliest, side="left"))
@@ -326,6 +388,8 @@ class SpeechPlayout:
         after the plan) its next word boundary or the deadline."""
         if self._planned_cut is not None and self._planned_cut[0] == seg.segment_id:
             return max(self._pos, self._planned_cut[1])
+        if seg.kind in NEVER_CUT_KINDS:
+            return seg.samples
         b = seg.visemes.boundaries
         i = int(np.searchsorted(b, self._pos, side="left"))
         boundary = int(b[i]) if i < b.shape[0] else seg.samples
@@ -401,6 +465,7 @@ class SpeechPlayout:
                     self._queued_samples -= self._current.samples
                     self._pos = 0
                     started.append(self._current)
+                    self._started_at[self._current.kind] = self._clock_samples + filled
                 seg = self._current
                 ready = seg.samples if seg.filling is None else seg.filling.ready
                 step = min(ready - self._pos, n - filled)

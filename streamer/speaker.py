@@ -6,6 +6,12 @@ word boundary (:meth:`SpeechPlayout.replace_at_boundary`, the one interruption p
 says the rest of the cut sentence (from the cut, not from the top), then the interrupted section goes on.
 Thank-yous and replies to greetings never cut: they are said when the sentence on air ends. The opening greeting
 is the first thing said. Quiet chat means patter; a long quiet spell brings an invitation to ask.
+
+The spoken disclosure ("Just so you know, I'm an AI host...", kind ``disclosure``) follows the opening greeting,
+then comes every ``disclosure.spoken_every_min`` of show time (:class:`~streamer.director.DisclosureSchedule`): at
+the next sentence boundary (never cutting patter), after answers already queued (unless it is more than
+:data:`~streamer.director.DISCLOSURE_MAX_LATE_S` late), before the next patter sentence. Nothing cuts it or drops it
+(:data:`~streamer.playout.NEVER_CUT_KINDS`), paused patter included.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from streamer.brain.templates import normalise
 from streamer.chat.triage import Pick
 from streamer.clock import Clock
 from streamer.config import Persona, ProductSheet
-from streamer.director import ShowDirector
+from streamer.director import DISCLOSURE_MAX_LATE_S, DisclosureSchedule, ShowDirector
 from streamer.frames import SpeechSegment
 from streamer.lang import tables as language_tables
 from streamer.playout import ADDRESSED_KINDS, SpeechPlayout
@@ -69,6 +75,8 @@ URGENT_KINDS = ADDRESSED_KINDS
 RESUME_WITHIN_S = 12.0
 #: Replies wait this long at most for the opening greeting to be voiced and queued.
 OPENING_WAIT_S = 8.0
+#: A disclosure the voice could not say is tried again this much later (not at every turn of the loop).
+DISCLOSURE_RETRY_S = 2.0
 
 
 def speech_low_water_s(rtf: float | None, first_audio_s: float | None) -> float:
@@ -158,6 +166,7 @@ class SpeakerStats:
     replies: int = 0
     invitations: int = 0
     operator_lines: int = 0
+    disclosures: int = 0
 
 
 def spoken_name(user: str) -> str:
@@ -220,6 +229,7 @@ class Speaker:
         next_reply: Callable[[], Awaitable[ReplyJob | None]] | None = None,
         question_waiting: Callable[[], bool] | None = None,
         quiet_invite_s: float = 90.0,
+        platform_disclosure_every_min: float | None = None,
     ) -> None:
         self.persona = persona
         self.director = director
@@ -267,6 +277,17 @@ class Speaker:
         answer's sentences)."""
         self._beat_said: list[str] = []
         """Sentences said in the current beat (normalised), so a beat resumed after a reply skips those ideas."""
+        self.disclosures = DisclosureSchedule()
+        self.platform_disclosure_every_min = platform_disclosure_every_min
+        """The shortest spoken-disclosure cadence the outputs' platforms ask for
+        (:func:`streamer.publish.platforms.spoken_disclosure_every_min`; None: none asks): the host discloses at
+        least that often, whatever the persona says. May be changed while the show runs (outputs added)."""
+        self._greeting_out = False
+        """The current greeting beat's sentence is queued (the disclosure goes after it)."""
+        self._disclosure_held_s: float | None = None
+        """When a due disclosure began waiting for a greeting (it waits :data:`OPENING_WAIT_S` at most)."""
+        self._disclosure_retry_s: float | None = None
+        """After the voice failed to say a disclosure: not tried again before this show time."""
 
     # ---- how far ahead ----------------------------------------------------------------------------------
 
@@ -302,6 +323,7 @@ class Speaker:
         pending: asyncio.Task[None] | None = None
         try:
             while True:
+                await self._disclose_if_due()
                 job = self._take_ready()
                 if job is None and self._next_reply is not None and self._may_reply() and self._opening_done():
                     job = await self._next_reply()
@@ -348,6 +370,49 @@ class Speaker:
         if self._started_s is not None and self.clock.now() - self._started_s >= OPENING_WAIT_S:
             self._opened = True
         return self._opened
+
+    # ---- disclosure ---------------------------------------------------------------------------------------
+
+    def _greeting_first(self) -> bool:
+        """A greeting is about to be said (the opening one, or a new persona's): a due disclosure waits for it,
+        :data:`OPENING_WAIT_S` at most (paused patter never greets)."""
+        greeting = self.director.greeting_pending or (
+            self._beat is not None and self._beat.kind == "greeting" and not self._greeting_out
+        )
+        if not greeting or self.patter_paused:
+            self._disclosure_held_s = None
+            return False
+        now = self.clock.now()
+        if self._disclosure_held_s is None:
+            self._disclosure_held_s = now
+        return now - self._disclosure_held_s < OPENING_WAIT_S
+
+    async def _disclose_if_due(self) -> None:
+        """Say that the host is an AI when it is due (see :class:`~streamer.director.DisclosureSchedule`)."""
+        if self.playout.busy_with("disclosure"):
+            return
+        if self._disclosure_retry_s is not None and self.clock.now() < self._disclosure_retry_s:
+            return
+        since = self.playout.since_started_s("disclosure")
+        late = self.disclosures.lateness_s(
+            self.persona,
+            since_last_s=since,
+            wait_s=self.playout.wait_for_disclosure_s(),
+            platform_every_min=self.platform_disclosure_every_min,
+        )
+        if late is None or not self._opening_done() or self._greeting_first():
+            return
+        line = self.disclosures.next_line(self.persona)
+        segment = await self._voice(line, kind="disclosure", product_id=None, pool=self._reply_pool)
+        if segment is None:  # the voice failed (counted in voice_errors): tried again a little later
+            self._disclosure_retry_s = self.clock.now() + DISCLOSURE_RETRY_S
+            return
+        self._disclosure_retry_s = None
+        first = late > DISCLOSURE_MAX_LATE_S
+        self.playout.insert_disclosure(segment, first=first)
+        self.disclosures.placed_line(self.persona)
+        self.stats.disclosures += 1
+        log.info("disclosure%s: %s", f" ({late:.0f} s late: before queued answers)" if first else "", line)
 
     def _may_reply(self) -> bool:
         # Answers are written one at a time (by this loop), and the next one is written while the last one's first
@@ -478,6 +543,7 @@ class Speaker:
             return
         if beat.kind == "greeting":
             self._opened = True
+            self._greeting_out = True
         self.memory.append(Turn(role="host", text=sentence))
 
     def _open_beat(self, beat: Beat, *, resume: bool = False) -> None:
@@ -485,6 +551,8 @@ class Speaker:
         in any phrasing)."""
         if not resume:
             self._beat_said = []
+        if beat.kind == "greeting":
+            self._greeting_out = False
         self._beat = beat
         request = BrainRequest(
             beat_said=tuple(self._beat_said),
@@ -816,4 +884,5 @@ class Speaker:
             "replies": self.stats.replies,
             "invitations": self.stats.invitations,
             "operator_lines": self.stats.operator_lines,
+            "disclosures": self.stats.disclosures,
         }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from pathlib import Path
 
@@ -23,6 +24,7 @@ def _spec(tmp_path: Path, name: str, *, seconds: float | None, dashboard: bool =
             "video": {"width": 426, "height": 240},
             "preview": {"enabled": dashboard, "port": 0},
             "show": {"seed": 1},
+            "recordings_dir": str(tmp_path),
         }
     )
     persona = Persona.model_validate({"name": f"Host {name}", "voice": {"backend": "silence"}})
@@ -60,7 +62,7 @@ def test_two_channels_in_one_process_share_no_ports_recordings_metrics_or_contro
                 assert ch.preview_server is not None
                 async with http.get(f"{ch.preview_server.url}healthz") as r:
                     assert r.status == 200
-        a.control.pause_patter(True)  # an operator's control on one channel only
+        b.control.pause_patter(True)  # an operator's control on one channel only
         seen["paused"] = (a.speaker.patter_paused, b.speaker.patter_paused)
         done_a, done_b = await asyncio.gather(*runs)
         return done_a, done_b
@@ -68,7 +70,7 @@ def test_two_channels_in_one_process_share_no_ports_recordings_metrics_or_contro
     assert asyncio.run(main()) == (0, 0)
     port_a, port_b = seen["ports"]  # type: ignore[misc]
     assert port_a and port_b and port_a != port_b
-    assert seen["paused"] == (True, False)
+    assert seen["paused"] == (False, True)
     assert a.media is not None and b.media is not None
     assert (a.media.frames, b.media.frames) == (4 * 30, 6 * 30)
     # Each recording holds its own channel's frames, closed and playable.
@@ -79,6 +81,18 @@ def test_two_channels_in_one_process_share_no_ports_recordings_metrics_or_contro
     assert "livehost_frames_total 180\n" in b.health.metrics_text()
     assert a.status()["summary"]["host"] == "Host alpha" and b.status()["summary"]["host"] == "Host beta"
     assert a.events is not b.events and a.router is not b.router
+    # One audit log per recordings folder, each row naming its channel: what each host said, as heard.
+    with sqlite3.connect(tmp_path / "audit.sqlite3") as db:
+        rows = db.execute("SELECT channel, source, text, media_s FROM utterances ORDER BY wall_s").fetchall()
+    by_channel = {name: [r for r in rows if r[0] == name] for name in ("alpha", "beta")}
+    assert by_channel["alpha"] and len(rows) == len(by_channel["alpha"]) + len(by_channel["beta"])
+    spoken = {
+        name: [h.text for h in ch.spoken if h.text or not h.interrupted] for name, ch in (("alpha", a), ("beta", b))
+    }
+    assert [r[2] for r in by_channel["alpha"]] == spoken["alpha"] and [r[2] for r in by_channel["beta"]] == spoken[
+        "beta"
+    ]
+    assert all(r[1] in ("patter", "reply", "operator", "disclosure") and r[3] is not None for r in rows)
 
 
 @pytest.mark.integration

@@ -15,7 +15,15 @@ from streamer.clock import FakeClock, audio_share
 from streamer.config import AudioSettings, VideoSettings
 from streamer.frames import AUDIO_RATE_HZ, AudioFrame, MouthPose, SpeechSegment, VideoFrame
 from streamer.playout import SpeechPlayout
-from streamer.publish.encoder import BROADCAST, PROFILES, WEBRTC, AVEncoder, EncodedPacket, EncoderProfile
+from streamer.publish.encoder import (
+    BROADCAST,
+    PROFILES,
+    WEBRTC,
+    WEBRTC_VP8,
+    AVEncoder,
+    EncodedPacket,
+    EncoderProfile,
+)
 from streamer.publish.media_loop import MediaLoop
 from streamer.publish.outputs import Output, Outputs, open_outputs
 from streamer.publish.sinks import parse_target
@@ -157,8 +165,33 @@ def test_broadcast_profile_keeps_high_profile_aac_and_parameter_sets_in_the_extr
         enc.close()
 
 
+def test_the_preview_s_vp8_profile_decodes_keys_on_request_and_survives_a_pause_in_its_encode():
+    import av
+
+    enc = AVEncoder(video=VIDEO, audio=AudioSettings(), profile=WEBRTC_VP8)
+    try:
+        packets: list[EncodedPacket] = []
+        for n in range(20):
+            packets += enc.encode(*synthetic(n))
+        # Nobody watched for a while (the media loop skipped this encode), then a viewer joined and asked for a key.
+        enc.request_keyframe()
+        resumed = enc.encode(*synthetic(95))
+        for n in range(96, 100):
+            resumed += enc.encode(*synthetic(n))
+        resumed += enc.flush()
+    finally:
+        enc.close()
+    video = [p for p in resumed if p.kind == "video"]
+    assert video[0].keyframe and not any(p.keyframe for p in video[1:])
+    audio = [p for p in resumed if p.kind == "audio"]
+    assert audio and all(p.pts >= synthetic(95)[1].pts - 960 for p in audio)  # timed after the pause
+    decoder = av.CodecContext.create("vp8", "r")
+    frames = [f for p in video for f in decoder.decode(av.Packet(p.data))]
+    assert len(frames) == len(video) and (frames[0].width, frames[0].height) == (VIDEO.width, VIDEO.height)
+
+
 def test_profiles_are_named_and_settings_not_given_come_from_the_show():
-    assert PROFILES == {"broadcast": BROADCAST, "webrtc": WEBRTC}
+    assert PROFILES == {"broadcast": BROADCAST, "webrtc": WEBRTC, "webrtc-vp8": WEBRTC_VP8}
     enc = AVEncoder(
         video=VideoSettings(width=W, height=H, fps=FPS, bitrate_kbps=900, keyframe_interval_s=1.0),
         audio=AudioSettings(bitrate_kbps=96),
@@ -314,7 +347,8 @@ def test_outputs_of_the_same_profile_share_one_encoder(tmp_path):
         assert a.packets and [id(p) for p in a.packets] == [id(p) for p in b.packets]  # the same packets
     finally:
         opened.close()
-    # The show's own kinds (a recording, the preview) all want the broadcast encode: one encoder.
+    # The show's own kinds (a recording, the MSE preview) want the broadcast encode: one encoder; the WebRTC
+    # preview beside them has its own, which runs only while somebody watches.
     preview_loop = asyncio.new_event_loop()
     try:
         opened = open_outputs(
@@ -324,10 +358,13 @@ def test_outputs_of_the_same_profile_share_one_encoder(tmp_path):
             preview_loop=preview_loop,
         )
         try:
-            assert [e.profile for e in opened.encodings] == [BROADCAST]
-            assert opened.encodings[0].outputs == opened.all and opened.preview in opened.all
-            encoder = opened.encodings[0].encoder
-            assert all(o.want_keyframe == encoder.request_keyframe for o in opened.all)
+            assert [e.profile for e in opened.encodings] == [BROADCAST, WEBRTC_VP8]
+            assert opened.encodings[1].outputs == [opened.whep] and opened.whep is not None
+            assert not opened.whep.wants_packets  # nobody watching: the media loop skips that encode
+            broadcast = opened.encodings[0]
+            assert broadcast.outputs == [o for o in opened.all if o is not opened.whep]
+            assert opened.preview in broadcast.outputs
+            assert all(o.want_keyframe == broadcast.encoder.request_keyframe for o in broadcast.outputs)
         finally:
             opened.close()
     finally:

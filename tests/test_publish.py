@@ -279,14 +279,15 @@ def test_every_output_kind_keeps_the_one_contract_and_closes_from_any_thread(tmp
             preview_loop=asyncio.get_running_loop(),
         )
         assert all(isinstance(o, Output) for o in opened.all) and opened.preview in opened.all
-        assert all(o.profile == BROADCAST for o in opened.all) and len(opened.encodings) == 1
+        assert [o.profile.name for o in opened.all] == ["broadcast"] * 3 + ["webrtc-vp8"] and len(opened.encodings) == 2
+        assert opened.encodings[0].profile == BROADCAST
         encoder = opened.encodings[0].encoder
         for o in opened.all:
             o.start()
         assert opened.preview is not None
         opened.preview.add()
         watching = opened.preview.stats()["viewers"]
-        await asyncio.to_thread(run_frames, encoder, opened.all, 30)
+        await asyncio.to_thread(run_frames, encoder, opened.encodings[0].outputs, 30)
         # The show closes every output the same way, off its loop; the preview lets its viewers go on its loop.
         closed = await asyncio.gather(*(asyncio.to_thread(o.close, drain=True, timeout_s=5.0) for o in opened.all))
         await asyncio.sleep(0.05)
@@ -296,7 +297,7 @@ def test_every_output_kind_keeps_the_one_contract_and_closes_from_any_thread(tmp
         return [o.name for o in opened.all], watching, opened.preview.stats()["viewers"]
 
     names, watching, left = asyncio.run(main())
-    assert names == [str(tmp_path / "a.flv"), str(tmp_path / "b.mp4"), "preview"]
+    assert names == [str(tmp_path / "a.flv"), str(tmp_path / "b.mp4"), "preview", "webrtc-preview"]
     assert (watching, left) == (1, 0)
     for name in ("a.flv", "b.mp4"):
         streams = {s["codec_type"]: s for s in ffprobe(tmp_path / name)["streams"]}

@@ -764,7 +764,15 @@ def main(argv: list[str] | None = None) -> int:
     from streamer.bench.patter import add_parser as add_patter
 
     add_patter(sub)
+    from streamer.bench.audit import add_parser as add_audit
+
+    add_audit(sub)
     args = parser.parse_args(argv)
+    if args.which == "audit":
+        from streamer.bench.audit import run_audit
+
+        print(json.dumps(run_audit(args)))
+        return 0
     if args.which == "lipsync":
         from streamer.bench.lipsync import bench as lipsync_bench
 

@@ -10,4 +10,8 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
     "--autoplay-policy=no-user-gesture-required",
+    # WebRTC preview on this machine: loopback candidates allowed, real addresses instead of mDNS names (the show's
+    # side offers loopback only for a dashboard bound to it; nothing is resolved over the network).
+    "--allow-loopback-in-peer-connection",
+    "--disable-features=WebRtcHideLocalIpsWithMdns",
 ]

@@ -137,6 +137,26 @@ class VirtualShowReport:
             "cut_early_said_whole": sum(1 for h in self.transcript if h.resumed and h.text == h.sentence),
             "first_thing_said": self.first_kind,
             "comments": self.comments,
+            **self.disclosure_metrics(),
+        }
+
+    def disclosures(self) -> list[Heard]:
+        """The spoken AI disclosures heard, in order."""
+        return [h for h in self.transcript if h.kind == "disclosure"]
+
+    def disclosure_metrics(self) -> dict[str, Any]:
+        """How often the host said it is an AI: how many were heard (and how many of them not whole), when the
+        first one started, the longest time from the start of one to the next (or to the end of the run)."""
+        said = self.disclosures()
+        starts = [h.start_s for h in said]
+        gaps = [b - a for a, b in itertools.pairwise(starts)]
+        if starts:
+            gaps.append(self.minutes * 60 - starts[-1])
+        return {
+            "disclosures": len(said),
+            "disclosures_cut": sum(1 for h in said if h.interrupted),
+            "first_disclosure_s": round(starts[0], 1) if starts else None,
+            "max_disclosure_gap_s": round(max(gaps), 1) if gaps else None,
         }
 
 

@@ -7,7 +7,8 @@ Routes (all behind :class:`~streamer.dashboard.auth.DashboardAuth` except ``/hea
 * ``/events`` Server-Sent Events: comments with their triage decision, replies with latency, what was spoken,
   operator lines, approvals, config changes (recent history first, then live; bounded per client);
 * ``/status.json`` health summary, ``/metrics`` Prometheus text, ``/healthz`` liveness ("ok", nothing else);
-* ``/api/...`` JSON controls: show (skip, pin, order, pause), takeover, approvals, viewers, config files.
+* ``/api/...`` JSON controls: show (skip, pin, order, pause), takeover, approvals, viewers, config files;
+  ``/api/audit?since=1h&format=csv|jsonl`` downloads the audit log (see :mod:`streamer.audit`).
 
 A POST must carry a JSON body with ``Content-Type: application/json``: with the SameSite=Strict session cookie,
 that keeps other sites from driving the controls. Errors are ``{"ok": false, "error": ...}`` with a 4xx status.
@@ -20,6 +21,7 @@ import asyncio
 import functools
 import json
 import logging
+from collections.abc import Iterator
 from importlib import resources
 from typing import Any, Protocol
 
@@ -29,6 +31,7 @@ from streamer.chat.events import ChatEventLog
 from streamer.dashboard.auth import DashboardAuth
 from streamer.dashboard.editor import CheckResult, UnknownFile
 from streamer.publish.preview import PreviewHub
+from streamer.publish.whep import WhepHub
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +67,7 @@ class ShowControl(Protocol):
     def read_config_file(self, file_id: str) -> str: ...
     def check_config_file(self, file_id: str, text: str) -> CheckResult: ...
     async def apply_config_file(self, file_id: str, text: str) -> tuple[CheckResult, bool]: ...
+    def audit_export(self, since: str, fmt: str) -> tuple[str, Iterator[str]]: ...
 
 
 @functools.cache
@@ -125,8 +129,11 @@ class DashboardServer:
         host: str,
         port: int,
         auth: DashboardAuth,
+        whep: WhepHub | None = None,
     ) -> None:
         self.hub = hub
+        self.whep = whep
+        """The WebRTC preview (``POST /whep``); the page falls back to ``hub`` (MSE) without it."""
         self.control = control
         self._auth = auth
         self.host = host
@@ -145,6 +152,8 @@ class DashboardServer:
         r.add_get("/favicon.ico", self._no_content)
         r.add_get("/", self._index)
         r.add_get("/ws/live", self._ws)
+        r.add_post("/whep", self._whep_offer)
+        r.add_delete("/whep/{viewer_id}", self._whep_hang_up)
         r.add_get("/status.json", self._status_json)
         r.add_get("/metrics", self._metrics_text)
         r.add_get("/events", self._sse)
@@ -161,6 +170,7 @@ class DashboardServer:
         r.add_get("/api/files/{file_id}", self._read_file)
         r.add_post("/api/files/{file_id}/check", self._check_file)
         r.add_post("/api/files/{file_id}", self._apply_file)
+        r.add_get("/api/audit", self._audit)
         return app
 
     async def start(self) -> None:
@@ -178,6 +188,8 @@ class DashboardServer:
         self._closing.set()
         if self.hub is not None:
             self.hub.close()
+        if self.whep is not None:
+            self.whep.close()
         if self._runner is not None:
             runner, self._runner = self._runner, None
             try:
@@ -190,6 +202,30 @@ class DashboardServer:
         return f"http://{self.host}:{self.bound_port or self.port}/"
 
     # ---- pages and feeds ---------------------------------------------------------------------------------
+
+    async def _whep_offer(self, request: web.Request) -> web.Response:
+        """WHEP: an SDP offer (receive only) in, ``201`` + ``Location`` + the SDP answer out."""
+        if self.whep is None:
+            raise ControlError("no WebRTC preview in this show", 404)
+        if request.content_type != "application/sdp":
+            raise ControlError("send the SDP offer with Content-Type: application/sdp", 415)
+        from streamer.publish.whep import WhepError
+
+        try:
+            viewer_id, answer = await self.whep.answer(await request.text())
+        except WhepError as exc:
+            raise ControlError(str(exc), exc.status) from None
+        return web.Response(
+            status=201,
+            text=answer,
+            content_type="application/sdp",
+            headers={"Location": f"/whep/{viewer_id}", "Cache-Control": "no-store"},
+        )
+
+    async def _whep_hang_up(self, request: web.Request) -> web.Response:
+        if self.whep is None or not await self.whep.hang_up(request.match_info["viewer_id"]):
+            raise ControlError("no such WebRTC preview session", 404)
+        return web.Response(status=200)
 
     async def _index(self, request: web.Request) -> web.Response:
         return web.Response(text=_page(), content_type="text/html", headers={"Cache-Control": "no-store"})
@@ -342,6 +378,45 @@ class DashboardServer:
         if not result.ok:
             return _problems(result, False, status=422)
         return _ok(problems=result.problems_json(), applied=applied)
+
+    async def _audit(self, request: web.Request) -> web.StreamResponse:
+        """The audit log since ``since`` (default 24h) as a CSV or JSONL download, streamed page by page (the file
+        is read off the event loop; a dashboard that closes ends the download)."""
+        since = request.query.get("since", "24h")
+        fmt = request.query.get("format", "csv")
+        if fmt not in ("csv", "jsonl"):
+            raise ControlError("format: csv or jsonl")
+        content_type, chunks = await asyncio.to_thread(self.control.audit_export, since, fmt)
+        name = "audit-" + "".join(c if c.isascii() and (c.isalnum() or c in "-_") else "_" for c in since)[:40]
+        resp = web.StreamResponse(
+            headers={
+                "Content-Type": content_type,
+                "Cache-Control": "no-store",
+                "Content-Disposition": f'attachment; filename="{name}.{fmt}"',
+            }
+        )
+        try:
+            await resp.prepare(request)
+            while True:
+                if self._closing.is_set():  # the show stops: no end of body, so the download reads as cut short
+                    if request.transport is not None:
+                        request.transport.close()
+                    return resp
+                chunk = await asyncio.to_thread(next, chunks, None)
+                if chunk is None:
+                    break
+                await resp.write(chunk.encode("utf-8"))
+            await resp.write_eof()
+        except ConnectionResetError:
+            pass
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                try:
+                    close()
+                except ValueError:  # still being read in a worker thread (cancelled): closed when collected
+                    pass
+        return resp
 
 
 def _problems(result: CheckResult, applied: bool, status: int = 200) -> web.Response:

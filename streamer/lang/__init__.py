@@ -13,6 +13,7 @@ to English tables (and ``check`` warns about such a persona).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -65,6 +66,25 @@ class LanguageTables:
     """Thank-yous for greetings and joins only ("Lovely to see you, {who}!"); with gifts or likes, ``thanks``."""
     thanks_purchase: tuple[str, ...] = ()
     """Thank-yous for orders ("Thank you for your order, {who}!")."""
+    spoken_disclosure: tuple[str, ...] = ()
+    """What the host says at the start and every ``disclosure.spoken_every_min`` (:class:`streamer.config.Disclosure`):
+    that it is an AI host, plainly, in a few phrasings said in turn (the first is the plainest: it opens the show).
+    ``{host}``: the persona's name. Every line must pass :func:`names_ai`. Empty: the English lines."""
+
+
+#: Words that say "AI" in the languages the AI label supports: a spoken disclosure (default or the persona's own)
+#: must contain one, so no phrasing can leave a viewer unsure that the host is an AI. "AI" and "KI"/"IA" only as
+#: words of their own in Latin script ("said" does not count; "我是AI主播" does).
+AI_WORDS = re.compile(
+    r"(?<![A-Za-z])(?:AI|A\.I\.|KI|IA)(?![A-Za-z])|artificial intelligence|künstliche intelligenz"
+    r"|intelligence artificielle|inteligencia artificial|人工智能|人工知能",
+    re.IGNORECASE,
+)
+
+
+def names_ai(text: str) -> bool:
+    """Whether ``text`` says in so many words that the speaker is an AI (see :data:`AI_WORDS`)."""
+    return AI_WORDS.search(text) is not None
 
 
 def language_code(language: str) -> str:
@@ -106,6 +126,7 @@ def has_tables(language: str) -> bool:
 
 
 __all__ = [
+    "AI_WORDS",
     "LANGUAGES",
     "SCREEN_TEXTS",
     "TABLES",
@@ -113,5 +134,6 @@ __all__ = [
     "ScreenTexts",
     "has_tables",
     "language_code",
+    "names_ai",
     "tables",
 ]

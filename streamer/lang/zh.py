@@ -197,6 +197,12 @@ TABLES = LanguageTables(
     thanks=("谢谢{who}的支持！", "感谢{who}！", "谢谢{who}，爱你们！"),
     welcome=("欢迎{who}来到直播间！", "{who}，欢迎欢迎！", "欢迎{who}，喜欢的话点个关注！"),
     thanks_purchase=("谢谢{who}下单！", "感谢{who}的支持，已经拍下的宝宝耐心等发货哦！", "{who}眼光真好，谢谢下单！"),
+    spoken_disclosure=(
+        "温馨提示：我是AI虚拟主播，本直播内容由AI生成。",
+        "跟刚进来的朋友说一下：我是{host}，是AI生成的虚拟主播，不是真人哦。",
+        "再提醒一下大家，我是AI主播，直播里我说的内容都是由人工智能生成的。",
+        "友情提示：本场直播由AI虚拟主播{host}为大家讲解，内容由AI生成。",
+    ),
     everyone="大家",
     name_sep="、",
     name_and="、",

@@ -40,7 +40,9 @@ class EncoderProfile:
     """True: SPS/PPS are written in the stream before every keyframe (Annex B, as RTP wants them) and the encoder
     has no extradata. False: only in the extradata (global header), which FLV and MP4 want."""
     audio_codec: Literal["aac", "opus"]
-    video_codec: Literal["h264"] = "h264"
+    video_codec: Literal["h264", "vp8"] = "h264"
+    """``vp8`` (libvpx, realtime): for WebRTC peers that cannot decode H.264 (``h264_profile`` then does not
+    apply; VP8 has no parameter sets)."""
     video_bitrate_kbps: int | None = None
     """None: the show's ``video.bitrate_kbps``."""
     keyframe_interval_s: float | None = None
@@ -64,7 +66,18 @@ WEBRTC = EncoderProfile(
     audio_bitrate_kbps=64,
 )
 
-PROFILES: dict[str, EncoderProfile] = {p.name: p for p in (BROADCAST, WEBRTC)}
+#: The dashboard's WebRTC preview: VP8 (libvpx, realtime), which every WebRTC browser decodes (Debian's Chromium,
+#: for one, offers H.264 but has no decoder for it), and Opus. Encoded only while somebody watches.
+WEBRTC_VP8 = EncoderProfile(
+    name="webrtc-vp8",
+    h264_profile="constrained_baseline",
+    inband_parameter_sets=True,
+    audio_codec="opus",
+    video_codec="vp8",
+    audio_bitrate_kbps=64,
+)
+
+PROFILES: dict[str, EncoderProfile] = {p.name: p for p in (BROADCAST, WEBRTC, WEBRTC_VP8)}
 
 #: libx264's name for each H.264 profile (its "baseline" is constrained baseline: no FMO/ASO, constraint_set1).
 _X264_PROFILE = {"high": "high", "constrained_baseline": "baseline"}
@@ -131,31 +144,43 @@ class AVEncoder:
         keyframe_interval_s = profile.keyframe_interval_s or video.keyframe_interval_s
         self._container = av.open(io.BytesIO(), "w", format="null")
         gop = max(1, round(keyframe_interval_s * video.fps))
-        vs = self._container.add_stream("libx264", rate=video.fps)
+        vs = self._container.add_stream("libvpx" if profile.video_codec == "vp8" else "libx264", rate=video.fps)
         vs.width = video.width
         vs.height = video.height
         vs.pix_fmt = "yuv420p"
         vs.time_base = video_time_base(video.fps)
         vs.bit_rate = bitrate_kbps * 1000
         cc = vs.codec_context
-        x264_params = f"keyint={gop}:min-keyint={gop}:scenecut=0:bframes=0"
-        if profile.inband_parameter_sets:
-            x264_params += ":repeat-headers=1"  # SPS/PPS before every IDR (FFmpeg's default without global header)
-        else:
-            cc.flags |= Flags.global_header  # SPS/PPS in extradata: FLV and MP4 want them there
         cc.gop_size = gop
         cc.max_b_frames = 0
-        vs.options = {
-            "preset": video.preset,
-            "tune": "zerolatency",
-            "profile": _X264_PROFILE[profile.h264_profile],
-            "forced-idr": "1",
-            "maxrate": f"{bitrate_kbps}k",
-            "bufsize": f"{bitrate_kbps * 2}k",
-            "x264-params": x264_params,
-            "colorspace": "smpte170m",
-            "color_range": "tv",
-        }
+        if profile.video_codec == "vp8":
+            vs.options = {
+                "deadline": "realtime",
+                "cpu-used": "8",  # libvpx's fastest realtime setting: a preview, not the broadcast
+                "lag-in-frames": "0",
+                "error-resilient": "1",
+                "auto-alt-ref": "0",
+                "keyint_min": str(gop),
+                "maxrate": f"{bitrate_kbps}k",
+                "bufsize": f"{bitrate_kbps * 2}k",
+            }
+        else:
+            x264_params = f"keyint={gop}:min-keyint={gop}:scenecut=0:bframes=0"
+            if profile.inband_parameter_sets:
+                x264_params += ":repeat-headers=1"  # SPS/PPS before every IDR (FFmpeg's default, no global header)
+            else:
+                cc.flags |= Flags.global_header  # SPS/PPS in extradata: FLV and MP4 want them there
+            vs.options = {
+                "preset": video.preset,
+                "tune": "zerolatency",
+                "profile": _X264_PROFILE[profile.h264_profile],
+                "forced-idr": "1",
+                "maxrate": f"{bitrate_kbps}k",
+                "bufsize": f"{bitrate_kbps * 2}k",
+                "x264-params": x264_params,
+                "colorspace": "smpte170m",
+                "color_range": "tv",
+            }
         aus = self._container.add_stream(_AUDIO_ENCODER[profile.audio_codec], rate=AUDIO_RATE_HZ)
         assert isinstance(aus, av.audio.stream.AudioStream)
         aus.layout = "mono"
@@ -167,6 +192,9 @@ class AVEncoder:
         self.audio_stream = aus
         self._vtb = video_time_base(video.fps)
         self._fifo = av.AudioFifo()
+        self._audio_next_pts: int | None = None
+        self._fifo_base = 0
+        """The show's audio pts of the fifo's sample 0."""
         self._keyframe_wanted = threading.Event()
         self._closed = False
         self.frames_encoded = 0
@@ -196,7 +224,14 @@ class AVEncoder:
         pcm = np.ascontiguousarray(audio.pcm, dtype=np.int16).reshape(1, -1)
         af = av.AudioFrame.from_ndarray(pcm, format="s16", layout="mono")
         af.sample_rate = AUDIO_RATE_HZ
-        af.pts = audio.pts
+        if self._audio_next_pts is None or audio.pts != self._audio_next_pts:
+            # The first audio, or the first after a pause (an encode nobody took, e.g. a preview nobody watched):
+            # the fifo (which wants its pts to run on from 0) starts again here; a partial frame left from before
+            # the gap belongs to another moment and goes.
+            self._fifo = av.AudioFifo()
+            self._fifo_base = audio.pts
+        self._audio_next_pts = audio.pts + pcm.shape[1]
+        af.pts = audio.pts - self._fifo_base
         af.time_base = AUDIO_TIME_BASE
         self._fifo.write(af)
         self.samples_encoded += pcm.shape[1]
@@ -207,14 +242,17 @@ class AVEncoder:
             chunk = self._fifo.read(frame_size)
             if chunk is None:
                 break
+            chunk.pts = (chunk.pts or 0) + self._fifo_base
             out.extend(self._wrap("audio", p) for p in self.audio_stream.encode(chunk))
-        return out
+        # A packet the codec still held from before a pause comes out now with its old time: it is not sent.
+        return [p for p in out if p.pts >= self._fifo_base - frame_size]
 
     def flush(self) -> list[EncodedPacket]:
         """Drain both encoders (end of show). Remaining audio shorter than one audio frame is padded by FFmpeg."""
         out = [self._wrap("video", p) for p in self.video_stream.encode(None)]
         rest = self._fifo.read()
         if rest is not None:
+            rest.pts = (rest.pts or 0) + self._fifo_base
             out.extend(self._wrap("audio", p) for p in self.audio_stream.encode(rest))
         out.extend(self._wrap("audio", p) for p in self.audio_stream.encode(None))
         return out

@@ -165,6 +165,9 @@ class MediaLoop:
         out: list[list[EncodedPacket]] = []
         total = 0.0
         for e in self.encodings:
+            if not any(getattr(o, "wants_packets", True) for o in e.outputs):
+                out.append([])  # nobody takes this encode now (a preview nobody watches): it costs nothing
+                continue
             t0 = time.perf_counter()
             out.append(e.encoder.encode(video, audio))
             dt = time.perf_counter() - t0

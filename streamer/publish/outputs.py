@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from streamer.publish.platforms import PlatformRules
     from streamer.publish.preview import PreviewHub
     from streamer.publish.sinks import Target
+    from streamer.publish.whep import WhepHub
 
 
 class PacketOutput(Protocol):
@@ -91,6 +92,8 @@ class Outputs:
 
     all: list[Output] = field(default_factory=list)
     preview: PreviewHub | None = None
+    whep: WhepHub | None = None
+    """The dashboard's WebRTC preview (beside ``preview``, also in ``all``)."""
     encodings: list[Encoding] = field(default_factory=list)
 
     @property
@@ -124,6 +127,7 @@ def open_outputs(
     now: Callable[[], float] | None = None,
     preview_loop: asyncio.AbstractEventLoop | None = None,
     platforms: Mapping[str, PlatformRules] | None = None,
+    metadata: Mapping[str, str] | None = None,
 ) -> Outputs:
     """One output per target, plus the live preview when ``preview_loop`` is given (it lives on that loop), plus
     ``extra`` outputs made elsewhere; and one encoder per distinct profile they want (``video``/``audio``: the
@@ -134,6 +138,9 @@ def open_outputs(
     ``now``: the show's clock, which the reconnect policy measures a connection's stability with. ``platforms``:
     the platform rules (default: the shipped ones): each target's encode follows its platform's ceilings (a distinct
     profile when they lower the show's settings) and its broadcasts are rotated before the platform's length cap.
+    ``metadata``: container tags every muxing target writes each time it opens (RTMP ``onMetaData``, FLV/MP4 tags),
+    and each recording's sidecar carries (the AIGC label: :func:`streamer.publish.aigc.aigc_metadata`); WebRTC
+    targets and the preview carry none.
 
     """
     from streamer.publish.preview import PreviewHub
@@ -179,6 +186,7 @@ def open_outputs(
                 on_connected=_keyframe_then(enc, on_connected),
                 max_backoff_s=max_backoff_s,
                 now=now or time.monotonic,
+                metadata=metadata,
             )
             sink.profile = profile
             sink.rotate_after_s = rotate_after_s(rules) if target.is_network else None
@@ -192,6 +200,10 @@ def open_outputs(
                 loop=preview_loop,
             )
             outputs.all.append(outputs.preview)
+            from streamer.publish.whep import WhepHub
+
+            outputs.whep = WhepHub(loop=preview_loop)  # its encode runs only while somebody watches
+            outputs.all.append(outputs.whep)
         outputs.all.extend(extra)
         for output in outputs.all:
             enc = encoder_for(output.profile)

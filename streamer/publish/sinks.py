@@ -14,7 +14,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +22,7 @@ import av
 
 from streamer.backoff import ReconnectPolicy
 from streamer.loading import expand_env, redact_url
+from streamer.publish.aigc import HashingFile, finish_recording
 from streamer.publish.encoder import BROADCAST, EncodedPacket, EncoderProfile
 
 log = logging.getLogger(__name__)
@@ -110,6 +111,27 @@ def _parse_url(url: str, spec: str) -> Target:
     raise TargetError(f"output {spec!r}: a file output must end in .flv or .mp4")
 
 
+def probe_rtmp(url: str, timeout_s: float) -> None:
+    """Raise :class:`OSError` unless the RTMP(S) server at ``url`` accepts a TCP connection within ``timeout_s``
+    and, for plain RTMP, answers the first handshake message (C0+C1) with its version byte (S0). Never holds the
+    GIL while waiting. (A server that answers this and then stalls inside FFmpeg's own handshake is not caught.)"""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    secure = parts.scheme.lower() == "rtmps"
+    host, port = parts.hostname or "", parts.port or (443 if secure else 1935)
+    with socket.create_connection((host, port), timeout=timeout_s) as sock:
+        if secure:
+            return  # TLS first: the TCP answer is what can be checked without a second TLS session
+        sock.sendall(b"\x03" + bytes(1536))
+        deadline = time.monotonic() + timeout_s
+        sock.settimeout(max(0.05, deadline - time.monotonic()))
+        first = sock.recv(1)
+        if first != b"\x03":
+            raise ConnectionError(f"not an RTMP server (it answered {first!r} to the handshake)")
+
+
 class SinkState(enum.Enum):
     CONNECTING = "connecting"
     LIVE = "live"
@@ -128,6 +150,11 @@ class MuxSink:
     the show asks the encoder for a keyframe and shows the AI notice again. The first packet written after a
     (re)connect is a video keyframe. An :class:`~streamer.publish.outputs.Output` of the
     :data:`~streamer.publish.encoder.BROADCAST` encode (FLV and MP4 want the parameter sets in the extradata).
+
+    ``metadata``: container tags written each time the muxer opens (FLV ``onMetaData``, so RTMP too; MP4 ``mdta``
+    tags): the AIGC implicit label of :mod:`streamer.publish.aigc`. With it, a recording (a file target) also gets
+    its ``<file>.aigc.json`` sidecar (SHA-256 of the closed file) each time its muxer closes, written by this
+    sink's writer thread.
     """
 
     profile: EncoderProfile = BROADCAST
@@ -143,14 +170,20 @@ class MuxSink:
         max_backoff_s: float = 30.0,
         stable_after_s: float = 10.0,
         now: Callable[[], float] = time.monotonic,
+        metadata: Mapping[str, str] | None = None,
     ) -> None:
         self.target = target
+        self.metadata = dict(metadata or {})
+        self.sidecar: Path | None = None
+        """The last AIGC sidecar written (a recording with ``metadata``)."""
         self._vt = video_template
         self._at = audio_template
         self._on_connected = on_connected
         self._max_queue_s = max_queue_s
         self._reconnect = ReconnectPolicy(now=now, max_s=max_backoff_s, stable_after_s=stable_after_s)
         self._now = now
+        self.connect_timeout_s = 5.0
+        """How long an RTMP server may take to answer before the attempt counts as failed (see :func:`probe_rtmp`)."""
         self.rotate_after_s: float | None = None
         """A network target whose platform caps a broadcast's length: after this long live, at the next keyframe,
         the broadcast is ended cleanly and a new one started at once (see :mod:`streamer.publish.platforms`)."""
@@ -282,21 +315,44 @@ class MuxSink:
         if self.target.kind == "file":
             Path(self.target.url).parent.mkdir(parents=True, exist_ok=True)
         options = {}
+        if self.target.kind == "rtmp":
+            # FFmpeg connects (TCP, TLS, RTMP handshake) holding the GIL and with no deadline: a server that is
+            # unreachable or accepts and never answers would freeze the whole process, pictures included. Python
+            # knocks first, with a deadline and without the GIL; only a server that answers is handed to FFmpeg.
+            probe_rtmp(self.target.url, self.connect_timeout_s)
         if self.target.container_format == "mp4":
-            # Fragmented MP4: a recording stays playable even if the process is killed.
-            options["movflags"] = "frag_keyframe+empty_moov+default_base_moof"
-        container = av.open(
-            self.target.url,
-            "w",
-            format=self.target.container_format,
-            options=options,
-        )
+            # Fragmented MP4: a recording stays playable even if the process is killed. use_metadata_tags: the
+            # muxer keeps our own keys (the AIGC label), not only the iTunes ones.
+            options["movflags"] = "frag_keyframe+empty_moov+default_base_moof+use_metadata_tags"
+        recording: HashingFile | None = None
+        if self.target.kind == "file":
+            if self.target.container_format == "flv":
+                # No seek back at the end to patch duration/filesize: the file is written once, in order, so its
+                # SHA-256 is ready when it closes (see streamer.publish.aigc).
+                options["flvflags"] = "no_duration_filesize"
+            recording = HashingFile(self.target.url)
+        try:
+            container = av.open(
+                recording if recording is not None else self.target.url,
+                "w",
+                format=self.target.container_format,
+                options=options,
+            )
+        except BaseException:
+            if recording is not None:
+                recording.close()
+            raise
+        opened_s: float | None = None
+        tags = self.metadata  # this session's (the show may give the next session new ones)
         try:
             vs = container.add_stream_from_template(self._vt)
             aus = container.add_stream_from_template(self._at)
+            for key, value in tags.items():
+                container.metadata[key] = value
             self.busy_since = time.monotonic()
             container.start_encoding()  # connects (RTMP handshake) and writes the header
             self.busy_since = None
+            opened_s = time.time()
             self.connects += 1
             self.state = SinkState.LIVE
             self._reconnect.connected()
@@ -338,6 +394,12 @@ class MuxSink:
                 container.close()
             except Exception as exc:
                 log.warning("output %s: error while closing: %s", self.target.display, _scrub(str(exc), self.target))
+            if recording is not None:
+                recording.close()
+                if opened_s is not None and tags:  # a recording that never opened gets no sidecar
+                    self.sidecar = finish_recording(
+                        recording, tags, container_format=self.target.container_format, opened_s=opened_s
+                    )
 
     def _next_item(self) -> EncodedPacket | object | None:
         with self._cond:

@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
-import fractions
 import logging
 import os
 import threading
@@ -34,10 +33,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
-import av
-
 from streamer.backoff import ReconnectPolicy
 from streamer.publish.encoder import WEBRTC, EncodedPacket, EncoderProfile
+from streamer.publish.webrtc import PacketFeed, prefer_codecs, route_picture_loss
 
 if TYPE_CHECKING:
     from streamer.publish.sinks import Target
@@ -61,42 +59,6 @@ class WhipState(enum.Enum):
     LIVE = "live"
     BACKOFF = "backoff"
     STOPPED = "stopped"
-
-
-def _track_class() -> type:
-    """A send-only track whose ``recv`` returns the encode's packets (``av.Packet``, pts on the session's timeline),
-    as fast as they are offered: the media clock that offered them paces it. Built here so aiortc is imported only
-    by a show that has a WHIP output."""
-    from aiortc.mediastreams import MediaStreamTrack
-
-    class PacketTrack(MediaStreamTrack):
-        def __init__(self, kind: str, max_queue_s: float) -> None:
-            super().__init__()
-            self.kind = kind
-            self.queue: asyncio.Queue[av.Packet] = asyncio.Queue()
-            self.max_queue_s = max_queue_s
-            self.queued_s = 0.0
-            self.dropped = 0
-
-        async def recv(self) -> av.Packet:
-            packet = await self.queue.get()
-            self.queued_s = max(0.0, self.queued_s - float((packet.duration or 0) * packet.time_base))
-            return packet
-
-        def put(self, packet: av.Packet) -> bool:
-            """Queue one packet; False when the backlog was dropped first (over ``max_queue_s``)."""
-            dropped = False
-            if self.queued_s > self.max_queue_s:
-                while not self.queue.empty():
-                    self.queue.get_nowait()
-                    self.dropped += 1
-                self.queued_s = 0.0
-                dropped = True
-            self.queue.put_nowait(packet)
-            self.queued_s += float((packet.duration or 0) * packet.time_base)
-            return not dropped
-
-    return PacketTrack
 
 
 class WhipOutput:
@@ -222,8 +184,8 @@ class WhipOutput:
                 log.warning("%s: %s", self.name, self.last_error)
             finally:
                 self._session = None
-                self.packets_sent += session.sent
-                self.packets_dropped += session.dropped
+                self.packets_sent += session.feed.sent
+                self.packets_dropped += session.feed.dropped_total
                 await session.aclose()
             if stop.is_set():
                 break
@@ -245,19 +207,12 @@ class _Session:
 
     def __init__(self, output: WhipOutput, max_queue_s: float) -> None:
         self.output = output
-        track = _track_class()
-        self.video: Any = track("video", max_queue_s)
-        self.audio: Any = track("audio", max_queue_s)
+        self.feed = PacketFeed(max_queue_s=max_queue_s, want_keyframe=output.request_keyframe)
         self.pc: Any = None
         self.location: str | None = None
         self._headers: dict[str, str] = {}
         self._http: Any = None
         self._closed = asyncio.Event()
-        self._base_s: float | None = None
-        """Media time of the session's first video keyframe: both tracks' timestamps count from it."""
-        self._need_keyframe = True
-        self.sent = 0
-        self.dropped = 0
 
     @property
     def pc_state(self) -> str:
@@ -265,7 +220,7 @@ class _Session:
 
     async def open(self, token: str | None, timeout_s: float) -> None:
         import aiohttp
-        from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
+        from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
         self.pc = pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
 
@@ -274,13 +229,8 @@ class _Session:
             if pc.connectionState in ("failed", "closed", "disconnected"):
                 self._closed.set()
 
-        for track in (self.video, self.audio):
-            transceiver = pc.addTransceiver(track, direction="sendonly")
-            wanted = "video/H264" if track.kind == "video" else "audio/opus"
-            codecs = [c for c in RTCRtpSender.getCapabilities(track.kind).codecs if c.mimeType == wanted]
-            transceiver.setCodecPreferences(codecs)
-            if track.kind == "video":
-                self._route_picture_loss(transceiver.sender)
+        video, _audio = prefer_codecs(pc, self.feed)
+        route_picture_loss(video.sender, self.output.request_keyframe)
         await pc.setLocalDescription(await pc.createOffer())  # waits for ICE gathering: the offer has candidates
         if token:
             self._headers["Authorization"] = f"Bearer {token}"
@@ -302,47 +252,8 @@ class _Session:
                 raise WhipError(f"the WebRTC connection did not come up ({pc.connectionState})")
             await asyncio.sleep(0.02)
 
-    def _route_picture_loss(self, sender: Any) -> None:
-        """aiortc answers a PLI/FIR by asking its own encoder for a keyframe; these packets come from the show's
-        encoder, so the request goes there."""
-        original = sender._send_keyframe
-
-        def send_keyframe() -> None:
-            original()
-            self.output.request_keyframe()
-
-        sender._send_keyframe = send_keyframe
-
     def deliver(self, packets: list[EncodedPacket]) -> None:
-        """One frame's packets (on this output's loop): rebased to the session's timeline and queued per track."""
-        for p in packets:
-            if p.kind == "video":
-                if self._need_keyframe:
-                    if not p.keyframe:
-                        self.dropped += 1
-                        continue
-                    self._need_keyframe = False
-                    if self._base_s is None:
-                        self._base_s = p.time_s
-                if not self.video.put(self._rebased(p)):
-                    self._need_keyframe = True  # the backlog went: start again at a keyframe
-                    self.output.request_keyframe()
-            elif self._base_s is not None and float(p.pts * p.time_base) >= self._base_s:
-                self.audio.put(self._rebased(p))
-            else:
-                self.dropped += 1  # audio before the first picture of the session
-                continue
-            self.sent += 1
-
-    def _rebased(self, p: EncodedPacket) -> av.Packet:
-        assert self._base_s is not None
-        base = round(self._base_s / p.time_base)
-        pkt = av.Packet(p.data)
-        pkt.pts = p.pts - base
-        pkt.dts = p.dts - base
-        pkt.time_base = fractions.Fraction(p.time_base)
-        pkt.duration = p.duration
-        return pkt
+        self.feed.deliver(packets)
 
     async def wait_closed(self, stop: asyncio.Event) -> None:
         waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._closed.wait())]
@@ -353,9 +264,7 @@ class _Session:
                 w.cancel()
 
     async def aclose(self) -> None:
-        self.video.stop()
-        self.audio.stop()
-        self.dropped += self.video.dropped + self.audio.dropped
+        self.feed.stop()
         if self.location is not None and self._http is not None:
             try:
                 async with asyncio.timeout(DELETE_TIMEOUT_S):
