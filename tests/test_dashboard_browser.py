@@ -125,7 +125,8 @@ def test_operator_dashboard_in_a_real_browser(tmp_path: Path):
             comment = page.locator('#chat li.comment[data-user="maya 22"]')
             comment.wait_for(timeout=40_000)
             assert "how much is the cat bed" in comment.inner_text()
-            page.locator("#chat li.reply", has_text="maya").wait_for(timeout=20_000)
+            # The greeting and the opening AI disclosure go first (never cut), then the answer.
+            page.locator("#chat li.reply", has_text="maya").wait_for(timeout=35_000)
             assert "answered" in comment.locator(".why").inner_text()
 
             # Takeover: the operator's text is spoken next and shows in the transcript as operator speech.
