@@ -624,7 +624,7 @@ class Channel:
                     reply_to=reply_to,
                     viewer=job.viewer if job is not None else None,
                     comment=job.text if job is not None and job.kind != "operator" else None,
-                    outputs_live=[o.name for o in self.outputs if o.live and o not in self._previews()],
+                    outputs_live=[o.name for o in self.target_outputs if o.live],
                 )
             )
         if heard.text or not heard.interrupted:
@@ -637,8 +637,11 @@ class Channel:
                 product_id=heard.product_id,
             )
 
-    def _previews(self) -> tuple[Output | None, ...]:
-        return (self.preview_hub, self.whep_hub)
+    @property
+    def target_outputs(self) -> list[Output]:
+        """The outputs that are the show's targets (RTMP, WHIP, recordings): all but the dashboard's previews."""
+        previews = (self.preview_hub, self.whep_hub)
+        return [o for o in self.outputs if all(o is not p for p in previews)]
 
     def _on_output_connected(self, output: Output, reconnect: bool) -> None:
         # Runs in the output's thread, after open_outputs asked the output's own encoder for a keyframe: a fresh

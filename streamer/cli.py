@@ -380,11 +380,12 @@ def _run(args: argparse.Namespace) -> int:
         outs = args.out if args.out is not None else config.out
         if not outs:
             outs = [default_recording_path(config.recordings_dir)]
-        targets = [parse_target(o) for o in outs]
-        # A platform that cannot take this show (too big, a rule it forbids) is refused here, with the rule's source.
         from streamer.publish.platforms import load_platforms, platform_problems
 
-        refusals = platform_problems(targets, persona, config.video, load_platforms(config.platform_rules))
+        platforms = load_platforms(config.platform_rules)  # the shipped ones and the operator's own
+        targets = [parse_target(o, platforms=platforms) for o in outs]
+        # A platform that cannot take this show (too big, a rule it forbids) is refused here, with the rule's source.
+        refusals = platform_problems(targets, persona, config.video, platforms)
         if refusals:
             for reason in refusals:
                 print(f"error: {reason}", file=sys.stderr)

@@ -61,7 +61,7 @@ class ChannelHealth:
         summary["patter"] = "paused" if ch.speaker.patter_paused else "running"
         for src in ch.chat_sources:
             summary[f"chat {src.name}"] = src.stats().get("state", "?")
-        stats = [o.stats() for o in ch.outputs if o is not ch.preview_hub and o is not ch.whep_hub]
+        stats = [o.stats() for o in ch.target_outputs]
         for st in stats:
             summary[f"out {st['name']}"] = st["state"]
         return {
@@ -168,9 +168,8 @@ class ChannelHealth:
             value = percentile(lat, q) if lat else float("nan")
             lines.append(f'livehost_reply_latency_seconds{{quantile="{q}"}} {value:.3f}')
         lines.append("# TYPE livehost_output_up gauge")
-        for output in ch.outputs:
-            if output is not ch.preview_hub and output is not ch.whep_hub:
-                lines.append(f'livehost_output_up{{target="{output.name}"}} {int(output.live)}')
+        for output in ch.target_outputs:
+            lines.append(f'livehost_output_up{{target="{output.name}"}} {int(output.live)}')
         audit = ch.audit.stats() if ch.audit is not None else {}
         lines += [
             "# TYPE livehost_audit_rows_total counter",

@@ -89,8 +89,10 @@ def test_a_show_a_platform_cannot_take_refuses_to_start_with_the_reason_and_its_
         encoding="utf-8",
     )
     platforms = load_platforms(own)
-    target = parse_target("rtmp://h/app/k#platform=twitch")
-    radio = type(target)(url=target.url, kind="rtmp", container_format="flv", platform="radio-x")
+    radio = parse_target("rtmp://h/app/k#platform=radio-x", platforms=platforms)  # the operator's own platform
+    assert radio.platform == "radio-x"
+    with pytest.raises(TargetError, match="unknown platform 'radio-x'"):
+        parse_target("rtmp://h/app/k#platform=radio-x")  # not among the shipped ones
     [problem] = platform_problems([radio], PERSONA, VideoSettings(), platforms)
     assert "forbids synthetic voices" in problem and "Radio X partner terms 4.2" in problem
     quiet = Persona.model_validate({"name": "Q", "voice": {"backend": "silence"}})

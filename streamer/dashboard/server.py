@@ -189,7 +189,7 @@ class DashboardServer:
         if self.hub is not None:
             self.hub.close()
         if self.whep is not None:
-            self.whep.close()
+            await self.whep.aclose()
         if self._runner is not None:
             runner, self._runner = self._runner, None
             try:

@@ -14,7 +14,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,26 +64,28 @@ class Target:
         return self.kind in ("rtmp", "whip")
 
 
-def parse_target(spec: str, *, env: dict[str, str] | None = None) -> Target:
-    """Turn an ``--out`` value into a :class:`Target`, replacing ``${VAR}`` from the environment."""
+def parse_target(spec: str, *, env: dict[str, str] | None = None, platforms: Collection[str] | None = None) -> Target:
+    """Turn an ``--out`` value into a :class:`Target`, replacing ``${VAR}`` from the environment. ``platforms``: the
+    platform names a ``#platform=NAME`` may use (default: the shipped ones; pass the loaded rules' names when the
+    operator has a ``platform_rules`` file)."""
     env = dict(os.environ) if env is None else env
 
     url, missing = expand_env(spec.strip(), env)
     if missing:
         raise TargetError(f"output {redact(spec)!r} uses ${{{missing[0]}}} but that environment variable is not set")
-    url, platform = _platform_fragment(url, spec)
+    url, platform = _platform_fragment(url, spec, platforms)
     target = _parse_url(url, spec)
     return dataclasses.replace(target, platform=platform) if platform != target.platform else target
 
 
-def _platform_fragment(url: str, spec: str) -> tuple[str, str]:
+def _platform_fragment(url: str, spec: str, platforms: Collection[str] | None) -> tuple[str, str]:
     """``URL#platform=NAME`` -> (URL, NAME); a URL without it -> (URL, "custom")."""
     from streamer.publish.platforms import DEFAULT_PLATFORM, load_platforms
 
     head, sep, fragment = url.rpartition("#platform=")
     if not sep:
         return url, DEFAULT_PLATFORM
-    known = load_platforms()
+    known = list(platforms) if platforms is not None else list(load_platforms())
     name = fragment.strip().lower()
     if name not in known:
         raise TargetError(f"output {redact(spec)!r}: unknown platform {fragment!r} (known: {', '.join(known)})")

@@ -106,20 +106,20 @@ class WhepHub:
             viewer.feed.deliver(packets)
 
     def close(self, *, drain: bool = False, timeout_s: float = 1.0) -> bool:
-        """Hang up every viewer (from any thread; waits up to ``timeout_s`` when called off the hub's loop)."""
+        """Hang up every viewer, from a thread other than the hub's loop (as the channel closes its outputs); waits
+        up to ``timeout_s``. On the loop itself, await :meth:`aclose`."""
         self._closed = True
         try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is self._loop:
-            self._loop.create_task(self._hang_up_all())
-            return True
-        try:
-            asyncio.run_coroutine_threadsafe(self._hang_up_all(), self._loop).result(timeout_s)
+            asyncio.run_coroutine_threadsafe(self.aclose(), self._loop).result(timeout_s)
         except Exception:
             return False
         return True
+
+    async def aclose(self) -> None:
+        """Hang up every viewer (on the hub's loop); no new one is taken. Idempotent."""
+        self._closed = True
+        for viewer_id in list(self._viewers):
+            await self.hang_up(viewer_id)
 
     def stats(self) -> dict[str, Any]:
         return {"name": self.name, "state": "live" if self._viewers else "idle", "viewers": self.viewers}
@@ -190,10 +190,6 @@ class WhepHub:
         await viewer.pc.close()
         log.info("WebRTC preview viewer %s left (%d watching)", viewer_id, len(self._viewers))
         return True
-
-    async def _hang_up_all(self) -> None:
-        for viewer_id in list(self._viewers):
-            await self.hang_up(viewer_id)
 
     async def _send_sync(self, viewer: _Viewer, channel: Any) -> None:
         """Send the viewer (rtp, wall_ms) of the newest picture sent, as aiortc's sender recorded them."""
