@@ -126,6 +126,9 @@ def rtmp_server(rtmp_server_factory: Callable[[int], RtmpServer]) -> RtmpServer:
 #: Programs whose start makes a test an integration test (a show, a server, a browser).
 _INTEGRATION_PROGRAMS = ("run_stream.py", "nginx", "chromium", "chrome", "playwright")
 
+#: A virtual-time show this long or longer counts as a show: it plays every frame of its air (5 minutes: 2-4 s).
+LONG_VIRTUAL_SHOW_MIN = 5.0
+
 
 #: What the running test (its fixtures included) started, as the watch below saw it.
 _STARTED: list[str] = []
@@ -150,6 +153,8 @@ def _watch_for_integration() -> Iterator[None]:
         popen_init(self, args, *rest, **kwargs)
 
     from streamer.app import Channel
+    from streamer.bench.virtual_show import VirtualShowReport
+    from streamer.brain.embed import Embedder
 
     start = Channel.start
 
@@ -157,10 +162,25 @@ def _watch_for_integration() -> Iterator[None]:
         _STARTED.append("a show")
         await start(self)
 
+    report_init = VirtualShowReport.__init__
+
+    def reporting(self: VirtualShowReport, *args: Any, **kwargs: Any) -> None:
+        report_init(self, *args, **kwargs)
+        if self.minutes >= LONG_VIRTUAL_SHOW_MIN:
+            _STARTED.append(f"a virtual show of {self.minutes:g} minutes")
+
+    embedder_init = Embedder.__init__
+
+    def loading(self: Embedder, *args: Any, **kwargs: Any) -> None:
+        _STARTED.append("the MiniLM model")
+        embedder_init(self, *args, **kwargs)
+
     patches: list[tuple[Any, str, Any]] = [
         (socket.socket, "listen", listening),
         (subprocess.Popen, "__init__", launching),
         (Channel, "start", starting),
+        (VirtualShowReport, "__init__", reporting),
+        (Embedder, "__init__", loading),
     ]
     saved = [(owner, name, getattr(owner, name)) for owner, name, _ in patches]
     for owner, name, new in patches:
@@ -179,8 +199,11 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 @pytest.fixture(autouse=True)
 def _integration_tests_are_marked(request: pytest.FixtureRequest, _watch_for_integration: None) -> Iterator[None]:
-    """A test that starts a show, a server or the show's process must carry ``@pytest.mark.integration``, so
-    ``make test-fast`` (``-m "not integration"``) runs only what needs none of them; an unmarked one fails."""
+    """A test that starts a show (or a virtual show of 5 minutes or more), a server, the show's process or loads
+    MiniLM (a torch import and seconds of embedding) must carry ``@pytest.mark.integration``, so ``make test-fast``
+    (``-m "not integration"``) runs only what needs none of them; an unmarked one fails."""
+    if "minilm" in request.fixturenames:  # a module fixture loads it once; every test using it needs it
+        _STARTED.append("the MiniLM model")
     yield
     if _STARTED and request.node.get_closest_marker("integration") is None:
         started = ", ".join(sorted(set(_STARTED)))

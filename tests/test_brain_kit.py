@@ -87,6 +87,7 @@ def test_a_slow_llm_falls_back_to_the_offline_answer_within_the_deadline():
     assert any("14 dollars 50" in s for s in spoken)
 
 
+@pytest.mark.integration
 def test_offline_brain_answers_with_sheet_facts_through_the_guards():
     kit = build_brain(BrainSettings(), PERSONA)
     kit.offline.prepare([MUG])

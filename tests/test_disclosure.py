@@ -243,6 +243,7 @@ def _check_disclosures(report: VirtualShowReport, persona: Persona, every_s: flo
     assert sorted(questions)[len(questions) // 2] < 8.0
 
 
+@pytest.mark.integration
 def test_a_quarter_hour_of_busy_chat_in_english_discloses_at_start_and_after_15_minutes() -> None:
     persona = _persona("en")
     report = _show(persona, CATALOG, minutes=16.0)
@@ -251,6 +252,7 @@ def test_a_quarter_hour_of_busy_chat_in_english_discloses_at_start_and_after_15_
     assert not any(_CJK.search(h.text) for h in report.disclosures())
 
 
+@pytest.mark.integration
 def test_ten_minutes_in_chinese_every_3_minutes_disclose_four_times_in_chinese() -> None:
     persona = _persona("zh", spoken_every_min=3)
     report = _show(persona, _zh_products(), minutes=10.0)

@@ -170,6 +170,7 @@ def test_eval_questions_are_many_and_varied(eval_products: list[ProductSheet]) -
     assert sum(1 for q in questions if q["expect"] == ["product page"]) >= 8  # the sheet cannot answer
 
 
+@pytest.mark.integration
 def test_offline_brain_answers_eval_questions_from_the_sheet(
     brain: OfflineBrain, eval_products: list[ProductSheet], persona: Persona, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -182,6 +183,7 @@ def test_offline_brain_answers_eval_questions_from_the_sheet(
     assert accuracy >= 0.90, misses
 
 
+@pytest.mark.integration
 def test_offline_brain_on_unseen_sheets(
     brain: OfflineBrain, persona: Persona, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -224,6 +226,7 @@ def _ask(
     return brain.answer(BrainRequest(persona=persona, question=question, product=product, products=products, **kw))
 
 
+@pytest.mark.integration
 def test_viewer_is_greeted_by_name_before_the_answer(
     brain: OfflineBrain, eval_products: list[ProductSheet], persona: Persona
 ) -> None:
@@ -233,6 +236,7 @@ def test_viewer_is_greeted_by_name_before_the_answer(
     assert len(out) <= 4
 
 
+@pytest.mark.integration
 def test_price_is_spoken_from_the_current_sheet(
     brain: OfflineBrain, eval_products: list[ProductSheet], persona: Persona
 ) -> None:
@@ -244,6 +248,7 @@ def test_price_is_spoken_from_the_current_sheet(
     assert "29" not in " ".join(out)
 
 
+@pytest.mark.integration
 def test_sheet_silence_gives_an_honest_pointer_to_the_product_page(
     brain: OfflineBrain, eval_products: list[ProductSheet], persona: Persona
 ) -> None:
@@ -255,6 +260,7 @@ def test_sheet_silence_gives_an_honest_pointer_to_the_product_page(
     assert brain.counts["unknown"] >= 3
 
 
+@pytest.mark.integration
 def test_identity_question_gets_an_honest_ai_answer(
     brain: OfflineBrain, eval_products: list[ProductSheet], persona: Persona
 ) -> None:
@@ -263,6 +269,7 @@ def test_identity_question_gets_an_honest_ai_answer(
     assert persona.name in out
 
 
+@pytest.mark.integration
 def test_comparison_gives_both_products_facts(
     brain: OfflineBrain, eval_products: list[ProductSheet], persona: Persona
 ) -> None:
@@ -275,6 +282,7 @@ def test_comparison_gives_both_products_facts(
     assert "Serum costs less" in out or "Serum the cheaper pick" in out
 
 
+@pytest.mark.integration
 def test_viewer_text_is_never_read_out(
     brain: OfflineBrain, eval_products: list[ProductSheet], persona: Persona
 ) -> None:
@@ -285,6 +293,7 @@ def test_viewer_text_is_never_read_out(
     assert "ignore" not in out.lower()
 
 
+@pytest.mark.integration
 def test_repeated_question_is_phrased_differently_with_the_same_facts(
     brain: OfflineBrain, eval_products: list[ProductSheet], persona: Persona
 ) -> None:
@@ -296,6 +305,7 @@ def test_repeated_question_is_phrased_differently_with_the_same_facts(
         assert "18 dollars" in " ".join(out) and "24 dollars" in " ".join(out)
 
 
+@pytest.mark.integration
 def test_chinese_persona_gets_chinese_phrasing(
     brain: OfflineBrain, eval_products: list[ProductSheet], persona: Persona
 ) -> None:
@@ -308,6 +318,7 @@ def test_chinese_persona_gets_chinese_phrasing(
     assert "AI" in out and "不是真人" in out
 
 
+@pytest.mark.integration
 def test_a_comment_is_thanked_not_answered(
     brain: OfflineBrain, eval_products: list[ProductSheet], persona: Persona
 ) -> None:
@@ -317,6 +328,7 @@ def test_a_comment_is_thanked_not_answered(
     assert brain.last_trace.fact_kind == "comment"
 
 
+@pytest.mark.integration
 def test_an_opinion_question_gets_the_sheets_headline_not_an_opinion(
     brain: OfflineBrain, eval_products: list[ProductSheet], persona: Persona
 ) -> None:
@@ -327,6 +339,7 @@ def test_an_opinion_question_gets_the_sheets_headline_not_an_opinion(
     assert brain.last_trace.fact_kind == "opinion"
 
 
+@pytest.mark.integration
 def test_two_field_questions_in_one_get_both_answers(
     brain: OfflineBrain, eval_products: list[ProductSheet], persona: Persona
 ) -> None:
@@ -334,6 +347,7 @@ def test_two_field_questions_in_one_get_both_answers(
     assert "79 dollars 99" in out and "57" in out
 
 
+@pytest.mark.integration
 def test_missing_shipping_field_is_not_guessed(
     brain: OfflineBrain, eval_products: list[ProductSheet], persona: Persona
 ) -> None:
@@ -345,6 +359,7 @@ def test_missing_shipping_field_is_not_guessed(
 # ---- the Brain protocol --------------------------------------------------------------------------------------
 
 
+@pytest.mark.integration
 def test_stream_yields_the_answer_sentences_and_template_patter(
     brain: OfflineBrain, eval_products: list[ProductSheet], persona: Persona
 ) -> None:
@@ -375,6 +390,7 @@ def test_answers_before_prepare_with_the_lexical_fallback(eval_products: list[Pr
     assert fresh.counts["on_demand_embeds"] == 1
 
 
+@pytest.mark.integration
 def test_prepare_embeds_each_sheet_once_per_content(
     minilm: Embedder, eval_products: list[ProductSheet], persona: Persona
 ) -> None:
@@ -412,6 +428,7 @@ def test_every_fact_sentence_is_sheet_text(eval_products: list[ProductSheet]) ->
 # ---- embedders -----------------------------------------------------------------------------------------------
 
 
+@pytest.mark.integration
 def test_embedder_is_minilm(minilm: Embedder) -> None:
     v = minilm.encode(["How much is it?", "What's the price?", "Is it machine washable?"])
     assert v.shape == (3, 384)
@@ -424,6 +441,23 @@ def test_embedder_is_minilm(minilm: Embedder) -> None:
     import torch
 
     assert torch.get_num_threads() == 1
+
+
+@pytest.mark.integration
+def test_the_shipped_minilm_runs_on_transformers_alone_with_sentence_transformers_numbers(minilm: Embedder) -> None:
+    """The shipped folder (Transformer -> mean pooling -> normalise) is run without sentence-transformers, whose
+    import costs 2+ s (scikit-learn, scipy); the vectors must be the ones sentence-transformers gives."""
+    from streamer.brain.embed import _MeanPooledEncoder
+
+    assert isinstance(minilm._model, _MeanPooledEncoder)
+    texts = ["How much is it?", "这个多少钱", "x " * 400, "", "Non-slip waterproof base, 40 x 60 cm", "ok"]
+    ours = minilm.encode(texts)
+    from sentence_transformers import SentenceTransformer
+
+    reference = SentenceTransformer(str(minilm.path), device="cpu", local_files_only=True)
+    theirs = reference.encode(texts, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
+    assert ours.shape == theirs.shape == (6, 384)
+    assert float(np.abs(ours - theirs).max()) < 1e-5  # the long text is cut at the same 256 tokens
 
 
 def test_lexical_embedder_finds_shared_words() -> None:
@@ -497,6 +531,7 @@ def test_patter_is_the_template_brains_and_its_variety_is_measured(
     assert 0.0 < distinct_2(spoken) <= 1.0
 
 
+@pytest.mark.integration
 def test_a_yes_no_question_a_feature_plainly_answers_gets_its_yes(
     brain: OfflineBrain, eval_products: list[ProductSheet], persona: Persona
 ) -> None:

@@ -225,6 +225,7 @@ def test_thank_yous_avoid_what_was_said_recently() -> None:
         said.update(normalise(s) for s in lines)
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("chat_per_min", [0.0, 8.0])
 def test_ten_minutes_of_show_greets_first_rotates_and_never_restarts_a_cut_sentence(chat_per_min: float) -> None:
     products = [BED, LAMP, ROCKET]

@@ -332,7 +332,7 @@ def test_queue_full_drops_the_lowest_priority_then_the_oldest() -> None:
     assert t.stats()["reason"]["queue-full"] == 4
 
 
-def test_flood_of_10000_messages_keeps_the_queue_bounded_and_offer_cheap() -> None:
+def test_flood_of_5000_messages_in_30_s_keeps_the_queue_bounded_and_offer_cheap() -> None:
     queue_max = 50
     t = triage(queue_max=queue_max, global_per_min=100_000, per_viewer_per_min=10)
     rng = random.Random(7)
@@ -351,13 +351,13 @@ def test_flood_of_10000_messages_keeps_the_queue_bounded_and_offer_cheap() -> No
     ]
     messages = [
         msg(f"viewer{rng.randrange(3000)}", f"{rng.choice(texts)} {i}", kind="like" if i % 25 == 0 else "comment")
-        for i in range(10_000)
+        for i in range(5_000)
     ]
     worst_pending = 0
     start = time.perf_counter()
     cpu_start = time.process_time()
     for i, m in enumerate(messages):
-        now = i * 0.006  # 10,000 in one minute
+        now = i * 0.006  # 5,000 in 30 seconds (the flood)
         t.offer(m, now, products=CATALOG, on_screen=CAT_BED)
         worst_pending = max(worst_pending, t.pending())
         if i % 500 == 0:
@@ -368,7 +368,7 @@ def test_flood_of_10000_messages_keeps_the_queue_bounded_and_offer_cheap() -> No
     print(
         json.dumps(
             {
-                "what": "ChatTriage.offer, 10,000 mixed messages in one simulated minute, queue_max 50",
+                "what": "ChatTriage.offer, 5,000 mixed messages in 30 simulated seconds, queue_max 50",
                 "us_per_offer_wall": round(wall_us, 1),
                 "us_per_offer_cpu": round(cpu_us, 1),
                 "cores": os.cpu_count(),
@@ -377,7 +377,7 @@ def test_flood_of_10000_messages_keeps_the_queue_bounded_and_offer_cheap() -> No
         )
     )
     assert worst_pending <= queue_max
-    assert stats["offered"] == 10_000 and stats["reason"]["queue-full"] > 0
+    assert stats["offered"] == 5_000 and stats["reason"]["queue-full"] > 0
     assert len(t.history) == 200
     assert cpu_us < 1000.0  # typically 100-250 us on a shared 2-core VM
 

