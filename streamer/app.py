@@ -39,7 +39,7 @@ from streamer.clock import Clock, MonotonicClock
 from streamer.config import Persona, ProductSheet, StreamConfig
 from streamer.control import OperatorControl
 from streamer.dashboard.approvals import ApprovalDesk
-from streamer.dashboard.auth import TOKEN_ENV, DashboardAuth
+from streamer.dashboard.auth import LOGIN_CODE_TTL_S, TOKEN_ENV, DashboardAuth
 from streamer.dashboard.auth import dashboard_token as auth_token_from_env
 from streamer.dashboard.server import DashboardServer
 from streamer.director import ShowDirector
@@ -357,6 +357,7 @@ class Channel:
             port=self.config.preview.port,
             auth=self.auth,
             whep=whep,
+            allowed_hosts=self.config.preview.allowed_hosts,
         )
         try:
             await server.start()
@@ -373,7 +374,9 @@ class Channel:
         if self._token_generated:
             # Printed once, on the console only (never logged): the operator's way in.
             print(
-                f"\n  Open {server.url}login?token={self._token}\n  (set {TOKEN_ENV} to choose the token yourself)\n",
+                f"\n  Open {server.url}login?code={self.auth.login_code()}\n"
+                f"  (the link signs in once, within {LOGIN_CODE_TTL_S / 60:.0f} minutes; later, sign in with the token"
+                f" {self._token}, or set {TOKEN_ENV} to choose it yourself)\n",
                 flush=True,
             )
 

@@ -351,6 +351,8 @@ def _run(args: argparse.Namespace) -> int:
             if w % 2 or h % 2:
                 raise _UsageError(f"--size {args.size!r}: width and height must be even (H.264 4:2:0)")
             config.video = config.video.model_validate({**config.video.model_dump(), "width": w, "height": h})
+        if args.fps is not None and args.fps <= 0:
+            raise _UsageError("--fps must be a positive number of frames per second")
         if args.fps:
             config.video = config.video.model_validate({**config.video.model_dump(), "fps": args.fps})
         if args.preview_port is not None:
@@ -366,6 +368,9 @@ def _run(args: argparse.Namespace) -> int:
             raise _UsageError("no --persona given and no personas/host.yaml here")
         if products is None:
             raise _UsageError("no --products given and no products/ directory here")
+        if "://" not in products and not Path(products).exists():
+            # A URL may be down for a while (the catalog retries); a local path that is not there is a typo.
+            raise _UsageError(f"products {products!r}: no such file or folder (working folder: {Path.cwd()})")
         persona, warnings = load_persona(persona_path)
         _print_problems(warnings)
         # A voice that cannot load would put a silent show on air: a configuration error (backend: silence is
@@ -384,6 +389,10 @@ def _run(args: argparse.Namespace) -> int:
 
         platforms = load_platforms(config.platform_rules)  # the shipped ones and the operator's own
         targets = [parse_target(o, platforms=platforms) for o in outs]
+        for folder in sorted({str(Path(t.url).parent) for t in targets if t.kind == "file"} | {config.recordings_dir}):
+            problem = _unwritable(Path(folder))
+            if problem:
+                raise _UsageError(problem)
         # A platform that cannot take this show (too big, a rule it forbids) is refused here, with the rule's source.
         refusals = platform_problems(targets, persona, config.video, platforms)
         if refusals:
@@ -400,20 +409,25 @@ def _run(args: argparse.Namespace) -> int:
         print(f"error: {_first_line(exc)}", file=sys.stderr)
         return EXIT_CONFIG
 
+    from streamer.dashboard.auth import TokenError
     from streamer.process import bootstrap_process
 
     bootstrap_process()  # GIL hand-over, malloc arenas, model threads: for the CPUs this process may use
-    show = Channel(
-        ChannelSpec(
-            config=config,
-            persona=persona,
-            products=products,
-            outputs=targets,
-            duration_s=args.duration,
-            dashboard=args.preview,
-            persona_path=persona_path,
+    try:
+        show = Channel(
+            ChannelSpec(
+                config=config,
+                persona=persona,
+                products=products,
+                outputs=targets,
+                duration_s=args.duration,
+                dashboard=args.preview,
+                persona_path=persona_path,
+            )
         )
-    )
+    except TokenError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
 
     async def go() -> int:
         loop = asyncio.get_running_loop()
@@ -434,6 +448,17 @@ def _run(args: argparse.Namespace) -> int:
 
 class _UsageError(Exception):
     pass
+
+
+def _unwritable(folder: Path) -> str | None:
+    """Why recordings (or the audit log) cannot be written in ``folder``, or None. Creates it when missing."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return f"cannot create the folder {str(folder)!r} for recordings: {exc.strerror or exc}"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"cannot write in the folder {str(folder)!r} for recordings: permission denied"
+    return None
 
 
 def _exit_now(code: int) -> NoReturn:

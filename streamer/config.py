@@ -986,6 +986,9 @@ class PreviewSettings(_Strict):
     enabled: bool = True
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
+    allowed_hosts: list[str] = Field(default_factory=list)
+    """Names the dashboard answers besides loopback names, address literals and this machine's own names (e.g. the
+    name of a reverse proxy in front of it). Any other ``Host`` is refused (DNS rebinding)."""
 
 
 class ShowSettings(_Strict):

@@ -257,9 +257,12 @@ def test_a_generated_dashboard_token_is_printed_once_and_never_logged(tmp_path: 
         env={**env, "PYTHONUNBUFFERED": "1"},
     )
     assert r.returncode == 0, r.stderr[-2000:]
-    links = re.findall(r"login\?token=([A-Za-z0-9_-]+)", r.stdout)
+    links = re.findall(r"login\?code=([A-Za-z0-9_-]+)", r.stdout)  # a one-time code, not the token
     assert len(links) == 1 and len(links[0]) >= 24
     assert links[0] not in r.stderr
+    tokens = re.findall(r"sign in with the token ([A-Za-z0-9_-]+)", r.stdout)
+    assert len(tokens) == 1 and len(tokens[0]) >= 24 and tokens[0] != links[0]
+    assert tokens[0] not in r.stderr  # printed once on the console, never logged
 
 
 def test_dashboard_address_forms():

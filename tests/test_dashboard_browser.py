@@ -83,6 +83,8 @@ def test_operator_dashboard_in_a_real_browser(tmp_path: Path):
                 viewport={"width": 1600, "height": 1000},
             )
             page = browser.new_page()
+            refused: list[str] = []  # the page must run whole under its Content-Security-Policy
+            page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
 
             # Signed out: the page is the login form and the API answers 401.
             response = page.goto(base)
@@ -96,7 +98,7 @@ def test_operator_dashboard_in_a_real_browser(tmp_path: Path):
             page.click("button[type=submit]")
 
             # The preview plays, with sound, less than a second behind the published stream.
-            page.wait_for_function("document.getElementById('v').currentTime > 1.0", timeout=25_000)
+            page.wait_for_function("() => document.getElementById('v').currentTime > 1.0", timeout=25_000)
             t1 = video_time(page)
             page.click("#unmute")
             latencies = []
@@ -135,7 +137,7 @@ def test_operator_dashboard_in_a_real_browser(tmp_path: Path):
             page.locator("#said li.operator", has_text=TAKEOVER).wait_for(timeout=25_000)
 
             # Persona editing: an invalid edit is refused inline (line and field) and the stream keeps running.
-            page.wait_for_function("document.getElementById('editor').value.includes('notice_s')", timeout=10_000)
+            page.wait_for_function("() => document.getElementById('editor').value.includes('notice_s')", timeout=10_000)
             original = page.input_value("#editor")
             bad = original.replace("notice_s: 4.0", "notice_s: 99")
             bad_line = next(i for i, s in enumerate(bad.splitlines(), 1) if "notice_s: 99" in s)
@@ -171,6 +173,7 @@ def test_operator_dashboard_in_a_real_browser(tmp_path: Path):
             with urllib.request.urlopen(request, timeout=5) as r:
                 metrics = r.read().decode()
             assert "livehost_operator_lines_total 1" in metrics
+            assert not refused, refused[:3]
             browser.close()
     finally:
         show.terminate()

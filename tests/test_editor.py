@@ -80,3 +80,39 @@ def test_a_product_edit_is_checked_against_the_other_files(files: ConfigFiles):
     bad_price = text.replace("price: 39.90", "price: free")
     result = files.check("product:cat-bed.yaml", bad_price, others=others)
     assert [(p.line, p.field) for p in result.problems if p.is_error] == [(3, "price")]
+
+
+@pytest.mark.parametrize(
+    ("image", "why"),
+    [
+        ("/etc/passwd", "outside the products folder"),
+        ("../../host.yaml", "outside the products folder"),
+        ("http://127.0.0.1:8080/x.png", "this machine or a private network"),
+        ("http://localhost/x.png", "this machine or a private network"),
+        ("http://10.0.0.7/x.png", "this machine or a private network"),
+        ("http://169.254.169.254/latest/meta-data", "this machine or a private network"),
+        ("http://[::1]/x.png", "this machine or a private network"),
+        ("http://printer.local/x.png", "this machine or a private network"),
+    ],
+)
+def test_a_dashboard_edit_may_not_point_a_picture_outside_the_folder_or_at_private_addresses(
+    files: ConfigFiles, image: str, why: str
+) -> None:
+    text = files.read("product:cat-bed.yaml")
+    assert "image: " in text
+    edited = "\n".join(f"image: {image}" if line.startswith("image: ") else line for line in text.splitlines())
+    result = files.check("product:cat-bed.yaml", edited)
+    errors = [p for p in result.problems if p.is_error]
+    assert len(errors) == 1 and errors[0].field == "image" and why in errors[0].message, errors
+    assert errors[0].line == next(i for i, line in enumerate(edited.splitlines(), 1) if line.startswith("image: "))
+    assert not result.ok
+
+
+@pytest.mark.parametrize(
+    "image", ["images/cat-bed.png", "https://cdn.shop.example/cat-bed.jpg", "package:skimage/data/coffee.png"]
+)
+def test_pictures_in_the_folder_public_urls_and_package_data_are_fine(files: ConfigFiles, image: str) -> None:
+    text = files.read("product:cat-bed.yaml")
+    edited = "\n".join(f"image: {image}" if line.startswith("image: ") else line for line in text.splitlines())
+    result = files.check("product:cat-bed.yaml", edited)
+    assert not [p for p in result.problems if p.is_error and p.field == "image"]

@@ -646,8 +646,10 @@ def preview(args: argparse.Namespace) -> dict[str, object]:
                 args=CHROMIUM_ARGS,
             )
             page = browser.new_page()
-            page.goto(f"http://127.0.0.1:{port}/login?token={token}")
-            page.wait_for_function("document.getElementById('v').currentTime > 1.0", timeout=30_000)
+            page.goto(f"http://127.0.0.1:{port}/login")  # the token goes in the form: never in a URL
+            page.fill("input[name=token]", token)
+            page.click("button[type=submit]")
+            page.wait_for_function("() => document.getElementById('v').currentTime > 1.0", timeout=30_000)
             page.click("#unmute")
             time.sleep(args.warmup_s)
             quality0 = page.evaluate("document.getElementById('v').getVideoPlaybackQuality().totalVideoFrames")

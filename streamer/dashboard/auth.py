@@ -3,6 +3,11 @@ the browser. ``/healthz`` alone is open (it says "ok" and nothing else).
 
 The token comes from ``LIVEHOST_DASHBOARD_TOKEN`` or is generated at start and printed once to the console (never
 logged). Comparisons are constant-time. Sessions are random, bounded in number and in age.
+
+The link printed at start carries a **one-time login code**, not the token: it signs in once, within
+``LOGIN_CODE_TTL_S``, and is then spent (a link left in a browser's history or a chat log opens nothing). The token
+itself is accepted by the sign-in form (POST) and as a bearer header, never in a URL. Failed sign-ins are rate
+limited (:class:`~streamer.dashboard.hardening.LoginLimiter`).
 """
 
 from __future__ import annotations
@@ -17,11 +22,34 @@ from typing import Any
 
 from aiohttp import web
 
+from streamer.dashboard.hardening import LoginLimiter
+
 TOKEN_ENV = "LIVEHOST_DASHBOARD_TOKEN"
+
+#: The shortest operator token accepted (characters).
+MIN_TOKEN_CHARS = 12
+
+#: How long a printed one-time login link stays usable (seconds).
+LOGIN_CODE_TTL_S = 15 * 60.0
+
+
+class TokenError(ValueError):
+    """The operator's dashboard token is unusable: a setting to fix (the CLI prints it on one line, exit 2)."""
+
+
 COOKIE = "livehost_session"
 OPEN_PATHS = frozenset({"/healthz", "/login", "/favicon.ico"})
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def check_token(token: str) -> None:
+    """Raises :class:`TokenError` for a token too short to be a secret."""
+    if len(token) < MIN_TOKEN_CHARS:
+        raise TokenError(
+            f"{TOKEN_ENV} is {len(token)} characters long: use at least {MIN_TOKEN_CHARS} "
+            "(or leave it unset and a random one is made at start)"
+        )
 
 
 def dashboard_token(env: dict[str, str] | None = None) -> tuple[str, bool]:
@@ -33,13 +61,40 @@ def dashboard_token(env: dict[str, str] | None = None) -> tuple[str, bool]:
 
 
 class DashboardAuth:
-    def __init__(self, token: str, *, max_sessions: int = 100, session_ttl_s: float = 7 * 24 * 3600) -> None:
-        if len(token) < 12:
-            raise ValueError(f"{TOKEN_ENV} must be at least 12 characters")
+    def __init__(
+        self,
+        token: str,
+        *,
+        max_sessions: int = 100,
+        session_ttl_s: float = 7 * 24 * 3600,
+        limiter: LoginLimiter | None = None,
+    ) -> None:
+        check_token(token)
         self._token = token.encode()
         self._sessions: collections.OrderedDict[str, float] = collections.OrderedDict()
         self._max = max_sessions
         self._ttl = session_ttl_s
+        self._codes: dict[str, float] = {}
+        """One-time login codes -> when each expires (monotonic)."""
+        self.limiter = limiter or LoginLimiter()
+
+    def login_code(self, ttl_s: float = LOGIN_CODE_TTL_S) -> str:
+        """A fresh code for ``/login?code=...``: it signs in once, within ``ttl_s`` seconds."""
+        now = time.monotonic()
+        self._codes = {c: t for c, t in self._codes.items() if t > now}
+        while len(self._codes) >= 16:  # a handful at most: the oldest goes
+            self._codes.pop(min(self._codes, key=self._codes.__getitem__))
+        code = secrets.token_urlsafe(24)
+        self._codes[code] = now + ttl_s
+        return code
+
+    def _spend_code(self, candidate: str) -> bool:
+        now = time.monotonic()
+        for code, expires in list(self._codes.items()):
+            if hmac.compare_digest(code.encode(), candidate.encode()):
+                del self._codes[code]  # spent, whatever the outcome
+                return expires > now
+        return False
 
     def token_ok(self, candidate: str | None) -> bool:
         return bool(candidate) and hmac.compare_digest(candidate.encode(), self._token)  # type: ignore[union-attr]
@@ -82,13 +137,28 @@ class DashboardAuth:
         return check
 
     async def login(self, request: web.Request) -> web.StreamResponse:
-        """``GET /login?token=...`` (the link printed at start) or ``POST /login`` (the form): sets the cookie."""
+        """``GET /login?code=...`` (the one-time link printed at start) or ``POST /login`` (the form, with the
+        token): sets the session cookie. A token in a URL is refused: URLs end up in histories and logs."""
+        client = request.remote or "?"
+        wait = self.limiter.retry_after_s(client)
+        if wait > 0:
+            self.limiter.refused += 1
+            return web.Response(
+                status=429,
+                text="too many failed sign-ins: wait a minute",
+                headers={"Retry-After": str(max(1, round(wait)))},
+            )
         if request.method == "POST":
             form = await request.post()
-            candidate = str(form.get("token", ""))
-        else:
-            candidate = request.query.get("token", "")
-        if not self.token_ok(candidate):
+            ok = self.token_ok(str(form.get("token", "")))
+        elif "code" in request.query:
+            ok = self._spend_code(request.query["code"])
+        elif not request.query:
+            return web.Response(status=200, text=LOGIN_PAGE, content_type="text/html")
+        else:  # ?token=...: never taken from a URL
+            ok = False
+        if not ok:
+            self.limiter.failed(client)
             return web.Response(status=401, text=LOGIN_PAGE, content_type="text/html")
         response = web.Response(status=303, headers={"Location": "/"})
         response.set_cookie(

@@ -8,11 +8,13 @@ temporary file beside it, then rename), so a crash mid-save never leaves half a 
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from streamer.config import Persona
 from streamer.loading import (
@@ -26,7 +28,9 @@ from streamer.loading import (
     product_files,
     read_persona,
     read_product_text,
+    redact_url,
 )
+from streamer.products.images import ImageLoadError, resolve_image_ref
 
 FileKind = Literal["persona", "product"]
 #: An edit larger than this is refused before parsing (a persona or product sheet is a few kB).
@@ -129,6 +133,13 @@ class ConfigFiles:
         if others:
             _, dups = merge_products([*others, result.products])
             problems += [p for p in dups if p.file == display]
+        folder = Path(self.products_source) if Path(self.products_source).is_dir() else f.path.parent
+        for loaded in result.products:
+            reason = image_ref_problem(loaded.sheet.image, base=f.path.parent, folder=folder)
+            if reason is not None:
+                problems.append(
+                    ConfigProblem(display, loaded.lines.get("image", loaded.line), "image", reason[0], reason[1])
+                )
         problems.sort(key=ConfigProblem.sort_key)
         return CheckResult(f, problems, products=list(result.products))
 
@@ -137,6 +148,48 @@ class ConfigFiles:
         if not checked.ok:
             raise ValueError("an edit with errors is never saved")
         _atomic_write(checked.file.path, text)
+
+
+def image_ref_problem(ref: str | None, *, base: Path, folder: Path) -> tuple[str, str] | None:
+    """(message, hint) when a product picture named from the dashboard points where an edit must not reach, else
+    None. A stolen dashboard session must not make the show read files outside the products folder or fetch from
+    this machine's own or its private network's addresses (the fetch would run on the show's machine). Sheets
+    edited on disk by the operator are not limited: this is the dashboard's rule.
+
+    Names are judged as written (``localhost``, an address literal); a public name is not looked up here (a DNS
+    lookup could stall the show's loop)."""
+    if not ref or not ref.strip():
+        return None
+    try:
+        kind, target = resolve_image_ref(ref, base)
+    except ImageLoadError as exc:
+        return exc.reason, exc.hint
+    if kind == "file":
+        try:
+            inside = Path(target).resolve().is_relative_to(folder.resolve())
+        except (OSError, RuntimeError):
+            inside = False
+        if not inside:
+            return (
+                f"the picture {ref!r} is outside the products folder",
+                "from the dashboard, name a picture inside the products folder or a public https:// URL",
+            )
+        return None
+    if kind == "url":
+        host = (urlsplit(str(target)).hostname or "").lower().rstrip(".")
+        if not host:
+            return f"the picture URL {redact_url(ref)!r} has no host", "write a full https:// URL"
+        local_name = host == "localhost" or host.endswith((".localhost", ".local", ".internal"))
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            address = None
+        if local_name or (address is not None and not address.is_global):
+            return (
+                f"the picture URL {redact_url(ref)!r} points at this machine or a private network",
+                "from the dashboard, use a public https:// URL (or a picture in the products folder)",
+            )
+    return None
 
 
 def _atomic_write(path: Path, text: str) -> None:

@@ -11,7 +11,9 @@ Routes (all behind :class:`~streamer.dashboard.auth.DashboardAuth` except ``/hea
   ``/api/audit?since=1h&format=csv|jsonl`` downloads the audit log (see :mod:`streamer.audit`).
 
 A POST must carry a JSON body with ``Content-Type: application/json``: with the SameSite=Strict session cookie,
-that keeps other sites from driving the controls. Errors are ``{"ok": false, "error": ...}`` with a 4xx status.
+the Origin check and the Host check (:mod:`streamer.dashboard.hardening`), that keeps other sites from driving the
+controls; every response carries a Content-Security-Policy that frames nothing and runs only the page's script.
+Errors are ``{"ok": false, "error": ...}`` with a 4xx status.
 Nothing here ever sends a stream key or an API key: the page gets targets already redacted.
 """
 
@@ -28,8 +30,9 @@ from typing import Any, Protocol
 from aiohttp import WSMsgType, web
 
 from streamer.chat.events import ChatEventLog
-from streamer.dashboard.auth import DashboardAuth
+from streamer.dashboard.auth import LOGIN_PAGE, DashboardAuth
 from streamer.dashboard.editor import CheckResult, UnknownFile
+from streamer.dashboard.hardening import HostPolicy, content_security_policy, request_guard, security_headers
 from streamer.publish.preview import PreviewHub
 from streamer.publish.whep import WhepHub
 
@@ -130,12 +133,14 @@ class DashboardServer:
         port: int,
         auth: DashboardAuth,
         whep: WhepHub | None = None,
+        allowed_hosts: tuple[str, ...] | list[str] = (),
     ) -> None:
         self.hub = hub
         self.whep = whep
         """The WebRTC preview (``POST /whep``); the page falls back to ``hub`` (MSE) without it."""
         self.control = control
         self._auth = auth
+        self._hosts = HostPolicy(host, allowed_hosts)
         self.host = host
         self.port = port
         self._runner: web.AppRunner | None = None
@@ -144,7 +149,13 @@ class DashboardServer:
         """Set by :meth:`aclose`: long-lived responses (event stream, live preview) end at once."""
 
     def app(self) -> web.Application:
-        app = web.Application(middlewares=[self._auth.middleware(), _control_errors], client_max_size=1 << 20)
+        middlewares = [
+            security_headers(content_security_policy(_page(), LOGIN_PAGE)),
+            request_guard(self._hosts),
+            self._auth.middleware(),
+            _control_errors,
+        ]
+        app = web.Application(middlewares=middlewares, client_max_size=1 << 20)
         r = app.router
         r.add_get("/login", self._auth.login)
         r.add_post("/login", self._auth.login)
