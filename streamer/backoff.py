@@ -31,11 +31,24 @@ class Backoff:
     def reset(self) -> None:
         self.attempt = 0
 
+    def forgive(self, steps: int) -> None:
+        """Step back ``steps`` doublings (a connection that stayed up a while, though not long enough to reset).
+        Counted from the step where the delay reached its cap, so days of failures do not outweigh a good hour."""
+        if steps <= 0:
+            return
+        capped = 0
+        while capped < _MAX_DOUBLINGS and self.base_s * (2**capped) < self.max_s:
+            capped += 1
+        self.attempt = max(0, min(self.attempt, capped + 1) - steps)
+
 
 class ReconnectPolicy:
     """The one reconnect policy of every connection the show keeps up (chat sources, outputs): a :class:`Backoff`
     between attempts, started again from its first step once a connection has stayed up ``stable_after_s``,
-    measured with ``now`` (the show's injected clock, so tests run it in virtual time)."""
+    measured with ``now`` (the show's injected clock, so tests run it in virtual time). A connection that stayed up
+    less than that steps the backoff back one doubling per quarter of ``stable_after_s`` it lasted: a server that
+    drops every connection after a few seconds is retried at once, not after the capped delay, while one that
+    fails at once still backs off."""
 
     def __init__(
         self,
@@ -71,6 +84,9 @@ class ReconnectPolicy:
         than that step (a refusal that retrying soon will not fix)."""
         if self.stable():
             self.backoff.reset()
+        elif self._up_since is not None and self.stable_after_s > 0:
+            lasted = self._now() - self._up_since
+            self.backoff.forgive(int(lasted / (self.stable_after_s / 4)))
         self._up_since = None
         self.backoff.at_least(at_least)
         return self.backoff.next_delay()

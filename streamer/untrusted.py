@@ -19,9 +19,10 @@ The policy, in order:
    ``U+2066``-``U+2069``, LRM/RLM/ALM), zero-width space and non-joiner, word joiner and the other
    ``U+2060``-``U+206F`` format characters, soft hyphen, byte-order mark, interlinear annotation marks, invisible
    fillers (Hangul fillers, braille blank, Mongolian free variation selectors), variation selectors outside emoji,
-   tag characters, private-use characters, and the invisible format controls of Egyptian hieroglyphs, shorthand and
-   musical symbols. They can hide or reorder text ("\\u202eevil" shows reversed) and split words a filter should
-   see ("pri\\u200bce"). Removed, not spaced: they are invisible, so the text reads as it looked.
+   tag characters, private-use characters, lone surrogates (a JSON ``\\ud800`` escape: not text, and no encoder
+   takes it), and the invisible format controls of Egyptian hieroglyphs, shorthand and musical symbols. They can
+   hide or reorder text ("\\u202eevil" shows reversed) and split words a filter should see ("pri\\u200bce").
+   Removed, not spaced: they are invisible, so the text reads as it looked.
 5. **Emoji survive whole**: a zero-width joiner stays only between emoji (``👨\\u200d👩\\u200d👧``), a variation
    selector only after an emoji or a keycap base (``❤\\ufe0f``, ``1\\ufe0f\\u20e3``); elsewhere both are removed.
 6. **Normalised**: NFC by default (canonical: nothing visibly changes, ``e\\u0301`` becomes ``é``). NFKC with
@@ -58,7 +59,7 @@ _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 # presentation selectors) are handled apart: emoji need them.
 _INVISIBLE = re.compile(
     "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b\u200c\u200e\u200f\u202a-\u202e"
-    "\u2060-\u206f\u2800\u3164\ufe00-\ufe0d\ufeff\uffa0\ufff0-\ufffb\ue000-\uf8ff"
+    "\u2060-\u206f\u2800\u3164\ufe00-\ufe0d\ufeff\uffa0\ufff0-\ufffb\ue000-\uf8ff\ud800-\udfff"
     "\U000e0000-\U000e0fff\U000f0000-\U0010ffff\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a]"
 )
 _LONE_JOINER = re.compile(f"(?<![{EMOJI_RANGES}\ufe0f])\u200d|\u200d(?![{EMOJI_RANGES}])")

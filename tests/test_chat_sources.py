@@ -36,7 +36,7 @@ from streamer.chat.sources import (
     create_source,
 )
 from streamer.chat.twitch import SlidingWindowLimiter, TwitchSource, parse_irc_line, sanitize_post
-from streamer.chat.websocket_source import WebSocketSource
+from streamer.chat.websocket_source import HARD_FRAME_CAP_BYTES, WebSocketSource
 from streamer.chat.youtube import QuotaBudget, YouTubeSource, seconds_until_pacific_midnight
 from streamer.clock import FakeClock, MonotonicClock
 from streamer.config import (
@@ -309,13 +309,15 @@ def test_websocket_reconnects_after_the_server_closes_and_drops_replayed_duplica
 
 
 @pytest.mark.integration
-def test_an_oversized_frame_closes_the_connection_and_the_source_reconnects():
+def test_an_oversized_frame_is_dropped_alone_and_one_past_the_hard_cap_ends_the_connection():
     big = json.dumps({"id": "big", "user": "x", "text": "y" * 5000})
     ok = json.dumps({"id": "ok", "user": "x", "text": "fits"})
+    huge = json.dumps({"id": "huge", "user": "x", "text": "z" * (HARD_FRAME_CAP_BYTES + 10)})
+    after = json.dumps({"id": "after", "user": "x", "text": "back"})
     got: list[ChatMessage] = []
 
     async def main() -> None:
-        async with ScriptedWebSocketServer([[big], [ok]]) as server:
+        async with ScriptedWebSocketServer([[big, ok, huge], [after]]) as server:
             src = WebSocketSource(
                 WebSocketChatSource(url=server.url),
                 clock=MonotonicClock(),
@@ -324,12 +326,82 @@ def test_an_oversized_frame_closes_the_connection_and_the_source_reconnects():
                 max_message_bytes=1024,
             )
             task = asyncio.create_task(src.run(got.append))
-            await wait_until(lambda: len(got) == 1)
+            await wait_until(lambda: len(got) == 2)
             await stop(task)
-            assert src.failures == 1 and src.last_error is not None and "1009" in src.last_error
+            assert src.skipped == 1  # the 5 kB frame, alone
+            assert src.failures == 1 and src.last_error is not None and "1009" in src.last_error  # the 1 MB one
 
     run(main)
-    assert got[0].text == "fits"
+    assert [m.text for m in got] == ["fits", "back"]
+
+
+#: Frames that broke the source before: each closed the connection (1011) and a feed replaying it kept it dead.
+POISON: list[str | bytes] = [
+    "[" * 60_000,  # RecursionError in json.loads
+    '{"user": "eve", "text": "hi \\ud800 there"}',  # a lone surrogate and no id: the id hash could not encode it
+    '{"user": {"name": "x"}, "text": "not a name"}',
+    b"\xff\xfe\x00garbage",
+    '{"id": 1e999, "user": "inf", "text": "an id that is infinite"}',
+    '[{"id": "n1", "user": "a", "text": "nested ok"}, ' + "[" * 50 + "]" * 50 + ', {"user": []}, 7]',
+    "null",
+    '"just a string"',
+]
+
+
+@pytest.mark.integration
+def test_poison_frames_are_dropped_one_by_one_and_the_connection_stays():
+    good = [json.dumps({"id": f"g{i}", "user": "ann", "text": f"question {i}?"}) for i in range(3)]
+    session = [good[0], *POISON, good[1], *POISON, good[2]]
+    got: list[ChatMessage] = []
+
+    async def main() -> None:
+        async with ScriptedWebSocketServer([session, session]) as server:
+            src = WebSocketSource(
+                WebSocketChatSource(url=server.url), clock=MonotonicClock(), env={}, backoff=fast_backoff()
+            )
+            task = asyncio.create_task(src.run(got.append))
+            await wait_until(lambda: any(m.message_id == "g2" for m in got), what="the last good message")
+            await asyncio.sleep(0.2)
+            await stop(task)
+            assert server.connections == 1 and src.connects == 1 and src.failures == 0
+            assert src.poisoned >= 2  # the deep nestings, as themselves
+            print(json.dumps({"what": "poison frames in one connection", "frames": len(session), **src.stats()}))
+
+    run(main)
+    texts = [m.text for m in got]
+    assert [t for t in texts if t.startswith("question")] == ["question 0?", "question 1?", "question 2?"]
+    # The surrogate message is kept, its bad character replaced; its content id is the same both times (deduped).
+    eve = [m for m in got if m.user == "eve"]
+    assert len(eve) == 1 and eve[0].text == "hi ? there" and eve[0].message_id.startswith("h-")
+    assert "nested ok" in texts
+
+
+def test_a_short_lived_connection_steps_the_backoff_back():
+    from streamer.backoff import ReconnectPolicy
+
+    clock = FakeClock()
+    policy = ReconnectPolicy(
+        now=clock.now, stable_after_s=10.0, backoff=Backoff(base_s=1.0, max_s=30.0, rng=random.Random(0))
+    )
+    for _ in range(40):  # a long outage: the delay is at its cap
+        policy.attempting()
+        policy.next_delay()
+    assert policy.next_delay() >= 15.0
+    policy.attempting()
+    policy.connected()
+    clock.advance(5.0)  # up 5 s of the 10 s stable time: two doublings forgiven, from the cap (not from 41 steps)
+    assert policy.next_delay() <= 16.0
+    # A server that drops every connection after 5 s is retried quickly, every time.
+    waits = []
+    for _ in range(20):
+        policy.attempting()
+        policy.connected()
+        clock.advance(5.0)
+        waits.append(policy.next_delay())
+    assert max(waits[4:]) <= 1.0  # down from the cap in four connections
+    # One that fails at once still backs off.
+    fast = [policy.next_delay() for _ in range(6)]
+    assert fast[-1] >= 15.0
 
 
 @pytest.mark.integration

@@ -51,7 +51,7 @@ def test_backoff_stays_at_its_cap_after_days_of_failures():
     assert b.attempt == 5000  # never lowers
 
 
-def test_one_reconnect_policy_forgets_failures_only_after_a_stable_connection_on_the_given_clock():
+def test_one_reconnect_policy_forgets_failures_after_a_stable_connection_and_some_after_a_short_one():
     from streamer.backoff import ReconnectPolicy
 
     now = [0.0]
@@ -59,8 +59,11 @@ def test_one_reconnect_policy_forgets_failures_only_after_a_stable_connection_on
     delays = [policy.next_delay() for _ in range(4)]  # down at start: 0.5, 1, 2, 4 s ceilings
     assert policy.attempt == 4 and delays[3] > delays[0]
     policy.connected()
-    now[0] = 5.0  # up for 5 s, then lost: not stable, the backoff goes on growing
-    assert policy.next_delay() >= 4.0 and policy.attempt == 5
+    now[0] = 5.0  # up for 5 s, then lost: not stable; one doubling forgiven per 2.5 s up (4 -> 2, then +1)
+    assert 1.0 <= policy.next_delay() <= 2.0 and policy.attempt == 3
+    policy.attempting()
+    policy.connected()  # lost at once: no forgiveness, the backoff grows again
+    assert 2.0 <= policy.next_delay() <= 4.0 and policy.attempt == 4
     policy.attempting()
     policy.connected()
     now[0] = 20.0  # up for 15 s: stable, so the next wait is short again

@@ -177,3 +177,12 @@ def test_shop_html_follows_the_policy_without_folding_chinese_punctuation() -> N
     html = "<p>Sturdy pri\u200bce \u202eteg</p><p>大家好，欢迎！</p><ul><li>Enamel\x07 steel</li></ul>"
     assert html_to_text(html) == "Sturdy price teg. 大家好，欢迎！ Enamel steel."
     assert html_to_text(f"<p>{FAMILY} family&nbsp;pack</p>") == f"{FAMILY} family pack"
+
+
+def test_lone_surrogates_are_removed_so_every_encoder_takes_the_text() -> None:
+    for raw in ("hi \ud800 there", "\udfff", "a\ud83db", "ok 😀 \udc00"):
+        out = clean_untrusted(raw)
+        out.encode("utf-8")  # would raise on a surrogate
+        assert not any(0xD800 <= ord(c) <= 0xDFFF for c in out), repr(out)
+    assert clean_untrusted("hi \ud800 there") == "hi there"
+    assert clean_untrusted("ok 😀 \udc00") == "ok 😀"

@@ -28,7 +28,7 @@ import os
 import re
 from collections.abc import Callable, Hashable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from streamer.backoff import Backoff, ReconnectPolicy
 from streamer.clock import Clock
@@ -36,6 +36,8 @@ from streamer.config import SimulatorChatSource, TwitchChatSource, WebSocketChat
 from streamer.frames import ChatMessage
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 Emit = Callable[[ChatMessage], None]
 """Receives each new message. Called from the source's task; it should only enqueue (never block)."""
@@ -158,6 +160,9 @@ class ChatSource(abc.ABC):
         self.duplicates = 0
         self.skipped = 0
         self.emit_errors = 0
+        self.poisoned = 0
+        """Frames or items that broke the parser (deep nesting, bad characters...): dropped, connection kept."""
+        self._poison_logged_s: float | None = None
         self.reconnect_requests = 0
         self.last_error: str | None = None
 
@@ -235,6 +240,7 @@ class ChatSource(abc.ABC):
             "duplicates": self.duplicates,
             "skipped": self.skipped,
             "emit_errors": self.emit_errors,
+            "poisoned": self.poisoned,
             "reconnect_requests": self.reconnect_requests,
             "last_error": self.last_error,
             "can_post": self.can_post,
@@ -249,6 +255,26 @@ class ChatSource(abc.ABC):
         Raise (any exception) when the connection fails or ends; :class:`ReconnectRequested` or
         :class:`SourcePaused` for the two cases that are not failures.
         """
+
+    def _read(self, parse: Callable[..., T], *args: Any) -> T | None:
+        """``parse(*args)``, or None when it raises: one bad frame or item is dropped and counted, never the
+        connection (a 60 KB frame of ``[`` is a RecursionError in any JSON parser). Logged at most once a minute."""
+        try:
+            return parse(*args)
+        except (ReconnectRequested, SourcePaused):
+            raise
+        except Exception as exc:
+            self.poisoned += 1
+            now = self.clock.now()
+            if self._poison_logged_s is None or now - self._poison_logged_s >= 60.0:
+                self._poison_logged_s = now
+                log.warning(
+                    "chat %s: dropped a message that could not be read (%s; %d so far); the connection stays",
+                    self.name,
+                    type(exc).__name__,
+                    self.poisoned,
+                )
+            return None
 
     def _mark_live(self) -> None:
         self.connects += 1

@@ -370,7 +370,7 @@ class TwitchSource(ChatSource):
                             ) from None
                     text = frame.decode("utf-8", "replace") if isinstance(frame, bytes) else frame
                     for line in text.split("\n"):
-                        m = parse_irc_line(line)
+                        m = self._read(parse_irc_line, line)
                         if m is None:
                             continue
                         if m.command == "001" and not logged_in:
@@ -393,7 +393,7 @@ class TwitchSource(ChatSource):
         elif m.command in ("PRIVMSG", "USERNOTICE"):
             if m.command == "PRIVMSG" and m.nick.lower() == self.nick:
                 return
-            msg = self.message_from_irc(m)
+            msg = self._read(self.message_from_irc, m)
             if msg is None:
                 self.skipped += 1
             else:

@@ -40,6 +40,9 @@ from streamer.frames import CHAT_KINDS, ChatKind, ChatMessage
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024
+
+#: Frames up to this size are read and (past the message limit) dropped alone; a bigger one ends the connection.
+HARD_FRAME_CAP_BYTES = 1024 * 1024
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
@@ -64,11 +67,12 @@ def get_path(obj: Any, path: str | None) -> Any:
 
 
 def _scalar_text(value: Any) -> str | None:
-    """Strings and numbers as text; anything else (objects, lists, null, booleans) as None."""
+    """Strings and numbers as text; anything else (objects, lists, null, booleans) as None. A lone surrogate (a JSON
+    ``\\ud800`` escape, which no encoder takes: not in the log, the audit database or the voice) becomes "?"."""
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, str):
-        return value
+        return value if value.isascii() else value.encode("utf-8", "replace").decode("utf-8")
     if isinstance(value, int | float):
         return str(value)
     return None
@@ -97,7 +101,8 @@ def parse_timestamp(value: Any) -> float | None:
 def stable_id(obj: Any) -> str:
     """A content hash for messages that come without an id: the same JSON always gives the same id."""
     canonical = json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
-    return "h-" + hashlib.sha256(canonical.encode()).hexdigest()[:24]
+    # surrogatepass: a lone surrogate (a JSON "\\ud800" escape) is hashed as it came, not an error.
+    return "h-" + hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()[:24]
 
 
 def open_feed(
@@ -243,7 +248,7 @@ class WebSocketSource(ChatSource):
         items = data if isinstance(data, list) else [data]
         out = []
         for item in items:
-            msg = self._mapper.map(item)
+            msg = self._read(self._mapper.map, item)
             if msg is None:
                 self.skipped += 1
             else:
@@ -255,7 +260,9 @@ class WebSocketSource(ChatSource):
             open_feed(
                 self._url,
                 headers=self._headers,
-                max_size=self._max_message_bytes,
+                # A frame over the message limit is dropped after it is read; only one over this hard cap (memory)
+                # ends the connection.
+                max_size=max(HARD_FRAME_CAP_BYTES, self._max_message_bytes),
                 open_timeout_s=self._open_timeout_s,
                 ping_interval_s=self._ping_interval_s,
                 ping_timeout_s=self._ping_timeout_s,
@@ -267,7 +274,10 @@ class WebSocketSource(ChatSource):
             if self.settings.subscribe:
                 await ws.send(self.settings.subscribe)
             async for frame in ws:
-                messages = self.parse_frame(frame)
+                if len(frame) > self._max_message_bytes:  # read whole (bounded below), dropped: the connection stays
+                    self.skipped += 1
+                    continue
+                messages = self._read(self.parse_frame, frame)
                 if messages is None:
                     self.skipped += 1
                     continue

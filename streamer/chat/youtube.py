@@ -293,7 +293,7 @@ class YouTubeSource(ChatSource):
                 if self.state is not SourceState.LIVE:
                     self._mark_live()
                 for item in data.get("items") or []:
-                    msg = self.message_from_item(item)
+                    msg = self._read(self.message_from_item, item)
                     if msg is None:
                         self.skipped += 1
                         continue
