@@ -646,11 +646,16 @@ class Channel:
         previews = (self.preview_hub, self.whep_hub)
         return [o for o in self.outputs if all(o is not p for p in previews)]
 
-    def _on_output_connected(self, output: Output, reconnect: bool) -> None:
-        # Runs in the output's thread, after open_outputs asked the output's own encoder for a keyframe: a fresh
-        # viewer of this target must see the AI notice again.
-        if self.scene is not None and reconnect:
-            self.scene.show_notice()
+    def _on_output_connected(self, output: Output, reconnect: bool) -> float | None:
+        """Runs in the output's thread, after open_outputs asked the output's own encoder for a keyframe: a fresh
+        viewer of this target must see the AI notice from its first picture. On a reconnect (or a first connect
+        after the opening notice is over) the notice is shown again and the output starts on the keyframe that
+        opens it: returns that keyframe's lower bound (None: the opening notice is still on, start at once)."""
+        if self.scene is None:
+            return None
+        if reconnect or not self.scene.notice_showing():
+            return self.scene.show_notice()
+        return None
 
     # ---- persona ---------------------------------------------------------------------------------------
 

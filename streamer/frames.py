@@ -143,10 +143,13 @@ class AudioFrame:
 
 @dataclass(slots=True)
 class VideoFrame:
-    """One composed picture as planar I420 (``height * 3 // 2`` rows of ``width`` bytes); ``pts`` counts frames."""
+    """One composed picture as planar I420 (``height * 3 // 2`` rows of ``width`` bytes); ``pts`` counts frames.
+    ``keyframe``: every encoder makes this very frame an IDR (the first frame of the AI notice: a viewer who joins
+    on it sees the notice from its first picture)."""
 
     pts: int
     i420: np.ndarray
+    keyframe: bool = False
 
 
 # ---- chat ----------------------------------------------------------------------------------------------------

@@ -39,6 +39,9 @@ class Scene:
         self._notice_request_s: float | None = persona.disclosure.notice_s
         self._notice_until = 0.0
         self._notice_on = False
+        self._rendered_s = float("-inf")
+        """Media time of the last frame whose requests were applied (under the lock)."""
+        self._keyframe_wanted = False
         self.shown_product: ProductSheet | None = None
         """The product on the card right now (facts as drawn)."""
         self.avatar_s_ewma = 0.0
@@ -104,10 +107,24 @@ class Scene:
         with self._lock:
             self._wanted_product = product_id
 
-    def show_notice(self, seconds: float | None = None) -> None:
-        """Show the full-width AI notice for at least ``seconds`` (default: the persona's notice_s)."""
+    def show_notice(self, seconds: float | None = None) -> float:
+        """Show the full-width AI notice for at least ``seconds`` (default: the persona's notice_s). Any thread.
+
+        Returns a media time: every frame after it shows the notice (for the notice's length), and the first of them
+        is made a keyframe (:meth:`take_keyframe`), so an output that starts on it opens on the notice."""
         with self._lock:
             self._notice_request_s = max(2.0, seconds or self.persona.disclosure.notice_s)
+            return self._rendered_s
+
+    def notice_showing(self) -> bool:
+        """Whether the last frame rendered showed the AI notice (or one is about to be shown). Any thread."""
+        with self._lock:
+            return self._notice_request_s is not None or self._rendered_s < self._notice_until
+
+    def take_keyframe(self) -> bool:
+        """True once after a frame that started a notice was rendered: the media loop makes that frame an IDR."""
+        wanted, self._keyframe_wanted = self._keyframe_wanted, False
+        return wanted
 
     # ---- media thread ------------------------------------------------------------------------------------
 
@@ -142,11 +159,14 @@ class Scene:
                 self._notice_on = False  # redraw the notice with the new text
         with self._lock:
             notice_s, self._notice_request_s = self._notice_request_s, None
+            self._rendered_s = t_s
             wanted = self._wanted_product
             card = self._cards.get(wanted) if wanted else None
             version = self._cards_version
-        if notice_s is not None:
-            self._notice_until = max(self._notice_until, t_s + notice_s)
+            if notice_s is not None:
+                if t_s >= self._notice_until:  # a notice starts here (not one already on screen, extended)
+                    self._keyframe_wanted = True
+                self._notice_until = max(self._notice_until, t_s + notice_s)
         notice_on = t_s < self._notice_until
         if notice_on != self._notice_on:
             self.compositor.set_notice(self.persona.notice_text if notice_on else None)

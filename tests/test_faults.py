@@ -5,16 +5,24 @@ answer), and closes on time."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
+import av
+import numpy as np
 import pytest
 
+from streamer.app import Channel, ChannelSpec
+from streamer.config import Persona, StreamConfig
 from streamer.publish.sinks import MuxSink, SinkState, parse_target
 
+from .conftest import REPO, free_port
 from .test_publish import make_encoder, synthetic
 
 
@@ -78,3 +86,112 @@ def test_a_server_that_accepts_and_never_answers_is_given_up_on_and_retried_with
     )
     assert failures >= 2 and sink.state is SinkState.STOPPED and sink.last_error
     assert worst_offer_s < 0.01 and closed and close_s < 1.5
+
+
+# ---- a real show: its RTMP server killed mid-show and started again -------------------------------------------------
+
+
+def _gray_frames(path: Path) -> list[tuple[float, np.ndarray]]:
+    """(time in seconds, luma plane) of every picture in a recording."""
+    out = []
+    with av.open(str(path)) as f:
+        stream = f.streams.video[0]
+        for frame in f.decode(stream):
+            assert frame.pts is not None
+            out.append((float(frame.pts * stream.time_base), frame.to_ndarray(format="gray")))
+    return out
+
+
+@pytest.mark.integration
+def test_rtmp_server_killed_and_restarted_mid_show(tmp_path: Path) -> None:
+    """The server crashes (SIGKILL) 5 s into a show and is back 2 s later on the same address. Publishing resumes
+    within 2 s of the server's return; the new broadcast's first picture is a keyframe at timestamp 0 that shows
+    the AI notice; the local recording beside it has every frame, without a gap."""
+    from .conftest import _start_nginx, _stop
+
+    port = free_port()
+    proc, _ = _start_nginx(tmp_path / "n1", port)
+    config = StreamConfig.model_validate(
+        {"video": {"width": 426, "height": 240}, "preview": {"enabled": False}, "recordings_dir": str(tmp_path)}
+    )
+    persona = Persona.model_validate({"name": "Host", "voice": {"backend": "silence"}, "disclosure": {"notice_s": 2.0}})
+    local = tmp_path / "local.flv"
+    channel = Channel(
+        ChannelSpec(
+            name="fault",
+            config=config,
+            persona=persona,
+            products=str(REPO / "products"),
+            outputs=[parse_target(f"rtmp://127.0.0.1:{port}/live/show"), parse_target(str(local))],
+        )
+    )
+    figures: dict[str, float] = {}
+
+    async def main() -> None:
+        nonlocal proc
+        run = asyncio.create_task(channel.run())
+        try:
+            await _until(lambda: channel.media is not None and channel.media.frames >= 5 * 30, 30)
+            rtmp = next(o for o in channel.target_outputs if isinstance(o, MuxSink) and o.target.is_network)
+            assert rtmp.live
+            proc.kill()  # a crash, not a clean stop
+            proc.wait(5)
+            await _until(lambda: not rtmp.live, 10)
+            await asyncio.sleep(2.0)
+            proc, _server = await asyncio.to_thread(_start_nginx, tmp_path / "n2", port)
+            back = time.monotonic()
+            await _until(lambda: rtmp.live and rtmp.connects == 2, 10)
+            figures["resumed_after_s"] = time.monotonic() - back
+            frames_at_back = channel.media.frames if channel.media else 0
+            await _until(lambda: channel.media is not None and channel.media.frames >= frames_at_back + 4 * 30, 20)
+            assert channel.media is not None
+            figures["late_frames"] = channel.media.pacer.late_frames
+            figures["skipped_frames"] = channel.media.pacer.skipped_frames
+        finally:
+            channel.request_stop()
+            await asyncio.wait_for(run, 20)
+
+    try:
+        asyncio.run(main())
+    finally:
+        _stop(proc)
+    notice = channel.scene.compositor.layout.notice if channel.scene is not None else None
+    assert notice is not None
+
+    def band(img: np.ndarray) -> np.ndarray:
+        return img[notice.y : notice.y + notice.h, notice.x : notice.x + notice.w].astype(np.float32)
+
+    mine = _gray_frames(local)
+    times = [t for t, _ in mine]
+    gaps = np.diff(times)
+    assert len(mine) == channel.media.frames if channel.media else False  # every frame, none lost
+    assert float(gaps.max()) < 1.5 / 30, float(gaps.max())  # no pts gap
+    theirs = _gray_frames(tmp_path / "n2" / "rec" / "show.flv")
+    with av.open(str(tmp_path / "n2" / "rec" / "show.flv")) as f:
+        first = next(p for p in f.demux(video=0) if p.size)
+        first_key, first_ts = first.is_keyframe, float(first.pts * first.time_base)
+    on_at_start = band(mine[1][1])  # the opening notice
+    off_before = band(next(img for t, img in mine if 4.0 <= t))  # 4 s in: the 2 s notice is over
+    got = band(theirs[0][1])
+    d_on, d_off = float(np.abs(got - on_at_start).mean()), float(np.abs(got - off_before).mean())
+    figures.update(
+        first_is_keyframe=float(first_key),
+        first_timestamp_s=first_ts,
+        notice_band_diff_to_notice=round(d_on, 2),
+        notice_band_diff_to_no_notice=round(d_off, 2),
+        local_frames=len(mine),
+        local_max_gap_ms=round(float(gaps.max()) * 1000, 1),
+    )
+    print("\nRTMP server killed and restarted:", json.dumps(figures))
+    assert figures["resumed_after_s"] <= 2.0
+    assert figures["skipped_frames"] == 0  # the pictures never stopped
+    assert first_key and first_ts <= 0.05  # a clean new broadcast: a keyframe at 0
+    assert d_on * 4 < d_off, (d_on, d_off)  # its first picture shows the AI notice
+
+
+async def _until(predicate: Callable[[], bool], timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting")
+        await asyncio.sleep(0.05)

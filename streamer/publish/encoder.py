@@ -211,7 +211,7 @@ class AVEncoder:
         vf = av.VideoFrame.from_ndarray(video.i420, format="yuv420p")
         vf.pts = video.pts
         vf.time_base = self._vtb
-        if self._keyframe_wanted.is_set():
+        if video.keyframe or self._keyframe_wanted.is_set():
             self._keyframe_wanted.clear()
             vf.pict_type = av.video.frame.PictureType.I
             self.keyframes_forced += 1

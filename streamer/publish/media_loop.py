@@ -149,7 +149,10 @@ class MediaLoop:
         for seg in pulled.started:
             self.renderer.on_speech_started(seg)
         picture = self.renderer.render(n / self.fps, pulled.mouth)
-        video, audio = VideoFrame(pts=n, i420=picture), AudioFrame(pts=first_sample, pcm=pulled.pcm)
+        take_keyframe = getattr(self.renderer, "take_keyframe", None)
+        keyframe = bool(take_keyframe()) if take_keyframe is not None else False
+        video = VideoFrame(pts=n, i420=picture, keyframe=keyframe)
+        audio = AudioFrame(pts=first_sample, pcm=pulled.pcm)
         if self._encode_pool is None:
             encoded = self._encode(video, audio)
         else:

@@ -73,7 +73,10 @@ class Output(Protocol):
 
 
 #: Called (on the output's own thread) after each connect: ``reconnect`` is False the first time.
-OnConnected = Callable[[Output, bool], None]
+OnConnected = Callable[[Output, bool], "float | None"]
+"""Told each time an output (re)connects (and whether it is a reconnect). May return a media time: the output then
+starts on the first keyframe after it (the show returns where its AI notice starts again, see
+:meth:`streamer.scene.Scene.show_notice`)."""
 
 
 @dataclass
@@ -221,13 +224,14 @@ def open_outputs(
     return outputs
 
 
-def _keyframe_then(encoder: AVEncoder, on_connected: OnConnected | None) -> Callable[[Any, bool], None]:
+def _keyframe_then(encoder: AVEncoder, on_connected: OnConnected | None) -> Callable[[Any, bool], float | None]:
     """A target's connect callback: its encoder's next frame is a keyframe (the new connection starts on it),
-    then the show's own callback (which shows the AI notice again)."""
+    then the show's own callback (which shows the AI notice again, on a keyframe, and says from when)."""
 
-    def connected(output: Any, reconnect: bool) -> None:
+    def connected(output: Any, reconnect: bool) -> float | None:
         encoder.request_keyframe()
         if on_connected is not None:
-            on_connected(output, reconnect)
+            return on_connected(output, reconnect)
+        return None
 
     return connected

@@ -9,9 +9,11 @@ from __future__ import annotations
 import collections
 import dataclasses
 import enum
+import errno
 import logging
 import os
 import re
+import shutil
 import threading
 import time
 from collections.abc import Callable, Collection, Mapping
@@ -138,11 +140,31 @@ class SinkState(enum.Enum):
     CONNECTING = "connecting"
     LIVE = "live"
     BACKOFF = "backoff"
+    DISK_FULL = "disk full"
+    """A recording whose disk is full: it waits for free space (the live outputs go on), then starts a new part."""
     STOPPED = "stopped"
 
 
 _DRAIN = object()
 _ROTATE = object()
+
+#: A recording stopped by a full disk starts again (a new part file) once this much is free.
+MIN_FREE_BYTES = 64 * 1024 * 1024
+
+#: How often a recording on a full disk looks for free space (seconds).
+DISK_FULL_POLL_S = 5.0
+
+#: A network target whose server refused the connection (nothing listening: a restart, a crash) is tried again at
+#: least this often: the knock (TCP + RTMP C0/C1) costs nothing, and publishing must resume soon after the server.
+PROBE_RETRY_MAX_S = 1.0
+
+
+def _is_disk_full(exc: BaseException) -> bool:
+    return (isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)) or "No space left" in str(exc)
+
+
+class _ProbeRefused(ConnectionError):
+    """The knock before FFmpeg was refused or unanswered: cheap to retry soon."""
 
 
 class MuxSink:
@@ -167,7 +189,7 @@ class MuxSink:
         *,
         video_template: av.stream.Stream,
         audio_template: av.stream.Stream,
-        on_connected: Callable[[MuxSink, bool], None] | None = None,
+        on_connected: Callable[[MuxSink, bool], float | None] | None = None,
         max_queue_s: float = 4.0,
         max_backoff_s: float = 30.0,
         stable_after_s: float = 10.0,
@@ -195,6 +217,13 @@ class MuxSink:
         self._stop = threading.Event()
         self._draining = False
         self._resync = True  # wait for a keyframe before writing
+        self._start_after_s: float | None = None
+        """This session starts on the first keyframe after this media time (the show's AI notice); None: any."""
+        self.part = 0
+        """A recording's file part: 0 writes the target's path; after a failure each new session writes
+        ``NAME-partN.EXT`` beside it, so what was recorded is never overwritten."""
+        self.paths: list[str] = []
+        """Every file this recording wrote (its parts, in order)."""
         self._thread: threading.Thread | None = None
         self.state = SinkState.CONNECTING
         self.connects = 0
@@ -298,6 +327,15 @@ class MuxSink:
                 self.failures += 1
                 self.last_error = _scrub(str(exc), self.target)
                 log.warning("output %s failed: %s", self.target.display, self.last_error)
+                if self.target.kind == "file" and _is_disk_full(exc):
+                    self._wait_for_disk_space()
+                    continue
+                if isinstance(exc, _ProbeRefused) and not self._stop.is_set() and not self._draining:
+                    self.state = SinkState.BACKOFF
+                    self._reconnect.next_delay()  # counted, but the wait is short: a knock costs nothing
+                    if self._stop.wait(min(PROBE_RETRY_MAX_S, self._reconnect.backoff.max_s)):
+                        break
+                    continue
                 finished = False
             if finished or self._stop.is_set() or self._draining:  # closing: no reconnect
                 break
@@ -311,17 +349,53 @@ class MuxSink:
                 self._reconnect.backoff.at_least(4)
         self.state = SinkState.STOPPED
 
+    def _wait_for_disk_space(self) -> None:
+        """The recording's disk is full: say so, and wait (without spinning) until there is room for a new part."""
+        self.state = SinkState.DISK_FULL
+        folder = Path(self.target.url).parent
+        log.error(
+            "output %s: the disk is full; the recording stops here (the live outputs go on) and starts a new part"
+            " once %d MB are free",
+            self.target.display,
+            MIN_FREE_BYTES // 2**20,
+        )
+        with self._cond:
+            self._queue.clear()  # nothing to write to; a new part starts on a fresh keyframe
+        while not self._stop.is_set() and not self._draining:
+            try:
+                if shutil.disk_usage(folder).free >= MIN_FREE_BYTES:
+                    log.info("output %s: disk space is back; starting a new part", self.target.display)
+                    return
+            except OSError:
+                pass
+            self._stop.wait(DISK_FULL_POLL_S)
+
+    def _file_path(self) -> str:
+        """This session's file: the target's path, then (after a failure) a new part beside it."""
+        if self.connects == 0 and self.failures == 0:
+            return self.target.url
+        if self.part == 0 and not self.paths:
+            return self.target.url  # the first file never opened: nothing to keep
+        self.part += 1
+        path = Path(self.target.url)
+        return str(path.with_name(f"{path.stem}-part{self.part + 1}{path.suffix}"))
+
     def _session(self) -> bool | object:
         """One connection. Returns True when drained to the end (clean finish), :data:`_ROTATE` when the broadcast
         reached its planned length (the next one starts with the keyframe that ended it)."""
+        path = self.target.url
         if self.target.kind == "file":
-            Path(self.target.url).parent.mkdir(parents=True, exist_ok=True)
+            path = self._file_path()
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
         options = {}
         if self.target.kind == "rtmp":
             # FFmpeg connects (TCP, TLS, RTMP handshake) holding the GIL and with no deadline: a server that is
             # unreachable or accepts and never answers would freeze the whole process, pictures included. Python
             # knocks first, with a deadline and without the GIL; only a server that answers is handed to FFmpeg.
-            probe_rtmp(self.target.url, self.connect_timeout_s)
+            try:
+                probe_rtmp(self.target.url, self.connect_timeout_s)
+            except OSError as exc:
+                raise _ProbeRefused(str(exc) or type(exc).__name__) from None
         if self.target.container_format == "mp4":
             # Fragmented MP4: a recording stays playable even if the process is killed. use_metadata_tags: the
             # muxer keeps our own keys (the AIGC label), not only the iTunes ones.
@@ -332,7 +406,8 @@ class MuxSink:
                 # No seek back at the end to patch duration/filesize: the file is written once, in order, so its
                 # SHA-256 is ready when it closes (see streamer.publish.aigc).
                 options["flvflags"] = "no_duration_filesize"
-            recording = HashingFile(self.target.url)
+            recording = HashingFile(path)
+            self.paths.append(path)
         try:
             container = av.open(
                 recording if recording is not None else self.target.url,
@@ -362,8 +437,13 @@ class MuxSink:
             log.info("output %s: live", self.target.display)
             with self._cond:
                 self._resync = True
+            self._start_after_s = None
             if self._on_connected is not None:
-                self._on_connected(self, self.connects > 1)
+                gate = self._on_connected(self, self.connects > 1)
+                self._start_after_s = gate if isinstance(gate, int | float) else None
+            # A network session's timestamps start at 0 on its first keyframe (a platform sees a clean new
+            # broadcast); a recording keeps the show's media time.
+            offset_s: float | None = None if self.target.is_network else 0.0
             while True:
                 item = self._next_item()
                 if item is None:
@@ -374,7 +454,12 @@ class MuxSink:
                 if self._resync:
                     if not (item.kind == "video" and item.keyframe):
                         continue
+                    if self._start_after_s is not None and item.time_s <= self._start_after_s:
+                        continue  # a keyframe from before the AI notice: the platform's first picture shows it
                     self._resync = False
+                    self._start_after_s = None
+                    if offset_s is None:
+                        offset_s = item.time_s
                 elif (
                     self.rotate_after_s is not None
                     and item.kind == "video"
@@ -383,8 +468,14 @@ class MuxSink:
                 ):
                     with self._cond:
                         self._queue.appendleft(item)  # the next broadcast starts on this keyframe
+                        self._resync = True
                     return _ROTATE
                 stream = vs if item.kind == "video" else aus
+                if offset_s:
+                    shift = round(offset_s / item.time_base)
+                    if item.pts - shift < 0 or item.dts - shift < 0:
+                        continue  # audio from just before the session's first picture
+                    item = dataclasses.replace(item, pts=item.pts - shift, dts=item.dts - shift)
                 self.busy_since = time.monotonic()
                 container.mux(item.to_av(stream))
                 self.busy_since = None
@@ -425,6 +516,7 @@ class MuxSink:
             "bytes_written": self.bytes_written,
             "last_error": self.last_error,
             "stalled_s": round(time.monotonic() - self.busy_since, 1) if self.busy_since else 0.0,
+            **({"parts": len(self.paths)} if self.target.kind == "file" else {}),
         }
 
 

@@ -74,6 +74,8 @@ class PacketFeed:
         self.base_s: float | None = None
         """Media time of the first keyframe sent: both tracks' timestamps count from it."""
         self._need_keyframe = True
+        self.start_after_s: float | None = None
+        """The feed starts on the first keyframe after this media time (the show's AI notice), None: the first."""
         self.sent = 0
         self.dropped = 0
         self.last_video: tuple[float, float] | None = None
@@ -89,7 +91,7 @@ class PacketFeed:
         for p in packets:
             if p.kind == "video":
                 if self._need_keyframe:
-                    if not p.keyframe:
+                    if not p.keyframe or (self.start_after_s is not None and p.time_s <= self.start_after_s):
                         self.dropped += 1
                         continue
                     self._need_keyframe = False

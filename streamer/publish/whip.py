@@ -71,7 +71,7 @@ class WhipOutput:
         self,
         target: Target,
         *,
-        on_connected: Callable[[WhipOutput, bool], None] | None = None,
+        on_connected: Callable[[WhipOutput, bool], float | None] | None = None,
         max_backoff_s: float = 30.0,
         max_queue_s: float = 1.0,
         now: Callable[[], float] = time.monotonic,
@@ -173,7 +173,8 @@ class WhipOutput:
                 log.info("%s: live (session %d)", self.name, self.sessions)
                 self.request_keyframe()
                 if self._on_connected is not None:
-                    self._on_connected(self, reconnect)
+                    # The show's AI notice starts again on a keyframe after this time: the session starts there.
+                    session.feed.start_after_s = self._on_connected(self, reconnect)
                 reconnect = True
                 await session.wait_closed(stop)
                 if not stop.is_set():
