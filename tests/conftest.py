@@ -47,7 +47,7 @@ class RtmpServer:
         return self.record_dir / f"{stream}.flv"
 
 
-def _nginx_config(prefix: Path, port: int) -> str:
+def _nginx_config(prefix: Path, port: int, extra: str = "") -> str:
     module = next((m for m in RTMP_MODULE_PATHS if Path(m).exists()), None)
     if module is None:
         raise RuntimeError("libnginx-mod-rtmp is not installed (run `make install` as root, or apt-get install it)")
@@ -67,20 +67,22 @@ rtmp {{
             record all;
             record_path {prefix}/rec;
             record_unique off;
+            {extra}
         }}
     }}
 }}
 """
 
 
-def _start_nginx(prefix: Path, port: int) -> tuple[subprocess.Popen[bytes], RtmpServer]:
+def _start_nginx(prefix: Path, port: int, extra: str = "") -> tuple[subprocess.Popen[bytes], RtmpServer]:
+    """nginx-rtmp on 127.0.0.1:``port`` recording every stream; ``extra``: more directives for its application."""
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     if not Path(nginx).exists():
         raise RuntimeError("nginx is not installed (run `make install` as root, or apt-get install nginx-light)")
     (prefix / "rec").mkdir(parents=True)
     (prefix / "logs").mkdir()
     conf = prefix / "nginx.conf"
-    conf.write_text(_nginx_config(prefix, port))
+    conf.write_text(_nginx_config(prefix, port, extra))
     proc = subprocess.Popen(
         [nginx, "-p", str(prefix), "-c", str(conf), "-e", str(prefix / "error.log")],
         stdout=subprocess.DEVNULL,

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -23,7 +26,7 @@ from streamer.config import Persona, StreamConfig
 from streamer.publish.sinks import MuxSink, SinkState, parse_target
 
 from .conftest import REPO, free_port
-from .test_publish import make_encoder, synthetic
+from .test_publish import make_encoder, synthetic, video_packets
 
 
 @contextmanager
@@ -195,3 +198,107 @@ async def _until(predicate: Callable[[], bool], timeout_s: float) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("timed out waiting")
         await asyncio.sleep(0.05)
+
+
+# ---- a server that takes the stream, then stops reading -----------------------------------------------------------
+
+
+class FreezingProxy:
+    """``tests/freezing_proxy.py`` in its own process (FFmpeg holds the GIL through the RTMP handshake, so a proxy in
+    this process could not forward it): a TCP proxy to ``upstream_port`` whose open connections stop reading on
+    SIGUSR1 (a server that stopped reading); later connections are forwarded normally."""
+
+    def __init__(self, upstream_port: int) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, str(Path(__file__).with_name("freezing_proxy.py")), str(upstream_port)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        self.port = int(self.proc.stdout.readline())
+        self.connections = 0
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            if line.startswith("connection"):
+                self.connections += 1
+
+    def freeze(self) -> None:
+        self.proc.send_signal(signal.SIGUSR1)
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(5)
+        self._reader.join(2)
+
+
+@pytest.mark.integration
+def test_a_server_that_stops_reading_is_dropped_within_5_s_and_reconnected_the_recording_untouched(
+    tmp_path: Path,
+) -> None:
+    from .conftest import _start_nginx, _stop
+
+    port = free_port()
+    # As a platform does, the server drops a publisher that has sent nothing for a while (the frozen one, 8 s: after
+    # the sink gave up on it at 5 s), so the stream key is free again for the new connection.
+    proc, server = _start_nginx(tmp_path / "n", port, extra="drop_idle_publisher 8s;")
+    proxy = FreezingProxy(port)
+    enc = make_encoder()
+    rtmp = MuxSink(
+        parse_target(f"rtmp://127.0.0.1:{proxy.port}/live/hole"),
+        video_template=enc.video_stream,
+        audio_template=enc.audio_stream,
+        max_backoff_s=1.0,
+    )
+    rec = MuxSink(
+        parse_target(str(tmp_path / "rec.flv")), video_template=enc.video_stream, audio_template=enc.audio_stream
+    )
+    for s in (rtmp, rec):
+        s.want_keyframe = enc.request_keyframe
+        s.start()
+    figures: dict[str, float] = {}
+    worst_offer_s = 0.0
+    frozen_at: float | None = None
+    n = 0
+    t0 = time.monotonic()
+    try:
+        while time.monotonic() - t0 < 40:
+            v_a = enc.encode(*synthetic(enc, n))
+            began = time.perf_counter()
+            rtmp.offer(v_a)
+            rec.offer(v_a)
+            worst_offer_s = max(worst_offer_s, time.perf_counter() - began)
+            n += 1
+            if frozen_at is None and rtmp.live and n >= 90:
+                proxy.freeze()
+                frozen_at = time.monotonic()
+            if frozen_at is not None and "dropped_after_s" not in figures and rtmp.stalls:
+                figures["dropped_after_s"] = round(time.monotonic() - frozen_at, 2)
+            if "dropped_after_s" in figures and rtmp.live and rtmp.connects == 2:
+                figures["live_again_after_s"] = round(time.monotonic() - frozen_at, 2) if frozen_at else -1
+                break
+            time.sleep(max(0.0, t0 + n / 30 - time.monotonic()))
+        run_more = n + 60
+        while n < run_more:  # two more seconds through the new connection
+            v_a = enc.encode(*synthetic(enc, n))
+            rtmp.offer(v_a)
+            rec.offer(v_a)
+            n += 1
+            time.sleep(max(0.0, t0 + n / 30 - time.monotonic()))
+        assert rtmp.close(drain=True) and rec.close(drain=True)
+    finally:
+        proxy.close()
+        _stop(proc)
+    figures["worst_offer_ms"] = round(worst_offer_s * 1000, 2)
+    figures["recording_failures"] = rec.failures
+    print("\nserver that stops reading:", json.dumps(figures))
+    assert rtmp.stalls == 1 and rtmp.connects == 2
+    assert figures["dropped_after_s"] <= 6.0  # 5 s without an acknowledged byte, checked twice a second
+    assert worst_offer_s < 0.01  # the media thread never waited for it
+    assert rec.failures == 0  # the other target untouched: every frame recorded
+    with av.open(str(tmp_path / "rec.flv")) as f:
+        assert sum(1 for _ in f.decode(video=0)) == n
+    assert video_packets(server.recording("hole"))[0][1].startswith("K")  # the new session starts on a keyframe

@@ -14,6 +14,7 @@ import logging
 import os
 import re
 import shutil
+import sys
 import threading
 import time
 from collections.abc import Callable, Collection, Mapping
@@ -224,7 +225,12 @@ class MuxSink:
         ``NAME-partN.EXT`` beside it, so what was recorded is never overwritten."""
         self.paths: list[str] = []
         """Every file this recording wrote (its parts, in order)."""
+        self.stall_s = 5.0
+        """A network connection whose server acknowledges nothing more for this long, with data waiting, is broken
+        and reconnected (a server that stopped reading: see :mod:`streamer.publish.stall`)."""
+        self.stalls = 0
         self._thread: threading.Thread | None = None
+        self._watchdog: threading.Thread | None = None
         self.state = SinkState.CONNECTING
         self.connects = 0
         self.failures = 0
@@ -279,6 +285,32 @@ class MuxSink:
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name=f"sink:{self.target.display}", daemon=True)
         self._thread.start()
+        if self.target.is_network and sys.platform.startswith("linux"):
+            name = f"sink-watch:{self.target.display}"
+            self._watchdog = threading.Thread(target=self._watch, name=name, daemon=True)
+            self._watchdog.start()
+
+    def _watch(self) -> None:
+        """Breaks this target's connection when its server stops taking data (FFmpeg's write has no deadline)."""
+        from urllib.parse import urlsplit
+
+        from streamer.publish.stall import StallWatch, break_socket
+
+        parts = urlsplit(self.target.url)
+        secure = parts.scheme.lower() == "rtmps"
+        watch = StallWatch(parts.hostname or "", parts.port or (443 if secure else 1935), stall_s=self.stall_s)
+        while not self._stop.wait(min(0.5, self.stall_s / 4)):
+            watch.stall_s = self.stall_s
+            if self.state is not SinkState.LIVE:
+                continue
+            for fd in watch.check():
+                if break_socket(fd):
+                    self.stalls += 1
+                    log.warning(
+                        "output %s: the server took nothing for %.0f s; dropping the connection and reconnecting",
+                        self.target.display,
+                        self.stall_s,
+                    )
 
     def close(self, *, drain: bool, timeout_s: float = 5.0) -> bool:
         """Stop the writer. ``drain``: write what is queued and finish the container cleanly first (when it is
@@ -303,6 +335,9 @@ class MuxSink:
                 self._cond.notify()
             self._thread.join(1.0)
         alive = self._thread.is_alive()
+        if self._watchdog is not None and not alive:
+            self._stop.set()  # the writer is done: its watchdog too
+            self._watchdog.join(1.0)
         if alive:
             log.error("output %s: writer did not stop within %.1f s", self.target.display, timeout_s)
         return not alive
@@ -516,7 +551,7 @@ class MuxSink:
             "bytes_written": self.bytes_written,
             "last_error": self.last_error,
             "stalled_s": round(time.monotonic() - self.busy_since, 1) if self.busy_since else 0.0,
-            **({"parts": len(self.paths)} if self.target.kind == "file" else {}),
+            **({"parts": len(self.paths)} if self.target.kind == "file" else {"stalls": self.stalls}),
         }
 
 
