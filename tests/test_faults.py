@@ -302,3 +302,89 @@ def test_a_server_that_stops_reading_is_dropped_within_5_s_and_reconnected_the_r
     with av.open(str(tmp_path / "rec.flv")) as f:
         assert sum(1 for _ in f.decode(video=0)) == n
     assert video_packets(server.recording("hole"))[0][1].startswith("K")  # the new session starts on a keyframe
+
+
+# ---- the recording's disk fills up ----------------------------------------------------------------------------------
+
+
+@pytest.mark.integration
+def test_a_full_disk_stops_the_recording_with_a_clear_state_and_the_live_output_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The disk fills 1.5 s into the recording (every write then fails with ENOSPC) and has room again 3 s later.
+    The recording says "disk full", the RTMP output beside it never notices, and the recording goes on in a new
+    part once there is room; the part written before the disk filled is kept and playable."""
+    import errno
+    import types
+
+    from streamer.publish import sinks as sinks_module
+    from streamer.publish.aigc import HashingFile
+
+    from .conftest import _start_nginx, _stop
+
+    state = {"full": False}
+
+    class FillingDisk(HashingFile):
+        def write(self, data: bytes) -> int:
+            if state["full"]:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return super().write(data)
+
+    real_usage = sinks_module.shutil.disk_usage
+
+    def usage(path: object) -> object:
+        free = 0 if state["full"] else real_usage(path).free  # type: ignore[arg-type]
+        return types.SimpleNamespace(total=1 << 40, used=0, free=free)
+
+    monkeypatch.setattr(sinks_module, "HashingFile", FillingDisk)
+    monkeypatch.setattr(sinks_module, "shutil", types.SimpleNamespace(disk_usage=usage))
+    monkeypatch.setattr(sinks_module, "DISK_FULL_POLL_S", 0.2)
+    port = free_port()
+    proc, server = _start_nginx(tmp_path / "n", port)
+    enc = make_encoder()
+    rtmp = MuxSink(
+        parse_target(f"rtmp://127.0.0.1:{port}/live/on"),
+        video_template=enc.video_stream,
+        audio_template=enc.audio_stream,
+    )
+    rec = MuxSink(
+        parse_target(str(tmp_path / "rec.flv")), video_template=enc.video_stream, audio_template=enc.audio_stream
+    )
+    for s in (rtmp, rec):
+        s.want_keyframe = enc.request_keyframe
+        s.start()
+    states: set[str] = set()
+    t0 = time.monotonic()
+    n = 0
+    try:
+        while n < 30 * 9:
+            v_a = enc.encode(*synthetic(enc, n))
+            rtmp.offer(v_a)
+            rec.offer(v_a)
+            n += 1
+            if n == 45:
+                state["full"] = True
+            if n == 45 + 90:
+                state["full"] = False
+            states.add(rec.stats()["state"])  # type: ignore[arg-type]
+            time.sleep(max(0.0, t0 + n / 30 - time.monotonic()))
+        assert rtmp.close(drain=True) and rec.close(drain=True)
+    finally:
+        _stop(proc)
+    first, second = tmp_path / "rec.flv", tmp_path / "rec-part2.flv"
+    kept = [_gray_frames(p) for p in (first, second)]
+    figures = {
+        "recording_states": sorted(states),
+        "part1_frames": len(kept[0]),
+        "part2_frames": len(kept[1]),
+        "rtmp_failures": rtmp.failures,
+        "last_error": rec.last_error,
+    }
+    print("\nrecording disk full:", json.dumps(figures))
+    assert "disk full" in states and rec.stats()["parts"] == 2
+    assert rec.last_error is not None and "No space left" in rec.last_error
+    assert rtmp.failures == 0 and rtmp.connects == 1  # the live output never noticed
+    with av.open(str(server.recording("on"))) as f:
+        assert sum(1 for _ in f.decode(video=0)) >= n - 10  # every frame, less the ones before it connected
+    assert 30 <= len(kept[0]) <= 50  # what was written before the disk filled is still there
+    assert len(kept[1]) >= 30 * 3  # and the recording went on once there was room
