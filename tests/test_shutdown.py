@@ -30,10 +30,11 @@ STOP_WITHIN_S = 5.0
 class Launched:
     """``run_stream.py run`` in its own process, its stderr collected."""
 
-    def __init__(self, tmp_path: Path, *extra: str, ready: str = "show started") -> None:
+    def __init__(self, tmp_path: Path, *extra: str, ready: str = "show started", persona: Path | None = None) -> None:
         self._ready = ready
-        persona = tmp_path / "quiet.yaml"
-        persona.write_text(PERSONA)
+        if persona is None:
+            persona = tmp_path / "quiet.yaml"
+            persona.write_text(PERSONA)
         self.recording = tmp_path / "rec.flv"
         self.lines: list[str] = []
         self.live = threading.Event()
@@ -145,6 +146,32 @@ def test_sigterm_with_dashboard_clients_open_and_an_rtmp_target_down_exits_withi
     assert seen["events_closed"] and seen["ws_closed"] in ("CLOSE", "CLOSED", "CLOSING"), seen
     assert "show stopped after" in show.log
     assert _video_frames(show.recording) >= 30
+
+
+def test_sigterm_while_the_host_is_speaking_ends_the_sentence_or_cuts_it_and_exits_within_5_s(
+    tmp_path: Path, launched: list[Launched]
+):
+    """The real voice (Piper), SIGTERM just after a sentence goes on air: the sentence may finish if it ends within
+    the drain deadline, else it is cut; the process exits 0 within 5 s; the recording and the audit log are whole."""
+    show = Launched(tmp_path, "--no-dashboard", ready="says [", persona=REPO / "personas" / "host.yaml")
+    launched.append(show)
+    assert show.live.wait(90), show.log[-2000:]
+    time.sleep(0.3)  # well inside the sentence
+    took = show.stop(signal.SIGTERM)
+    frames = _video_frames(show.recording)
+    said = [line for line in show.lines if "says [" in line]
+    print(json.dumps({"sigterm_during_sentence_exit_s": round(took, 2), "frames": frames, "sentences": len(said)}))
+    assert show.proc.returncode == 0, show.log[-3000:]
+    assert took <= STOP_WITHIN_S, show.log[-3000:]
+    assert "show stopped after" in show.log and "Traceback" not in show.log
+    assert frames >= 30
+    audit = list((tmp_path / "recordings").glob("*.sqlite3")) + list(tmp_path.glob("**/audit.sqlite3"))
+    assert audit, list(tmp_path.rglob("*"))
+    import sqlite3
+
+    with sqlite3.connect(audit[0]) as db:
+        rows = db.execute("SELECT count(*) FROM utterances").fetchone()[0]
+    assert rows >= 1  # the sentence on air when the signal came is in the log
 
 
 async def _ends(read: object) -> bool:
