@@ -6,6 +6,7 @@ goes away is reconnected. Every ICE candidate stays on loopback (aioice leaves 1
 from __future__ import annotations
 
 import asyncio
+import json
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -219,3 +220,75 @@ def test_a_channel_publishes_over_whip_with_its_label_at_its_frame_rate_in_sync(
     with av.open(str(tmp_path / "o.flv")) as f:
         assert sum(1 for _ in f.decode(video=0)) == SECONDS * FPS
     print(f"WHIP: late frames in the show {result['late']}")
+
+
+@pytest.mark.integration
+def test_a_whip_endpoint_that_goes_away_mid_session_is_found_again_and_nothing_else_notices(
+    tmp_path: Path, loopback_ice: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """4 s into the show the endpoint drops its peer connection and refuses new sessions for 2 s (a restart). The
+    output starts a new session once it is back; the recording beside it and the media clock never notice."""
+    monkeypatch.setenv(TOKEN_ENV, TOKEN)
+    endpoint = WhipEndpoint()
+    seconds = 14
+    result: dict[str, Any] = {}
+
+    async def main() -> None:
+        runner = web.AppRunner(endpoint.app())
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        config = StreamConfig.model_validate(
+            {"video": {"width": 426, "height": 240, "fps": FPS}, "preview": {"enabled": False}, "show": {"seed": 7}}
+        )
+        channel = Channel(
+            ChannelSpec(
+                name="whipgone",
+                config=config,
+                persona=_persona(),
+                products=str(REPO / "products"),
+                outputs=[
+                    parse_target(f"whip+http://127.0.0.1:{port}/whip/live"),
+                    parse_target(str(tmp_path / "o.flv")),
+                ],
+                duration_s=seconds,
+            )
+        )
+        run = asyncio.create_task(channel.run())
+        try:
+            while not (channel.media is not None and channel.media.frames >= 4 * FPS and endpoint.sessions):
+                await asyncio.sleep(0.05)
+            endpoint.refuse_first = 10**6  # gone: every POST refused
+            for pc in list(endpoint.sessions.values()):
+                await pc.close()
+            gone_at = time.monotonic()
+            result["pictures_before"] = len(endpoint.received.video)
+            await asyncio.sleep(2.0)
+            endpoint.refuse_first = 0  # back
+            back_at = time.monotonic()
+            whip = next(o for o in channel.outputs if o.name.startswith("whip+"))
+            while whip.stats()["sessions"] < 2 and time.monotonic() - back_at < 8:
+                await asyncio.sleep(0.05)
+            result["gone_for_s"] = round(back_at - gone_at, 2)
+            result["new_session_after_back_s"] = round(time.monotonic() - back_at, 2)
+            result["code"] = await run
+            result["stats"] = whip.stats()
+            assert channel.media is not None
+            result["skipped_frames"] = channel.media.pacer.skipped_frames
+        finally:
+            if not run.done():
+                channel.request_stop()
+                await run
+            await endpoint.aclose()
+            await runner.cleanup()
+
+    asyncio.run(main())
+    result["pictures_after"] = len(endpoint.received.video) - result["pictures_before"]
+    print("\nWHIP endpoint gone:", json.dumps({k: v for k, v in result.items() if k != "stats"}))
+    assert result["code"] == 0 and result["stats"]["sessions"] == 2
+    assert result["new_session_after_back_s"] <= 5.0
+    assert result["pictures_after"] >= 3 * FPS  # the new session carries pictures
+    assert result["skipped_frames"] == 0
+    with av.open(str(tmp_path / "o.flv")) as f:
+        assert sum(1 for _ in f.decode(video=0)) == seconds * FPS
