@@ -325,6 +325,11 @@ def preload_model_libraries() -> bool:
     try:
         import torch  # noqa: F401
         import transformers  # noqa: F401
+
+        # transformers imports lazily: the model classes (and their modeling, masking and activation modules, seconds
+        # of imports holding the GIL) would otherwise load on the first from_pretrained, outside this window.
+        from transformers import AutoModel, AutoTokenizer  # noqa: F401
+        from transformers.models.bert import modeling_bert  # noqa: F401
     except Exception as exc:  # a broken install degrades to the lexical fallback later
         log.warning("torch / transformers could not be imported: %s", exc)
         return False

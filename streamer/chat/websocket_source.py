@@ -127,6 +127,8 @@ def open_feed(
         ping_timeout=ping_timeout_s,
         close_timeout=2.0,
         proxy=None if host in LOOPBACK_HOSTS else True,
+        # Compression costs the show's CPU on every frame; over loopback it saves nothing.
+        compression=None if host in LOOPBACK_HOSTS else "deflate",
     )
 
 
