@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from streamer.app import Channel, ChannelSpec
-from streamer.config import Persona, SimulatorChatSource, StreamConfig
+from streamer.config import Persona, SimulatorChatSource, StreamConfig, WebSocketChatSource
 from streamer.publish.sinks import parse_target
 
 from .conftest import REPO
@@ -28,7 +28,7 @@ def _import_model_libraries_first() -> None:
     assert preload_model_libraries()
 
 
-def run_show(tmp_path: Path, *, seconds: float, source: SimulatorChatSource) -> Channel:
+def run_show(tmp_path: Path, *, seconds: float, source: SimulatorChatSource | WebSocketChatSource) -> Channel:
     config = StreamConfig.model_validate(
         {"video": {"width": 640, "height": 360}, "preview": {"enabled": False}, "show": {"seed": 5}}
     )
@@ -130,8 +130,6 @@ def test_a_feed_flooding_5000_messages_in_30_s_with_garbage_keeps_the_show_and_i
     import subprocess
     import sys
 
-    from streamer.config import WebSocketChatSource
-
     _import_model_libraries_first()
     total, seconds = 5000, 30.0
     feed = subprocess.Popen(
@@ -142,20 +140,7 @@ def test_a_feed_flooding_5000_messages_in_30_s_with_garbage_keeps_the_show_and_i
     try:
         assert feed.stdout is not None
         port = int(feed.stdout.readline())
-        config = StreamConfig.model_validate(
-            {"video": {"width": 640, "height": 360}, "preview": {"enabled": False}, "show": {"seed": 5}}
-        )
-        config.chat.sources.append(WebSocketChatSource(url=f"ws://127.0.0.1:{port}/feed"))
-        show = Channel(
-            ChannelSpec(
-                config=config,
-                persona=Persona.model_validate(QUIET),
-                products=str(REPO / "products"),
-                outputs=[parse_target(str(tmp_path / "out.flv"))],
-                duration_s=seconds + 3,
-            )
-        )
-        assert asyncio.run(show.run()) == 0
+        show = run_show(tmp_path, seconds=seconds + 3, source=WebSocketChatSource(url=f"ws://127.0.0.1:{port}/feed"))
         sent = feed.stdout.readline().split()
     finally:
         feed.terminate()
