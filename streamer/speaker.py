@@ -842,21 +842,33 @@ class Speaker:
         synthesize = self.voice.synthesize
         if stream:
             synthesize = getattr(self.voice, "synthesize_streaming", synthesize)
-        try:
-            while True:
-                try:
-                    speech = await loop.run_in_executor(pool, functools.partial(synthesize, sentence, urgent=urgent))
-                    break
-                except VoicePreempted:
-                    # An answer took the engine half-way through this sentence: voice it again once the answer
-                    # is voiced (it is still wanted: patter waits for answers anyway).
-                    self.stats.preempted += 1
-                    while self._replying:
-                        await self._nap(0.05)
-        except VoiceError as exc:
-            self.stats.voice_errors += 1
-            log.warning("skipping a sentence the voice could not say: %s", exc)
-            return None
+        retried = False
+        while True:
+            try:
+                speech = await loop.run_in_executor(pool, functools.partial(synthesize, sentence, urgent=urgent))
+                break
+            except VoicePreempted:
+                # An answer took the engine half-way through this sentence: voice it again once the answer
+                # is voiced (it is still wanted: patter waits for answers anyway).
+                self.stats.preempted += 1
+                while self._replying:
+                    await self._nap(0.05)
+            except VoiceError as exc:
+                self.stats.voice_errors += 1
+                log.warning("skipping a sentence the voice could not say: %s", exc)
+                return None
+            except Exception as exc:  # a crash inside the engine (onnxruntime, a model's bug): the show goes on
+                self.stats.voice_errors += 1
+                log.error(
+                    "the voice failed with %s: %s; %s",
+                    type(exc).__name__,
+                    str(exc)[:200] or "-",
+                    "skipping the sentence" if retried else "trying the sentence once more",
+                    exc_info=self.stats.voice_errors == 1,  # the first one with its traceback, for the bug report
+                )
+                if retried:
+                    return None
+                retried = True  # a passing failure must not cost a viewer their answer
         if speech.samples == 0:
             return None
         self._segment_ids += 1

@@ -16,14 +16,17 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
 import pytest
 
 from streamer.app import Channel, ChannelSpec
+from streamer.bench.virtual_show import ScriptedVoice
 from streamer.config import Persona, StreamConfig
 from streamer.publish.sinks import MuxSink, SinkState, parse_target
+from streamer.voice.base import Speech
 
 from .conftest import REPO, free_port
 from .test_publish import make_encoder, synthetic, video_packets
@@ -388,3 +391,99 @@ def test_a_full_disk_stops_the_recording_with_a_clear_state_and_the_live_output_
         assert sum(1 for _ in f.decode(video=0)) >= n - 10  # every frame, less the ones before it connected
     assert 30 <= len(kept[0]) <= 50  # what was written before the disk filled is still there
     assert len(kept[1]) >= 30 * 3  # and the recording went on once there was room
+
+
+# ---- the LLM and the voice failing in a live show --------------------------------------------------------------------
+
+
+class FlakyVoice(ScriptedVoice):
+    """Raises (not a VoiceError: an engine crash) on every third sentence."""
+
+    def __init__(self) -> None:
+        super().__init__(chars_per_s=16.0)
+        self.calls = 0
+        self.raised = 0
+
+    def synthesize(self, text: str, *, urgent: bool = False) -> Speech:
+        self.calls += 1
+        if self.calls % 3 == 0:
+            self.raised += 1
+            raise RuntimeError("onnxruntime: simulated engine failure")
+        return super().synthesize(text, urgent=urgent)
+
+
+@pytest.mark.integration
+def test_llm_hanging_junk_cut_off_failing_and_closed_and_a_crashing_voice_in_a_live_show(tmp_path: Path) -> None:
+    """Every question is asked while the LLM endpoint hangs, sends junk, cuts off, fails or is gone, and the voice
+    crashes on every third call: each question still gets an answer (the offline brain's, from the sheet), the
+    show keeps every frame, and a crashed sentence is tried once more rather than lost."""
+    from streamer.bench.fake_llm import FakeLlm, cut_off, http_error, junk, not_sse, slow
+
+    questions = [
+        "how much is the cat bed?",
+        "does the coffee ship to Canada?",
+        "is the lamp dimmable?",
+        "what size is the poster?",
+        "how many pieces in the rocket kit?",
+        "is the cat bed washable?",
+    ]
+    script = tmp_path / "chat.yaml"
+    script.write_text(
+        "\n".join(f"- {{after_s: {8 + 4 * i}, user: viewer{i}, text: {q!r}}}" for i, q in enumerate(questions))
+    )
+    voice = FlakyVoice()
+    seconds = 4 * len(questions) + 14
+    # torch and transformers imported first, as the show's own process does during its opening sentences (the
+    # CLI's process set-up makes that window; this test runs the channel in pytest's process).
+    from streamer.brain.embed import preload_model_libraries
+
+    assert preload_model_libraries()
+    figures: dict[str, Any] = {}
+
+    async def main() -> Channel:
+        async with FakeLlm([slow(ttft_s=30.0), junk(), cut_off("The cat bed is"), http_error(500), not_sse()]) as fake:
+            config = StreamConfig.model_validate(
+                {
+                    "video": {"width": 426, "height": 240},
+                    "preview": {"enabled": False},
+                    "show": {"seed": 3},
+                    "brain": {
+                        "backend": "llm",
+                        "llm": {"base_url": fake.base_url, "model": "fake", "api_key_env": None},
+                    },
+                    "chat": {"sources": [{"kind": "simulator", "script": str(script)}]},
+                }
+            )
+            channel = Channel(
+                ChannelSpec(
+                    name="llmfault",
+                    config=config,
+                    persona=Persona.model_validate({"name": "Host"}),
+                    products=str(REPO / "products"),
+                    outputs=[parse_target(str(tmp_path / "o.flv"))],
+                    duration_s=seconds,
+                ),
+                voice=voice,
+            )
+            assert await channel.run() == 0
+            figures["llm_requests"] = len(fake.requests)
+            return channel
+
+    channel = asyncio.run(main())
+    replies = [e.data for e in channel.events.recent("reply")]
+    assert channel.media is not None
+    figures.update(
+        questions=len(questions),
+        answered=len(replies),
+        worst_reply_latency_s=round(max((r["latency_s"] for r in replies), default=-1), 2),
+        voice_raised=voice.raised,
+        voice_errors=channel.speaker.stats.voice_errors,
+        frames=channel.media.frames,
+        skipped_frames=channel.media.pacer.skipped_frames,
+    )
+    print("\nLLM and voice failing in a live show:", json.dumps(figures))
+    assert figures["answered"] == len(questions)  # every question answered, from the sheet
+    assert figures["worst_reply_latency_s"] < 4.0  # the LLM's 1.5 s deadline, then the sentence on air
+    # Each crash was counted; a crashed sentence was tried once more (FlakyVoice's next call works).
+    assert voice.raised >= 3 and channel.speaker.stats.voice_errors == voice.raised
+    assert channel.media.frames == seconds * 30 and channel.media.pacer.skipped_frames == 0
