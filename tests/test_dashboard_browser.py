@@ -173,6 +173,14 @@ def test_operator_dashboard_in_a_real_browser(tmp_path: Path):
             with urllib.request.urlopen(request, timeout=5) as r:
                 metrics = r.read().decode()
             assert "livehost_operator_lines_total 1" in metrics
+            # The audit export, from the page's own link (the session cookie is the browser's).
+            links = page.locator("a.audit")
+            assert links.count() == 3
+            href = links.first.get_attribute("href")
+            assert href is not None and "format=csv" in href
+            export = page.request.get(base.rstrip("/") + href)
+            assert export.status == 200 and "attachment" in export.headers.get("content-disposition", "")
+            assert export.text().splitlines()[0].startswith("id,wall_time")
             assert not refused, refused[:3]
             browser.close()
     finally:
