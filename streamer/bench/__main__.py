@@ -769,7 +769,17 @@ def main(argv: list[str] | None = None) -> int:
     from streamer.bench.audit import add_parser as add_audit
 
     add_audit(sub)
+    ob = sub.add_parser("outputs", help="what the WHIP output and the audit log cost, per frame, in real time")
+    ob.add_argument("--size", default="1280x720")
+    ob.add_argument("--fps", type=int, default=30)
+    ob.add_argument("--seconds", type=float, default=20.0)
+    ob.add_argument("--warmup", type=float, default=3.0, help="seconds before counting (the WHIP session connects)")
     args = parser.parse_args(argv)
+    if args.which == "outputs":
+        from streamer.bench.outputs import outputs as outputs_bench
+
+        print(json.dumps(outputs_bench(args)))
+        return 0
     if args.which == "audit":
         from streamer.bench.audit import run_audit
 
