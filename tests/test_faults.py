@@ -113,8 +113,13 @@ def test_rtmp_server_killed_and_restarted_mid_show(tmp_path: Path) -> None:
     """The server crashes (SIGKILL) 5 s into a show and is back 2 s later on the same address. Publishing resumes
     within 2 s of the server's return; the new broadcast's first picture is a keyframe at timestamp 0 that shows
     the AI notice; the local recording beside it has every frame, without a gap."""
+    from streamer.brain.embed import preload_model_libraries
+
     from .conftest import _start_nginx, _stop
 
+    # torch and transformers imported first, as the show's own process does in its opening sentences (this test
+    # runs the channel in pytest's process, without the CLI's process set-up): the fault is what is measured.
+    assert preload_model_libraries()
     port = free_port()
     proc, _ = _start_nginx(tmp_path / "n1", port)
     config = StreamConfig.model_validate(

@@ -125,6 +125,14 @@ class WhipEndpoint:
             await pc.close()
 
 
+def _models_first() -> None:
+    """torch and transformers imported before the channel starts, as the show's own process does in its opening
+    sentences (these tests run the channel in pytest's process, without the CLI's process set-up)."""
+    from streamer.brain.embed import preload_model_libraries
+
+    assert preload_model_libraries()
+
+
 def _persona() -> Persona:
     persona = load_persona(REPO / "personas/host.yaml")[0]
     return persona.model_copy(update={"voice": VoiceSettings(backend="silence")})
@@ -229,6 +237,7 @@ def test_a_whip_endpoint_that_goes_away_mid_session_is_found_again_and_nothing_e
     """4 s into the show the endpoint drops its peer connection and refuses new sessions for 2 s (a restart). The
     output starts a new session once it is back; the recording beside it and the media clock never notice."""
     monkeypatch.setenv(TOKEN_ENV, TOKEN)
+    _models_first()
     endpoint = WhipEndpoint()
     seconds = 14
     result: dict[str, Any] = {}
@@ -292,3 +301,60 @@ def test_a_whip_endpoint_that_goes_away_mid_session_is_found_again_and_nothing_e
     assert result["skipped_frames"] == 0
     with av.open(str(tmp_path / "o.flv")) as f:
         assert sum(1 for _ in f.decode(video=0)) == seconds * FPS
+
+
+@pytest.mark.integration
+def test_a_whip_session_is_rotated_before_the_platform_s_cap_with_a_clean_delete_and_no_backoff(
+    tmp_path: Path, loopback_ice: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A platform whose broadcasts are capped: the session ends cleanly (DELETE) before the cap and the next one
+    starts at once. Here the planned length is 3 s (the real ones are hours: Facebook 8 h, Twitch 48 h)."""
+    from streamer.publish import platforms
+
+    monkeypatch.setenv(TOKEN_ENV, TOKEN)
+    monkeypatch.setattr(platforms, "rotate_after_s", lambda rules: 3.0)
+    _models_first()
+    endpoint = WhipEndpoint()
+    seconds = 11
+    result: dict[str, Any] = {}
+
+    async def main() -> None:
+        runner = web.AppRunner(endpoint.app())
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        config = StreamConfig.model_validate(
+            {"video": {"width": 426, "height": 240, "fps": FPS}, "preview": {"enabled": False}, "show": {"seed": 7}}
+        )
+        channel = Channel(
+            ChannelSpec(
+                name="whiprotate",
+                config=config,
+                persona=_persona(),
+                products=str(REPO / "products"),
+                outputs=[
+                    parse_target(f"whip+http://127.0.0.1:{port}/whip/live"),
+                    parse_target(str(tmp_path / "o.flv")),
+                ],
+                duration_s=seconds,
+            )
+        )
+        try:
+            result["code"] = await channel.run()
+            whip = next(o for o in channel.outputs if o.name.startswith("whip+"))
+            result["stats"] = whip.stats()
+            assert channel.media is not None
+            result["skipped_frames"] = channel.media.pacer.skipped_frames
+        finally:
+            await endpoint.aclose()
+            await runner.cleanup()
+
+    asyncio.run(main())
+    stats = result["stats"]
+    print("\nWHIP rotation:", json.dumps({k: stats[k] for k in ("sessions", "rotations")}), "deletes", endpoint.deletes)
+    assert result["code"] == 0 and stats["rotations"] >= 2 and stats["sessions"] == stats["rotations"] + 1
+    assert endpoint.deletes == stats["sessions"]  # each rotated session was ended cleanly, and the last at the stop
+    assert result["skipped_frames"] == 0
+    with av.open(str(tmp_path / "o.flv")) as f:
+        assert sum(1 for _ in f.decode(video=0)) == seconds * FPS  # the recording beside it never noticed

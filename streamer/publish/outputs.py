@@ -177,6 +177,7 @@ def open_outputs(
                     target, on_connected=on_connected, max_backoff_s=max_backoff_s, now=now or time.monotonic
                 )
                 whip.profile = profile_for(WhipOutput.profile, rules, video)
+                whip.rotate_after_s = rotate_after_s(rules)
                 encoder_for(whip.profile)
                 outputs.all.append(whip)
                 continue

@@ -368,7 +368,9 @@ class MuxSink:
                 if isinstance(exc, _ProbeRefused) and not self._stop.is_set() and not self._draining:
                     self.state = SinkState.BACKOFF
                     self._reconnect.next_delay()  # counted, but the wait is short: a knock costs nothing
-                    if self._stop.wait(min(PROBE_RETRY_MAX_S, self._reconnect.backoff.max_s)):
+                    delay = min(PROBE_RETRY_MAX_S, self._reconnect.backoff.max_s)
+                    log.info("output %s: reconnecting in %.1f s (no answer)", self.target.display, delay)
+                    if self._stop.wait(delay):
                         break
                     continue
                 finished = False

@@ -95,6 +95,10 @@ class WhipOutput:
         self.packets_dropped = 0
         self.keyframe_requests = 0
         self.last_error: str | None = None
+        self.rotate_after_s: float | None = None
+        """A platform that caps a broadcast's length: after this long live the session is ended cleanly (DELETE)
+        and the next one starts at once, with the AI notice again (see :mod:`streamer.publish.platforms`)."""
+        self.rotations = 0
 
     # ---- the Output contract ---------------------------------------------------------------------------------
 
@@ -137,6 +141,7 @@ class WhipOutput:
             "name": self.name,
             "state": self.state.value,
             "sessions": self.sessions,
+            "rotations": self.rotations,
             "packets_sent": self.packets_sent,
             "packets_dropped": self.packets_dropped,
             "keyframe_requests": self.keyframe_requests,
@@ -164,6 +169,7 @@ class WhipOutput:
             self.state = WhipState.CONNECTING
             self._policy.attempting()
             session = _Session(self, self._max_queue_s)
+            rotate = False
             try:
                 await session.open(self._token, self._connect_timeout_s)
                 self._session = session
@@ -176,8 +182,19 @@ class WhipOutput:
                     # The show's AI notice starts again on a keyframe after this time: the session starts there.
                     session.feed.start_after_s = self._on_connected(self, reconnect)
                 reconnect = True
-                await session.wait_closed(stop)
-                if not stop.is_set():
+                if self.rotate_after_s is None:
+                    await session.wait_closed(stop)
+                else:
+                    try:
+                        await asyncio.wait_for(session.wait_closed(stop), self.rotate_after_s)
+                    except TimeoutError:
+                        rotate = True
+                if rotate:
+                    self.rotations += 1
+                    log.info(
+                        "%s: session %d ended before the platform's cap; starting the next", self.name, self.sessions
+                    )
+                elif not stop.is_set():
                     self.last_error = f"connection {session.pc_state}"
                     log.warning("%s: the WebRTC connection is %s", self.name, session.pc_state)
             except Exception as exc:  # any failure of one session: retry with backoff, never crash the show
@@ -190,6 +207,8 @@ class WhipOutput:
                 await session.aclose()
             if stop.is_set():
                 break
+            if rotate:
+                continue  # a planned end: the next session at once, no backoff
             self.state = WhipState.BACKOFF
             delay = self._policy.next_delay()
             log.info("%s: next attempt in %.1f s", self.name, delay)
