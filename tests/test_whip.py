@@ -133,6 +133,31 @@ def _models_first() -> None:
     assert preload_model_libraries()
 
 
+async def _serve(endpoint: WhipEndpoint) -> tuple[web.AppRunner, int]:
+    runner = web.AppRunner(endpoint.app())
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    return runner, site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+
+def _channel(tmp_path: Path, port: int, name: str, seconds: int, size: tuple[int, int] = (426, 240)) -> Channel:
+    """A channel publishing over WHIP to the test's endpoint, with a recording beside it (``o.flv``)."""
+    config = StreamConfig.model_validate(
+        {"video": {"width": size[0], "height": size[1], "fps": FPS}, "preview": {"enabled": False}, "show": {"seed": 7}}
+    )
+    return Channel(
+        ChannelSpec(
+            name=name,
+            config=config,
+            persona=_persona(),
+            products=str(REPO / "products"),
+            outputs=[parse_target(f"whip+http://127.0.0.1:{port}/whip/live"), parse_target(str(tmp_path / "o.flv"))],
+            duration_s=seconds,
+        )
+    )
+
+
 def _persona() -> Persona:
     persona = load_persona(REPO / "personas/host.yaml")[0]
     return persona.model_copy(update={"voice": VoiceSettings(backend="silence")})
@@ -163,27 +188,8 @@ def test_a_channel_publishes_over_whip_with_its_label_at_its_frame_rate_in_sync(
     result: dict[str, Any] = {}
 
     async def main() -> None:
-        runner = web.AppRunner(endpoint.app())
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        config = StreamConfig.model_validate(
-            {"video": {"width": W, "height": H, "fps": FPS}, "preview": {"enabled": False}, "show": {"seed": 7}}
-        )
-        channel = Channel(
-            ChannelSpec(
-                name="whip",
-                config=config,
-                persona=_persona(),
-                products=str(REPO / "products"),
-                outputs=[
-                    parse_target(f"whip+http://127.0.0.1:{port}/whip/live"),
-                    parse_target(str(tmp_path / "o.flv")),
-                ],
-                duration_s=SECONDS,
-            )
-        )
+        runner, port = await _serve(endpoint)
+        channel = _channel(tmp_path, port, "whip", SECONDS, size=(W, H))
         try:
             result["code"] = await channel.run()
             result["stats"] = [o.stats() for o in channel.outputs]
@@ -243,27 +249,8 @@ def test_a_whip_endpoint_that_goes_away_mid_session_is_found_again_and_nothing_e
     result: dict[str, Any] = {}
 
     async def main() -> None:
-        runner = web.AppRunner(endpoint.app())
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        config = StreamConfig.model_validate(
-            {"video": {"width": 426, "height": 240, "fps": FPS}, "preview": {"enabled": False}, "show": {"seed": 7}}
-        )
-        channel = Channel(
-            ChannelSpec(
-                name="whipgone",
-                config=config,
-                persona=_persona(),
-                products=str(REPO / "products"),
-                outputs=[
-                    parse_target(f"whip+http://127.0.0.1:{port}/whip/live"),
-                    parse_target(str(tmp_path / "o.flv")),
-                ],
-                duration_s=seconds,
-            )
-        )
+        runner, port = await _serve(endpoint)
+        channel = _channel(tmp_path, port, "whipgone", seconds)
         run = asyncio.create_task(channel.run())
         try:
             while not (channel.media is not None and channel.media.frames >= 4 * FPS and endpoint.sessions):
@@ -319,27 +306,8 @@ def test_a_whip_session_is_rotated_before_the_platform_s_cap_with_a_clean_delete
     result: dict[str, Any] = {}
 
     async def main() -> None:
-        runner = web.AppRunner(endpoint.app())
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        config = StreamConfig.model_validate(
-            {"video": {"width": 426, "height": 240, "fps": FPS}, "preview": {"enabled": False}, "show": {"seed": 7}}
-        )
-        channel = Channel(
-            ChannelSpec(
-                name="whiprotate",
-                config=config,
-                persona=_persona(),
-                products=str(REPO / "products"),
-                outputs=[
-                    parse_target(f"whip+http://127.0.0.1:{port}/whip/live"),
-                    parse_target(str(tmp_path / "o.flv")),
-                ],
-                duration_s=seconds,
-            )
-        )
+        runner, port = await _serve(endpoint)
+        channel = _channel(tmp_path, port, "whiprotate", seconds)
         try:
             result["code"] = await channel.run()
             whip = next(o for o in channel.outputs if o.name.startswith("whip+"))
