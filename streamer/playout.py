@@ -70,6 +70,21 @@ def _around_answer(waiting: list[SpeechSegment], answer: list[SpeechSegment]) ->
 #: [answer] — It's made of faux fur." rather than the fragment "made of faux fur." (Chinese: characters / 2.)
 WHOLE_AGAIN_BELOW_WORDS = 3
 
+#: Past those first words, the rest is said from the start of the clause the cut fell in, when that repeats at most
+#: this many words: "And one more — [answer] — And one more detail: non-slip waterproof base." rather than the
+#: fragment "detail: non-slip waterproof base."; "It's soft, warm and — [answer] — warm and machine washable."
+CLAUSE_AGAIN_MAX_WORDS = 6
+
+_CLAUSE_END = (",", ";", ":", "—", "–")
+
+
+def _clause_start(words: list[str], heard: int) -> int:
+    """Index of the first word of the clause that word ``heard`` (the first one not heard) belongs to."""
+    for i in range(heard - 1, -1, -1):
+        if words[i].endswith(_CLAUSE_END) or words[i] in ("-", "—", "–"):
+            return i + 1
+    return 0
+
 
 def rest_of(seg: SpeechSegment, start: int, heard_text: str) -> SpeechSegment | None:
     """The part of ``seg`` from sample ``start`` (a word boundary) on, as a segment of its own: same voice, same
@@ -87,6 +102,14 @@ def rest_of(seg: SpeechSegment, start: int, heard_text: str) -> SpeechSegment | 
     heard_units = len(spoken_units(heard_text))
     if seg.resumes is None and heard_units < WHOLE_AGAIN_BELOW_WORDS * (2 if _is_cjk_text(seg.text) else 1):
         start, text = 0, seg.text
+    elif seg.resumes is None and not _is_cjk_text(seg.text) and seg.text.startswith(heard_text):
+        words = seg.text.split()
+        heard = len(heard_text.split())
+        first = _clause_start(words, heard)
+        bounds = seg.visemes.boundaries
+        if 0 < heard - first <= CLAUSE_AGAIN_MAX_WORDS and (first == 0 or first - 1 < bounds.shape[0]):
+            start = 0 if first == 0 else int(bounds[first - 1])
+            text = seg.text if first == 0 else " ".join(words[first:])
     vis = seg.visemes
     i = max(0, int(np.searchsorted(vis.starts, start, side="right")) - 1)
     starts = vis.starts[i:] - start

@@ -154,21 +154,38 @@ def _segment(sid: int, text: str, kind: str) -> SpeechSegment:
     return SpeechSegment(segment_id=sid, text=text, pcm=speech.pcm, visemes=speech.visemes, kind=kind)
 
 
-def test_a_cut_sentence_is_resumed_from_the_cut_after_the_reply() -> None:
+def _cut_after_words(text: str, words: int) -> list[tuple[str, str, bool]]:
+    """``text`` on air, cut by a reply once ``words`` of it are heard: (kind, text, interrupted) of what is heard."""
     p = SpeechPlayout(rate_hz=AUDIO_RATE_HZ, gap_s=0.0)
-    p.push(_segment(1, "The regular price is high but today it is lower", "patter"))
-    p.pull(AUDIO_RATE_HZ * 6 // 5)  # 1.2 s of the sentence is heard (four words)
+    p.push(_segment(1, text, "patter"))
+    # ScriptedVoice: (letters + 1) / 14 s per word; pulled to just before the end of word ``words``, the reply cuts
+    # at the next word boundary: the end of that word.
+    p.pull(round(AUDIO_RATE_HZ * (sum(len(w) + 1 for w in text.split()[:words]) / 14.0 - 0.02)))
     p.replace_at_boundary([_segment(2, "Good question Leo", "reply")])
     p.release_cut_rest()  # the reply is all queued: the rest goes after it
     heard = []
     for _ in range(200):
         heard += p.pull(1600).finished
-    texts = [(h.kind, h.text, h.interrupted) for h in heard]
+    assert p.resumed == 1
+    return [(h.kind, h.text, h.interrupted) for h in heard]
+
+
+def test_a_cut_sentence_is_resumed_from_the_cut_after_the_reply() -> None:
+    sentence = "The regular price is high but today it is lower"
+    texts = _cut_after_words(sentence, 7)  # seven words in, no clause to go back to within six words
     assert texts[0][2] and texts[0][0] == "patter"
     assert texts[1] == ("reply", "Good question Leo", False)
     assert texts[2][0] == "patter" and not texts[2][2]
-    assert texts[0][1] + " " + texts[2][1] == "The regular price is high but today it is lower"
-    assert p.resumed == 1
+    assert texts[0][1] + " " + texts[2][1] == sentence
+
+
+def test_a_cut_within_a_clause_resumes_from_the_clause_not_mid_phrase() -> None:
+    texts = _cut_after_words("It's soft, warm and machine washable at thirty degrees", 4)
+    assert texts[0][1] == "It's soft, warm and" and texts[0][2]
+    assert texts[2] == ("patter", "warm and machine washable at thirty degrees", False)
+    # Cut in the first clause, a few words in: the whole sentence again, not "detail: non-slip waterproof base."
+    texts = _cut_after_words("And one more detail: non-slip waterproof base", 3)
+    assert texts[2] == ("patter", "And one more detail: non-slip waterproof base", False)
 
 
 def test_a_sentence_cut_in_its_first_words_is_said_whole_after_the_reply() -> None:

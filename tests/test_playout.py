@@ -165,11 +165,12 @@ def test_chinese_heard_text_without_matching_boundaries_is_proportional():
 
 def test_a_cut_that_leaves_one_word_keeps_no_rest_but_two_words_are_resumed():
     bounds = [8_000, 16_000, 24_000, 32_000, 40_000]
-    # (cut at, rest kept): one word left -> none; three heard -> the rest from the cut; one or two heard -> the
-    # whole sentence again (a fragment like "made of faux fur." after an answer sounds like a glitch).
+    # (cut at, rest kept): one word left -> none; a few words heard of a first clause -> the whole sentence again (a
+    # fragment like "made of faux fur." after an answer sounds like a glitch). The rest from the cut itself, for a
+    # long clause, is tested with 10 words below.
     for cut_after, rest, start in (
         (40_000, None, None),
-        (24_000, "w3 w4 w5", 24_000),
+        (24_000, "w0 w1 w2 w3 w4 w5", 0),
         (16_000, "w0 w1 w2 w3 w4 w5", 0),
         (8_000, "w0 w1 w2 w3 w4 w5", 0),
     ):
@@ -185,6 +186,20 @@ def test_a_cut_that_leaves_one_word_keeps_no_rest_but_two_words_are_resumed():
         assert (kept.text if kept is not None else None) == rest, cut_after
         if kept is not None:
             assert kept.resumes == s.text and kept.pcm[0] == start % 30_000 and kept.samples == 48_000 - start
+
+
+def test_past_six_words_of_a_clause_the_rest_is_resumed_from_the_cut() -> None:
+    bounds = [4_000 * i for i in range(1, 10)]
+    p = SpeechPlayout(rate_hz=48_000, gap_s=0.0)
+    s = worded(1, 40_000, 1000, bounds, words=10)
+    s.pcm[:] = np.arange(40_000) % 30_000
+    s.kind = "patter"
+    p.push(s)
+    p.pull(28_000 - 2000)
+    p.replace_at_boundary([seg(9, 4800, 3000)], max_wait_s=1.0, pause_s=0.0)
+    p.pull(4000)
+    kept = p.peek_cut_rest()
+    assert kept is not None and kept.text == "w7 w8 w9" and kept.pcm[0] == 28_000 and kept.samples == 12_000
 
 
 def test_a_sentence_still_being_decoded_plays_what_is_ready_then_waits_in_silence_without_skipping() -> None:
