@@ -110,9 +110,8 @@ class HostPolicy:
         self.loopback_only = _is_loopback_name(bind_host) if bind_host else False
         names = {a.strip().lower().rstrip(".") for a in allowed if a.strip()}
         if not self.loopback_only:
-            try:
+            try:  # no getfqdn(): it may ask DNS, and this runs on the show's event loop
                 names.add(socket.gethostname().lower())
-                names.add(socket.getfqdn().lower())
             except OSError:  # pragma: no cover - a machine without a name
                 pass
         self.allowed = frozenset(names)

@@ -74,11 +74,18 @@ def _inodes_to(ips: set[str], port: int) -> set[int]:
     return found
 
 
-def sockets_to(host: str, port: int) -> list[int]:
-    """File descriptors of this process's established TCP connections to ``host:port`` (Linux; [] elsewhere)."""
+def resolve(host: str, port: int) -> set[str]:
+    """The addresses ``host`` names (empty when it cannot be resolved)."""
     try:
-        ips = {str(info[4][0]) for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)}
+        return {str(info[4][0]) for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)}
     except OSError:
+        return set()
+
+
+def sockets_to(ips: set[str], port: int) -> list[int]:
+    """File descriptors of this process's established TCP connections to ``port`` on one of ``ips`` (Linux; []
+    elsewhere)."""
+    if not ips:
         return []
     inodes = _inodes_to(ips, port)
     if not inodes:
@@ -150,12 +157,19 @@ class StallWatch:
         self.stall_s = stall_s
         self._last: dict[int, tuple[int, float]] = {}
         """fd -> (bytes acknowledged, when that count last moved)."""
+        self._ips: set[str] = set()
+        self._resolved_at = float("-inf")
+        """Resolved once, then again at most every 30 s while no connection is found (not twice a second)."""
 
     def check(self, now: float | None = None) -> list[int]:
         now = time.monotonic() if now is None else now
         stalled = []
         seen = {}
-        for fd in sockets_to(self.host, self.port):
+        fds = sockets_to(self._ips, self.port)
+        if not fds and now - self._resolved_at >= 30.0:
+            self._ips, self._resolved_at = resolve(self.host, self.port), now
+            fds = sockets_to(self._ips, self.port)
+        for fd in fds:
             progress = TcpProgress.read(fd)
             if progress is None:
                 continue
