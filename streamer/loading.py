@@ -844,6 +844,26 @@ def load_model_file(path: str | Path, model: type[M], what: str) -> M:
     return _load_model(path, model, what)[0]
 
 
+def load_fleet_file(
+    path: str | Path, *, env: dict[str, str] | None = None
+) -> tuple[Any, dict[int, list[ConfigProblem]]]:
+    """A fleet file (:class:`streamer.fleet.plan.FleetFile`) and each channel's problems by index, its paths
+    resolved from the file's folder as a stream config's are. Raises :class:`ConfigError` when the file itself is
+    unreadable or a field is invalid (file, line and field, as for every config file). Index -1 holds the file's own
+    warnings."""
+    from streamer.fleet.plan import FleetFile
+
+    fleet, lines, data, problems = _load_model(path, FleetFile, "fleet")
+    base = Path(path).resolve().parent
+    by_channel: dict[int, list[ConfigProblem]] = {-1: problems}  # -1: the file's own (warnings)
+    for i, channel in enumerate(fleet.channels):
+        raw = data.get("channels", [])[i] if isinstance(data.get("channels"), list) else {}
+        by_channel[i] = resolve_stream_config(
+            channel, lines, raw, file=_display(path), base=base, env=env, at=("channels", i), warn_no_outputs=False
+        )
+    return fleet, by_channel
+
+
 _PLACEHOLDER_FIELD = re.compile(r"\{([^{}]*)\}")
 
 
@@ -1046,8 +1066,28 @@ def read_stream_config(
       must exist.
     """
     cfg, lines, data, problems = _load_model(path, StreamConfig, "stream config")
-    file = _display(path)
-    base = Path(path).resolve().parent
+    problems += resolve_stream_config(cfg, lines, data, file=_display(path), base=Path(path).resolve().parent, env=env)
+    if errors_in(problems):
+        raise ConfigError(sorted(problems, key=ConfigProblem.sort_key))
+    return cfg, problems
+
+
+def resolve_stream_config(
+    cfg: StreamConfig,
+    lines: LineMap,
+    data: Any,
+    *,
+    file: str,
+    base: Path,
+    env: dict[str, str] | None = None,
+    at: tuple[str | int, ...] = (),
+    warn_no_outputs: bool = True,
+) -> list[ConfigProblem]:
+    """After validation (see :func:`read_stream_config`): ``${VAR}`` in outputs, relative paths from ``base``, the
+    outputs' kinds, the persona's and products' existence. ``at``: where ``cfg`` sits in its file (a fleet's
+    channel: ``("channels", 2)``), for lines and field names. Returns the problems (errors and warnings)."""
+    problems: list[ConfigProblem] = []
+    dotted = "".join(f"{k}." for k in at)
 
     def rel(p: str) -> str:
         return str(Path(p).expanduser() if Path(p).expanduser().is_absolute() else base / p)
@@ -1059,32 +1099,36 @@ def read_stream_config(
         resolved = rel(value)
         if not Path(resolved).exists():
             problems.append(
-                ConfigProblem(file, lines.line((key,)), key, f"not found: {value}", f"e.g. {FIELD_EXAMPLES[key]}")
+                ConfigProblem(
+                    file, lines.line((*at, key)), f"{dotted}{key}", f"not found: {value}", f"e.g. {FIELD_EXAMPLES[key]}"
+                )
             )
         setattr(cfg, key, resolved)
     cfg.recordings_dir = rel(cfg.recordings_dir)
     outs: list[str] = []
     for i, target in enumerate(cfg.out):
-        line = lines.line(("out", i))
+        line = lines.line((*at, "out", i))
         expanded, missing = expand_env(target, env)
         for name in missing:
             problems.append(
                 ConfigProblem(
                     file,
                     line,
-                    f"out.{i}",
+                    f"{dotted}out.{i}",
                     f"environment variable {name} is not set",
                     f"set {name} in the service's environment (e.g. export {name}=...); its value is never printed",
                 )
             )
         scheme = expanded.split("://", 1)[0].lower() if "://" in expanded else ""
-        if scheme in ("rtmp", "rtmps"):
+        if scheme in ("whip+http", "whip+https"):
+            outs.append(expanded)  # WebRTC (WHIP): checked by parse_target when the show starts
+        elif scheme in ("rtmp", "rtmps"):
             if len([s for s in urlsplit(expanded).path.split("/") if s]) < 2:
                 problems.append(
                     ConfigProblem(
                         file,
                         line,
-                        f"out.{i}",
+                        f"{dotted}out.{i}",
                         f"{_quote(target)} has no stream key after the app path",
                         "e.g. rtmp://live.twitch.tv/app/${TWITCH_STREAM_KEY}",
                         "warning",
@@ -1096,9 +1140,9 @@ def read_stream_config(
                 ConfigProblem(
                     file,
                     line,
-                    f"out.{i}",
+                    f"{dotted}out.{i}",
                     f"unsupported output {_quote(target)}",
-                    "use rtmp://, rtmps:// or a .flv / .mp4 file path",
+                    "use rtmp://, rtmps://, whip+https:// or a .flv / .mp4 file path",
                 )
             )
         elif expanded.lower().endswith((".flv", ".mp4")):
@@ -1108,26 +1152,24 @@ def read_stream_config(
                 ConfigProblem(
                     file,
                     line,
-                    f"out.{i}",
+                    f"{dotted}out.{i}",
                     f"unsupported output {_quote(target)}",
-                    "use rtmp://, rtmps:// or a file path ending in .flv or .mp4",
+                    "use rtmp://, rtmps://, whip+https:// or a file path ending in .flv or .mp4",
                 )
             )
     cfg.out = outs
-    if not cfg.out and not errors_in(problems):
+    if not cfg.out and not errors_in(problems) and warn_no_outputs:
         problems.append(
             ConfigProblem(
                 file,
-                lines.line(("out",)) if "out" in data else None,
-                "out",
+                lines.line((*at, "out")) if isinstance(data, dict) and "out" in data else None,
+                f"{dotted}out",
                 "no outputs: the show will run for the preview only",
                 f"e.g. {FIELD_EXAMPLES['out']}",
                 "warning",
             )
         )
-    if errors_in(problems):
-        raise ConfigError(sorted(problems, key=ConfigProblem.sort_key))
-    return cfg, problems
+    return problems
 
 
 def load_stream_config(path: str | Path) -> StreamConfig:

@@ -20,6 +20,7 @@ from streamer.publish.encoder import (
     PROFILES,
     WEBRTC,
     WEBRTC_VP8,
+    WHIP,
     AVEncoder,
     EncodedPacket,
     EncoderProfile,
@@ -191,7 +192,7 @@ def test_the_preview_s_vp8_profile_decodes_keys_on_request_and_survives_a_pause_
 
 
 def test_profiles_are_named_and_settings_not_given_come_from_the_show():
-    assert PROFILES == {"broadcast": BROADCAST, "webrtc": WEBRTC, "webrtc-vp8": WEBRTC_VP8}
+    assert PROFILES == {"broadcast": BROADCAST, "whip": WHIP, "webrtc": WEBRTC, "webrtc-vp8": WEBRTC_VP8}
     enc = AVEncoder(
         video=VideoSettings(width=W, height=H, fps=FPS, bitrate_kbps=900, keyframe_interval_s=1.0),
         audio=AudioSettings(bitrate_kbps=96),
@@ -379,3 +380,98 @@ def test_two_different_profiles_may_not_share_a_name():
     impostor = EncoderProfile(name="webrtc", h264_profile="high", inband_parameter_sets=True, audio_codec="opus")
     with pytest.raises(ValueError, match="webrtc"):
         open_outputs([], video=VIDEO, audio=AudioSettings(), extra=[FakeOutput("a", WEBRTC), FakeOutput("b", impostor)])
+
+
+# ---- one video encode for RTMP, recordings and WHIP ----------------------------------------------------------
+
+
+def test_whip_takes_the_broadcast_video_with_sps_pps_before_each_keyframe_and_encodes_only_its_opus():
+    rtmp_like = FakeOutput("rtmp-like", BROADCAST)
+    whip_like = FakeOutput("whip-like", WHIP)
+    opened = open_outputs([], video=VIDEO, audio=AudioSettings(), extra=[rtmp_like, whip_like])
+    try:
+        assert [e.profile for e in opened.encodings] == [BROADCAST, WHIP]
+        broadcast, whip = (e.encoder for e in opened.encodings)
+        assert whip.video_stream is broadcast.video_stream  # no video encoder of its own
+        assert whip.h264_profile_level_id == broadcast.h264_profile_level_id
+        assert broadcast.h264_profile_level_id is not None and broadcast.h264_profile_level_id.startswith("64")
+        loop = still_loop(opened, pipelined=False)
+        for n in range(45):
+            if n == 20:
+                assert whip_like.want_keyframe is not None
+                whip_like.want_keyframe()  # a viewer's picture-loss report: the one video encode makes a keyframe
+            loop.tick(n)
+        loop.finish()
+        rtmp_video = [p for p in rtmp_like.packets if p.kind == "video"]
+        whip_video = [p for p in whip_like.packets if p.kind == "video"]
+        assert [p.pts for p in rtmp_video] == [p.pts for p in whip_video] == list(range(45))
+        assert [p.pts for p in rtmp_video if p.keyframe] == [0, 20]
+        ps = broadcast.parameter_sets
+        assert nal_types(ps) == [7, 8]
+        for r, w in zip(rtmp_video, whip_video, strict=True):
+            # The very same coded picture; a keyframe carries the SPS/PPS in front of it (RTP wants them in-band).
+            assert w.data == (ps + r.data if r.keyframe else r.data) and w.keyframe == r.keyframe
+            assert 7 not in nal_types(r.data)
+            assert (w is r) is not r.keyframe  # a P-frame is the very packet object the broadcast made
+        assert broadcast.keyframes_forced == 1 and whip.keyframes_forced == 0
+        # What a WebRTC viewer decodes: every picture, with no extradata, High profile.
+        dec = av.CodecContext.create("h264", "r")
+        pictures = [f for p in whip_video for f in dec.decode(av.Packet(p.data))] + dec.decode(None)
+        assert len(pictures) == 45 and dec.profile == "High"
+        # The audio is its own: Opus for WHIP, AAC for the broadcast.
+        assert whip.audio_stream.codec_context.name in {"libopus", "opus"}
+        assert broadcast.audio_stream.codec_context.name == "aac"
+        assert {p.duration for p in whip_like.packets if p.kind == "audio"} >= {960}
+    finally:
+        opened.close()
+
+
+def test_a_whip_only_show_still_encodes_its_video_once_and_no_aac():
+    whip_like = FakeOutput("whip-like", WHIP)
+    opened = open_outputs([], video=VIDEO, audio=AudioSettings(), extra=[whip_like])
+    try:
+        source, whip = opened.encodings
+        assert source.profile == WHIP.video_source() and source.outputs == [] and not source.profile.shared_video
+        assert whip.profile == WHIP and whip.outputs == [whip_like]
+        loop = still_loop(opened, max_frames=30)
+        loop.run()
+        assert [p.pts for p in whip_like.packets if p.kind == "video"] == list(range(30))
+        assert source.encoder.frames_encoded == 0 and source.encoder.samples_encoded == 0  # no AAC for nobody
+        assert set(loop.encode_s_ewma_by_profile) == {"whip-video", "whip"}
+    finally:
+        opened.close()
+
+
+def test_a_sharing_profile_takes_video_only_from_an_encode_with_the_same_settings():
+    with pytest.raises(ValueError, match="video_source"):
+        AVEncoder(video=VIDEO, audio=AudioSettings(), profile=WHIP)
+    slower = AVEncoder(
+        video=VIDEO,
+        audio=AudioSettings(),
+        profile=EncoderProfile(**{**_fields(BROADCAST), "name": "slow", "video_bitrate_kbps": 300}),
+    )
+    inband = AVEncoder(video=VIDEO, audio=AudioSettings(), profile=WEBRTC)
+    try:
+        for wrong in (slower, inband):
+            with pytest.raises(ValueError, match="cannot take its video"):
+                AVEncoder(video=VIDEO, audio=AudioSettings(), profile=WHIP, video_source=wrong)
+        assert inband.h264_profile_level_id is None  # in-band only: the SPS is not known ahead
+    finally:
+        slower.close()
+        inband.close()
+    # A platform's lower ceilings: WHIP and the RTMP target of that platform share that encode, not the show's.
+    lower = EncoderProfile(**{**_fields(WHIP), "name": "whip@300k", "video_bitrate_kbps": 300})
+    lower_rtmp = EncoderProfile(**{**_fields(BROADCAST), "name": "broadcast@300k", "video_bitrate_kbps": 300})
+    a, b, c = FakeOutput("rec", BROADCAST), FakeOutput("rtmp", lower_rtmp), FakeOutput("whip", lower)
+    opened = open_outputs([], video=VIDEO, audio=AudioSettings(), extra=[a, b, c])
+    try:
+        assert [e.profile.name for e in opened.encodings] == ["broadcast", "broadcast@300k", "whip@300k"]
+        assert opened.encodings[2].encoder.video_stream is opened.encodings[1].encoder.video_stream
+    finally:
+        opened.close()
+
+
+def _fields(profile: EncoderProfile) -> dict[str, Any]:
+    import dataclasses
+
+    return {f.name: getattr(profile, f.name) for f in dataclasses.fields(profile)}

@@ -479,3 +479,11 @@ def test_check_all_reads_products_from_a_url(tmp_path: Path) -> None:
         (1, "price", "error"),
     }
     assert all("SECRET" not in str(p) for p in problems)
+
+
+def test_stream_outputs_may_be_whip_endpoints_with_their_token_elsewhere(tmp_path: Path) -> None:
+    f = tmp_path / "s.yaml"
+    f.write_text("out:\n  - whip+https://ingest.example/whip/${ROOM}\n  - rec/show.flv\n")
+    cfg, problems = read_stream_config(f, env={"ROOM": "room-7"})
+    assert cfg.out == ["whip+https://ingest.example/whip/room-7", str(tmp_path / "rec" / "show.flv")]
+    assert errors_in(problems) == []

@@ -23,6 +23,7 @@ from streamer.config import Persona, StreamConfig, VoiceSettings
 from streamer.frames import MouthPose
 from streamer.loading import load_persona
 from streamer.publish.sinks import TargetError, parse_target
+from streamer.publish.webrtc import accept_any_h264_profile
 from streamer.publish.whip import TOKEN_ENV
 from streamer.scene import Scene
 
@@ -57,6 +58,7 @@ class WhipEndpoint:
         self.received = Received()
         self.auth: list[str | None] = []
         self.deletes = 0
+        self.offers: list[str] = []
         self.sessions: dict[str, Any] = {}
         self._consumers: list[asyncio.Task[None]] = []
         self.refuse_first = 0
@@ -82,13 +84,16 @@ class WhipEndpoint:
         def on_track(track: Any) -> None:
             self._consumers.append(asyncio.ensure_future(self._consume(track)))
 
-        await pc.setRemoteDescription(RTCSessionDescription(sdp=await request.text(), type="offer"))
+        offer = await request.text()
+        self.offers.append(offer)
+        offer_for_aiortc, answer_for_peer = accept_any_h264_profile(offer)
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_for_aiortc, type="offer"))
         await pc.setLocalDescription(await pc.createAnswer())
         sid = str(len(self.sessions) + 1)
         self.sessions[sid] = pc
         return web.Response(
             status=201,
-            text=pc.localDescription.sdp,
+            text=answer_for_peer(pc.localDescription.sdp),
             content_type="application/sdp",
             headers={"Location": f"/whip/session/{sid}"},
         )
@@ -195,6 +200,7 @@ def test_a_channel_publishes_over_whip_with_its_label_at_its_frame_rate_in_sync(
             result["stats"] = [o.stats() for o in channel.outputs]
             assert channel.media is not None
             result["late"] = channel.media.pacer.late_frames
+            result["encodings"] = [(e.profile.name, e.profile.shared_video) for e in channel.media.encodings]
             await asyncio.sleep(0.3)
         finally:
             await endpoint.aclose()
@@ -208,6 +214,10 @@ def test_a_channel_publishes_over_whip_with_its_label_at_its_frame_rate_in_sync(
     assert endpoint.auth == [f"Bearer {TOKEN}"] * 2 and whip_stats["sessions"] == 1
     assert endpoint.deletes == 1 and len(endpoint.sessions) == 1
     assert TOKEN not in str(result["stats"])
+    # One video encode for the recording and WHIP: WHIP encodes only its Opus, and its offer names the broadcast's
+    # real H.264 profile (High), not aiortc's Constrained Baseline.
+    assert result["encodings"] == [("broadcast", False), ("whip", True)]
+    assert "profile-level-id=64" in endpoint.offers[-1] and "profile-level-id=42" not in endpoint.offers[-1]
     # Size and frame rate of what the viewer decoded.
     assert {(w, h) for *_, w, h in got.video} == {(W, H)}
     assert len(got.video) >= (SECONDS - 4) * FPS, len(got.video)

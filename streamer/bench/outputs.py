@@ -3,10 +3,10 @@
 Runs the show's media loop in real time (paced at its frame rate, as on air) twice on the same scene:
 
 * ``base``: the broadcast encode to a recording (FLV);
-* ``with_whip_audit``: the same, plus a WHIP output (its own ``webrtc`` encode, packetised by aiortc on its own
-  thread) publishing to a WHIP endpoint in another process on loopback (:mod:`streamer.bench.whip_sink`, so the
-  receiver's decoding is not counted), plus the audit log taking one row a second (a busy show says one sentence
-  every 3-4 s).
+* ``with_whip_audit``: the same, plus a WHIP output (the broadcast's own video packets with SPS/PPS put before
+  keyframes, its own Opus audio encode, packetised and encrypted by aiortc on its own thread) publishing to a WHIP
+  endpoint in another process on loopback (:mod:`streamer.bench.whip_sink`, so the receiver's decoding is not
+  counted), plus the audit log taking one row a second (a busy show says one sentence every 3-4 s).
 
 Each run counts this process's CPU time (user + system) over the measured seconds, per frame, against the frame
 budget (1 / fps). The figure the issue asks for is the difference: the WHIP output and the audit log together, as a

@@ -20,6 +20,8 @@ async def main() -> None:
     from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
     from aiortc.mediastreams import MediaStreamError
 
+    from streamer.publish.webrtc import accept_any_h264_profile
+
     aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]  # loopback only
     sessions: dict[str, Any] = {}
     tasks: set[asyncio.Task[None]] = set()
@@ -42,13 +44,15 @@ async def main() -> None:
             tasks.add(task)
             task.add_done_callback(tasks.discard)
 
-        await pc.setRemoteDescription(RTCSessionDescription(sdp=await request.text(), type="offer"))
+        offer = await request.text()
+        offer_for_aiortc, answer_for_peer = accept_any_h264_profile(offer)
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_for_aiortc, type="offer"))
         await pc.setLocalDescription(await pc.createAnswer())
         sid = str(len(sessions) + 1)
         sessions[sid] = pc
         return web.Response(
             status=201,
-            text=pc.localDescription.sdp,
+            text=answer_for_peer(pc.localDescription.sdp),
             content_type="application/sdp",
             headers={"Location": f"/whip/{sid}"},
         )

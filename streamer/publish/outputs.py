@@ -161,16 +161,31 @@ def open_outputs(
             clash = next((p for p in encoders if p.name == profile.name), None)
             if clash is not None:
                 raise ValueError(f"two different encoder profiles are both named {profile.name!r}")
-            enc = encoders[profile] = AVEncoder(video=video, audio=audio_settings, profile=profile)
+            source = video_source_for(profile) if profile.shared_video else None
+            enc = encoders[profile] = AVEncoder(video=video, audio=audio_settings, profile=profile, video_source=source)
         return enc
+
+    def video_source_for(profile: EncoderProfile) -> AVEncoder:
+        """The encode whose video a sharing profile takes: one already wanted with the same video settings (the
+        broadcast's, usually), else one made for it (its outputs are only those sharing its video)."""
+        key = profile.video_key(video)
+        for p, enc in encoders.items():
+            if not p.shared_video and not p.inband_parameter_sets and p.video_key(video) == key:
+                return enc
+        return encoder_for(profile.video_source())
 
     from streamer.publish.platforms import load_platforms, profile_for, rotate_after_s
 
     rules_by_name = dict(platforms) if platforms is not None else load_platforms()
+    built: dict[int, Output] = {}
     try:
-        for target in targets:
+        # The encodes that make their own video first: a WHIP output takes its video from one of them when their
+        # settings match (the broadcast's H.264: one video encode for RTMP, the recordings, the preview and WebRTC).
+        if preview_loop is not None:
+            encoder_for(PreviewHub.profile)
+        for i, target in sorted(enumerate(targets), key=lambda it: it[1].kind == "whip"):
             rules = rules_by_name[target.platform]
-            if target.kind == "whip":  # WebRTC: its own encode (see streamer.publish.whip); aiortc loaded only here
+            if target.kind == "whip":  # WebRTC (see streamer.publish.whip); aiortc loaded only here
                 from streamer.publish.whip import WhipOutput
 
                 whip = WhipOutput(
@@ -178,8 +193,8 @@ def open_outputs(
                 )
                 whip.profile = profile_for(WhipOutput.profile, rules, video)
                 whip.rotate_after_s = rotate_after_s(rules)
-                encoder_for(whip.profile)
-                outputs.all.append(whip)
+                whip.h264_profile_level_id = encoder_for(whip.profile).h264_profile_level_id
+                built[i] = whip
                 continue
             profile = profile_for(MuxSink.profile, rules, video)
             enc = encoder_for(profile)
@@ -194,7 +209,8 @@ def open_outputs(
             )
             sink.profile = profile
             sink.rotate_after_s = rotate_after_s(rules) if target.is_network else None
-            outputs.all.append(sink)
+            built[i] = sink
+        outputs.all.extend(built[i] for i in range(len(targets)))
         if preview_loop is not None:
             enc = encoder_for(PreviewHub.profile)
             outputs.preview = PreviewHub(

@@ -27,6 +27,7 @@ from streamer.backoff import ReconnectPolicy
 from streamer.loading import expand_env, redact_url
 from streamer.publish.aigc import HashingFile, finish_recording
 from streamer.publish.encoder import BROADCAST, EncodedPacket, EncoderProfile
+from streamer.publish.rtmp import RtmpNoAnswer, RtmpPublisher
 
 log = logging.getLogger(__name__)
 
@@ -116,27 +117,6 @@ def _parse_url(url: str, spec: str) -> Target:
     raise TargetError(f"output {spec!r}: a file output must end in .flv or .mp4")
 
 
-def probe_rtmp(url: str, timeout_s: float) -> None:
-    """Raise :class:`OSError` unless the RTMP(S) server at ``url`` accepts a TCP connection within ``timeout_s``
-    and, for plain RTMP, answers the first handshake message (C0+C1) with its version byte (S0). Never holds the
-    GIL while waiting. (A server that answers this and then stalls inside FFmpeg's own handshake is not caught.)"""
-    import socket
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    secure = parts.scheme.lower() == "rtmps"
-    host, port = parts.hostname or "", parts.port or (443 if secure else 1935)
-    with socket.create_connection((host, port), timeout=timeout_s) as sock:
-        if secure:
-            return  # TLS first: the TCP answer is what can be checked without a second TLS session
-        sock.sendall(b"\x03" + bytes(1536))
-        deadline = time.monotonic() + timeout_s
-        sock.settimeout(max(0.05, deadline - time.monotonic()))
-        first = sock.recv(1)
-        if first != b"\x03":
-            raise ConnectionError(f"not an RTMP server (it answered {first!r} to the handshake)")
-
-
 class SinkState(enum.Enum):
     CONNECTING = "connecting"
     LIVE = "live"
@@ -156,16 +136,12 @@ MIN_FREE_BYTES = 64 * 1024 * 1024
 DISK_FULL_POLL_S = 5.0
 
 #: A network target whose server refused the connection (nothing listening: a restart, a crash) is tried again at
-#: least this often: the knock (TCP + RTMP C0/C1) costs nothing, and publishing must resume soon after the server.
+#: least this often: an attempt that nothing answers costs nothing, and publishing must resume soon after the server.
 PROBE_RETRY_MAX_S = 1.0
 
 
 def _is_disk_full(exc: BaseException) -> bool:
     return (isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)) or "No space left" in str(exc)
-
-
-class _ProbeRefused(ConnectionError):
-    """The knock before FFmpeg was refused or unanswered: cheap to retry soon."""
 
 
 class MuxSink:
@@ -208,7 +184,8 @@ class MuxSink:
         self._reconnect = ReconnectPolicy(now=now, max_s=max_backoff_s, stable_after_s=stable_after_s)
         self._now = now
         self.connect_timeout_s = 5.0
-        """How long an RTMP server may take to answer before the attempt counts as failed (see :func:`probe_rtmp`)."""
+        """How long an RTMP server may take to connect, shake hands and accept the publishing, in all (see
+        :class:`~streamer.publish.rtmp.RtmpPublisher`)."""
         self.rotate_after_s: float | None = None
         """A network target whose platform caps a broadcast's length: after this long live, at the next keyframe,
         the broadcast is ended cleanly and a new one started at once (see :mod:`streamer.publish.platforms`)."""
@@ -229,6 +206,8 @@ class MuxSink:
         """A network connection whose server acknowledges nothing more for this long, with data waiting, is broken
         and reconnected (a server that stopped reading: see :mod:`streamer.publish.stall`)."""
         self.stalls = 0
+        self._publisher: RtmpPublisher | None = None
+        """The network session's connection, while there is one."""
         self._thread: threading.Thread | None = None
         self._watchdog: threading.Thread | None = None
         self.state = SinkState.CONNECTING
@@ -291,26 +270,24 @@ class MuxSink:
             self._watchdog.start()
 
     def _watch(self) -> None:
-        """Breaks this target's connection when its server stops taking data (FFmpeg's write has no deadline)."""
-        from urllib.parse import urlsplit
+        """Breaks this target's connection when its server stops taking data (a write blocks until the buffers
+        drain, which for a server that stopped reading is never)."""
+        from streamer.publish.stall import AckWatch
 
-        from streamer.publish.stall import StallWatch, break_socket
-
-        parts = urlsplit(self.target.url)
-        secure = parts.scheme.lower() == "rtmps"
-        watch = StallWatch(parts.hostname or "", parts.port or (443 if secure else 1935), stall_s=self.stall_s)
-        while not self._stop.wait(min(0.5, self.stall_s / 4)):
+        watch = AckWatch(stall_s=self.stall_s)
+        while not self._stop.wait(min(0.25, self.stall_s / 8)):  # a getsockopt and an ioctl: cheap
             watch.stall_s = self.stall_s
-            if self.state is not SinkState.LIVE:
+            publisher = self._publisher
+            if self.state is not SinkState.LIVE or publisher is None:
                 continue
-            for fd in watch.check():
-                if break_socket(fd):
-                    self.stalls += 1
-                    log.warning(
-                        "output %s: the server took nothing for %.0f s; dropping the connection and reconnecting",
-                        self.target.display,
-                        self.stall_s,
-                    )
+            if watch.stalled(publisher.fileno()):
+                self.stalls += 1
+                log.warning(
+                    "output %s: the server took nothing for %.0f s; dropping the connection and reconnecting",
+                    self.target.display,
+                    self.stall_s,
+                )
+                publisher.abort()
 
     def close(self, *, drain: bool, timeout_s: float = 5.0) -> bool:
         """Stop the writer. ``drain``: write what is queued and finish the container cleanly first (when it is
@@ -365,7 +342,7 @@ class MuxSink:
                 if self.target.kind == "file" and _is_disk_full(exc):
                     self._wait_for_disk_space()
                     continue
-                if isinstance(exc, _ProbeRefused) and not self._stop.is_set() and not self._draining:
+                if isinstance(exc, RtmpNoAnswer) and not self._stop.is_set() and not self._draining:
                     self.state = SinkState.BACKOFF
                     self._reconnect.next_delay()  # counted, but the wait is short: a knock costs nothing
                     delay = min(PROBE_RETRY_MAX_S, self._reconnect.backoff.max_s)
@@ -425,14 +402,20 @@ class MuxSink:
             path = self._file_path()
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         options = {}
+        publisher: RtmpPublisher | None = None
         if self.target.kind == "rtmp":
-            # FFmpeg connects (TCP, TLS, RTMP handshake) holding the GIL and with no deadline: a server that is
-            # unreachable or accepts and never answers would freeze the whole process, pictures included. Python
-            # knocks first, with a deadline and without the GIL; only a server that answers is handed to FFmpeg.
+            # Our own connection, not FFmpeg's: FFmpeg would connect holding the GIL with no deadline, and a server
+            # that accepts and never answers would freeze the whole process, pictures included. FFmpeg only muxes
+            # the FLV, into the publisher (see streamer.publish.rtmp); every packet is sent as it is muxed.
+            publisher = RtmpPublisher(self.target.url, timeout_s=self.connect_timeout_s)
+            self.busy_since = time.monotonic()
             try:
-                probe_rtmp(self.target.url, self.connect_timeout_s)
-            except OSError as exc:
-                raise _ProbeRefused(str(exc) or type(exc).__name__) from None
+                publisher.connect()
+            finally:
+                self.busy_since = None
+            self._publisher = publisher
+            options["flvflags"] = "no_duration_filesize"
+            options["flush_packets"] = "1"
         if self.target.container_format == "mp4":
             # Fragmented MP4: a recording stays playable even if the process is killed. use_metadata_tags: the
             # muxer keeps our own keys (the AIGC label), not only the iTunes ones.
@@ -447,7 +430,7 @@ class MuxSink:
             self.paths.append(path)
         try:
             container = av.open(
-                recording if recording is not None else self.target.url,
+                recording if recording is not None else publisher if publisher is not None else self.target.url,
                 "w",
                 format=self.target.container_format,
                 options=options,
@@ -455,6 +438,9 @@ class MuxSink:
         except BaseException:
             if recording is not None:
                 recording.close()
+            if publisher is not None:
+                self._publisher = None
+                publisher.close()
             raise
         opened_s: float | None = None
         tags = self.metadata  # this session's (the show may give the next session new ones)
@@ -524,6 +510,9 @@ class MuxSink:
                 container.close()
             except Exception as exc:
                 log.warning("output %s: error while closing: %s", self.target.display, _scrub(str(exc), self.target))
+            if publisher is not None:
+                self._publisher = None
+                publisher.close()
             if recording is not None:
                 recording.close()
                 if opened_s is not None and tags:  # a recording that never opened gets no sidecar

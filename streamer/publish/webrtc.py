@@ -1,5 +1,6 @@
 """What every WebRTC peer of the show shares (the WHIP output, the dashboard's WHEP preview): a pair of send-only
-aiortc tracks fed with the show's :data:`~streamer.publish.encoder.WEBRTC` encode.
+aiortc tracks fed with packets the show has already encoded (:data:`~streamer.publish.encoder.WHIP`: the broadcast's
+own H.264; the preview's VP8), and the SDP and RTCP glue around them.
 
 :class:`PacketFeed` lives on the event loop that runs the peer connection. ``deliver`` takes one frame's packets
 (called there, e.g. through ``call_soon_threadsafe`` from the media thread): video waits for a keyframe, then both
@@ -15,6 +16,7 @@ import asyncio
 import contextlib
 import fractions
 import functools
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -64,7 +66,7 @@ def _track_class() -> type:
 
 
 class PacketFeed:
-    """Two send-only tracks (``video``, ``audio``) fed with the WEBRTC encode; see the module docstring."""
+    """Two send-only tracks (``video``, ``audio``) fed with an encode made for them; see the module docstring."""
 
     def __init__(self, *, max_queue_s: float = 1.0, want_keyframe: Callable[[], None] | None = None) -> None:
         track = _track_class()
@@ -175,13 +177,89 @@ def host_candidates(addresses: Sequence[str] | None) -> Iterator[None]:
         _scope.addresses = None
 
 
-def route_picture_loss(sender: Any, want_keyframe: Callable[[], None]) -> None:
+#: At most one keyframe a second for a peer's picture-loss reports: the WHIP video is the broadcast's own encode,
+#: and a lossy viewer asking again and again must not turn the recording and the RTMP stream into keyframes.
+PICTURE_LOSS_MIN_INTERVAL_S = 1.0
+
+
+def route_picture_loss(
+    sender: Any,
+    want_keyframe: Callable[[], None],
+    *,
+    min_interval_s: float = PICTURE_LOSS_MIN_INTERVAL_S,
+    now: Callable[[], float] = time.monotonic,
+) -> None:
     """aiortc answers a PLI/FIR by asking its own encoder for a keyframe; these packets come from the show's
-    encoder, so the request goes there."""
+    encoder, so the request goes there (at most once per ``min_interval_s``; a report inside that time is served
+    by the keyframe already asked for)."""
     original = sender._send_keyframe
+    last: list[float] = []
 
     def send_keyframe() -> None:
         original()
+        t = now()
+        if last and t - last[0] < min_interval_s:
+            return
+        last[:] = [t]
         want_keyframe()
 
     sender._send_keyframe = send_keyframe
+
+
+_FMTP = re.compile(r"^a=fmtp:(\d+) ([^\r\n]*)", re.MULTILINE)
+
+
+def _h264_payloads(sdp: str) -> dict[str, str]:
+    """Payload type -> profile-level-id of each H.264 format in ``sdp``."""
+    found: dict[str, str] = {}
+    for pt, params in _FMTP.findall(sdp):
+        for param in params.split(";"):
+            key, _, value = param.strip().partition("=")
+            if key.lower() == "profile-level-id":
+                found[pt] = value.strip()
+    return found
+
+
+def _set_profile_level_ids(sdp: str, by_payload: dict[str, str]) -> str:
+    def swap(m: re.Match[str]) -> str:
+        pt, params = m.group(1), m.group(2)
+        if pt not in by_payload:
+            return m.group(0)
+        parts = []
+        for param in params.split(";"):
+            key, _, _value = param.strip().partition("=")
+            parts.append(f"{key}={by_payload[pt]}" if key.lower() == "profile-level-id" else param.strip())
+        return f"a=fmtp:{pt} {';'.join(parts)}"
+
+    return _FMTP.sub(swap, sdp)
+
+
+def declare_h264_profile(offer_sdp: str, profile_level_id: str) -> tuple[str, Callable[[str], str]]:
+    """aiortc offers H.264 as Constrained Baseline only (its own encoder's profile), and negotiates nothing else.
+    The WHIP video is the broadcast's encode (e.g. High, ``64001f``), so the offer sent to the server names what
+    is really sent: each H.264 format's ``profile-level-id`` becomes ``profile_level_id``. Returns that offer and a
+    function that turns the server's answer back into what aiortc offered (same payload types), for
+    ``setRemoteDescription``. A server that cannot take the profile rejects the offer (or answers without H.264)."""
+    return _swap_h264_profile(offer_sdp, profile_level_id)
+
+
+#: The profile aiortc's own H.264 formats are matched on (Constrained Baseline, level 3.1).
+AIORTC_H264_PROFILE = "42e01f"
+
+
+def accept_any_h264_profile(offer_sdp: str) -> tuple[str, Callable[[str], str]]:
+    """For an aiortc *receiver* (a test's or the bench's WHIP endpoint): its decoder (FFmpeg) takes every H.264
+    profile, but its negotiation matches Constrained Baseline only. Returns the offer as aiortc can accept it and a
+    function that puts the peer's own profile back into aiortc's answer."""
+    return _swap_h264_profile(offer_sdp, AIORTC_H264_PROFILE)
+
+
+def _swap_h264_profile(sdp: str, profile_level_id: str) -> tuple[str, Callable[[str], str]]:
+    original = _h264_payloads(sdp)
+    swapped = _set_profile_level_ids(sdp, dict.fromkeys(original, profile_level_id))
+
+    def restore(reply_sdp: str) -> str:
+        answered = _h264_payloads(reply_sdp)
+        return _set_profile_level_ids(reply_sdp, {pt: v for pt, v in original.items() if pt in answered})
+
+    return swapped, restore

@@ -5,11 +5,15 @@
 ``Location`` and the SDP answer -> ICE/DTLS -> media -> ``DELETE`` of the ``Location`` when the output stops. A failed
 or ended session is retried with the one :class:`~streamer.backoff.ReconnectPolicy`, like an RTMP target.
 
-What it sends is the :data:`~streamer.publish.encoder.WEBRTC` encode (Constrained Baseline H.264 with SPS/PPS in-band
-before every keyframe, Opus 48 kHz), already made by the media loop on the show's one clock: the tracks here hand
-aiortc those packets as they are offered (aiortc packetises an ``av.Packet`` instead of encoding a frame), so the
-WebRTC timeline is the media clock and nothing is encoded twice. A picture-loss report (RTCP PLI/FIR) from the peer
-asks the WEBRTC encoder for a keyframe.
+What it sends is the :data:`~streamer.publish.encoder.WHIP` encode: the broadcast's own H.264 packets (the very ones
+RTMP and the recordings mux; High profile, no B-frames) with SPS/PPS put before every keyframe, and Opus 48 kHz
+audio, the one thing encoded for it. The media loop makes them on the show's one clock; the tracks here hand aiortc
+those packets as they are offered (aiortc packetises an ``av.Packet`` instead of encoding a frame), so the WebRTC
+timeline is the media clock and the video is encoded once for every output. The SDP offer names the profile really
+sent (``profile-level-id`` from the broadcast's SPS, e.g. ``64001f``; aiortc by itself offers Constrained Baseline
+only). A picture-loss report (RTCP PLI/FIR) from the peer asks the broadcast encoder for a keyframe, at most once a
+second. A platform whose ceilings lower the bitrate or keyframe interval gets its own encode (shared with the RTMP
+targets of that platform).
 
 Isolation: aiortc runs on this output's own thread and event loop. The media thread only *offers* packets
 (``call_soon_threadsafe``, never waits); each track keeps at most ``max_queue_s`` of media and, past that, drops its
@@ -34,8 +38,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
 from streamer.backoff import ReconnectPolicy
-from streamer.publish.encoder import WEBRTC, EncodedPacket, EncoderProfile
-from streamer.publish.webrtc import PacketFeed, prefer_codecs, route_picture_loss
+from streamer.publish.encoder import WHIP, EncodedPacket, EncoderProfile
+from streamer.publish.webrtc import PacketFeed, declare_h264_profile, prefer_codecs, route_picture_loss
 
 if TYPE_CHECKING:
     from streamer.publish.sinks import Target
@@ -63,9 +67,9 @@ class WhipState(enum.Enum):
 
 class WhipOutput:
     """One WHIP target: see the module docstring. An :class:`~streamer.publish.outputs.Output` of the
-    :data:`~streamer.publish.encoder.WEBRTC` encode."""
+    :data:`~streamer.publish.encoder.WHIP` encode (or another WebRTC profile given as ``profile``)."""
 
-    profile: EncoderProfile = WEBRTC
+    profile: EncoderProfile = WHIP
 
     def __init__(
         self,
@@ -99,6 +103,9 @@ class WhipOutput:
         """A platform that caps a broadcast's length: after this long live the session is ended cleanly (DELETE)
         and the next one starts at once, with the AI notice again (see :mod:`streamer.publish.platforms`)."""
         self.rotations = 0
+        self.h264_profile_level_id: str | None = None
+        """The H.264 profile the video really is (from its encoder's SPS, set by ``open_outputs``), declared in the
+        offer; None: aiortc's own offer (Constrained Baseline) stands."""
 
     # ---- the Output contract ---------------------------------------------------------------------------------
 
@@ -137,13 +144,15 @@ class WhipOutput:
         return True
 
     def stats(self) -> dict[str, Any]:
+        session = self._session
         return {
             "name": self.name,
             "state": self.state.value,
             "sessions": self.sessions,
             "rotations": self.rotations,
-            "packets_sent": self.packets_sent,
-            "packets_dropped": self.packets_dropped,
+            # The sessions before, and the one live now.
+            "packets_sent": self.packets_sent + (session.feed.sent if session is not None else 0),
+            "packets_dropped": self.packets_dropped + (session.feed.dropped_total if session is not None else 0),
             "keyframe_requests": self.keyframe_requests,
             "last_error": self.last_error,
         }
@@ -252,12 +261,16 @@ class _Session:
         video, _audio = prefer_codecs(pc, self.feed)
         route_picture_loss(video.sender, self.output.request_keyframe)
         await pc.setLocalDescription(await pc.createOffer())  # waits for ICE gathering: the offer has candidates
+        offer = pc.localDescription.sdp
+        answer_for_aiortc: Callable[[str], str] = str
+        if self.output.h264_profile_level_id is not None:
+            offer, answer_for_aiortc = declare_h264_profile(offer, self.output.h264_profile_level_id)
         if token:
             self._headers["Authorization"] = f"Bearer {token}"
         headers = {"Content-Type": "application/sdp", **self._headers}
         url = self.output.target.url
         self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s))
-        async with self._http.post(url, data=pc.localDescription.sdp, headers=headers) as resp:
+        async with self._http.post(url, data=offer, headers=headers) as resp:
             if resp.status != 201:
                 raise WhipError(f"the WHIP server answered {resp.status} {resp.reason} (expected 201 Created)")
             location = resp.headers.get("Location")
@@ -265,7 +278,9 @@ class _Session:
                 raise WhipError("the WHIP server gave no Location for the session")
             self.location = urljoin(url, location)
             answer = await resp.text()
-        await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
+        if "h264" not in answer.lower():
+            raise WhipError("the WHIP server's answer takes no H.264 video (it may want Constrained Baseline only)")
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=answer_for_aiortc(answer), type="answer"))
         deadline = time.monotonic() + timeout_s
         while pc.connectionState != "connected":
             if pc.connectionState in ("failed", "closed") or time.monotonic() > deadline:
