@@ -482,6 +482,16 @@ class Channel:
         """Health and what is on air (see :mod:`streamer.health`)."""
         return self.health.status()
 
+    @property
+    def dashboard_url(self) -> str | None:
+        """Where its dashboard listens (None: none)."""
+        return self.preview_server.url if self.preview_server is not None else None
+
+    @property
+    def stopped(self) -> bool:
+        """Closing or closed (a stop was asked for, or its ``duration_s`` ran out)."""
+        return self._closed is not None or self._finished.is_set()
+
     # ---- catalog -----------------------------------------------------------------------------------------
 
     async def _load_catalog_then_watch(self) -> None:

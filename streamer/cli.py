@@ -1,4 +1,4 @@
-"""Command line: ``run`` (default), ``check``, ``ask``, ``prepare-avatar`` and ``audit export``.
+"""Command line: ``run`` (default), ``check``, ``ask``, ``prepare-avatar``, ``audit export`` and ``fleet``.
 
 Exit codes: 0 clean stop, 1 runtime failure, 2 configuration error (every problem printed with file, line, field
 and a hint; never a traceback for a user error).
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from streamer import early_stop
-from streamer.config import SimulatorChatSource, StreamConfig
+from streamer.config import StreamConfig
 
 log = logging.getLogger("streamer")
 
@@ -107,6 +107,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     exp.add_argument("--config", default=None, help="stream.yaml whose recordings_dir/audit settings to use")
 
+    from streamer.fleet.cli import add_parser as add_fleet_parser
+
+    add_fleet_parser(sub, _Parser)
+
     prep = sub.add_parser(
         "prepare-avatar", help="analyse a presenter's clip once for a video avatar (landmarks, idle loop, frames)"
     )
@@ -120,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] not in ("run", "check", "ask", "prepare-avatar", "audit", "-h", "--help"):
+    if not argv or argv[0] not in ("run", "check", "ask", "prepare-avatar", "audit", "fleet", "-h", "--help"):
         argv.insert(0, "run")
     args = build_parser().parse_args(argv)
     if args.command != "run":
@@ -137,6 +141,10 @@ def main(argv: list[str] | None = None) -> int:
         return _prepare_avatar(args)
     if args.command == "audit":
         return _audit(args)
+    if args.command == "fleet":
+        from streamer.fleet.cli import main as fleet_main
+
+        return fleet_main(args)
     return _run(args)
 
 
@@ -337,76 +345,40 @@ def _ask(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     _setup_logging(args.log_level)
-    from streamer.app import Channel, ChannelSpec, default_recording_path
-    from streamer.loading import ConfigError, load_persona, load_stream_config
-    from streamer.publish.sinks import TargetError, parse_target
+    from streamer.app import Channel
+    from streamer.launch import LaunchError, apply_overrides, build_channel_spec
+    from streamer.loading import ConfigError, load_stream_config
 
     try:
         config = load_stream_config(args.config) if args.config else StreamConfig()
-        if args.size:
-            m = re.fullmatch(r"(\d+)x(\d+)", args.size.strip())
-            if not m:
-                raise _UsageError(f"--size {args.size!r}: expected WIDTHxHEIGHT like 1280x720")
-            w, h = int(m.group(1)), int(m.group(2))
-            if w % 2 or h % 2:
-                raise _UsageError(f"--size {args.size!r}: width and height must be even (H.264 4:2:0)")
-            config.video = config.video.model_validate({**config.video.model_dump(), "width": w, "height": h})
-        if args.fps is not None and args.fps <= 0:
-            raise _UsageError("--fps must be a positive number of frames per second")
-        if args.fps:
-            config.video = config.video.model_validate({**config.video.model_dump(), "fps": args.fps})
+        try:
+            apply_overrides(config, size=args.size, fps=args.fps, simulate_chat=args.simulate_chat)
+        except LaunchError as exc:  # the options' own words: --size, --fps
+            raise LaunchError(reasons=[f"--{r}" for r in exc.reasons]) from None
         if args.preview_port is not None:
             config.preview.port = args.preview_port
         if args.dashboard is not None:
             config.preview.host, config.preview.port = _host_port(args.dashboard)
-        if args.simulate_chat and not any(src.kind == "simulator" for src in config.chat.sources):
-            config.chat.sources.append(SimulatorChatSource())
-        if args.duration is not None and args.duration <= 0:
-            raise _UsageError("--duration must be a positive number of seconds")
         persona_path, products = _paths(args, config)
-        if persona_path is None:
-            raise _UsageError("no --persona given and no personas/host.yaml here")
-        if products is None:
-            raise _UsageError("no --products given and no products/ directory here")
-        if "://" not in products and not Path(products).exists():
-            # A URL may be down for a while (the catalog retries); a local path that is not there is a typo.
-            raise _UsageError(f"products {products!r}: no such file or folder (working folder: {Path.cwd()})")
-        persona, warnings = load_persona(persona_path)
+        spec, warnings = build_channel_spec(
+            config,
+            persona_path=persona_path,
+            products=products,
+            outs=args.out,
+            duration_s=args.duration,
+            dashboard=args.preview,
+        )
         _print_problems(warnings)
-        # A voice that cannot load would put a silent show on air: a configuration error (backend: silence is
-        # the explicit way to run without speech).
-        from streamer.avatar.check import persona_avatar_problems
-        from streamer.voice.check import persona_voice_problems
-
-        voice_problems = persona_voice_problems(persona_path, persona) + persona_avatar_problems(persona_path, persona)
-        _print_problems(voice_problems)
-        if any(p.severity == "error" for p in voice_problems):
-            return EXIT_CONFIG
-        outs = args.out if args.out is not None else config.out
-        if not outs:
-            outs = [default_recording_path(config.recordings_dir)]
-        from streamer.publish.platforms import load_platforms, platform_problems
-
-        platforms = load_platforms(config.platform_rules)  # the shipped ones and the operator's own
-        targets = [parse_target(o, platforms=platforms) for o in outs]
-        for folder in sorted({str(Path(t.url).parent) for t in targets if t.kind == "file"} | {config.recordings_dir}):
-            problem = _unwritable(Path(folder))
-            if problem:
-                raise _UsageError(problem)
-        # A platform that cannot take this show (too big, a rule it forbids) is refused here, with the rule's source.
-        refusals = platform_problems(targets, persona, config.video, platforms)
-        if refusals:
-            for reason in refusals:
-                print(f"error: {reason}", file=sys.stderr)
-            return EXIT_CONFIG
     except ConfigError as exc:
         _print_problems(exc.problems)
         return EXIT_CONFIG
-    except (TargetError, _UsageError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except LaunchError as exc:
+        _print_problems(exc.problems)
+        for reason in exc.reasons:
+            print(f"error: {reason}", file=sys.stderr)
         return EXIT_CONFIG
-    except ValueError as exc:  # pydantic validation of --size / --fps
-        print(f"error: {_first_line(exc)}", file=sys.stderr)
+    except _UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
 
     from streamer.dashboard.auth import TokenError
@@ -414,17 +386,7 @@ def _run(args: argparse.Namespace) -> int:
 
     bootstrap_process()  # GIL hand-over, malloc arenas, model threads: for the CPUs this process may use
     try:
-        show = Channel(
-            ChannelSpec(
-                config=config,
-                persona=persona,
-                products=products,
-                outputs=targets,
-                duration_s=args.duration,
-                dashboard=args.preview,
-                persona_path=persona_path,
-            )
-        )
+        show = Channel(spec)
     except TokenError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -448,17 +410,6 @@ def _run(args: argparse.Namespace) -> int:
 
 class _UsageError(Exception):
     pass
-
-
-def _unwritable(folder: Path) -> str | None:
-    """Why recordings (or the audit log) cannot be written in ``folder``, or None. Creates it when missing."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        return f"cannot create the folder {str(folder)!r} for recordings: {exc.strerror or exc}"
-    if not os.access(folder, os.W_OK | os.X_OK):
-        return f"cannot write in the folder {str(folder)!r} for recordings: permission denied"
-    return None
 
 
 def _exit_now(code: int) -> NoReturn:

@@ -126,6 +126,9 @@ class MediaLoop:
         """The same, per profile (by name)."""
         self.fps_measured = 0.0
         """Frames produced per second of clock time over the last second or so."""
+        self.last_frame_monotonic: float | None = None
+        """``time.monotonic()`` when the newest frame was made (a watchdog in another thread tells a stuck loop by
+        it; the real clock, whatever clock paces the frames)."""
         self._encode_pool = (
             concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="encoder") if pipelined else None
         )
@@ -228,6 +231,7 @@ class MediaLoop:
                 self.tick_s_ewma = dt if n == 0 else 0.95 * self.tick_s_ewma + 0.05 * dt
                 n += 1
                 self.frames = n
+                self.last_frame_monotonic = time.monotonic()
                 window_frames += 1
                 if window_frames == self.fps:
                     now = self.clock.now()

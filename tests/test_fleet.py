@@ -1,0 +1,196 @@
+"""A fleet on a local Ray (``num_cpus=2``, one start for the module): two channels, each its own process,
+publishing to the test's nginx-rtmp. One channel's process is killed: it is back within 15 s, opening with the AI
+notice, and the other never dropped a frame. ``fleet status`` and ``fleet down`` through the command line; nothing is
+left running afterwards. And the fleet file's errors, with file, line and field."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import av
+import pytest
+
+from streamer.fleet.plan import FleetPlanError, load_fleet
+
+from .conftest import REPO, RtmpServer
+
+PERSONA = """name: Fleet Host
+voice: {backend: silence}
+"""
+
+
+def _fleet_file(tmp_path: Path, server: RtmpServer | None, names: tuple[str, ...] = ("tea", "shoes")) -> Path:
+    (tmp_path / "host.yaml").write_text(PERSONA)
+    channels = []
+    for name in names:
+        outs = [f"rec/{name}.flv"] + ([server.url(name)] if server is not None else [])
+        channels.append(
+            {
+                "name": name,
+                "persona": "host.yaml",
+                "products": str(REPO / "products"),
+                "out": outs,
+                "size": "426x240",
+                "fps": 15,
+                "resources": {"num_cpus": 0.5},
+            }
+        )
+    path = tmp_path / "fleet.yaml"
+    path.write_text(json.dumps({"ray": {"num_cpus": 2}, "channels": channels}))
+    return path
+
+
+@pytest.fixture(scope="module")
+def local_ray() -> Iterator[str]:
+    """One local Ray for the module; yields its address (for the command line's RAY_ADDRESS)."""
+    import ray
+
+    ray.init(num_cpus=2, namespace="livehost", include_dashboard=False, log_to_driver=False)
+    try:
+        yield ray.get_runtime_context().gcs_address
+    finally:
+        ray.shutdown()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.mark.integration
+def test_a_killed_channel_is_back_within_15_s_and_the_other_never_drops_a_frame(
+    tmp_path: Path, local_ray: str, rtmp_server: RtmpServer
+) -> None:
+    from streamer.fleet.ray_backend import RayBackend
+    from streamer.fleet.supervisor import Supervisor
+
+    plan = load_fleet(_fleet_file(tmp_path, rtmp_server))
+    figures: dict[str, Any] = {}
+
+    async def main() -> list[dict[str, Any]]:
+        sup = Supervisor(RayBackend("livehost"))
+        await sup.apply(plan)
+        sup.start_watching()
+        deadline = time.monotonic() + 90
+        while not all(w.state == "live" for w in sup.channels.values()):
+            assert time.monotonic() < deadline, {n: w.state for n, w in sup.channels.items()}
+            await asyncio.sleep(0.5)
+        await asyncio.sleep(3.0)  # both on air a while, on nginx
+        tea, shoes = sup.channels["tea"], sup.channels["shoes"]
+        old_pid = tea.pid
+        assert old_pid is not None and shoes.pid is not None
+        shoes_before = shoes.frames
+        os.kill(old_pid, signal.SIGKILL)
+        killed_at = time.monotonic()
+        while not (tea.pid != old_pid and tea.state == "live"):
+            assert time.monotonic() - killed_at < 30, tea.state
+            await asyncio.sleep(0.2)
+        figures["back_after_s"] = round(time.monotonic() - killed_at, 2)
+        await asyncio.sleep(3.0)  # the new process publishes a while
+        figures["shoes_frames_meanwhile"] = shoes.frames - shoes_before
+        rows = await sup.status()
+        ended = await sup.down()
+        figures["ended"] = sorted(ended)
+        figures["pids"] = [old_pid, tea.pid, shoes.pid]
+        return rows
+
+    rows = asyncio.run(main())
+    by_name = {r["name"]: r for r in rows}
+    figures["shoes_skipped"] = by_name["shoes"]["skipped_frames"]
+    figures["shoes_late"] = by_name["shoes"]["late_frames"]
+    assert by_name["shoes"]["health"]["dropped frames"] == 0
+    figures["tea_restarts"] = by_name["tea"]["restarts"]
+    print("\nfleet: " + json.dumps(figures))
+    assert figures["back_after_s"] <= 15.0
+    assert figures["tea_restarts"] == 1 and by_name["shoes"]["restarts"] == 0
+    assert figures["shoes_skipped"] == 0 and figures["shoes_frames_meanwhile"] > 0
+    assert figures["ended"] == ["shoes", "tea"]
+    # Both channels' recordings are whole and playable; tea's second process wrote a new part beside the first.
+    with av.open(str(tmp_path / "rec" / "shoes.flv")) as f:
+        shoes_frames = sum(1 for _ in f.decode(video=0))
+    assert shoes_frames >= 15 * 6
+    tea_parts = sorted((tmp_path / "rec").glob("tea*.flv"))
+    assert len(tea_parts) >= 1
+    # Nothing left: the channel processes (the killed one and the ones ended by down) are gone.
+    deadline = time.monotonic() + 10
+    while any(_alive(p) for p in figures["pids"]) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(_alive(p) for p in figures["pids"])
+    import ray
+
+    assert [a for a in ray.util.list_named_actors() if a.startswith("channel:")] == []
+
+
+@pytest.mark.integration
+def test_fleet_up_status_down_from_the_command_line(tmp_path: Path, local_ray: str) -> None:
+    env = {**os.environ, "RAY_ADDRESS": local_ray, "LIVEHOST_DASHBOARD_TOKEN": "fleet-token-0123456789"}
+    fleet = _fleet_file(tmp_path, None, names=("hats",))
+    run = [sys.executable, str(REPO / "run_stream.py"), "fleet"]
+    up = subprocess.run([*run, "up", str(fleet), "--detach"], capture_output=True, text=True, env=env, timeout=180)
+    assert up.returncode == 0, up.stderr[-3000:]
+    assert '"added": ["hats"]' in up.stdout and "hats" in up.stdout
+    again = subprocess.run([*run, "up", str(fleet), "--detach"], capture_output=True, text=True, env=env, timeout=180)
+    assert again.returncode == 0 and '"unchanged": ["hats"]' in again.stdout, again.stderr[-2000:]
+    status = subprocess.run([*run, "status", "--json"], capture_output=True, text=True, env=env, timeout=60)
+    assert status.returncode == 0, status.stderr[-2000:]
+    rows = json.loads(status.stdout.strip().splitlines()[-1])
+    assert [r["name"] for r in rows] == ["hats"] and rows[0]["state"] == "live"
+    assert rows[0]["frames"] > 0 and "fleet-token" not in status.stdout
+    pid = rows[0]["pid"]
+    down = subprocess.run([*run, "down"], capture_output=True, text=True, env=env, timeout=120)
+    assert down.returncode == 0 and '"ended": ["hats"]' in down.stdout, down.stderr[-2000:]
+    deadline = time.monotonic() + 10
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _alive(pid)
+    gone = subprocess.run([*run, "status"], capture_output=True, text=True, env=env, timeout=60)
+    assert gone.returncode == 1 and "no fleet is running" in gone.stderr
+    with av.open(str(tmp_path / "rec" / "hats.flv")) as f:
+        assert sum(1 for _ in f.decode(video=0)) > 0
+
+
+def test_a_fleet_file_s_problems_name_the_file_line_field_and_channel(tmp_path: Path) -> None:
+    (tmp_path / "host.yaml").write_text(PERSONA)
+    bad = tmp_path / "fleet.yaml"
+    bad.write_text(
+        "channels:\n"
+        "  - name: tea\n"
+        "    persona: host.yaml\n"
+        f"    products: {REPO / 'products'}\n"
+        "    out: [rec/a.flv]\n"
+        "  - name: tea\n"
+        "    persona: nowhere.yaml\n"
+        f"    products: {REPO / 'products'}\n"
+        "  - name: hats\n"
+        "    persona: host.yaml\n"
+        f"    products: {REPO / 'products'}\n"
+        "    out: [rec/a.flv]\n"
+        "  - name: bags\n"
+        "    persona: host.yaml\n"
+        f"    products: {REPO / 'products'}\n"
+        "    out: ['rtmp://x.example/live/${NO_SUCH_KEY}']\n"
+    )
+    with pytest.raises(FleetPlanError) as err:
+        load_fleet(bad, env={})
+    text = "\n".join(err.value.problems)
+    assert "channels.1 (tea): name: 'tea' is also channel 0's name" in text
+    assert "channels tea and hats both write" in text and "a.flv" in text
+    assert "fleet.yaml:16: channels.3.out.0: environment variable NO_SUCH_KEY is not set" in text
+    field_error = tmp_path / "fields.yaml"
+    field_error.write_text("channels:\n  - name: Tea Room\n    resources: {num_cpus: 0}\n")
+    with pytest.raises(FleetPlanError) as err:
+        load_fleet(field_error, env={})
+    text = "\n".join(err.value.problems)
+    assert "fields.yaml:2: channels.0.name" in text and "fields.yaml:3: channels.0.resources.num_cpus" in text
