@@ -16,7 +16,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import av
+import cv2
+import numpy as np
 import pytest
 
 from streamer.fleet.plan import FleetPlanError, load_fleet
@@ -45,7 +48,7 @@ def _fleet_file(tmp_path: Path, server: RtmpServer | None, names: tuple[str, ...
             }
         )
     path = tmp_path / "fleet.yaml"
-    path.write_text(json.dumps({"ray": {"num_cpus": 2}, "channels": channels}))
+    path.write_text(json.dumps({"ray": {"num_cpus": 2}, "dashboard": {"port": 0}, "channels": channels}))
     return path
 
 
@@ -89,6 +92,18 @@ def test_a_killed_channel_is_back_within_15_s_and_the_other_never_drops_a_frame(
             await asyncio.sleep(0.5)
         await asyncio.sleep(3.0)  # both on air a while, on nginx
         tea, shoes = sup.channels["tea"], sup.channels["shoes"]
+        # What the fleet page shows of a channel: its picture, its metrics, a way into its own dashboard.
+        jpeg = await sup.backend.call(shoes.handle, "thumbnail", timeout_s=5.0)
+        thumb = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+        figures["thumbnail"] = list(thumb.shape)
+        metrics = await sup.backend.call(shoes.handle, "metrics", timeout_s=5.0)
+        assert "livehost_frames_total " in metrics
+        link = await sup.backend.call(shoes.handle, "login_link", timeout_s=5.0)
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+            async with http.get(link, allow_redirects=False) as r:
+                assert r.status == 303 and "livehost_session_" in r.headers["Set-Cookie"]
+            async with http.get(link, allow_redirects=False) as r:
+                assert r.status == 401  # the code signs in once
         old_pid = tea.pid
         assert old_pid is not None and shoes.pid is not None
         shoes_before = shoes.frames
@@ -113,6 +128,7 @@ def test_a_killed_channel_is_back_within_15_s_and_the_other_never_drops_a_frame(
     assert by_name["shoes"]["health"]["dropped frames"] == 0
     figures["tea_restarts"] = by_name["tea"]["restarts"]
     print("\nfleet: " + json.dumps(figures))
+    assert figures["thumbnail"] == [180, 320, 3]  # 426x240 scaled to 320 wide
     assert figures["back_after_s"] <= 15.0
     assert figures["tea_restarts"] == 1 and by_name["shoes"]["restarts"] == 0
     assert figures["shoes_skipped"] == 0 and figures["shoes_frames_meanwhile"] > 0
@@ -141,6 +157,7 @@ def test_fleet_up_status_down_from_the_command_line(tmp_path: Path, local_ray: s
     up = subprocess.run([*run, "up", str(fleet), "--detach"], capture_output=True, text=True, env=env, timeout=180)
     assert up.returncode == 0, up.stderr[-3000:]
     assert '"added": ["hats"]' in up.stdout and "hats" in up.stdout
+    assert "fleet page: http://127.0.0.1:" in up.stdout and "fleet-token" not in up.stdout + up.stderr
     again = subprocess.run([*run, "up", str(fleet), "--detach"], capture_output=True, text=True, env=env, timeout=180)
     assert again.returncode == 0 and '"unchanged": ["hats"]' in again.stdout, again.stderr[-2000:]
     status = subprocess.run([*run, "status", "--json"], capture_output=True, text=True, env=env, timeout=60)
@@ -194,3 +211,18 @@ def test_a_fleet_file_s_problems_name_the_file_line_field_and_channel(tmp_path: 
         load_fleet(field_error, env={})
     text = "\n".join(err.value.problems)
     assert "fields.yaml:2: channels.0.name" in text and "fields.yaml:3: channels.0.resources.num_cpus" in text
+
+
+def test_the_example_fleet_file_loads_with_every_path_absolute_and_a_dashboard_port_each() -> None:
+    plan = load_fleet(REPO / "fleet.example.yaml", env={})
+    assert [c.name for c in plan.channels] == ["demo-en", "demo-small"] and plan.warnings == ()
+    for c in plan.channels:
+        spec: Any = c.spec
+        assert Path(spec.persona_path).is_absolute() and Path(spec.products).is_absolute()
+        assert all(Path(t.url).is_absolute() for t in spec.outputs)
+        assert spec.config.preview.port == 0  # any free port: two channels never fight over 8080
+        assert spec.config.audit.path == f"audit-{c.name}.sqlite3"
+        assert spec.dashboard_token and len(spec.dashboard_token) >= 12
+    assert len({c.digest for c in plan.channels}) == 2
+    assert plan.channels[0].spec.dashboard_token == plan.channels[1].spec.dashboard_token  # one token  # type: ignore[attr-defined]
+    assert plan.token_generated and plan.dashboard.port == 8090

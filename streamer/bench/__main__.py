@@ -774,7 +774,15 @@ def main(argv: list[str] | None = None) -> int:
     ob.add_argument("--fps", type=int, default=30)
     ob.add_argument("--seconds", type=float, default=20.0)
     ob.add_argument("--warmup", type=float, default=3.0, help="seconds before counting (the WHIP session connects)")
+    from streamer.bench.fleet import add_parser as add_fleet
+
+    add_fleet(sub)
     args = parser.parse_args(argv)
+    if args.which == "fleet":
+        from streamer.bench.fleet import run_fleet
+
+        print(json.dumps(run_fleet(args)))
+        return 0
     if args.which == "outputs":
         from streamer.bench.outputs import outputs as outputs_bench
 

@@ -77,6 +77,9 @@ class DashboardAuth:
         self._codes: dict[str, float] = {}
         """One-time login codes -> when each expires (monotonic)."""
         self.limiter = limiter or LoginLimiter()
+        self.cookie = f"{COOKIE}_{secrets.token_hex(4)}"
+        """This dashboard's own cookie name: browsers keep cookies per host, not per port, so a fleet's dashboards
+        on one machine (and its fleet page) must not overwrite each other's sessions."""
 
     def login_code(self, ttl_s: float = LOGIN_CODE_TTL_S) -> str:
         """A fresh code for ``/login?code=...``: it signs in once, within ``ttl_s`` seconds."""
@@ -121,7 +124,7 @@ class DashboardAuth:
         header = request.headers.get("Authorization", "")
         if header.startswith("Bearer ") and self.token_ok(header[7:].strip()):
             return True
-        return self.session_ok(request.cookies.get(COOKIE))
+        return self.session_ok(request.cookies.get(self.cookie))
 
     def middleware(self) -> Any:
         """An aiohttp middleware enforcing the rules above."""
@@ -162,7 +165,7 @@ class DashboardAuth:
             return web.Response(status=401, text=LOGIN_PAGE, content_type="text/html")
         response = web.Response(status=303, headers={"Location": "/"})
         response.set_cookie(
-            COOKIE,
+            self.cookie,
             self.new_session(),
             httponly=True,
             samesite="Strict",

@@ -123,6 +123,21 @@ async def _control_errors(request: web.Request, handler: Any) -> web.StreamRespo
         return web.json_response({"ok": False, "error": str(exc)}, status=404)
 
 
+async def start_site(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
+    """Serve ``app`` on ``host:port`` (0: any free port); the runner and the port it listens on."""
+    # shutdown_timeout: what aiohttp gives handlers still running at cleanup (its default is 60 s).
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    try:
+        await site.start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    sockets = getattr(site._server, "sockets", None) or []
+    return runner, (sockets[0].getsockname()[1] if sockets else port)
+
+
 class DashboardServer:
     def __init__(
         self,
@@ -185,13 +200,7 @@ class DashboardServer:
         return app
 
     async def start(self) -> None:
-        # shutdown_timeout: what aiohttp gives handlers still running at cleanup (its default is 60 s).
-        self._runner = web.AppRunner(self.app(), access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        sockets = getattr(site._server, "sockets", None) or []
-        self.bound_port = sockets[0].getsockname()[1] if sockets else self.port
+        self._runner, self.bound_port = await start_site(self.app(), self.host, self.port)
 
     async def aclose(self, timeout_s: float = 1.0) -> None:
         """Stop serving: open event streams and preview sockets end, and the listener closes, within

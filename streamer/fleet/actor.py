@@ -64,6 +64,7 @@ class ChannelHost:
             "late_frames": media.pacer.late_frames if media is not None else 0,
             "skipped_frames": media.pacer.skipped_frames if media is not None else 0,
             "fps_measured": round(media.fps_measured, 2) if media is not None else 0.0,
+            "tick_s": media.tick_s_ewma if media is not None else None,
             "last_frame_age_s": (time.monotonic() - last) if last is not None else None,
             "stopped": bool(channel is not None and channel.stopped),
         }
@@ -81,6 +82,33 @@ class ChannelHost:
         out["dashboard_url"] = channel.dashboard_url
         out["outputs"] = [o.stats() for o in channel.target_outputs]
         return out
+
+    def thumbnail(self, width: int = 320) -> bytes | None:
+        """The newest picture as a small JPEG (for the fleet page), None before the first frame."""
+        channel = self.channel
+        media = channel.media if channel is not None else None
+        picture = media.last_picture if media is not None else None
+        if picture is None:
+            return None
+        import cv2
+
+        bgr = cv2.cvtColor(picture, cv2.COLOR_YUV2BGR_I420)
+        h, w = bgr.shape[:2]
+        small = cv2.resize(bgr, (width, max(2, round(h * width / w))), interpolation=cv2.INTER_AREA)
+        ok, jpeg = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, 70])
+        return jpeg.tobytes() if ok else None
+
+    def login_link(self) -> str | None:
+        """A one-time sign-in link into this channel's dashboard (None without one)."""
+        channel = self.channel
+        url = channel.dashboard_url if channel is not None else None
+        if url is None:
+            return None
+        return f"{url}login?code={channel.auth.login_code()}"
+
+    def metrics(self) -> str:
+        channel = self.channel
+        return channel.health.metrics_text() if channel is not None else ""
 
     async def drain(self, deadline_s: float = CLOSE_DEADLINE_S) -> dict[str, Any]:
         """Finish the sentence on air (within the deadline), close every output cleanly; the process stays."""
@@ -117,5 +145,16 @@ def channel_actor_class() -> Any:
         @ray.method(concurrency_group="health")
         async def pid(self) -> int:
             return self._host.pid
+
+        @ray.method(concurrency_group="health")
+        async def thumbnail(self, width: int = 320) -> bytes | None:
+            return self._host.thumbnail(width)
+
+        async def login_link(self) -> str | None:
+            return self._host.login_link()  # on the channel's loop: its sign-in state lives there
+
+        @ray.method(concurrency_group="health")
+        async def metrics(self) -> str:
+            return self._host.metrics()
 
     return ChannelActor

@@ -112,6 +112,18 @@ def _up(args: argparse.Namespace) -> int:
     live = ray.get(supervisor.wait_live.remote(UP_TIMEOUT_S))
     rows = ray.get(supervisor.status.remote())
     _print_table(rows)
+    page = ray.get(supervisor.page_url.remote())
+    if page is not None:
+        print(f"fleet page: {page} (sign in with the dashboard token)", flush=True)
+        if plan.token_generated and not again:
+            # Printed once, on the console only (never logged): the operator's way in to every dashboard.
+            link = ray.get(supervisor.page_login_link.remote())
+            token = getattr(plan.channels[0].spec, "dashboard_token", "")
+            print(
+                f"\n  Open {link}\n  (signs in once, within 15 minutes; the token for the fleet page and every"
+                f" channel's dashboard is {token}; set LIVEHOST_DASHBOARD_TOKEN to choose it yourself)\n",
+                flush=True,
+            )
     if not live:
         print(f"error: not every channel made frames within {UP_TIMEOUT_S:.0f} s", file=sys.stderr)
     if args.detach or again:

@@ -76,12 +76,33 @@ def supervisor_actor_class() -> Any:
             logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
             self.supervisor = Supervisor(RayBackend(namespace))
             self.plan: FleetPlan | None = None
+            self.page: Any = None
 
         async def apply(self, plan: FleetPlan) -> dict[str, list[str]]:
             diff = await self.supervisor.apply(plan)
             self.plan = plan
             self.supervisor.start_watching()
+            if self.page is None and plan.dashboard.enabled and plan.channels:
+                from streamer.fleet.dashboard import FleetDashboardServer
+
+                token = getattr(plan.channels[0].spec, "dashboard_token", None)
+                if token:
+                    page = FleetDashboardServer(
+                        self.supervisor, host=plan.dashboard.host, port=plan.dashboard.port, token=token
+                    )
+                    try:
+                        await page.start()
+                        self.page = page
+                    except OSError as exc:  # the fleet runs on without its page
+                        log.error("fleet page could not listen on %s:%d: %s", page.host, page.port, exc)
             return diff
+
+        async def page_url(self) -> str | None:
+            return self.page.url if self.page is not None else None
+
+        async def page_login_link(self) -> str | None:
+            """A one-time sign-in link to the fleet page."""
+            return f"{self.page.url}login?code={self.page.login_code()}" if self.page is not None else None
 
         async def wait_live(self, timeout_s: float) -> bool:
             """Until every channel makes frames (True), or ``timeout_s``."""
@@ -104,7 +125,11 @@ def supervisor_actor_class() -> Any:
             return await self.supervisor.drain(name)
 
         async def down(self) -> list[str]:
-            return await self.supervisor.down()
+            ended = await self.supervisor.down()
+            if self.page is not None:
+                page, self.page = self.page, None
+                await page.aclose()
+            return ended
 
         async def plan_path(self) -> str | None:
             return self.plan.path if self.plan is not None else None

@@ -126,6 +126,8 @@ class MediaLoop:
         """The same, per profile (by name)."""
         self.fps_measured = 0.0
         """Frames produced per second of clock time over the last second or so."""
+        self.last_picture: np.ndarray | None = None
+        """The newest composed I420 picture (a fleet's thumbnail reads it; never written to)."""
         self.last_frame_monotonic: float | None = None
         """``time.monotonic()`` when the newest frame was made (a watchdog in another thread tells a stuck loop by
         it; the real clock, whatever clock paces the frames)."""
@@ -152,6 +154,7 @@ class MediaLoop:
         for seg in pulled.started:
             self.renderer.on_speech_started(seg)
         picture = self.renderer.render(n / self.fps, pulled.mouth)
+        self.last_picture = picture
         take_keyframe = getattr(self.renderer, "take_keyframe", None)
         keyframe = bool(take_keyframe()) if take_keyframe is not None else False
         video = VideoFrame(pts=n, i420=picture, keyframe=keyframe)
