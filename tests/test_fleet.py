@@ -139,6 +139,27 @@ def test_a_killed_channel_is_back_within_15_s_and_the_other_never_drops_a_frame(
     assert shoes_frames >= 15 * 6
     tea_parts = sorted((tmp_path / "rec").glob("tea*.flv"))
     assert len(tea_parts) >= 1
+    # The restarted channel's new broadcast (nginx keeps the latest publishing) opens with the full AI notice.
+    from streamer.loading import load_persona
+    from streamer.scene import Scene
+
+    from .test_faults import _gray_frames
+
+    persona, _ = load_persona(tmp_path / "host.yaml")
+    notice = Scene(persona=persona, width=426, height=240, seed=0).compositor.layout.notice
+    assert notice is not None
+
+    def band(img: np.ndarray) -> np.ndarray:
+        return img[notice.y : notice.y + notice.h, notice.x : notice.x + notice.w].astype(np.float32)
+
+    shoes_local = _gray_frames(tmp_path / "rec" / "shoes.flv")
+    with_notice = band(shoes_local[1][1])
+    without = band(next(img for t, img in shoes_local if t >= 4.0))
+    tea_first = band(_gray_frames(rtmp_server.recording("tea"))[0][1])
+    d_on = float(np.abs(tea_first - with_notice).mean())
+    d_off = float(np.abs(tea_first - without).mean())
+    print(f"fleet: restarted channel's first picture, notice band |dY| {d_on:.2f} to the notice, {d_off:.2f} without")
+    assert d_on * 4 < d_off
     # Nothing left: the channel processes (the killed one and the ones ended by down) are gone.
     deadline = time.monotonic() + 10
     while any(_alive(p) for p in figures["pids"]) and time.monotonic() < deadline:
@@ -226,3 +247,41 @@ def test_the_example_fleet_file_loads_with_every_path_absolute_and_a_dashboard_p
     assert len({c.digest for c in plan.channels}) == 2
     assert plan.channels[0].spec.dashboard_token == plan.channels[1].spec.dashboard_token  # one token  # type: ignore[attr-defined]
     assert plan.token_generated and plan.dashboard.port == 8090
+
+
+@pytest.mark.integration
+def test_fleet_up_in_the_foreground_drains_every_channel_on_sigterm(tmp_path: Path, local_ray: str) -> None:
+    import threading
+
+    env = {**os.environ, "RAY_ADDRESS": local_ray, "LIVEHOST_DASHBOARD_TOKEN": "fleet-token-0123456789"}
+    fleet = _fleet_file(tmp_path, None, names=("socks",))
+    proc = subprocess.Popen(
+        [sys.executable, str(REPO / "run_stream.py"), "fleet", "up", str(fleet)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    lines: list[str] = []
+    assert proc.stdout is not None
+    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")), daemon=True)  # type: ignore[union-attr]
+    reader.start()
+    try:
+        deadline = time.monotonic() + 120
+        while not any(line.startswith("fleet page:") for line in lines):
+            assert proc.poll() is None and time.monotonic() < deadline, lines
+            time.sleep(0.2)
+        time.sleep(2.0)
+        proc.send_signal(signal.SIGTERM)
+        t0 = time.monotonic()
+        code = proc.wait(timeout=60)
+        took = time.monotonic() - t0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    reader.join(5)
+    print(f"\nfleet up (foreground): SIGTERM to exit {took:.2f} s, exit {code}")
+    assert code == 0 and any('"ended": ["socks"]' in line for line in lines), lines
+    assert took < 15.0
+    with av.open(str(tmp_path / "rec" / "socks.flv")) as f:
+        assert sum(1 for _ in f.decode(video=0)) > 0  # drained: closed and playable

@@ -178,3 +178,27 @@ def test_applying_a_changed_plan_touches_only_what_changed_and_drain_and_down_en
         assert all(p.killed and p.drained for n, p in backend.processes.items() if n != "bags")
 
     asyncio.run(main())
+
+
+def test_a_process_slow_to_come_up_gets_the_start_time_not_the_stall_time():
+    async def main() -> None:
+        backend, clock = FakeBackend(), Clock()
+        sup = Supervisor(backend, clock=clock)
+        await sup.apply(plan(("tea", "a")))
+        tea = backend.processes["tea"]
+        tea.hung = True  # Ray is still starting its process: nothing answers yet
+        await rounds(sup, backend, clock, 30)
+        assert backend.kills == []  # 30 s: a busy machine's imports, not a stall
+        tea.hung = False
+        await rounds(sup, backend, clock, 3)
+        assert sup.channels["tea"].state == "live" and sup.channels["tea"].restarts == 0
+        tea.hung = True  # live, then silent: the stall time applies
+        await rounds(sup, backend, clock, 11)
+        assert backend.kills == [("tea", True)]
+        tea.hung = True  # its new process is slow too: not killed again before the start time
+        await rounds(sup, backend, clock, 40)
+        assert backend.kills == [("tea", True)]
+        await rounds(sup, backend, clock, 25)
+        assert backend.kills == [("tea", True), ("tea", True)]  # 60 s without an answer: tried again
+
+    asyncio.run(main())

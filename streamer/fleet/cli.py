@@ -97,6 +97,14 @@ def _up(args: argparse.Namespace) -> int:
     else:
         num_cpus = round(plan.ray.num_cpus) if plan.ray.num_cpus is not None else None
         ray.init(num_cpus=num_cpus, namespace=NAMESPACE, include_dashboard=False)
+    wanted = sum(c.resources.num_cpus for c in plan.channels)
+    have = float(ray.cluster_resources().get("CPU", 0.0))
+    if wanted > have + 1e-9:
+        print(
+            f"warning: the channels ask for {wanted:g} CPUs and this Ray has {have:g}: the ones that do not fit wait"
+            " (lower resources.num_cpus, or add machines to the cluster)",
+            file=sys.stderr,
+        )
     supervisor: Any
     try:
         supervisor = ray.get_actor(SUPERVISOR_NAME, namespace=NAMESPACE)
@@ -232,7 +240,7 @@ def _command(args: argparse.Namespace) -> int:
 
 
 def _print_table(rows: list[dict[str, Any]]) -> None:
-    """channel, state, product on air, fps, late frames, outputs live, replies, restarts, uptime."""
+    """channel, state, product on air, fps, late frames, outputs live, replies a minute, restarts, uptime."""
     header = (
         "channel",
         "state",
@@ -240,7 +248,7 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
         "fps",
         "late",
         "outputs live",
-        "replies",
+        "replies/min",
         "restarts",
         "uptime",
         "dashboard",
@@ -258,7 +266,7 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
                 str(health.get("fps", "—")),
                 str(health.get("late frames", "—")),
                 f"{live}/{len(outputs)}",
-                str(health.get("replies", "—")),
+                _per_minute(health.get("replies"), r.get("uptime_s")),
                 str(r.get("restarts", 0)),
                 str(health.get("uptime", "—")),
                 str(r.get("dashboard_url") or "—"),
@@ -267,6 +275,14 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     for line in lines:
         print("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip(), flush=True)
+
+
+def _per_minute(count: Any, uptime_s: Any) -> str:
+    try:
+        n, up = float(count), float(uptime_s)
+    except (TypeError, ValueError):
+        return "—"
+    return f"{n / (up / 60):.1f}" if up >= 1 else "—"
 
 
 def _first_line(exc: object) -> str:

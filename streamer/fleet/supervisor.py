@@ -156,7 +156,10 @@ class Supervisor:
         if w.state == "drained":
             return
         if isinstance(answer, BaseException):
-            if now - w.last_answer_s >= self.stall_s and w.state != "restarting":
+            # A process coming up (Ray starting it, its imports on a busy machine) gets the start time; one that
+            # was live, the stall time.
+            limit = self.stall_s if w.state == "live" else START_TIMEOUT_S
+            if now - w.last_answer_s >= limit:
                 log.warning("fleet: channel %s has not answered for %.0f s; restarting it", name, now - w.last_answer_s)
                 await self._restart(w, now)
             return
