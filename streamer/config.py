@@ -81,7 +81,7 @@ class VoiceSettings(_Strict):
     """
 
     backend: str = DEFAULT_VOICE_BACKEND
-    """Which engine voices the persona: the keys of :data:`VOICE_SETTINGS` (piper, silence)."""
+    """Which engine voices the persona: the keys of :data:`VOICE_SETTINGS` (piper, silence, endpoint)."""
     speed: float = Field(1.0, ge=0.5, le=2.0)
     """Speaking pace: 1.0 is the voice's natural pace; 1.2 is 20% faster."""
 
@@ -120,7 +120,29 @@ class SilenceVoiceSettings(VoiceSettings):
     backend: Literal["silence"] = "silence"
 
 
-AnyVoiceSettings = PiperVoiceSettings | SilenceVoiceSettings
+class EndpointVoiceSettings(VoiceSettings):
+    """``backend: endpoint``: any OpenAI-compatible speech endpoint (``POST {base_url}/audio/speech``, 16-bit PCM),
+    with the embedded Piper voice voicing every sentence the endpoint fails or does not finish in time."""
+
+    backend: Literal["endpoint"] = "endpoint"
+    base_url: str = Field(pattern=r"^https?://")
+    """e.g. ``https://api.openai.com/v1`` or a local server's ``http://127.0.0.1:8000/v1``."""
+    model: str = Field("tts-1", min_length=1)
+    voice: str = Field("alloy", min_length=1)
+    """The endpoint's own voice name (or a cloned voice's id, on services that clone)."""
+    api_key_env: str | None = "OPENAI_API_KEY"
+    """The environment variable holding the key (never the key itself); None: no key."""
+    timeout_s: float = Field(8.0, gt=0.0, le=60.0)
+    """The whole answer for one sentence, from the request to its last byte; past it, the fallback voices it."""
+    rate_hz: int = Field(24_000, ge=8_000, le=48_000)
+    """The sample rate of the endpoint's PCM (OpenAI's: 24 kHz)."""
+    max_seconds: float = Field(60.0, gt=0.0, le=600.0)
+    """Longer audio for one sentence is refused (a runaway answer)."""
+    fallback_voice: str = "en_US-joe-medium"
+    """The Piper voice that takes over a failed sentence (name or .onnx path, as ``voice`` of backend piper)."""
+
+
+AnyVoiceSettings = PiperVoiceSettings | SilenceVoiceSettings | EndpointVoiceSettings
 """Every backend's settings. A new backend adds its settings class here (its ``backend`` default is its name)."""
 
 VOICE_SETTINGS: dict[str, type[VoiceSettings]] = {

@@ -204,6 +204,7 @@ class VoiceBase:
 VOICE_BACKENDS: dict[str, str] = {
     "piper": "streamer.voice.piper:PiperVoiceBackend",
     "silence": "streamer.voice.silence:SilenceVoice",
+    "endpoint": "streamer.voice.endpoint:EndpointVoice",
 }
 """``backend`` -> ``module:class`` of its implementation, imported on first use (a show that does not use Piper never
 imports onnxruntime). The one place that names every voice backend's code; their settings are in

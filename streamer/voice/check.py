@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from streamer.config import Persona, PiperVoiceSettings, VoiceSettings
+from streamer.config import EndpointVoiceSettings, Persona, PiperVoiceSettings, VoiceSettings
 from streamer.loading import ConfigProblem, Severity, line_of
 from streamer.voice.base import VoiceError
 from streamer.voice.piper import model_problem, pinyin_requirements_missing, resolve_voice
@@ -63,6 +63,8 @@ def voice_problems(settings: VoiceSettings, *, language: str, file: str, line: i
     anything that stops the voice from loading; a voice in another language than a non-Chinese persona's is a
     warning (a Chinese persona's is an error: other voices cannot read Han characters at all).
     """
+    if isinstance(settings, EndpointVoiceSettings):
+        return _endpoint_problems(settings, language=language, file=file, line=line)
     if settings.backend != "piper" or not isinstance(settings, PiperVoiceSettings):
         return []
 
@@ -151,3 +153,33 @@ def persona_voice_problems(persona_path: str | Path, persona: Persona) -> list[C
     file = str(persona_path)
     line = line_of(persona_path, ("voice", "voice"))
     return voice_problems(persona.voice, language=persona.language, file=file, line=line)
+
+
+def _endpoint_problems(
+    settings: EndpointVoiceSettings, *, language: str, file: str, line: int | None
+) -> list[ConfigProblem]:
+    """``backend: endpoint``: its key's variable is set (a warning: the endpoint may need none), and its fallback
+    Piper voice loads and speaks the persona's language (an error: it is what keeps the air from going silent)."""
+    import os
+
+    problems: list[ConfigProblem] = []
+    env = settings.api_key_env
+    if env and not os.environ.get(env):
+        problems.append(
+            ConfigProblem(
+                file,
+                line,
+                "voice.api_key_env",
+                f"environment variable {env} is not set: the endpoint gets no key",
+                f"export {env}=... in the service's environment (its value is never printed), or api_key_env: null",
+                "warning",
+            )
+        )
+    fallback = PiperVoiceSettings(voice=settings.fallback_voice)
+    for p in voice_problems(fallback, language=language, file=file, line=line):
+        problems.append(
+            ConfigProblem(
+                p.file, p.line, "voice.fallback_voice", f"the fallback voice: {p.message}", p.hint, p.severity
+            )
+        )
+    return problems
