@@ -140,6 +140,9 @@ class EndpointVoiceSettings(VoiceSettings):
     """Longer audio for one sentence is refused (a runaway answer)."""
     fallback_voice: str = "en_US-joe-medium"
     """The Piper voice that takes over a failed sentence (name or .onnx path, as ``voice`` of backend piper)."""
+    mouth_from_reference: bool = True
+    """Time the mouth on the endpoint's audio by aligning it to the fallback voice's own rendition (one Piper
+    synthesis a sentence); False: spread the mouth keys by the text's spelling."""
 
 
 AnyVoiceSettings = PiperVoiceSettings | SilenceVoiceSettings | EndpointVoiceSettings

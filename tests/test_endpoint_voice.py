@@ -37,6 +37,8 @@ class Script:
     def __init__(self) -> None:
         self.mode = "ok"
         self.seconds = 1.0
+        self.audio: bytes | None = None
+        """What to answer instead of a tone (24 kHz PCM)."""
         self.requests: list[dict[str, Any]] = []
 
 
@@ -65,7 +67,7 @@ def fake_endpoint(script: Script) -> Iterator[str]:
                 return
             if mode == "hang":
                 time.sleep(3.0)
-            audio = tone(script.seconds)
+            audio = script.audio if script.audio is not None else tone(script.seconds)
             self.send_response(200)
             self.send_header("Content-Type", "audio/pcm")
             self.end_headers()
@@ -221,3 +223,36 @@ def test_a_live_show_speaks_through_the_endpoint_and_the_fallback_covers_an_outa
     assert code == 0 and voice.requests >= 2 and len(spoken) >= 2
     assert voice.requests - voice.fallbacks >= 1  # the endpoint's own voice was on air
     assert all(r["body"]["model"] == "tts-1" for r in script.requests)
+
+
+@pytest.mark.integration
+def test_the_endpoint_s_mouth_is_timed_on_its_own_sounds_through_the_fallback_voice_s_rendition(monkeypatch):
+    """The endpoint answers with Piper at 0.8 speed (24 kHz, through another channel); the fallback Piper at normal
+    speed gives the reference timing. The mouth keys on the endpoint's audio match that audio's own alignment."""
+    from streamer.voice.resample import resample
+
+    from .test_voice_align import other_channel, per_frame, piper
+
+    text = "This cat bed is sixty centimetres across and it is machine washable."
+    truth = piper(0.8).synthesize(text)
+    heard = other_channel(truth.pcm)
+    script = Script()
+    script.audio = np.clip(resample(heard.astype(np.float64), 1, 2), -32768, 32767).astype("<i2").tobytes()
+    with fake_endpoint(script) as url:
+        monkeypatch.setenv("TTS_TEST_KEY", KEY)
+        settings = VoiceSettings.model_validate(
+            {"backend": "endpoint", "base_url": url, "api_key_env": "TTS_TEST_KEY", "timeout_s": 5.0}
+        )
+        voice = EndpointVoice(settings, fallback=piper(1.0))
+        voice.load()
+        speech = voice.synthesize(text)
+    assert voice.fallbacks == 0 and voice.mouths_aligned == 1 and speech.aligned
+    n = min(speech.samples, truth.samples) // 480
+    match = float(np.mean(per_frame(speech.visemes, n)[1] == per_frame(truth.visemes, n)[1]))
+    spelled = EndpointVoice(settings.model_copy(update={"mouth_from_reference": False}), fallback=piper(1.0))
+    with fake_endpoint(script) as url:
+        spelled.settings = spelled.settings.model_copy(update={"base_url": url})
+        plain = spelled.synthesize(text)
+    plain_match = float(np.mean(per_frame(plain.visemes, n)[1] == per_frame(truth.visemes, n)[1]))
+    print(f"\nendpoint mouth: keys as the truth's {match:.2f} aligned, {plain_match:.2f} spelled")
+    assert match >= 0.85 and match > plain_match + 0.2
