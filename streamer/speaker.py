@@ -42,6 +42,7 @@ from streamer.frames import SpeechSegment
 from streamer.lang import tables as language_tables
 from streamer.playout import ADDRESSED_KINDS, SpeechPlayout
 from streamer.voice.base import VoiceBackend, VoiceError, VoicePreempted, VoiceSpeed
+from streamer.voice.cache import SpeechCache
 
 log = logging.getLogger(__name__)
 
@@ -167,6 +168,8 @@ class SpeakerStats:
     invitations: int = 0
     operator_lines: int = 0
     disclosures: int = 0
+    cache_hits: int = 0
+    """Sentences said again from the speech cache, not synthesised."""
 
 
 def spoken_name(user: str) -> str:
@@ -252,6 +255,8 @@ class Speaker:
         """Set when a comment is waiting: the speaker stops waiting for room and answers."""
         self.memory: collections.deque[Turn] = collections.deque(maxlen=6)
         self.stats = SpeakerStats()
+        self.speech_cache = SpeechCache()
+        """Sentences already voiced (a repeated line is not synthesised again; see :mod:`streamer.voice.cache`)."""
         self.last_chat_s: float | None = None
         self._last_invite_s: float | None = None
         self._beat: Beat | None = None
@@ -842,8 +847,12 @@ class Speaker:
         synthesize = self.voice.synthesize
         if stream:
             synthesize = getattr(self.voice, "synthesize_streaming", synthesize)
+        voice_key = f"{getattr(self.voice, 'name', 'voice')}@{id(self.voice)}"  # a swapped voice never hits
+        # A streamed sentence (an answer's first, where the voice streams) goes to the voice: it is heard while
+        # still being decoded, and a streaming voice is fast.
+        cached = None if stream and self.voice.streams else self.speech_cache.get(voice_key, sentence)
         retried = False
-        while True:
+        while cached is None:
             try:
                 speech = await loop.run_in_executor(pool, functools.partial(synthesize, sentence, urgent=urgent))
                 break
@@ -869,6 +878,11 @@ class Speaker:
                 if retried:
                     return None
                 retried = True  # a passing failure must not cost a viewer their answer
+        if cached is not None:
+            speech = cached
+            self.stats.cache_hits += 1
+        else:
+            self.speech_cache.put(voice_key, sentence, speech, pinned=kind == "disclosure")
         if speech.samples == 0:
             return None
         self._segment_ids += 1
@@ -897,4 +911,5 @@ class Speaker:
             "invitations": self.stats.invitations,
             "operator_lines": self.stats.operator_lines,
             "disclosures": self.stats.disclosures,
+            "cache_hits": self.stats.cache_hits,
         }
