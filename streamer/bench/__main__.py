@@ -775,9 +775,16 @@ def main(argv: list[str] | None = None) -> int:
     ob.add_argument("--seconds", type=float, default=20.0)
     ob.add_argument("--warmup", type=float, default=3.0, help="seconds before counting (the WHIP session connects)")
     from streamer.bench.fleet import add_parser as add_fleet
+    from streamer.bench.voice import add_parser as add_voice
 
     add_fleet(sub)
+    add_voice(sub)
     args = parser.parse_args(argv)
+    if args.which == "voice":
+        from streamer.bench.voice import run_voice
+
+        print(json.dumps(run_voice(args)))
+        return 0
     if args.which == "fleet":
         from streamer.bench.fleet import run_fleet
 
