@@ -586,3 +586,26 @@ def test_feature_patter_does_not_reuse_a_template_frame_back_to_back(persona: Pe
         frames = [_frame(normalise(s)) for s in lines]
         for a, b in itertools.pairwise(frames):
             assert a[0] != b[0] and a[1] != b[1], lines  # neither the opening nor the ending words twice in a row
+
+
+@pytest.mark.parametrize("embedder", ["lexical", "minilm"])
+def test_a_question_naming_a_dimension_gets_that_dimension_never_a_near_one(
+    embedder: str, persona: Persona, request: pytest.FixtureRequest
+) -> None:
+    from streamer.loading import load_product_file
+
+    if embedder == "minilm":
+        request.applymarker(pytest.mark.integration)
+    bed = load_product_file(REPO / "products" / "cat-bed.yaml")[0]
+    brain = OfflineBrain(embedder=LexicalEmbedder() if embedder == "lexical" else request.getfixturevalue("minilm"))
+    brain.prepare(bed)
+    asked = {
+        "how wide is the bed?": ["It's 60 cm across."],  # a round bed's width is its diameter (it said its height)
+        "how tall is it?": ["It's 18 cm tall."],
+        "how wide and tall is it?": ["It's 60 cm across.", "It's 18 cm tall."],
+        "what does it weigh?": ["It weighs 0.9 kg."],
+    }
+    for question, want in asked.items():
+        assert _ask(brain, persona, bed, bed[0].id, question) == want, question
+    # Not a dimension: how long shipping takes is about shipping.
+    assert "cm" not in " ".join(_ask(brain, persona, bed, bed[0].id, "how long does shipping take?"))

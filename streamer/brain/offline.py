@@ -172,6 +172,23 @@ _MATERIAL_WORDS = re.compile(
     r"porcelain|stoneware|enamel(led)?|silicone|rubber|paper|cardboard|vegan|organic|ingredients?|made (of|from))\b",
     re.IGNORECASE,
 )
+#: A question naming one dimension -> the spec keys (labels) that give it.
+_DIMENSIONS: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = (
+    (re.compile(r"\b(wide|width|across|diameter|broad|wideness)\b"), re.compile(r"width|diameter|across|wide")),
+    (re.compile(r"\b(tall|height|high)\b"), re.compile(r"height|tall|high")),
+    (re.compile(r"\b(long|length)\b(?! (does|will|until|till|to|before|for))"), re.compile(r"length|long")),
+    (re.compile(r"\b(deep|depth)\b"), re.compile(r"depth|deep")),
+    (re.compile(r"\b(heavy|weigh|weighs|weight)\b"), re.compile(r"weight|mass")),
+)
+
+
+def asked_dimensions(question: str) -> list[re.Pattern[str]]:
+    """The spec-key patterns of the dimensions an English question names ("how wide", "how wide and tall"), in the
+    order of :data:`_DIMENSIONS`; [] when it names none."""
+    q = question.lower()
+    return [keys for words, keys in _DIMENSIONS if words.search(q)]
+
+
 _SIZE_KEY = re.compile(r"size|dimension|diameter|height|width|length|depth|cm|mm|inch|capacity|volume|qt|litre|ml")
 _WEIGHT_KEY = re.compile(r"weight|kg|_g$|grams|lb")
 _COLOUR_KEY = re.compile(r"colou?r")
@@ -1053,6 +1070,17 @@ class OfflineBrain:
             # Most of what the viewer asks about ("lead", "cadmium") appears nowhere on the sheet: the near
             # fact is about something else.
             hit = None
+        exact: list[Scored] = []
+        for keys in [] if zh else asked_dimensions(question):
+            best = next((h for h in ranked if h.fact.kind == "spec" and keys.search(h.fact.label or "")), None)
+            if best is not None and all(best is not e for e in exact):
+                exact.append(best)
+        if exact:
+            # "How wide is it?" names the dimension: the sheet's spec of that dimension answers (the diameter of a
+            # round bed), never a near one (its height) nor "I'm not sure", whatever the retrieval scores say.
+            trace.fact_kind, trace.score = "spec", exact[0].sim
+            trace.facts += [e.fact.label or "spec" for e in exact]
+            return [line for e in exact for line in e.fact.spoken(say.lang)]
         if hit is None and not wanted:
             if is_opinion_question(question):
                 # The host has no opinions to give: what the sheet leads with, said as the sheet's.
