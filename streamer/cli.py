@@ -434,9 +434,5 @@ def _host_port(text: str) -> tuple[str, int]:
     return host, port
 
 
-def _first_line(exc: Exception) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-
-
 if __name__ == "__main__":
     sys.exit(main())

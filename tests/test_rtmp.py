@@ -107,14 +107,20 @@ def _flv_bytes() -> tuple[bytes, AVEncoder]:
     return buf.getvalue(), enc
 
 
+def _publishing_on_a_socketpair() -> tuple[RtmpPublisher, socket.socket, socket.socket]:
+    """A publisher past its handshake (stream 1), writing to one end of a socket pair; the test is the server."""
+    ours, theirs = socket.socketpair()
+    pub = RtmpPublisher("rtmp://127.0.0.1/live/k")
+    pub._sock = ours
+    pub._stream_id = 1
+    return pub, ours, theirs
+
+
 def test_flv_from_the_muxer_goes_out_as_one_rtmp_message_per_tag_whatever_the_write_sizes():
     flv, enc = _flv_bytes()
     enc.close()
-    ours, theirs = socket.socketpair()
+    pub, ours, theirs = _publishing_on_a_socketpair()
     try:
-        pub = RtmpPublisher("rtmp://127.0.0.1/live/k")
-        pub._sock = ours
-        pub._stream_id = 1
         for i in range(0, len(flv), 777):  # the muxer's writes need not end on tag boundaries
             pub.write(flv[i : i + 777])
         theirs.setblocking(False)
@@ -262,11 +268,8 @@ def test_a_sink_whose_server_stalls_keeps_trying_and_the_media_thread_never_wait
 def test_between_writes_pings_are_answered_the_window_acknowledged_and_an_error_status_ends_the_session():
     flv, enc = _flv_bytes()
     enc.close()
-    ours, theirs = socket.socketpair()
+    pub, ours, theirs = _publishing_on_a_socketpair()
     try:
-        pub = RtmpPublisher("rtmp://127.0.0.1/live/k")
-        pub._sock = ours
-        pub._stream_id = 1
         pub.write(flv[:13])  # the FLV header: nothing to send yet
         theirs.sendall(
             chunk_message(2, 5, 0, 0, struct.pack(">I", 20), 128)  # window: acknowledge every 20 bytes

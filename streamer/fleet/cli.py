@@ -144,17 +144,13 @@ def _foreground(supervisor: Any) -> int:
     import ray
 
     stop = asyncio.Event()
-    hard = False
 
     async def wait() -> None:
-        nonlocal hard
         loop = asyncio.get_running_loop()
 
         def on_signal() -> None:
-            nonlocal hard
             if stop.is_set():
-                hard = True
-                os._exit(EXIT_OK)
+                os._exit(EXIT_OK)  # a second signal: at once
             stop.set()
 
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -194,12 +190,13 @@ def _command(args: argparse.Namespace) -> int:
     import ray
 
     from streamer.fleet.ray_backend import NAMESPACE, SUPERVISOR_NAME
+    from streamer.fleet.supervisor import short_error
 
     address = args.address or os.environ.get("RAY_ADDRESS") or "auto"
     try:
         ray.init(address=address, namespace=NAMESPACE, log_to_driver=False)
     except (ConnectionError, RuntimeError) as exc:
-        print(f"error: no Ray to find a fleet in ({_first_line(exc)})", file=sys.stderr)
+        print(f"error: no Ray to find a fleet in ({short_error(exc)})", file=sys.stderr)
         return EXIT_RUNTIME
     supervisor: Any
     try:
@@ -219,7 +216,7 @@ def _command(args: argparse.Namespace) -> int:
             try:
                 result = ray.get(getattr(supervisor, args.fleet_command).remote(args.channel))
             except ray.exceptions.RayTaskError as exc:
-                print(f"error: {_first_line(exc.cause if exc.cause else exc)}", file=sys.stderr)
+                print(f"error: {short_error(exc)}", file=sys.stderr)
                 return EXIT_RUNTIME
             print(json.dumps({args.fleet_command: args.channel, "result": result}, default=str))
             return EXIT_OK
@@ -283,8 +280,3 @@ def _per_minute(count: Any, uptime_s: Any) -> str:
     except (TypeError, ValueError):
         return "—"
     return f"{n / (up / 60):.1f}" if up >= 1 else "—"
-
-
-def _first_line(exc: object) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

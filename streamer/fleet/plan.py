@@ -27,7 +27,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -223,8 +222,3 @@ def _digest(channel: FleetChannel, persona_text: str) -> str:
     data = channel.model_dump(mode="json")
     data["_persona_text"] = persona_text
     return hashlib.sha256(json.dumps(data, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
-
-
-def safe_name(text: str) -> str:
-    """A channel name as it may appear in a file name or a metric label."""
-    return re.sub(r"[^a-z0-9_-]", "-", text.lower())[:40] or "channel"

@@ -344,7 +344,7 @@ class MuxSink:
                     continue
                 if isinstance(exc, RtmpNoAnswer) and not self._stop.is_set() and not self._draining:
                     self.state = SinkState.BACKOFF
-                    self._reconnect.next_delay()  # counted, but the wait is short: a knock costs nothing
+                    self._reconnect.next_delay()  # counted, but the wait is short: an unanswered try costs nothing
                     delay = min(PROBE_RETRY_MAX_S, self._reconnect.backoff.max_s)
                     log.info("output %s: reconnecting in %.1f s (no answer)", self.target.display, delay)
                     if self._stop.wait(delay):

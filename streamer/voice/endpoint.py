@@ -70,7 +70,9 @@ class EndpointVoice(VoiceBase):
 
     def _key(self) -> str | None:
         env = self.settings.api_key_env
-        return os.environ.get(env) or None if env else None
+        if not env:
+            return None
+        return os.environ.get(env) or None
 
     # ---- voicing -------------------------------------------------------------------------------------------
 
