@@ -17,7 +17,8 @@ $(STAMP): pyproject.toml scripts/install-system.sh
 	bash scripts/install-system.sh
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip install -q -e '.[test,coqui]'
+	$(BIN)/python scripts/torchaudio_cpu.py
 	@# One OpenCV: a venv made before mediapipe came in still has opencv-python-headless, whose cv2 clashes.
 	if $(BIN)/python -m pip show -q opencv-python-headless 2>/dev/null; then \
 	  $(BIN)/python -m pip uninstall -q -y opencv-python-headless && \

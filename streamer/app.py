@@ -36,7 +36,7 @@ from streamer.chat.events import ChatEventLog
 from streamer.chat.sources import ChatSource, create_source
 from streamer.chat.triage import ChatTriage
 from streamer.clock import Clock, MonotonicClock
-from streamer.config import Persona, ProductSheet, StreamConfig
+from streamer.config import Persona, ProductSheet, StreamConfig, with_device
 from streamer.control import OperatorControl
 from streamer.dashboard.approvals import ApprovalDesk
 from streamer.dashboard.auth import LOGIN_CODE_TTL_S, TOKEN_ENV, DashboardAuth
@@ -98,6 +98,9 @@ class ChannelSpec:
     duration_s: float | None = None
     dashboard: bool | None = None
     dashboard_token: str | None = None
+    device: str | None = None
+    """``run --device cuda|cpu``: where the models run (the Coqui voices and the neural lip-sync engine), over what
+    the persona says, for every persona this channel is given (a hot reload too). None: the persona's own."""
 
 
 @dataclass(slots=True)
@@ -121,7 +124,7 @@ class Channel:
         self.spec = spec
         self.name = spec.name
         config = self.config = spec.config
-        persona = self.persona = spec.persona
+        persona = self.persona = with_device(spec.persona, spec.device)
         self.targets = spec.outputs
         self.duration_s = spec.duration_s
         self.clock = clock or MonotonicClock()
@@ -678,6 +681,7 @@ class Channel:
     ) -> None:
         """Hot reload: the next sentences come from the new persona (a changed greeting or name is said at once),
         the look and label language change at the next frame, a new voice loads beside the running one."""
+        persona = with_device(persona, self.spec.device)
         old, self.persona = self.persona, persona
         greet_again = persona.style.greetings != old.style.greetings or persona.name != old.name
         self.director.set_persona(persona, greet_again=greet_again)

@@ -1,4 +1,5 @@
-"""Command line: ``run`` (default), ``check``, ``ask``, ``prepare-avatar``, ``audit export`` and ``fleet``.
+"""Command line: ``run`` (default), ``check``, ``ask``, ``prepare-avatar``, ``prepare-voice``, ``audit export`` and
+``fleet``.
 
 Exit codes: 0 clean stop, 1 runtime failure, 2 configuration error (every problem printed with file, line, field
 and a hint; never a traceback for a user error).
@@ -80,6 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="add the built-in chat simulator (simulated viewers ask about the products); "
         "for demos and rehearsals, never for a real audience",
     )
+    run.add_argument(
+        "--device",
+        choices=["auto", "cpu", "cuda"],
+        default=None,
+        help="where the Coqui voice and the neural lip-sync engine run (default: the persona's; cuda needs a GPU)",
+    )
     run.add_argument("--log-level", default="INFO")
 
     chk = sub.add_parser("check", help="validate persona, products and stream config; exit 2 on errors")
@@ -119,12 +126,32 @@ def build_parser() -> argparse.ArgumentParser:
     prep.add_argument(
         "--size", default="1280x720", help="the show's video size the frames are stored for (default 1280x720)"
     )
+    voice = sub.add_parser(
+        "prepare-voice", help="clone the presenter's voice once from recordings, for an XTTS voice (backend: coqui)"
+    )
+    voice.add_argument("recordings", nargs="+", help="the presenter's recordings (WAV, FLAC, MP3...; a few sentences+)")
+    voice.add_argument("-o", "--out", required=True, help="the prepared voice's folder (voice_dir in the persona)")
+    voice.add_argument(
+        "--model-dir", default=None, help="the XTTS model folder (default: the --persona's voice.model_dir)"
+    )
+    voice.add_argument("--persona", default=None, help="persona YAML whose coqui voice names the model")
+    voice.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] not in ("run", "check", "ask", "prepare-avatar", "audit", "fleet", "-h", "--help"):
+    if not argv or argv[0] not in (
+        "run",
+        "check",
+        "ask",
+        "prepare-avatar",
+        "prepare-voice",
+        "audit",
+        "fleet",
+        "-h",
+        "--help",
+    ):
         argv.insert(0, "run")
     args = build_parser().parse_args(argv)
     if args.command != "run":
@@ -139,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
         return _ask(args)
     if args.command == "prepare-avatar":
         return _prepare_avatar(args)
+    if args.command == "prepare-voice":
+        return _prepare_voice(args)
     if args.command == "audit":
         return _audit(args)
     if args.command == "fleet":
@@ -165,6 +194,43 @@ def _prepare_avatar(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     print(json.dumps({"prepared": out, **meta}))
+    return EXIT_OK
+
+
+def _prepare_voice(args: argparse.Namespace) -> int:
+    """Clone a voice into a prepared folder; prints what was made as JSON. Exit 2 for recordings or a model that
+    cannot be used (the message names which)."""
+    from streamer.config import CoquiVoiceSettings
+    from streamer.loading import ConfigError, load_persona
+    from streamer.voice.base import VoiceError
+    from streamer.voice.coqui import prepare_voice
+
+    model_dir = args.model_dir
+    if model_dir is None:
+        persona_path = args.persona or _default("personas/host.yaml")
+        try:
+            persona, _ = load_persona(persona_path) if persona_path else (None, [])
+        except ConfigError as exc:
+            _print_problems(exc.problems)
+            return EXIT_CONFIG
+        voice = persona.voice if persona is not None else None
+        if not isinstance(voice, CoquiVoiceSettings):
+            print(
+                f"error: {persona_path or 'no persona'} has no coqui voice; name the XTTS model with --model-dir",
+                file=sys.stderr,
+            )
+            return EXIT_CONFIG
+        model_dir = voice.model_dir
+    missing = [r for r in args.recordings if not Path(r).is_file()]
+    if missing:
+        print(f"error: recording not found: {', '.join(missing)}", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        meta = prepare_voice(model_dir, args.recordings, args.out, device=args.device)
+    except VoiceError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    print(json.dumps({"prepared": args.out, **meta}))
     return EXIT_OK
 
 
@@ -368,6 +434,7 @@ def _run(args: argparse.Namespace) -> int:
             duration_s=args.duration,
             dashboard=args.preview,
         )
+        spec.device = args.device
         _print_problems(warnings)
     except ConfigError as exc:
         _print_problems(exc.problems)

@@ -81,7 +81,7 @@ class VoiceSettings(_Strict):
     """
 
     backend: str = DEFAULT_VOICE_BACKEND
-    """Which engine voices the persona: the keys of :data:`VOICE_SETTINGS` (piper, silence, endpoint)."""
+    """Which engine voices the persona: the keys of :data:`VOICE_SETTINGS` (piper, silence, endpoint, coqui)."""
     speed: float = Field(1.0, ge=0.5, le=2.0)
     """Speaking pace: 1.0 is the voice's natural pace; 1.2 is 20% faster."""
 
@@ -145,7 +145,35 @@ class EndpointVoiceSettings(VoiceSettings):
     synthesis a sentence); False: spread the mouth keys by the text's spelling."""
 
 
-AnyVoiceSettings = PiperVoiceSettings | SilenceVoiceSettings | EndpointVoiceSettings
+class CoquiVoiceSettings(VoiceSettings):
+    """``backend: coqui``: a Coqui TTS model the operator supplies in a folder (XTTS v2, or a VITS-family model),
+    run by the ``coqui-tts`` package on the CPU or a GPU; XTTS speaks in the presenter's own voice, cloned from a few
+    recordings (``run_stream.py prepare-voice``). Sentences it fails are voiced by the Piper ``fallback_voice``."""
+
+    backend: Literal["coqui"] = "coqui"
+    model_dir: str = Field(min_length=1)
+    """The model's folder, relative to the persona file: ``config.json`` and ``model.pth`` (XTTS also ``vocab.json``;
+    a multi-speaker VITS its speaker files)."""
+    voice_dir: str | None = None
+    """XTTS: the presenter's voice prepared by ``run_stream.py prepare-voice recordings/*.wav -o <folder>`` (the
+    speaker conditioning, computed once), relative to the persona file."""
+    speaker_wav: list[str] = Field(default_factory=list, max_length=200)
+    """XTTS, instead of ``voice_dir``: the presenter's recordings (WAV, FLAC, MP3...), cloned at every start (slower:
+    prefer ``prepare-voice``), relative to the persona file."""
+    speaker: str | None = Field(None, min_length=1)
+    """A speaker the model itself knows (a multi-speaker VITS, XTTS's built-in voices), instead of a clone."""
+    language: str | None = Field(None, pattern=r"^[a-z]{2}(-[A-Za-z]{2,4})?$")
+    """The language the model speaks (XTTS: en, zh, de...). Default: the persona's (or the ``voices:`` key's)."""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """auto: a CUDA GPU when torch sees one, else the CPU (``run_stream.py run --device cuda`` sets cuda)."""
+    temperature: float = Field(0.65, gt=0.0, le=1.5)
+    """XTTS sampling temperature: lower is steadier, higher more lively."""
+    fallback_voice: str | None = "en_US-joe-medium"
+    """The Piper voice that voices a sentence the model fails, and whose phoneme timing times the mouth on the
+    model's audio (name or .onnx path). None: no fallback, the mouth is timed from the text's spelling."""
+
+
+AnyVoiceSettings = PiperVoiceSettings | SilenceVoiceSettings | EndpointVoiceSettings | CoquiVoiceSettings
 """Every backend's settings. A new backend adds its settings class here (its ``backend`` default is its name)."""
 
 VOICE_SETTINGS: dict[str, type[VoiceSettings]] = {
@@ -1193,3 +1221,16 @@ class StreamConfig(_Strict):
     platform_rules: str | None = None
     """An operator's platform rules file (YAML, same keys as streamer/data/platforms.yaml): its entries add to or
     replace the shipped platforms that ``--out URL#platform=NAME`` names."""
+
+
+def with_device(persona: Persona, device: str | None) -> Persona:
+    """``persona`` with its models (Coqui voices, the neural lip-sync engine) set to run on ``device`` (``cuda``,
+    ``cpu``, ``auto``); the persona itself when ``device`` is None. A copy: the persona read from the file is kept."""
+    if device is None:
+        return persona
+    out = persona.model_copy(deep=True)
+    for settings in (out.voice, *getattr(out, "voices", {}).values()):
+        if isinstance(settings, CoquiVoiceSettings):
+            settings.device = device  # type: ignore[assignment]
+    out.avatar.lipsync.device = device  # type: ignore[assignment]
+    return out

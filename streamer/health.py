@@ -94,12 +94,18 @@ class ChannelHealth:
 
     def voice_speed_summary(self) -> str:
         """The voice's measured real-time factor and first-audio time, and how far ahead speech is voiced."""
-        speed = getattr(self.channel.voice, "speed", None)
+        voice = self.channel.voice
+        speed = getattr(voice, "speed", None)
         snap = speed.snapshot() if speed is not None else {}
         ahead = f"voiced {self.channel.speaker.low_water_s:.1f} s ahead"
+        own = voice.stats() if callable(getattr(voice, "stats", None)) else {}  # type: ignore[attr-defined]
+        where = f" on {own['device']}" if own.get("device") else ""
+        fell = ""
+        if own.get("fallbacks"):
+            fell = f", {own['fallbacks']} sentences by the fallback voice (last: {own.get('last_error') or '?'})"
         if snap.get("rtf") is None:
-            return f"— (not measured yet), {ahead}"
-        return f"RTF {snap['rtf']:.2f}, first audio {snap['first_audio_s'] or 0:.2f} s, {ahead}"
+            return f"— (not measured yet){where}, {ahead}{fell}"
+        return f"RTF {snap['rtf']:.2f}{where}, first audio {snap['first_audio_s'] or 0:.2f} s, {ahead}{fell}"
 
     def avatar_summary(self) -> str:
         """The avatar kind, how its lips are made, and what drawing it costs per frame."""

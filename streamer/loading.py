@@ -38,10 +38,12 @@ from pydantic import BaseModel, ValidationError
 from streamer.config import (
     AI_LABELS,
     SECTION_NAMES,
+    CoquiVoiceSettings,
     Persona,
     PiperVoiceSettings,
     ProductSheet,
     StreamConfig,
+    VoiceSettings,
     faq_items,
     feature_items,
     flatten_specs,
@@ -966,6 +968,77 @@ def _avatar_file_problems(persona: Persona, path: str | Path, file: str, lines: 
     return problems
 
 
+def _voice_file_problems(
+    settings: VoiceSettings,
+    at: tuple[str, ...],
+    language: str,
+    path: str | Path,
+    file: str,
+    lines: Any,
+) -> list[ConfigProblem]:
+    """The files a voice's settings name (a Piper ``.onnx``; a Coqui model folder, prepared voice and recordings)
+    exist: each is made absolute, relative to the persona file, or is an error at its own line. ``at``: where the
+    settings are (``("voice",)`` or ``("voices", "zh")``); ``language``: what a Coqui voice without its own
+    ``language`` speaks."""
+    problems: list[ConfigProblem] = []
+    base = Path(path).parent
+
+    def resolve(value: str) -> Path:
+        return Path(value) if Path(value).is_absolute() else base / value
+
+    def missing(keys: tuple[str | int, ...], message: str, hint: str) -> None:
+        where = ".".join(str(k) for k in (*at, *keys))
+        problems.append(ConfigProblem(file, lines.line((*at, *keys)), where, message, hint))
+
+    if isinstance(settings, PiperVoiceSettings) and settings.voice.endswith(".onnx"):
+        vpath = resolve(settings.voice)
+        if not vpath.is_file():
+            missing(
+                ("voice",),
+                f"voice model not found: {vpath}",
+                (
+                    "supply a Piper zh_CN voice: put zh_CN-<name>-medium.onnx and its .onnx.json there "
+                    "(no Chinese voice ships with livehost)"
+                    if language.split("-")[0].lower() == "zh"
+                    else "give a Piper voice name like en_US-joe-medium, or the path of an .onnx file next to its .json"
+                ),
+            )
+        else:
+            # Relative to the persona file, whatever the working directory of the show.
+            settings.voice = str(vpath.resolve())
+    if isinstance(settings, CoquiVoiceSettings):
+        from streamer.voice.coqui import FOLDER_HINT
+
+        folder = resolve(settings.model_dir)
+        if not folder.is_dir():
+            missing(("model_dir",), f"model folder not found: {folder}", FOLDER_HINT)
+        else:
+            settings.model_dir = str(folder.resolve())
+        if settings.voice_dir:
+            vdir = resolve(settings.voice_dir)
+            if not vdir.is_dir():
+                missing(
+                    ("voice_dir",),
+                    f"prepared voice not found: {vdir}",
+                    f"make it once: run_stream.py prepare-voice recordings/*.wav -o {settings.voice_dir}",
+                )
+            else:
+                settings.voice_dir = str(vdir.resolve())
+        for i, wav in enumerate(settings.speaker_wav):
+            wpath = resolve(wav)
+            if not wpath.is_file():
+                missing(("speaker_wav", i), f"recording not found: {wpath}", "list the presenter's recordings")
+            else:
+                settings.speaker_wav[i] = str(wpath.resolve())
+        if settings.fallback_voice and settings.fallback_voice.endswith(".onnx"):
+            fpath = resolve(settings.fallback_voice)
+            if fpath.is_file():
+                settings.fallback_voice = str(fpath.resolve())
+        if settings.language is None:
+            settings.language = language
+    return problems
+
+
 def read_persona(path: str | Path, *, text: str | None = None) -> tuple[Persona, list[ConfigProblem]]:
     """Like :func:`load_persona`; also checks things the model cannot (voice file, placeholders).
 
@@ -1010,29 +1083,7 @@ def read_persona(path: str | Path, *, text: str | None = None) -> tuple[Persona,
                     "warning",
                 )
             )
-    settings = persona.voice  # only Piper's settings name a model file
-    voice = settings.voice if isinstance(settings, PiperVoiceSettings) else ""
-    if isinstance(settings, PiperVoiceSettings) and voice.endswith(".onnx"):
-        vpath = Path(voice) if Path(voice).is_absolute() else Path(path).parent / voice
-        if not vpath.is_file():
-            problems.append(
-                ConfigProblem(
-                    file,
-                    lines.line(("voice", "voice")),
-                    "voice.voice",
-                    f"voice model not found: {vpath}",
-                    (
-                        "supply a Piper zh_CN voice: put zh_CN-<name>-medium.onnx and its .onnx.json there "
-                        "(no Chinese voice ships with livehost)"
-                        if persona.language.split("-")[0].lower() == "zh"
-                        else "give a Piper voice name like en_US-joe-medium, or the path of an .onnx file next to its "
-                        ".json"
-                    ),
-                )
-            )
-        else:
-            # Relative to the persona file, whatever the working directory of the show.
-            settings.voice = str(vpath.resolve())
+    problems += _voice_file_problems(persona.voice, ("voice",), persona.language, path, file, lines)
     if errors_in(problems):
         raise ConfigError(problems)
     return persona, problems

@@ -281,8 +281,8 @@ def test_silence_voice_follows_speed_and_handles_empty_text() -> None:
 
 
 def test_create_voice_rejects_an_unknown_backend() -> None:
-    settings = VoiceSettings.model_construct(backend="coqui", voice="x", speed=1.0, speaker_id=None)
-    with pytest.raises(VoiceError, match="coqui"):
+    settings = VoiceSettings.model_construct(backend="espnet", voice="x", speed=1.0, speaker_id=None)
+    with pytest.raises(VoiceError, match="espnet"):
         create_voice(settings)
 
 

@@ -179,7 +179,7 @@ def test_voice_config_errors_name_the_field_and_another_backend_s_setting_is_set
         read_persona(persona)
     [problem] = info.value.problems
     assert (problem.line, problem.field) == (3, "voice.backend")
-    assert "'piper', 'silence' or 'endpoint'" in problem.message and "did you mean 'piper'?" in problem.hint
+    assert "'piper', 'silence', 'endpoint' or 'coqui'" in problem.message and "did you mean 'piper'?" in problem.hint
     with pytest.raises(ValidationError):
         VoiceSettings(backend="coqui")
 

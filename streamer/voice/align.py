@@ -13,10 +13,17 @@ or two frames of the target), which keeps it to one pass of NumPy per frame.
 from __future__ import annotations
 
 import functools
+import logging
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from streamer.frames import AUDIO_RATE_HZ, VisemeTrack
+
+if TYPE_CHECKING:
+    from streamer.voice.base import Speech, VoiceBackend
+
+_LOG = logging.getLogger(__name__)
 
 HOP_S = 0.010
 WINDOW_S = 0.025
@@ -107,3 +114,35 @@ def map_track(track: VisemeTrack, reference_pcm: np.ndarray, target_pcm: np.ndar
     starts[0] = 0
     starts = np.maximum.accumulate(starts)
     return VisemeTrack(starts=starts, visemes=track.visemes.copy(), boundaries=moved(track.boundaries))
+
+
+def with_reference_mouth(speech: Speech, text: str, reference_voice: VoiceBackend, *, urgent: bool) -> Speech | None:
+    """``speech`` (from an engine with no phoneme timing) with the mouth of ``reference_voice``'s rendition of the
+    same ``text`` moved onto it (:func:`map_track`); None when the reference cannot give timing (it failed, or has
+    no alignments, or an answer preempted it: the speech, the costly part, is kept): the caller keeps its own
+    estimate."""
+    from streamer.voice.base import Speech
+
+    try:
+        reference = reference_voice.synthesize(text, urgent=urgent)
+    except Exception as exc:  # the mouth is a nicety; the speech is what matters
+        _LOG.info("no reference timing for the mouth (%s)", exc)
+        return None
+    if not reference.aligned or reference.samples == 0:
+        return None
+    return Speech(pcm=speech.pcm, visemes=map_track(reference.visemes, reference.pcm, speech.pcm), aligned=True)
+
+
+class ReferenceMouth:
+    """For a voice with no phoneme timing of its own and a Piper fallback voice (the speech endpoint, Coqui): the
+    fallback voice's rendition times the mouth (:func:`with_reference_mouth`), counted in ``mouths_aligned``."""
+
+    _fallback: VoiceBackend | None
+    mouths_aligned: int = 0
+
+    def _with_reference_mouth(self, text: str, speech: Speech, *, urgent: bool) -> Speech:
+        timed = with_reference_mouth(speech, text, self._fallback, urgent=urgent) if self._fallback else None
+        if timed is None:
+            return speech
+        self.mouths_aligned += 1
+        return timed

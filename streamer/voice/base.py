@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import importlib
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -141,6 +142,44 @@ class VoiceSpeed:
             }
 
 
+class EngineTurn:
+    """Whose turn it is on a voice engine that voices one sentence at a time, with answers first.
+
+    :meth:`acquire` waits until the engine is free. An urgent caller (an answer a viewer waits for) calls the
+    running non-urgent synthesis's ``stop`` (which makes it end early and raise :class:`VoicePreempted`) and goes
+    before non-urgent callers already waiting. :meth:`release` hands the engine on. Shared by the backends that can
+    stop a synthesis mid-run (Piper between graph nodes, Coqui between generated tokens)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._busy = False
+        self._urgent_waiting = 0
+        self._stop_running: Callable[[], None] | None = None
+        self._running_urgent = False
+
+    def acquire(self, *, urgent: bool, stop: Callable[[], None] | None = None) -> None:
+        """Wait for the engine; ``stop`` is what an urgent caller calls to end this (non-urgent) run early."""
+        with self._cond:
+            if urgent:
+                self._urgent_waiting += 1
+                if self._busy and not self._running_urgent and self._stop_running is not None:
+                    self._stop_running()
+            try:
+                while self._busy or (not urgent and self._urgent_waiting):
+                    self._cond.wait()
+            finally:
+                if urgent:
+                    self._urgent_waiting -= 1
+            self._busy = True
+            self._stop_running, self._running_urgent = stop, urgent
+
+    def release(self) -> None:
+        with self._cond:
+            self._busy = False
+            self._stop_running = None
+            self._cond.notify_all()
+
+
 @runtime_checkable
 class VoiceBackend(Protocol):
     """A text-to-speech engine.
@@ -205,6 +244,7 @@ VOICE_BACKENDS: dict[str, str] = {
     "piper": "streamer.voice.piper:PiperVoiceBackend",
     "silence": "streamer.voice.silence:SilenceVoice",
     "endpoint": "streamer.voice.endpoint:EndpointVoice",
+    "coqui": "streamer.voice.coqui:CoquiVoice",
 }
 """``backend`` -> ``module:class`` of its implementation, imported on first use (a show that does not use Piper never
 imports onnxruntime). The one place that names every voice backend's code; their settings are in

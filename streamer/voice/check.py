@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from streamer.config import EndpointVoiceSettings, Persona, PiperVoiceSettings, VoiceSettings
+from streamer.config import CoquiVoiceSettings, EndpointVoiceSettings, Persona, PiperVoiceSettings, VoiceSettings
 from streamer.loading import ConfigProblem, Severity, line_of
 from streamer.voice.base import VoiceError
 from streamer.voice.piper import model_problem, pinyin_requirements_missing, resolve_voice
@@ -65,6 +65,8 @@ def voice_problems(settings: VoiceSettings, *, language: str, file: str, line: i
     """
     if isinstance(settings, EndpointVoiceSettings):
         return _endpoint_problems(settings, language=language, file=file, line=line)
+    if isinstance(settings, CoquiVoiceSettings):
+        return _coqui_problems(settings, language=language, file=file, line=line)
     if settings.backend != "piper" or not isinstance(settings, PiperVoiceSettings):
         return []
 
@@ -151,7 +153,7 @@ def persona_voice_problems(persona_path: str | Path, persona: Persona) -> list[C
     """:func:`voice_problems` for a persona already read by :func:`streamer.loading.read_persona` from
     ``persona_path`` (whose relative ``.onnx`` path it resolved), located at the ``voice.voice`` line."""
     file = str(persona_path)
-    line = line_of(persona_path, ("voice", "voice"))
+    line = line_of(persona_path, ("voice", "voice")) or line_of(persona_path, ("voice",))
     return voice_problems(persona.voice, language=persona.language, file=file, line=line)
 
 
@@ -175,11 +177,71 @@ def _endpoint_problems(
                 "warning",
             )
         )
-    fallback = PiperVoiceSettings(voice=settings.fallback_voice)
-    for p in voice_problems(fallback, language=language, file=file, line=line):
-        problems.append(
-            ConfigProblem(
-                p.file, p.line, "voice.fallback_voice", f"the fallback voice: {p.message}", p.hint, p.severity
+    return problems + _fallback_problems(settings.fallback_voice, language=language, file=file, line=line)
+
+
+def _fallback_problems(voice: str | None, *, language: str, file: str, line: int | None) -> list[ConfigProblem]:
+    """The Piper fallback voice of an endpoint or Coqui voice loads and speaks the persona's language."""
+    if not voice:
+        return []
+    return [
+        ConfigProblem(p.file, p.line, "voice.fallback_voice", f"the fallback voice: {p.message}", p.hint, p.severity)
+        for p in voice_problems(PiperVoiceSettings(voice=voice), language=language, file=file, line=line)
+    ]
+
+
+def _coqui_problems(settings: CoquiVoiceSettings, *, language: str, file: str, line: int | None) -> list[ConfigProblem]:
+    """``backend: coqui``: the package is installed, the folder holds a model this backend runs (and what to put
+    there if not), XTTS has a voice and speaks the language, the licence note, and the fallback voice."""
+    import importlib.util
+
+    from streamer.voice.coqui import (
+        XTTS_LICENCE,
+        CoquiModelError,
+        model_kind,
+        model_languages,
+        prepared_voice_problem,
+        xtts_language,
+    )
+
+    def problem(field: str, message: str, hint: str = "", severity: Severity = "error") -> ConfigProblem:
+        return ConfigProblem(file, line, f"voice.{field}", message, hint, severity)
+
+    out: list[ConfigProblem] = []
+    if importlib.util.find_spec("TTS") is None:
+        out.append(
+            problem("backend", "backend coqui needs the coqui-tts package, which is not installed", "make install")
+        )
+    try:
+        kind = model_kind(settings.model_dir)
+    except CoquiModelError as exc:
+        return [*out, problem("model_dir", exc.cause, "")]
+    if kind == "xtts":
+        out.append(problem("model_dir", XTTS_LICENCE, "see the model's LICENSE file in its folder", "warning"))
+        spoken = xtts_language(settings.language or language)
+        languages = model_languages(settings.model_dir)
+        if languages and spoken not in languages:
+            out.append(problem("language", f"the model does not speak {spoken!r} (it speaks {', '.join(languages)})"))
+        if settings.voice_dir:
+            why = prepared_voice_problem(settings.voice_dir)
+            if why:
+                out.append(problem("voice_dir", why))
+        elif not settings.speaker_wav and not settings.speaker:
+            out.append(
+                problem(
+                    "voice_dir",
+                    "XTTS needs the presenter's voice",
+                    "run_stream.py prepare-voice recordings/*.wav -o voices/<name>/ and set voice_dir to it "
+                    "(or list the recordings in speaker_wav, or name a built-in speaker)",
+                )
+            )
+    elif settings.voice_dir or settings.speaker_wav:
+        out.append(
+            problem(
+                "voice_dir" if settings.voice_dir else "speaker_wav",
+                f"a {kind} model does not clone voices: this setting is ignored",
+                "remove it, or use an XTTS model to speak in the presenter's voice",
+                "warning",
             )
         )
-    return problems
+    return out + _fallback_problems(settings.fallback_voice, language=language, file=file, line=line)

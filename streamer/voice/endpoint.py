@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from streamer.config import EndpointVoiceSettings, PiperVoiceSettings
+from streamer.voice.align import ReferenceMouth
 from streamer.voice.audio import speech_from_audio
 from streamer.voice.base import Speech, VoiceBackend, VoiceBase, VoiceError
 
@@ -40,7 +41,7 @@ log = logging.getLogger(__name__)
 CHUNK_BYTES = 2048
 
 
-class EndpointVoice(VoiceBase):
+class EndpointVoice(ReferenceMouth, VoiceBase):
     """See the module docstring. ``fallback``: the voice used when the endpoint fails (default: Piper with the
     settings' ``fallback_voice``; tests pass another)."""
 
@@ -92,25 +93,6 @@ class EndpointVoice(VoiceBase):
             speech = self._with_reference_mouth(text, speech, urgent=urgent)
         self.speed.record(synthesis_s=time.monotonic() - began, audio_s=speech.duration_s, first_audio_s=first_s)
         return speech
-
-    def _with_reference_mouth(self, text: str, speech: Speech, *, urgent: bool) -> Speech:
-        """The mouth timed on the endpoint's own sounds: the fallback voice says the sentence with its phoneme
-        timing, and its viseme keys are moved onto this audio through the spectral alignment of the two
-        (:mod:`streamer.voice.align`). Kept as spread from the text when the fallback has no timing to give."""
-        from streamer.voice.align import map_track
-
-        if self._fallback is None:
-            return speech
-        try:
-            reference = self._fallback.synthesize(text, urgent=urgent)
-        except Exception as exc:  # the mouth is a nicety; the speech is what matters
-            log.info("voice endpoint: no reference timing for the mouth (%s)", exc)
-            return speech
-        if not reference.aligned or reference.samples == 0:
-            return speech
-        track = map_track(reference.visemes, reference.pcm, speech.pcm)
-        self.mouths_aligned += 1
-        return Speech(pcm=speech.pcm, visemes=track, aligned=True)
 
     def _fall_back(self, text: str, why: str, *, urgent: bool) -> Speech:
         self.fallbacks += 1

@@ -49,7 +49,7 @@ from streamer.voice.audio import (
     to_pcm16,
     to_show_rate,
 )
-from streamer.voice.base import Speech, VoiceBase, VoiceError, VoicePreempted
+from streamer.voice.base import EngineTurn, Speech, VoiceBase, VoiceError, VoicePreempted
 from streamer.voice.visemes import group_durations, track_from_phonemes
 from streamer.voice.vits_stream import CHUNK_FRAMES, LEAD_FRAMES, SplitVits, resample_piece, to_pcm
 from streamer.voice.zh import chinese_mode, pinyin_phoneme_durations, zh_timing
@@ -328,11 +328,7 @@ class PiperVoiceBackend(VoiceBase):
         self._zh_mode: str | None = None  # "espeak" | "pinyin" for a Chinese voice (see streamer.voice.zh)
         self._lock = threading.Lock()
         # Who voices next: an urgent sentence (an answer) stops a patter sentence mid-run and goes first.
-        self._turn = threading.Condition()
-        self._busy = False
-        self._urgent_waiting = 0
-        self._running: Any = None  # the RunOptions of the synthesis in progress
-        self._running_urgent = False
+        self._turn = EngineTurn()
         self._session: _PreemptibleSession | None = None
         self.preempted = 0
         self.load_s: float | None = None
@@ -480,26 +476,15 @@ class PiperVoiceBackend(VoiceBase):
         return {"input": ids, "input_lengths": np.array([ids.shape[1]], np.int64), "scales": self._scales}
 
     def _acquire(self, options: Any, urgent: bool) -> None:
-        """Wait for the engine (an urgent call stops a non-urgent run in progress and goes before waiting ones)."""
-        with self._turn:
-            if urgent:
-                self._urgent_waiting += 1
-                if self._running is not None and not self._running_urgent:
-                    self._running.terminate = True
-            try:
-                while self._busy or (not urgent and self._urgent_waiting):
-                    self._turn.wait()
-            finally:
-                if urgent:
-                    self._urgent_waiting -= 1
-            self._busy = True
-            self._running, self._running_urgent = options, urgent
+        """Wait for the engine (an urgent call stops a non-urgent run in progress at its next graph node)."""
+
+        def stop() -> None:
+            options.terminate = True
+
+        self._turn.acquire(urgent=urgent, stop=stop)
 
     def _release(self) -> None:
-        with self._turn:
-            self._busy = False
-            self._running = None
-            self._turn.notify_all()
+        self._turn.release()
 
     def synthesize_streaming(self, text: str, *, urgent: bool = False) -> Speech:
         """Like :meth:`synthesize`, but returns as soon as the first :data:`LEAD_FRAMES` of one sentence are decoded:
