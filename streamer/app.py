@@ -567,6 +567,7 @@ class Channel:
         self.voice_state = "ready"
         self.stats.voice_ready_s = time.monotonic() - t0
         log.info("voice %s ready in %.1f s", getattr(self.voice, "name", "?"), self.stats.voice_ready_s)
+        self._tasks.spawn(self._load_language_voices(self.persona), name="language-voices")
         await self._start_lipsync()
         # Greet with the first product's name when the catalog is there; a slow feed does not keep the host quiet.
         with contextlib.suppress(TimeoutError):
@@ -700,7 +701,33 @@ class Channel:
         self.speaker.restart_patter()
         if persona.voice != old.voice:
             self._tasks.spawn(self._swap_voice(persona), name="voice-swap")
+        if persona.voices != old.voices:
+            self._tasks.spawn(self._load_language_voices(persona), name="language-voices")
         log.info("persona %s applied%s", persona.name, " (greeting again)" if greet_again else "")
+
+    async def _load_language_voices(self, persona: Persona) -> None:
+        """The persona's voices for its other languages, loaded one after another in the voice thread (after its
+        own voice: the show speaks first). A voice that cannot load is logged and its language answered in the
+        persona's own; the set in use is replaced once all are loaded (a hot reload's new set too)."""
+        loop = asyncio.get_running_loop()
+        loaded: dict[str, VoiceBackend] = {}
+        for language, settings in persona.voices.items():
+            try:
+                voice = create_voice(settings)
+                await loop.run_in_executor(self._voice_pool, voice.load)
+            except VoiceError as exc:
+                log.error(
+                    "the %s voice could not load (%s); %s comments are answered in %s",
+                    language,
+                    exc,
+                    language,
+                    persona.language,
+                )
+                continue
+            loaded[language] = voice
+            log.info("voice %s ready for %s answers", getattr(voice, "name", "?"), language)
+        if self.persona.voices == persona.voices:  # still the persona in use (no newer reload)
+            self.speaker.voices = loaded
 
     async def _swap_voice(self, persona: Persona) -> None:
         voice = create_voice(persona.voice)

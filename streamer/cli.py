@@ -392,7 +392,7 @@ def _ask(args: argparse.Namespace) -> int:
             product = found
         await asyncio.to_thread(kit.offline.prepare, products)
         request = BrainRequest(
-            persona=persona,
+            persona=persona.for_language(persona.reply_language(args.question)),  # as the show answers it
             question=clean_untrusted(args.question),
             viewer=clean_untrusted(args.viewer, 40) if args.viewer else None,
             product=product,

@@ -30,7 +30,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 from pydantic_core.core_schema import ErrorType
 
-from streamer.lang import SCREEN_TEXTS, names_ai
+from streamer.lang import SCREEN_TEXTS, names_ai, script_of, written_script
 from streamer.lang import tables as language_tables
 from streamer.money import SUPPORTED_CURRENCIES
 
@@ -439,11 +439,60 @@ class Persona(_Strict):
     name: str = Field(min_length=1, max_length=60)
     language: str = Field("en", pattern=r"^[a-z]{2}(-[A-Za-z]{2,4})?$")
     voice: VoiceConfig = Field(default_factory=PiperVoiceSettings)
+    voices: dict[str, VoiceConfig] = Field(default_factory=dict, max_length=8)
+    """Other languages the host answers in, each with its voice (``zh: {backend: piper, voice: ...}``): a comment
+    written in one of them (told by its writing system: Chinese characters, kana, Hangul, Cyrillic, Latin letters)
+    is answered in that language, in that voice. Patter, greetings and the disclosures stay in ``language``."""
     avatar: AvatarStyle = Field(default_factory=AvatarStyle)
     style: SpeakingStyle = Field(default_factory=SpeakingStyle)
     patter: PatterSettings = Field(default_factory=PatterSettings)
     disclosure: Disclosure = Field(default_factory=Disclosure)
     banned_topics: list[str] = Field(default_factory=list)
+
+    @field_validator("voices")
+    @classmethod
+    def _voice_languages(cls, v: dict[str, VoiceSettings]) -> dict[str, VoiceSettings]:
+        for key in v:
+            if not re.fullmatch(r"[a-z]{2}(-[A-Za-z]{2,4})?", key):
+                raise ValueError(f"{key!r} is not a language code like zh, en or zh-CN")
+        scripts = [script_of(k) for k in v]
+        for script in set(scripts):
+            if scripts.count(script) > 1:
+                same = [k for k in v if script_of(k) == script]
+                raise ValueError(
+                    f"{' and '.join(same)} are written alike ({script}): a comment cannot tell which to answer in; "
+                    "keep one"
+                )
+        return v
+
+    @model_validator(mode="after")
+    def _other_languages(self) -> Persona:
+        own = script_of(self.language)
+        for key in self.voices:
+            if script_of(key) == own:
+                raise ValueError(
+                    f"voices.{key}: {key} is written like the persona's language {self.language} ({own}), so no "
+                    "comment could be told apart: set the persona's own voice under voice:"
+                )
+        return self
+
+    def reply_language(self, comment: str) -> str | None:
+        """The ``voices`` language a viewer's comment is answered in, by its writing system; None: the persona's
+        own (a comment in its script, with no letters, or in a language it has no voice for)."""
+        script = written_script(comment)
+        if script is None or script == script_of(self.language):
+            return None
+        return next((key for key in self.voices if script_of(key) == script), None)
+
+    def for_language(self, language: str | None) -> Persona:
+        """This persona speaking ``language`` (a key of ``voices``): that language and voice, and its default
+        spoken disclosures (the persona's own lines are in its own language). ``self`` for None or its own."""
+        if language is None or language == self.language or language not in self.voices:
+            return self
+        disclosure = self.disclosure.model_copy(update={"spoken_lines": [], "notice": None})
+        return self.model_copy(
+            update={"language": language, "voice": self.voices[language], "voices": {}, "disclosure": disclosure}
+        )
 
     @property
     def ai_label(self) -> str:

@@ -1084,6 +1084,8 @@ def read_persona(path: str | Path, *, text: str | None = None) -> tuple[Persona,
                 )
             )
     problems += _voice_file_problems(persona.voice, ("voice",), persona.language, path, file, lines)
+    for language, settings in persona.voices.items():
+        problems += _voice_file_problems(settings, ("voices", language), language, path, file, lines)
     if errors_in(problems):
         raise ConfigError(problems)
     return persona, problems

@@ -117,6 +117,7 @@ class ReplyRouter:
             persona=self._persona(),
             rng=self.rng,
             recent=self.director.recent,
+            speakable=getattr(self.speaker, "voices", ()),
         )
         self.keep(job)
         if self.approvals.enabled:

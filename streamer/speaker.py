@@ -118,6 +118,8 @@ class ReplyJob:
     message_ids: tuple[str, ...] = ()
     """The chat messages this answers (for the dashboard)."""
     picked_s: float | None = None
+    language: str | None = None
+    """The persona's other language (a key of ``voices``) this comment is answered in; None: its own."""
     """When triage handed it to the speaker (show clock): arrival -> picked is time spent waiting in triage."""
     started_s: float | None = None
     """When the speaker took it up: picked -> started is the wait for the answer before it to be written."""
@@ -137,9 +139,11 @@ def reply_job(
     persona: Persona,
     rng: random.Random,
     recent: collections.abc.Container[str] = (),
+    speakable: collections.abc.Container[str] = (),
 ) -> ReplyJob:
     """The job for a triage pick: thank-yous and deflections come already written (never the viewer's words);
-    questions are written by the brain when they are answered."""
+    questions are written by the brain when they are answered. A comment written in another language of the
+    persona's (``voices``) whose voice is loaded (``speakable``) is answered in it."""
     job = ReplyJob(
         reply_id=reply_id,
         kind=pick.kind,
@@ -150,6 +154,10 @@ def reply_job(
         message_ids=tuple(m.message_id for m in pick.messages if m.message_id),
         picked_s=now_s,
     )
+    language = persona.reply_language(pick.text) if pick.text else None
+    if language in speakable and pick.kind != "deflect":
+        job.language = language
+        persona = persona.for_language(language)
     if pick.kind == "thanks" or (pick.kind == "purchase" and not pick.text):
         job.sentences = thanks_sentences(
             persona, [spoken_name(u) for u in pick.users], rng, recent, occasion=thanks_occasion(pick)
@@ -238,6 +246,9 @@ class Speaker:
         self.director = director
         self.brain = brain
         self.voice = voice
+        self.voices: dict[str, VoiceBackend] = {}
+        """The persona's voices for its other languages (``persona.voices``), once loaded: answers in those
+        languages are voiced by them."""
         self.playout = playout
         self.clock = clock
         self._voice_pool = voice_pool
@@ -293,6 +304,10 @@ class Speaker:
         """When a due disclosure began waiting for a greeting (it waits :data:`OPENING_WAIT_S` at most)."""
         self._disclosure_retry_s: float | None = None
         """After the voice failed to say a disclosure: not tried again before this show time."""
+
+    def voice_for(self, language: str | None) -> VoiceBackend:
+        """The voice that speaks ``language`` (one of the persona's others, loaded); the persona's own otherwise."""
+        return self.voices.get(language, self.voice) if language else self.voice
 
     # ---- how far ahead ----------------------------------------------------------------------------------
 
@@ -639,7 +654,8 @@ class Speaker:
             # first half second is decoded (the rest is decoded while it is heard). Otherwise a long first sentence
             # is voiced in two parts at a clause ("Leo, it's 89 dollars today; | the regular price is 109
             # dollars."), never a bare name on its own: that is followed by a second of silence on a loaded machine.
-            stream = first and kind in ("reply", "operator") and bool(getattr(self.voice, "streams", False))
+            voice = self.voice_for(job.language)
+            stream = first and kind in ("reply", "operator") and bool(getattr(voice, "streams", False))
             lead = split_lead(sentence) if first and kind == "reply" and not stream else None
             placed = False
             for part in lead or (sentence,):
@@ -650,6 +666,7 @@ class Speaker:
                     pool=self._reply_pool,
                     reply_to=job.reply_id,
                     stream=stream,
+                    language=job.language,
                 )
                 if segment is None:
                     continue
@@ -746,7 +763,7 @@ class Speaker:
                 yield s
             return
         request = BrainRequest(
-            persona=self.persona,
+            persona=self.persona.for_language(job.language),
             question=job.text,
             viewer=job.viewer,
             product=self.director.current_product,
@@ -839,18 +856,21 @@ class Speaker:
         reply_to: str | None = None,
         section: str | None = None,
         stream: bool = False,
+        language: str | None = None,
     ) -> SpeechSegment | None:
         """``stream``: hand the sentence over before all of it is decoded, where the voice can (see
-        :meth:`streamer.voice.piper.PiperVoiceBackend.synthesize_streaming`)."""
+        :meth:`streamer.voice.piper.PiperVoiceBackend.synthesize_streaming`). ``language``: one of the persona's
+        other languages (its voice says the sentence)."""
         loop = asyncio.get_running_loop()
         urgent = kind in URGENT_KINDS
-        synthesize = self.voice.synthesize
+        voice = self.voice_for(language)
+        synthesize = voice.synthesize
         if stream:
-            synthesize = getattr(self.voice, "synthesize_streaming", synthesize)
-        voice_key = f"{getattr(self.voice, 'name', 'voice')}@{id(self.voice)}"  # a swapped voice never hits
+            synthesize = getattr(voice, "synthesize_streaming", synthesize)
+        voice_key = f"{getattr(voice, 'name', 'voice')}@{id(voice)}"  # a swapped voice never hits
         # A streamed sentence (an answer's first, where the voice streams) goes to the voice: it is heard while
         # still being decoded, and a streaming voice is fast.
-        cached = None if stream and self.voice.streams else self.speech_cache.get(voice_key, sentence)
+        cached = None if stream and voice.streams else self.speech_cache.get(voice_key, sentence)
         retried = False
         while cached is None:
             try:

@@ -33,7 +33,7 @@ from streamer.director import ShowDirector
 from streamer.frames import AUDIO_RATE_HZ, ChatMessage, HeardSpeech, SpeechSegment, Viseme, VisemeTrack
 from streamer.playout import SpeechPlayout
 from streamer.speaker import ReplyJob, Speaker, reply_job
-from streamer.voice.base import Speech, VoiceBase
+from streamer.voice.base import Speech, VoiceBackend, VoiceBase
 
 _WORD = re.compile(r"[\u3400-\u9fff]|[^\s\u3400-\u9fff]+")
 
@@ -264,6 +264,7 @@ async def run_virtual_show(
     on_frame: Callable[[float, ShowDirector, Speaker], None] | None = None,
     script: Sequence[tuple[float, str, str]] = (),
     voice: ScriptedVoice | None = None,
+    voices: dict[str, VoiceBackend] | None = None,
 ) -> VirtualShowReport:
     """Runs the show's talking part for ``minutes`` of virtual air time and returns what was heard.
 
@@ -271,7 +272,7 @@ async def run_virtual_show(
     speaker)`` runs after every frame (a test changes the catalog there, as the show does on a reload).
     ``chat_per_min``: simulated comments per minute at the demo's mix (0: no chat). ``script``: comments of your
     own, (show second, viewer, text), delivered on top of the simulated ones. ``voice``: another scripted voice
-    (default: ``ScriptedVoice(seed=seed)``)."""
+    (default: ``ScriptedVoice(seed=seed)``); ``voices``: the voices of the persona's other languages (as loaded)."""
     loop = asyncio.get_running_loop()
     inline = InlineExecutor()
     loop.set_default_executor(inline)
@@ -300,7 +301,13 @@ async def run_virtual_show(
         if pick is None:
             return None
         job = reply_job(
-            pick, reply_id=f"r{next(ids)}", now_s=clock.now(), persona=persona, rng=rng, recent=director.recent
+            pick,
+            reply_id=f"r{next(ids)}",
+            now_s=clock.now(),
+            persona=persona,
+            rng=rng,
+            recent=director.recent,
+            speakable=speaker.voices,
         )
         if pick.messages:
             job_category[job.reply_id] = categories.get(pick.messages[0].message_id, "?")
@@ -320,6 +327,7 @@ async def run_virtual_show(
         next_reply=next_reply if triage is not None else None,
         question_waiting=triage.question_waiting if triage is not None else None,
     )
+    speaker.voices = dict(voices or {})
     sim = (
         ViewerSimulator(messages_per_min=chat_per_min, catalog=lambda: director.products, seed=seed)
         if (chat_per_min > 0)

@@ -130,6 +130,7 @@ class BrainKit:
         self.brain = brain
         self.offline = offline
         self.guard = guard
+        self._language_guards: dict[tuple[int, str], SentenceGuard] = {}
         self.repairs: collections.Counter[str] = collections.Counter()
         """Replies the repair path completed, by how: ``offline_answer`` (the sheet's answer replaced what the
         guards dropped), ``decline`` (an honest "the sheet doesn't say")."""
@@ -137,7 +138,7 @@ class BrainKit:
     async def stream(self, request: BrainRequest) -> AsyncGenerator[str, None]:
         """The brain's sentences after the guards: dropped ones vanish, rewritten ones come out rewritten, and a
         reply left without content is repaired (see the module docstring)."""
-        turn = GuardedTurn(guard=self.guard, request=request, subjects=turn_subjects(request))
+        turn = GuardedTurn(guard=self._guard_for(request.persona), request=request, subjects=turn_subjects(request))
         request = dataclasses.replace(request, vet=turn.vet)
         held: str | None = None
         merge = request.question is not None and bool(request.viewer) and not is_small_talk(request.question)
@@ -165,6 +166,21 @@ class BrainKit:
                 yield text
         if held is not None:
             yield held
+
+    def _guard_for(self, persona: Persona) -> SentenceGuard:
+        """The guard for a turn in ``persona``'s language: the guard in use, or for an answer in another of its
+        languages (``Persona.for_language``) a guard with the same rules and counts whose replacement lines are in
+        that language. Rebuilt when the guard in use is replaced (a hot reload)."""
+        if persona.language == self.guard.persona.language:
+            return self.guard
+        key = (id(self.guard), persona.language)
+        guard = self._language_guards.get(key)
+        if guard is None:
+            self._language_guards = {k: g for k, g in self._language_guards.items() if k[0] == id(self.guard)}
+            guard = SentenceGuard(settings=self.guard.settings, persona=persona, rules=self.guard.rules)
+            guard.counts = self.guard.counts  # one tally for the show
+            self._language_guards[key] = guard
+        return guard
 
     def _admit(self, turn: GuardedTurn, sentence: str) -> str | None:
         verdict = turn.vet(sentence)

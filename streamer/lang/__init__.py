@@ -92,6 +92,44 @@ def language_code(language: str) -> str:
     return (language or "en").replace("_", "-").split("-")[0].strip().lower() or "en"
 
 
+#: The writing system of each language that is not written in Latin letters (the rest: ``latin``).
+_SCRIPTS = {"zh": "han", "ja": "kana", "ko": "hangul", "ru": "cyrillic", "uk": "cyrillic", "ar": "arabic"}
+
+
+def script_of(language: str) -> str:
+    """The writing system ``language`` is written in: ``han``, ``kana``, ``hangul``, ``cyrillic``, ``arabic`` or
+    ``latin``."""
+    return _SCRIPTS.get(language_code(language), "latin")
+
+
+def written_script(text: str) -> str | None:
+    """The writing system a comment is written in, by its letters: kana marks Japanese (which also uses Han
+    characters), any Han character Chinese, then Hangul, Cyrillic, Arabic, Latin letters; None for a comment with no
+    letters ("??", "666", emoji). Numbers, emoji and punctuation are not letters of any script."""
+    han = kana = hangul = cyrillic = arabic = latin = 0
+    for ch in text:
+        cp = ord(ch)
+        if 0x3040 <= cp <= 0x30FF:
+            kana += 1
+        elif 0x3400 <= cp <= 0x9FFF or 0xF900 <= cp <= 0xFAFF or 0x20000 <= cp <= 0x2FA1F:
+            han += 1
+        elif 0xAC00 <= cp <= 0xD7AF or 0x1100 <= cp <= 0x11FF:
+            hangul += 1
+        elif 0x0400 <= cp <= 0x04FF:
+            cyrillic += 1
+        elif 0x0600 <= cp <= 0x06FF:
+            arabic += 1
+        elif (ch.isascii() and ch.isalpha()) or 0x00C0 <= cp <= 0x024F:
+            latin += 1
+    if kana:
+        return "kana"
+    if han:
+        return "han"
+    counts = {"hangul": hangul, "cyrillic": cyrillic, "arabic": arabic, "latin": latin}
+    best = max(counts, key=lambda k: counts[k])
+    return best if counts[best] else None
+
+
 def _registry() -> dict[str, LanguageTables]:
     # The language modules import LanguageTables from here: imported once it is defined.
     from streamer.lang.en import TABLES as EN

@@ -154,7 +154,13 @@ def persona_voice_problems(persona_path: str | Path, persona: Persona) -> list[C
     ``persona_path`` (whose relative ``.onnx`` path it resolved), located at the ``voice.voice`` line."""
     file = str(persona_path)
     line = line_of(persona_path, ("voice", "voice")) or line_of(persona_path, ("voice",))
-    return voice_problems(persona.voice, language=persona.language, file=file, line=line)
+    out = voice_problems(persona.voice, language=persona.language, file=file, line=line)
+    for language, settings in persona.voices.items():
+        at = line_of(persona_path, ("voices", language))
+        for p in voice_problems(settings, language=language, file=file, line=at):
+            field = f"voices.{language}." + p.field.removeprefix("voice.")
+            out.append(ConfigProblem(p.file, p.line, field, p.message, p.hint, p.severity))
+    return out
 
 
 def _endpoint_problems(
