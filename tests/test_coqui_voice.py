@@ -20,6 +20,7 @@ from streamer.voice.silence import SilenceVoice
 
 pytest.importorskip("TTS", reason="coqui-tts is installed by make install")
 
+REPO = Path(__file__).resolve().parent.parent
 SENTENCE = "Hello there, welcome to the show."
 
 
@@ -236,3 +237,47 @@ def test_the_voice_bench_measures_an_operator_s_coqui_model_through_the_show_s_p
         "last_error": None,
         "model": str(models["xtts"]),
     }
+
+
+@pytest.mark.integration
+def test_a_live_show_speaks_in_the_cloned_xtts_voice_and_its_video_keeps_its_rate(models, tmp_path):
+    """10 s of a real channel whose voice is the tiny XTTS with the prepared voice (real loading path, in the show's
+    voice thread): the host talks, nothing falls back, and the recording has its frames."""
+    import asyncio
+
+    import av
+
+    from streamer.app import Channel, ChannelSpec
+    from streamer.brain.embed import preload_model_libraries
+    from streamer.config import StreamConfig
+    from streamer.loading import load_persona
+    from streamer.publish.sinks import parse_target
+
+    assert preload_model_libraries()
+    persona = load_persona(REPO / "personas/host.yaml")[0]
+    persona.voice = _xtts(models)
+    config = StreamConfig.model_validate(
+        {"video": {"width": 426, "height": 240, "fps": 15}, "preview": {"enabled": False}, "show": {"seed": 3}}
+    )
+    out = tmp_path / "o.flv"
+    channel = Channel(
+        ChannelSpec(
+            name="coqui",
+            config=config,
+            persona=persona,
+            products=str(REPO / "products"),
+            outputs=[parse_target(str(out))],
+            duration_s=10,
+        )
+    )
+    code = asyncio.run(channel.run())
+    voice = channel.voice
+    spoken = [h for h in channel.spoken if h.kind in ("patter", "disclosure", "greeting")]
+    with av.open(str(out)) as container:
+        frames = sum(1 for _ in container.decode(video=0))
+    stats = voice.stats()  # type: ignore[attr-defined]
+    print(
+        f"\ncoqui show: {stats['sentences']} sentences voiced, RTF {stats['rtf']}, {len(spoken)} heard, {frames} frames"
+    )
+    assert code == 0 and voice.name == "coqui:xtts" and stats["fallbacks"] == 0 and stats["sentences"] >= 1
+    assert spoken and frames >= 140  # 10 s at 15 fps, whatever the voice costs
