@@ -48,9 +48,11 @@ NEVER_CUT_KINDS = frozenset({"disclosure"})
 _WAITING_KINDS = frozenset({"social", "greeting", "operator", *NEVER_CUT_KINDS})
 
 
-#: Speech an answer does not cut: it follows the sentence on air (another answer's first sentence, a thank-you,
-#: the opening greeting, an operator line, a disclosure), all short.
-_NOT_CUT_BY_ANSWERS = frozenset({"reply", "social", "greeting", "operator", *NEVER_CUT_KINDS})
+#: Speech an answer does not cut: it follows the sentence on air (another answer's sentence, first or follow-up, a
+#: thank-you, the opening greeting, an operator line, a disclosure), all short. An answer's follow-up on air is
+#: finished too (answers are said in short clauses): cut after its first word ("The"), it sounded like a glitch;
+#: its queued follow-ups are dropped instead, so the next viewer waits one clause at most.
+_NOT_CUT_BY_ANSWERS = frozenset({"reply", "reply_more", "social", "greeting", "operator", *NEVER_CUT_KINDS})
 
 #: What a disclosure goes after when it is placed (see :meth:`SpeechPlayout.insert_disclosure`): the opening
 #: greeting, answers and thank-yous already queued, operator lines, an earlier disclosure.
@@ -75,7 +77,25 @@ WHOLE_AGAIN_BELOW_WORDS = 3
 #: fragment "detail: non-slip waterproof base."; "It's soft, warm and — [answer] — warm and machine washable."
 CLAUSE_AGAIN_MAX_WORDS = 6
 
+#: Before that, the rest is said from the start of its sentence, when that repeats at most this many words: "No, it
+#: ships rolled so it fits any standard — [answer] — No, it ships rolled so it fits any standard 50x70 frame." rather
+#: than "50x70 frame." (heard in the demo, as were "decaf on a later stream." and "white or in 16 colours.").
+SENTENCE_AGAIN_MAX_WORDS = 12
+
+#: A rest this short that could not be taken back to its sentence's or clause's start is not said at all: two or
+#: three words on their own after an answer make no sense to a listener; the fact may come back whole later.
+FRAGMENT_MAX_WORDS = 3
+
 _CLAUSE_END = (",", ";", ":", "—", "–")
+_SENTENCE_END = (".", "!", "?", "…")
+
+
+def _sentence_start(words: list[str], heard: int) -> int:
+    """Index of the first word of the sentence that word ``heard`` (the first one not heard) belongs to."""
+    for i in range(heard - 1, -1, -1):
+        if words[i].endswith(_SENTENCE_END):
+            return i + 1
+    return 0
 
 
 def _clause_start(words: list[str], heard: int) -> int:
@@ -105,9 +125,19 @@ def rest_of(seg: SpeechSegment, start: int, heard_text: str) -> SpeechSegment | 
     elif seg.resumes is None and not _is_cjk_text(seg.text) and seg.text.startswith(heard_text):
         words = seg.text.split()
         heard = len(heard_text.split())
-        first = _clause_start(words, heard)
         bounds = seg.visemes.boundaries
-        if 0 < heard - first <= CLAUSE_AGAIN_MAX_WORDS and (first == 0 or first - 1 < bounds.shape[0]):
+        first = _sentence_start(words, heard)
+        if not 0 < heard - first <= SENTENCE_AGAIN_MAX_WORDS:
+            first = max(_clause_start(words, heard), first)
+            if first == heard and heard > 0:
+                # Cut right after a clause ended ("With an adult helping, | yes. On their own..."): the rest would
+                # open on a fragment ("yes."); the clause just heard is said again with it.
+                first = max(_clause_start(words, heard - 1), _sentence_start(words, heard))
+            if not 0 < heard - first <= CLAUSE_AGAIN_MAX_WORDS:
+                first = heard
+        if first == heard and _sentence_start(words, heard) != heard and len(words) - heard <= FRAGMENT_MAX_WORDS:
+            return None  # "50x70 frame." alone after an answer: left unsaid
+        if first < heard and (first == 0 or first - 1 < bounds.shape[0]):
             start = 0 if first == 0 else int(bounds[first - 1])
             text = seg.text if first == 0 else " ".join(words[first:])
     vis = seg.visemes

@@ -609,3 +609,33 @@ def test_a_question_naming_a_dimension_gets_that_dimension_never_a_near_one(
         assert _ask(brain, persona, bed, bed[0].id, question) == want, question
     # Not a dimension: how long shipping takes is about shipping.
     assert "cm" not in " ".join(_ask(brain, persona, bed, bed[0].id, "how long does shipping take?"))
+
+
+@pytest.mark.parametrize("embedder", ["lexical", "minilm"])
+def test_a_shipping_question_naming_a_place_the_sheet_does_not_mention_is_told_so_before_the_delivery_time(
+    embedder: str, persona: Persona, request: pytest.FixtureRequest
+) -> None:
+    """The demo answered "Does the cat bed ship to Canada?" with the delivery time alone: a viewer hears a yes."""
+    from streamer.brain.offline import asked_destination
+    from streamer.loading import load_product_file
+
+    if embedder == "minilm":
+        request.applymarker(pytest.mark.integration)
+    assert asked_destination("Does the Calming Donut Cat Bed ship to Canada?") == "Canada"
+    assert asked_destination("do you deliver to the UK") == "UK"
+    assert asked_destination("international shipping?") == "abroad"
+    assert asked_destination("how long does shipping take?") is None
+    brain = OfflineBrain(embedder=LexicalEmbedder() if embedder == "lexical" else request.getfixturevalue("minilm"))
+    bed = load_product_file(REPO / "products" / "cat-bed.yaml")[0]
+    beans = load_product_file(REPO / "products" / "coffee-beans.yaml")[0]
+    brain.prepare([*bed, *beans])
+    canada = _ask(brain, persona, [*bed, *beans], bed[0].id, "Does the Calming Donut Cat Bed ship to Canada?")
+    assert "Canada" in canada[0] and ("doesn't say" in canada[0] or "can't confirm" in canada[0]), canada
+    assert any("next business day" in s for s in canada[1:])  # what the sheet does say, after
+    abroad = _ask(brain, persona, [*bed, *beans], bed[0].id, "do you ship internationally?")
+    assert "abroad" in abroad[0], abroad
+    # The sheet names the place ("free US shipping over $35"): its shipping line answers, nothing declined.
+    us = _ask(brain, persona, [*bed, *beans], beans[0].id, "do you ship to the US?")
+    assert not any("doesn't say" in s or "can't confirm" in s for s in us) and "48 hours" in " ".join(us), us
+    plain = _ask(brain, persona, [*bed, *beans], bed[0].id, "how long does shipping take?")
+    assert not any("doesn't say" in s for s in plain) and "next business day" in " ".join(plain)

@@ -164,28 +164,50 @@ def _cut_after_words(text: str, words: int) -> list[tuple[str, str, bool]]:
     p.replace_at_boundary([_segment(2, "Good question Leo", "reply")])
     p.release_cut_rest()  # the reply is all queued: the rest goes after it
     heard = []
-    for _ in range(200):
+    for _ in range(600):
         heard += p.pull(1600).finished
     assert p.resumed == 1
     return [(h.kind, h.text, h.interrupted) for h in heard]
 
 
 def test_a_cut_sentence_is_resumed_from_the_cut_after_the_reply() -> None:
-    sentence = "The regular price is high but today it is lower"
-    texts = _cut_after_words(sentence, 7)  # seven words in, no clause to go back to within six words
+    sentence = "The regular price of this lovely handmade lamp is rather high but today it is lower for all of you"
+    texts = _cut_after_words(sentence, 14)  # 14 words in: no sentence start within 12, no clause within six
     assert texts[0][2] and texts[0][0] == "patter"
     assert texts[1] == ("reply", "Good question Leo", False)
     assert texts[2][0] == "patter" and not texts[2][2]
     assert texts[0][1] + " " + texts[2][1] == sentence
 
 
-def test_a_cut_within_a_clause_resumes_from_the_clause_not_mid_phrase() -> None:
+def test_a_cut_sentence_resumes_from_its_sentence_or_clause_start_never_on_a_fragment() -> None:
+    # Within a dozen words of its sentence's start: that sentence again.
     texts = _cut_after_words("It's soft, warm and machine washable at thirty degrees", 4)
     assert texts[0][1] == "It's soft, warm and" and texts[0][2]
-    assert texts[2] == ("patter", "warm and machine washable at thirty degrees", False)
-    # Cut in the first clause, a few words in: the whole sentence again, not "detail: non-slip waterproof base."
-    texts = _cut_after_words("And one more detail: non-slip waterproof base", 3)
-    assert texts[2] == ("patter", "And one more detail: non-slip waterproof base", False)
+    assert texts[2] == ("patter", "It's soft, warm and machine washable at thirty degrees", False)
+    texts = _cut_after_words("Is it decaf? No, it is fully caffeinated. We will have a Swiss-water decaf later", 13)
+    assert texts[2] == ("patter", "We will have a Swiss-water decaf later", False)  # the demo said "decaf later."
+    # Cut right at a clause's end: the demo resumed on the fragment "yes. On their own ..."
+    texts = _cut_after_words("Kids can build it, with an adult helping, yes. On their own we suggest age twelve", 7)
+    assert texts[0][1].startswith("Kids can build it, with an adult") and texts[0][2]
+    assert texts[2][1] == "Kids can build it, with an adult helping, yes. On their own we suggest age twelve"
+    # A long sentence: back to the start of its clause (at most six words).
+    long = "Every single one of these hand finished lunar lamps glows softly, warm white or in sixteen colours tonight"
+    texts = _cut_after_words(long, 14)
+    assert texts[2] == ("patter", "warm white or in sixteen colours tonight", False)
+
+
+def test_a_short_fragment_that_cannot_go_back_to_its_start_is_left_unsaid() -> None:
+    """The demo said "50x70 frame." on its own after an answer."""
+    sentence = "Every dot is a galaxy and the print fits any standard fifty by seventy frame"
+    p = SpeechPlayout(rate_hz=AUDIO_RATE_HZ, gap_s=0.0)
+    p.push(_segment(1, sentence, "patter"))
+    p.pull(round(AUDIO_RATE_HZ * (sum(len(w) + 1 for w in sentence.split()[:13]) / 14.0 - 0.02)))
+    p.replace_at_boundary([_segment(2, "Good question Leo", "reply")])
+    p.release_cut_rest()
+    heard = []
+    for _ in range(200):
+        heard += p.pull(1600).finished
+    assert [(h.kind, h.interrupted) for h in heard] == [("patter", True), ("reply", False)] and p.resumed == 0
 
 
 def test_a_sentence_cut_in_its_first_words_is_said_whole_after_the_reply() -> None:
@@ -397,18 +419,22 @@ def test_the_next_answer_follows_the_first_sentence_of_the_answer_on_air() -> No
     ]
 
 
-def test_the_next_answer_cuts_the_follow_ups_of_the_answer_on_air() -> None:
+def test_the_next_answer_finishes_the_follow_up_on_air_and_drops_the_queued_ones() -> None:
+    """A follow-up cut after its first word ("The") sounded like a glitch in the demo: it finishes (answers are
+    said in short clauses), and the follow-ups still queued give way to the next viewer."""
     p = SpeechPlayout(rate_hz=AUDIO_RATE_HZ, gap_s=0.0)
     p.push(_segment(1, "Leo yes", "reply"))
     p.push(_segment(2, "The regular price is 109 dollars and it ships today", "reply_more"))
+    p.push(_segment(3, "It comes in taupe and grey", "reply_more"))
     heard = []
     while not p.busy_with("reply_more") or p.busy_with("reply"):
         heard += p.pull(1600).finished
     heard += p.pull(4800).finished  # a few words of the follow-up are heard
-    p.answer_next([_segment(3, "Mia it ships in two days", "reply")])
+    dropped = p.answer_next([_segment(4, "Mia it ships in two days", "reply")])
+    assert [d.text for d in dropped] == ["It comes in taupe and grey"]
     heard += _pull_all(p)
-    assert [h.kind for h in heard] == ["reply", "reply_more", "reply"]
-    assert heard[1].interrupted and heard[1].text  # cut at a word boundary
+    assert [(h.kind, h.interrupted) for h in heard] == [("reply", False), ("reply_more", False), ("reply", False)]
+    assert heard[1].text == "The regular price is 109 dollars and it ships today"
     assert heard[2].text == "Mia it ships in two days"
 
 

@@ -188,18 +188,19 @@ def test_a_cut_that_leaves_one_word_keeps_no_rest_but_two_words_are_resumed():
             assert kept.resumes == s.text and kept.pcm[0] == start % 30_000 and kept.samples == 48_000 - start
 
 
-def test_past_six_words_of_a_clause_the_rest_is_resumed_from_the_cut() -> None:
-    bounds = [4_000 * i for i in range(1, 10)]
+def test_past_twelve_words_of_a_sentence_and_six_of_a_clause_the_rest_is_resumed_from_the_cut() -> None:
+    bounds = [4_000 * i for i in range(1, 18)]
     p = SpeechPlayout(rate_hz=48_000, gap_s=0.0)
-    s = worded(1, 40_000, 1000, bounds, words=10)
-    s.pcm[:] = np.arange(40_000) % 30_000
+    s = worded(1, 72_000, 1000, bounds, words=18)
+    s.pcm[:] = np.arange(72_000) % 30_000
     s.kind = "patter"
     p.push(s)
-    p.pull(28_000 - 2000)
+    p.pull(52_000 - 2000)
     p.replace_at_boundary([seg(9, 4800, 3000)], max_wait_s=1.0, pause_s=0.0)
     p.pull(4000)
     kept = p.peek_cut_rest()
-    assert kept is not None and kept.text == "w7 w8 w9" and kept.pcm[0] == 28_000 and kept.samples == 12_000
+    assert kept is not None and kept.text == "w13 w14 w15 w16 w17"
+    assert kept.pcm[0] == 52_000 % 30_000 and kept.samples == 20_000
 
 
 def test_a_sentence_still_being_decoded_plays_what_is_ready_then_waits_in_silence_without_skipping() -> None:

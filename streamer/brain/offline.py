@@ -189,6 +189,35 @@ def asked_dimensions(question: str) -> list[re.Pattern[str]]:
     return [keys for words, keys in _DIMENSIONS if words.search(q)]
 
 
+#: "ship to Canada", "deliver to the UK", "shipping to New Zealand?": the place a shipping question names.
+_DESTINATION = re.compile(
+    r"\b(?:ship|ships|shipping|shipped|deliver|delivers|delivery)\b[^?!.]*?\b(?:to|into)\s+"
+    r"(?:the\s+)?([A-Z][A-Za-z.'-]*(?:\s+[A-Z][A-Za-z.'-]*){0,2})"
+)
+#: "international shipping?", "do you ship overseas?": somewhere abroad, unnamed.
+_ABROAD = re.compile(r"\b(international(ly)?|overseas|abroad|worldwide|other countries)\b", re.I)
+#: Words on a sheet that answer a question about shipping abroad.
+_ABROAD_ON_SHEET = re.compile(r"international|overseas|abroad|worldwide|countries|国际|海外|全球", re.I)
+
+
+def asked_destination(question: str) -> str | None:
+    """The place an English shipping question asks about ("Canada", "the UK" -> "UK"), "abroad" for "international
+    shipping?"; None when it names none. The question as written (a place is told by its capital letter)."""
+    found = _DESTINATION.search(question)
+    if found:
+        return found.group(1).strip().rstrip(".")
+    return "abroad" if _ABROAD.search(question) else None
+
+
+def sheet_names_destination(destination: str, text: str) -> bool:
+    """Whether a sheet's text (lower case) says anything about shipping to ``destination``."""
+    if destination == "abroad":
+        return bool(_ABROAD_ON_SHEET.search(text))
+    return re.search(r"\b" + re.escape(destination.lower()) + r"\b", text) is not None or bool(
+        _ABROAD_ON_SHEET.search(text)
+    )
+
+
 _SIZE_KEY = re.compile(r"size|dimension|diameter|height|width|length|depth|cm|mm|inch|capacity|volume|qt|litre|ml")
 _WEIGHT_KEY = re.compile(r"weight|kg|_g$|grams|lb")
 _COLOUR_KEY = re.compile(r"colou?r")
@@ -1045,7 +1074,7 @@ class OfflineBrain:
                     continue
                 if intent == "price" and wanted[0] == "shipping":
                     continue  # "how much is shipping?" asks about shipping, not the product's price
-                out += self._field_answer(intent, product, say, ranked, cls, trace, done)
+                out += self._field_answer(intent, product, say, ranked, cls, trace, done, question=question)
             return out
         hit = self._pick(ranked, cls)
         # "is it glass?" -> "Shatterproof Tritan plastic.": the material fact answers a question naming another
@@ -1176,9 +1205,12 @@ class OfflineBrain:
         cls: Classification,
         trace: AnswerTrace,
         done: set[str],
+        *,
+        question: str = "",
     ) -> list[str]:
         """Sentences answering a price/discount/stock/shipping question from the sheet's field; ``done`` holds
-        the fields already said in this answer (not said twice)."""
+        the fields already said in this answer (not said twice). A shipping ``question`` naming a place the sheet
+        says nothing about ("ship to Canada?") is told so first: the delivery time does not answer it."""
         trace.fact_kind = trace.fact_kind or intent
         out: list[str] = []
         if (
@@ -1204,6 +1236,11 @@ class OfflineBrain:
             done.add("shipping")
             if not product.shipping:
                 return self._fallback_or_unknown(product, ranked, say, trace, "shipping")
+            where = asked_destination(question)
+            if where is not None and not sheet_names_destination(where, self._prepared_for(product).text):
+                trace.confident = False
+                key = "ship_abroad_unknown" if where == "abroad" else "ship_where_unknown"
+                out.append(say.one(key, name=short_name(product), where=where))
             out.append(_shipping_line(say, as_sentence(product.shipping)))
         return out
 

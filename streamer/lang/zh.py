@@ -49,6 +49,8 @@ PHRASES: dict[str, list[str]] = {
     "sold_out": ["{name}现在卖完了，请关注商品详情页的补货信息。", "不好意思，{name}现在已经卖完了。"],
     "shipping": ["发货说明：{text}", "关于物流：{text}"],
     "shipping_it": ["发货说明：{text}"],
+    "ship_where_unknown": ["商品资料里没写{name}能不能发到{where}，我不乱说，请看店铺的配送说明。"],
+    "ship_abroad_unknown": ["商品资料里没写{name}能不能发海外，我不乱说，请看店铺的配送说明。"],
     "compare_each": ["{name}：{text}", "先说{name}：{text}"],
     "compare_unknown": ["{name}的这个细节我这里没有，请看商品详情页。"],
     "compare_price": ["{name}是{price}，{other}是{other_price}。"],
