@@ -328,6 +328,25 @@ def test_a_comment_is_thanked_not_answered(
     assert brain.last_trace.fact_kind == "comment"
 
 
+def test_criticism_is_answered_calmly_never_thanked(persona: Persona) -> None:
+    """The demo said "Thanks for sharing, KenjiTheShopper!" to "this is a scam"."""
+    from streamer.brain.offline import is_criticism
+    from streamer.loading import load_product_file
+
+    brain = OfflineBrain(embedder=LexicalEmbedder())
+    bed = load_product_file(REPO / "products" / "cat-bed.yaml")[0]
+    brain.prepare(bed)
+    for comment in ("this is a scam", "overpriced garbage", "lol fake reviews", "worst stream ever"):
+        out = " ".join(_ask(brain, persona, bed, bed[0].id, comment, viewer="Kenji"))
+        assert "Kenji" in out and "product sheet" in out and "Thank" not in out and "Love" not in out, comment
+    assert not is_criticism("love it!")
+    _ask(brain, persona, bed, bed[0].id, "is it fake fur?", viewer="Kenji")  # a question: answered from the sheet
+    assert brain.last_trace.fact_kind != "comment"
+    assert is_criticism("太贵了，坑人") and not is_criticism("好可爱")
+    out = " ".join(_ask(brain, persona, bed, bed[0].id, "love it!", viewer="Kenji"))
+    assert "Kenji" in out and "product sheet" not in out
+
+
 @pytest.mark.integration
 def test_an_opinion_question_gets_the_sheets_headline_not_an_opinion(
     brain: OfflineBrain, eval_products: list[ProductSheet], persona: Persona

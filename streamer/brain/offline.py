@@ -200,6 +200,19 @@ _ABROAD = re.compile(r"\b(international(ly)?|overseas|abroad|worldwide|other cou
 _ABROAD_ON_SHEET = re.compile(r"international|overseas|abroad|worldwide|countries|国际|海外|全球", re.I)
 
 
+#: A comment that runs the show or the product down ("this is a scam", "overpriced garbage", "太贵了，坑人").
+_CRITICISM = re.compile(
+    r"\b(scam+y?|fake|fraud|rip[- ]?off|garbage|junk|trash|worst|terrible|awful|overpriced|too expensive|waste of|"
+    r"sucks?|boring|lame|crap|useless|liars?|lying)\b|骗|假货|垃圾|太贵|坑人|坑爹|难看|无聊|差评|智商税",
+    re.I,
+)
+
+
+def is_criticism(comment: str) -> bool:
+    """Whether a comment (not a question) criticises the show or a product: thanking for it would sound sarcastic."""
+    return bool(_CRITICISM.search(comment))
+
+
 def asked_destination(question: str) -> str | None:
     """The place an English shipping question asks about ("Canada", "the UK" -> "UK"), "abroad" for "international
     shipping?"; None when it names none. The question as written (a place is told by its capital letter)."""
@@ -870,7 +883,9 @@ class OfflineBrain:
             body = self._single(question, subjects[0], cls, say, trace, names)
         if trace.fact_kind == "comment":
             # "nice vibes", "lol": nothing was asked, so no "Great question, Zoe." first; a thank-you by name.
-            return say.many("comment" if viewer else "comment_anon", viewer=viewer)
+            # "this is a scam": not thanked (that sounds sarcastic), answered calmly with where the facts come from.
+            key = "criticism" if is_criticism(question) else "comment"
+            return say.many(key if viewer else f"{key}_anon", viewer=viewer)
         return opener + body[:MAX_ANSWER_SENTENCES]
 
     def decline(self, request: BrainRequest, product: ProductSheet | None) -> list[str]:

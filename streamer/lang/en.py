@@ -66,6 +66,16 @@ PHRASES: dict[str, list[str]] = {
         "Love hearing from you, {viewer}!",
     ],
     "comment_anon": ["Thanks for sharing!", "Thanks for the comment!", "Love hearing from you in the chat!"],
+    "criticism": [
+        "I hear you, {viewer}. Everything I tell you comes from the shop's product sheet, so you can check it all "
+        "on the product page.",
+        "Noted, {viewer}. I only say what the shop's product sheet says, and the product page has "
+        "every detail, so you can judge for yourself.",
+    ],
+    "criticism_anon": [
+        "I hear you. Everything I tell you comes from the shop's product sheet, so you can check it all on the "
+        "product page.",
+    ],
     "headline": [
         "I can only go by the product sheet, and what it leads with for the {name} is this: {text}",
         "I'll let the product sheet speak: {text}",

@@ -38,6 +38,8 @@ PHRASES: dict[str, list[str]] = {
     "affirm": ["是的：{text}", "有的，商品资料上写着：{text}"],
     "comment": ["谢谢{viewer}的分享！", "谢谢{viewer}的留言！", "{viewer}，看到你的留言很开心！"],
     "comment_anon": ["谢谢分享！", "谢谢你的留言！", "看到大家的留言很开心！"],
+    "criticism": ["{viewer}，理解你的顾虑。我说的都来自店铺的商品资料，详情都可以在商品页查看。"],
+    "criticism_anon": ["理解大家的顾虑。我说的都来自店铺的商品资料，详情都可以在商品页查看。"],
     "headline": ["我只按商品资料来说，{name}的介绍是这样写的：{text}", "商品资料是这么介绍的：{text}"],
     "price_sale": ["{name}现在是{price}，原价{was}。", "{name}现在只要{price}，原价{was}。"],
     "price": ["{name}的价格是{price}。", "{name}现在是{price}。"],
