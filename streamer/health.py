@@ -35,6 +35,7 @@ class ChannelHealth:
             "product": product.name if product else "—",
             "voice": f"{getattr(ch.voice, 'name', '?')} ({ch.voice_state})",
             "voice speed": self.voice_speed_summary(),
+            "other languages": self.languages_summary(),
             "fps": f"{media.fps_measured:.1f} / {fps}" if media else "—",
             "frames": frames,
             "late frames": media.pacer.late_frames if media else 0,
@@ -106,6 +107,18 @@ class ChannelHealth:
         if snap.get("rtf") is None:
             return f"— (not measured yet){where}, {ahead}{fell}"
         return f"RTF {snap['rtf']:.2f}{where}, first audio {snap['first_audio_s'] or 0:.2f} s, {ahead}{fell}"
+
+    def languages_summary(self) -> str:
+        """The persona's other languages (``voices``) and whether each one's voice is loaded and answering."""
+        ch = self.channel
+        wanted = list(ch.persona.voices)
+        if not wanted:
+            return "—"
+        loaded = ch.speaker.voices
+        return ", ".join(
+            f"{lang}: {getattr(loaded[lang], 'name', '?')}" if lang in loaded else f"{lang}: not loaded"
+            for lang in wanted
+        )
 
     def avatar_summary(self) -> str:
         """The avatar kind, how its lips are made, and what drawing it costs per frame."""

@@ -192,7 +192,7 @@ def asked_dimensions(question: str) -> list[re.Pattern[str]]:
 #: "ship to Canada", "deliver to the UK", "shipping to New Zealand?": the place a shipping question names.
 _DESTINATION = re.compile(
     r"\b(?:ship|ships|shipping|shipped|deliver|delivers|delivery)\b[^?!.]*?\b(?:to|into)\s+"
-    r"(?:the\s+)?([A-Z][A-Za-z.'-]*(?:\s+[A-Z][A-Za-z.'-]*){0,2})"
+    r"((?:the\s+)?[A-Z][A-Za-z.'-]*(?:\s+[A-Z][A-Za-z.'-]*){0,2})"
 )
 #: "international shipping?", "do you ship overseas?": somewhere abroad, unnamed.
 _ABROAD = re.compile(r"\b(international(ly)?|overseas|abroad|worldwide|other countries)\b", re.I)
@@ -214,7 +214,7 @@ def is_criticism(comment: str) -> bool:
 
 
 def asked_destination(question: str) -> str | None:
-    """The place an English shipping question asks about ("Canada", "the UK" -> "UK"), "abroad" for "international
+    """The place an English shipping question asks about ("Canada", "the UK"), "abroad" for "international
     shipping?"; None when it names none. The question as written (a place is told by its capital letter)."""
     found = _DESTINATION.search(question)
     if found:
@@ -226,9 +226,8 @@ def sheet_names_destination(destination: str, text: str) -> bool:
     """Whether a sheet's text (lower case) says anything about shipping to ``destination``."""
     if destination == "abroad":
         return bool(_ABROAD_ON_SHEET.search(text))
-    return re.search(r"\b" + re.escape(destination.lower()) + r"\b", text) is not None or bool(
-        _ABROAD_ON_SHEET.search(text)
-    )
+    place = destination.lower().removeprefix("the ")
+    return re.search(r"\b" + re.escape(place) + r"\b", text) is not None or bool(_ABROAD_ON_SHEET.search(text))
 
 
 _SIZE_KEY = re.compile(r"size|dimension|diameter|height|width|length|depth|cm|mm|inch|capacity|volume|qt|litre|ml")
