@@ -281,3 +281,15 @@ def test_a_live_show_speaks_in_the_cloned_xtts_voice_and_its_video_keeps_its_rat
     )
     assert code == 0 and voice.name == "coqui:xtts" and stats["fallbacks"] == 0 and stats["sentences"] >= 1
     assert spoken and frames >= 140  # 10 s at 15 fps, whatever the voice costs
+
+
+def test_a_sentence_s_token_budget_allows_its_slowest_plausible_reading_in_either_script():
+    """A runaway is cut at the budget and voiced by the fallback: a real Chinese sentence (a syllable per character,
+    4-5 a second) must never reach it, as it would at the per-letter rate."""
+    from streamer.voice.coqui import XTTS_TOKENS_PER_S, CoquiVoice
+
+    voice = CoquiVoice(CoquiVoiceSettings(model_dir="unused", fallback_voice=None))
+    zh = "欢迎来到直播间，今天给大家带来一款特别舒服的猫窝。"  # 25 characters: about 5.5 s read aloud
+    assert voice._token_budget(zh) / XTTS_TOKENS_PER_S >= 25 * 0.3 + 3
+    en = "The cover comes off and goes in the washing machine."  # 52 characters: about 3.5 s
+    assert 5.0 <= voice._token_budget(en) / XTTS_TOKENS_PER_S <= 10.0

@@ -41,6 +41,7 @@ from streamer.config import CoquiVoiceSettings, PiperVoiceSettings
 from streamer.voice.align import ReferenceMouth
 from streamer.voice.audio import speech_from_audio
 from streamer.voice.base import EngineTurn, Speech, VoiceBackend, VoiceBase, VoiceError, VoicePreempted
+from streamer.voice.zh import is_han
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,8 @@ XTTS_TOKENS_PER_S = 22_050 / 1024
 #: past it (a model that never says "stop" would otherwise talk for its whole token budget).
 MAX_S_PER_CHAR = 0.12
 MAX_EXTRA_S = 3.0
+#: The same for a Chinese (or Japanese) character: one syllable each, read at 4-5 a second.
+MAX_S_PER_HAN = 0.4
 #: Languages XTTS names differently from the persona's code.
 _XTTS_LANGUAGE = {"zh": "zh-cn"}
 
@@ -373,7 +376,9 @@ class CoquiVoice(ReferenceMouth, VoiceBase):
 
     def _token_budget(self, text: str) -> int:
         """The most audio tokens one sentence may take: the longest plausible reading of ``text``."""
-        return int((len(text) * MAX_S_PER_CHAR + MAX_EXTRA_S) * XTTS_TOKENS_PER_S)
+        han = sum(1 for ch in text if is_han(ch) or "\u3040" <= ch <= "\u30ff")
+        seconds = han * MAX_S_PER_HAN + (len(text) - han) * MAX_S_PER_CHAR + MAX_EXTRA_S
+        return int(seconds * XTTS_TOKENS_PER_S)
 
     def _language(self) -> str:
         return xtts_language(self.settings.language or "en")
