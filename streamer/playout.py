@@ -48,11 +48,15 @@ NEVER_CUT_KINDS = frozenset({"disclosure"})
 _WAITING_KINDS = frozenset({"social", "greeting", "operator", *NEVER_CUT_KINDS})
 
 
-#: Speech an answer does not cut: it follows the sentence on air (another answer's sentence, first or follow-up, a
-#: thank-you, the opening greeting, an operator line, a disclosure), all short. An answer's follow-up on air is
-#: finished too (answers are said in short clauses): cut after its first word ("The"), it sounded like a glitch;
-#: its queued follow-ups are dropped instead, so the next viewer waits one clause at most.
-_NOT_CUT_BY_ANSWERS = frozenset({"reply", "reply_more", "social", "greeting", "operator", *NEVER_CUT_KINDS})
+#: Speech an answer does not cut: it follows the sentence on air (another answer's first sentence, a thank-you,
+#: the opening greeting, an operator line, a disclosure), all short.
+_NOT_CUT_BY_ANSWERS = frozenset({"reply", "social", "greeting", "operator", *NEVER_CUT_KINDS})
+
+#: An answer's follow-up on air when the next viewer's answer is ready: finished when its end is this close, else cut
+#: at its next clause or sentence end this close, else at its next word. Cut after its first word ("The"), it sounded
+#: like a glitch in a demo; finished whatever its length, it held the next viewer up to 6.5 s (p90) in another.
+FOLLOW_UP_FINISH_S = 3.0
+_PAUSE_AFTER = (",", ";", ":", ".", "!", "?", "—", "–", "，", "；", "：", "。", "！", "？")
 
 #: What a disclosure goes after when it is placed (see :meth:`SpeechPlayout.insert_disclosure`): the opening
 #: greeting, answers and thank-yous already queued, operator lines, an earlier disclosure.
@@ -431,10 +435,31 @@ class SpeechPlayout:
             return
         earliest = self._pos + lead
         b = seg.visemes.boundaries
+        if seg.kind == "reply_more":
+            pause = self._follow_up_pause(seg, earliest)
+            if pause is not None:
+                self._planned_cut = (seg.segment_id, pause)
+                return
         i = int(np.searchsorted(b, earliest, side="left"))
         boundary = int(b[i]) if i < b.shape[0] else seg.samples
         deadline = earliest + round(max_wait_s * self._rate)
         self._planned_cut = (seg.segment_id, min(boundary, deadline, seg.samples))
+
+    def _follow_up_pause(self, seg: SpeechSegment, earliest: int) -> int | None:
+        """Where an answer's follow-up on air stops for the next answer (:data:`FOLLOW_UP_FINISH_S`): its end, or
+        its next clause or sentence end (the word boundary after a word ending in punctuation), when within reach;
+        None: at its next word, like any sentence."""
+        reach = self._pos + round(FOLLOW_UP_FINISH_S * self._rate)
+        if seg.samples <= reach:
+            return seg.samples
+        bounds = seg.visemes.boundaries
+        words = seg.text.split()
+        if bounds.shape[0] != len(words) - 1:
+            return None  # the words and the boundaries do not pair up (Chinese, a resumed part): no clause to find
+        for word, at in zip(words, bounds.tolist(), strict=False):
+            if earliest <= at <= reach and word.endswith(_PAUSE_AFTER):
+                return int(at)
+        return None
 
     def _cut_point_locked(self, seg: SpeechSegment, pulled_so_far: int) -> int:
         """Where in ``seg`` a pending replacement cuts it: where it was planned, or (a sentence that started
