@@ -649,12 +649,24 @@ def test_a_shipping_question_naming_a_place_the_sheet_does_not_mention_is_told_s
     beans = load_product_file(REPO / "products" / "coffee-beans.yaml")[0]
     brain.prepare([*bed, *beans])
     canada = _ask(brain, persona, [*bed, *beans], bed[0].id, "Does the Calming Donut Cat Bed ship to Canada?")
-    assert "Canada" in canada[0] and ("doesn't say" in canada[0] or "can't confirm" in canada[0]), canada
+    assert "Canada" in canada[0] and "doesn't say" in canada[0], canada
+    assert len(canada[0]) <= 80  # the answer's first sentence is never cut: short, so the next viewer is not held
     assert any("next business day" in s for s in canada[1:])  # what the sheet does say, after
     abroad = _ask(brain, persona, [*bed, *beans], bed[0].id, "do you ship internationally?")
     assert "abroad" in abroad[0], abroad
     # The sheet names the place ("free US shipping over $35"): its shipping line answers, nothing declined.
     us = _ask(brain, persona, [*bed, *beans], beans[0].id, "do you ship to the US?")
-    assert not any("doesn't say" in s or "can't confirm" in s for s in us) and "48 hours" in " ".join(us), us
+    assert not any("doesn't say" in s for s in us) and "48 hours" in " ".join(us), us
     plain = _ask(brain, persona, [*bed, *beans], bed[0].id, "how long does shipping take?")
     assert not any("doesn't say" in s for s in plain) and "next business day" in " ".join(plain)
+
+
+def test_a_print_s_paper_is_what_it_is_made_of(persona: Persona) -> None:
+    """The demo's "what's it made of?" about the poster got "the sheet doesn't say"; its sheet has paper=200 gsm."""
+    from streamer.loading import load_product_file
+
+    brain = OfflineBrain(embedder=LexicalEmbedder())
+    decor = load_product_file(REPO / "products" / "space-decor.csv")[0]
+    brain.prepare(decor)
+    out = _ask(brain, persona, decor, "poster-hubble-deep-field", "what's it made of?")
+    assert out == ["The paper is 200 gsm matte."]

@@ -154,7 +154,7 @@ class PreparedProduct:
 
 
 _MATERIAL_KEY = re.compile(
-    r"material|^fabric$|composition|ingredient|made_of|^shell$|^lining$|^filling$|^upper$|^sole$|^coating$"
+    r"material|^fabric$|composition|ingredient|made_of|^shell$|^lining$|^filling$|^upper$|^sole$|^coating$|^paper$"
 )
 _ORIGIN_KEY = re.compile(r"origin|made_in|country|grown|region|source")
 _ZH_MATERIAL_KEY = re.compile(r"材质|面料|材料|成分|填充|内胆")

@@ -100,12 +100,10 @@ PHRASES: dict[str, list[str]] = {
     "shipping": ["Shipping: {text}", "About delivery: {text}"],
     "shipping_it": ["It {text}"],
     "ship_where_unknown": [
-        "The sheet doesn't say whether the {name} ships to {where}, so I won't guess; the shop's delivery page will.",
-        "I can't confirm delivery to {where}: the product sheet doesn't say. Please check the shop's delivery page.",
+        "I can't confirm delivery to {where}: the sheet doesn't say.",
+        "The sheet doesn't say if it ships to {where}, so I won't guess.",
     ],
-    "ship_abroad_unknown": [
-        "The sheet doesn't say whether the {name} ships abroad, so I won't guess; the shop's delivery page will.",
-    ],
+    "ship_abroad_unknown": ["I can't confirm shipping abroad: the sheet doesn't say."],
     "compare_each": ["For the {name}: {text}", "The {name}: {text}"],
     "compare_unknown": ["For the {name}, I don't have that detail; the product page will say."],
     "compare_price": ["The {name} {is} {price}, and the {other} {other_is} {other_price}."],
