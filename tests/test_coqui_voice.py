@@ -52,6 +52,7 @@ def _xtts(models: dict[str, Path], **kw: object) -> CoquiVoiceSettings:
     return CoquiVoiceSettings(**{**base, **kw})  # type: ignore[arg-type]
 
 
+@pytest.mark.integration  # builds and loads Coqui models (torch): make test, not test-fast
 def test_prepare_voice_saves_the_conditioning_once_and_the_voice_loads_exactly_it(models, tmp_path):
     """The CLI clones from recordings of any rate into voice.pt + voice.json; the show's voice loads those tensors,
     which are what the model computes from the same recordings."""
@@ -80,6 +81,7 @@ def loaded_voice(settings: CoquiVoiceSettings, fallback=None):
     return voice
 
 
+@pytest.mark.integration  # builds and loads Coqui models (torch): make test, not test-fast
 def test_an_xtts_sentence_is_48_khz_speech_with_its_mouth_timed_through_the_piper_reference(models):
     voice = create_voice(_xtts(models))
     voice.load()
@@ -94,6 +96,7 @@ def test_an_xtts_sentence_is_48_khz_speech_with_its_mouth_timed_through_the_pipe
     assert voice.stats()["device"] == "cpu" and voice.stats()["fallbacks"] == 0  # type: ignore[attr-defined]
 
 
+@pytest.mark.integration  # builds and loads Coqui models (torch): make test, not test-fast
 def test_an_answer_stops_a_patter_sentence_mid_generation_and_goes_first(models, monkeypatch):
     from streamer.voice import coqui
 
@@ -127,6 +130,7 @@ def test_an_answer_stops_a_patter_sentence_mid_generation_and_goes_first(models,
     print(f"\nanswer voiced {waited:.2f} s after it asked, the patter sentence stopped")
 
 
+@pytest.mark.integration  # builds and loads Coqui models (torch): make test, not test-fast
 def test_a_failing_or_runaway_sentence_is_voiced_by_the_fallback_so_air_is_never_silent(models, monkeypatch):
     from streamer.voice import coqui
 
@@ -147,6 +151,7 @@ def test_a_failing_or_runaway_sentence_is_voiced_by_the_fallback_so_air_is_never
     assert voice.stats()["fallbacks"] == 2 and voice.stats()["last_error"] == voice.last_error
 
 
+@pytest.mark.integration  # builds and loads Coqui models (torch): make test, not test-fast
 def test_a_vits_model_speaks_at_48_khz_at_the_persona_s_pace(models):
     slow = loaded_voice(CoquiVoiceSettings(model_dir=str(models["vits"]), fallback_voice=None, speed=0.8))
     fast = loaded_voice(CoquiVoiceSettings(model_dir=str(models["vits"]), fallback_voice=None, speed=1.25))
@@ -156,6 +161,7 @@ def test_a_vits_model_speaks_at_48_khz_at_the_persona_s_pace(models):
     assert slow.kind == "vits" and slow.speed.rtf is not None
 
 
+@pytest.mark.integration  # builds and loads Coqui models (torch): make test, not test-fast
 def test_check_says_what_to_put_in_a_missing_folder_with_the_licence_and_what_xtts_lacks(models, tmp_path):
     from streamer.voice.check import voice_problems
 
@@ -181,6 +187,7 @@ def test_check_says_what_to_put_in_a_missing_folder_with_the_licence_and_what_xt
     assert "lacks model.pth, vocab.json" in message
 
 
+@pytest.mark.integration  # builds and loads Coqui models (torch): make test, not test-fast
 def test_a_persona_s_coqui_paths_are_read_relative_to_it_and_it_speaks_the_persona_s_language(models, tmp_path):
     import shutil
 
@@ -212,6 +219,7 @@ def test_a_persona_s_coqui_paths_are_read_relative_to_it_and_it_speaks_the_perso
     assert voice.synthesize("你好，欢迎来到直播间。").samples > 0  # XTTS's Chinese path (pinyin transliteration)
 
 
+@pytest.mark.integration  # builds and loads Coqui models (torch): make test, not test-fast
 def test_the_voice_bench_measures_an_operator_s_coqui_model_through_the_show_s_path(models):
     import argparse
 

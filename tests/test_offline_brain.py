@@ -607,14 +607,12 @@ def test_feature_patter_does_not_reuse_a_template_frame_back_to_back(persona: Pe
             assert a[0] != b[0] and a[1] != b[1], lines  # neither the opening nor the ending words twice in a row
 
 
-@pytest.mark.parametrize("embedder", ["lexical", "minilm"])
+@pytest.mark.parametrize("embedder", ["lexical", pytest.param("minilm", marks=pytest.mark.integration)])
 def test_a_question_naming_a_dimension_gets_that_dimension_never_a_near_one(
     embedder: str, persona: Persona, request: pytest.FixtureRequest
 ) -> None:
     from streamer.loading import load_product_file
 
-    if embedder == "minilm":
-        request.applymarker(pytest.mark.integration)
     bed = load_product_file(REPO / "products" / "cat-bed.yaml")[0]
     brain = OfflineBrain(embedder=LexicalEmbedder() if embedder == "lexical" else request.getfixturevalue("minilm"))
     brain.prepare(bed)
@@ -630,7 +628,7 @@ def test_a_question_naming_a_dimension_gets_that_dimension_never_a_near_one(
     assert "cm" not in " ".join(_ask(brain, persona, bed, bed[0].id, "how long does shipping take?"))
 
 
-@pytest.mark.parametrize("embedder", ["lexical", "minilm"])
+@pytest.mark.parametrize("embedder", ["lexical", pytest.param("minilm", marks=pytest.mark.integration)])
 def test_a_shipping_question_naming_a_place_the_sheet_does_not_mention_is_told_so_before_the_delivery_time(
     embedder: str, persona: Persona, request: pytest.FixtureRequest
 ) -> None:
@@ -638,8 +636,6 @@ def test_a_shipping_question_naming_a_place_the_sheet_does_not_mention_is_told_s
     from streamer.brain.offline import asked_destination
     from streamer.loading import load_product_file
 
-    if embedder == "minilm":
-        request.applymarker(pytest.mark.integration)
     assert asked_destination("Does the Calming Donut Cat Bed ship to Canada?") == "Canada"
     assert asked_destination("do you deliver to the UK") == "the UK"
     assert asked_destination("international shipping?") == "abroad"
