@@ -131,18 +131,3 @@ def with_reference_mouth(speech: Speech, text: str, reference_voice: VoiceBacken
     if not reference.aligned or reference.samples == 0:
         return None
     return Speech(pcm=speech.pcm, visemes=map_track(reference.visemes, reference.pcm, speech.pcm), aligned=True)
-
-
-class ReferenceMouth:
-    """For a voice with no phoneme timing of its own and a Piper fallback voice (the speech endpoint, Coqui): the
-    fallback voice's rendition times the mouth (:func:`with_reference_mouth`), counted in ``mouths_aligned``."""
-
-    _fallback: VoiceBackend | None
-    mouths_aligned: int = 0
-
-    def _with_reference_mouth(self, text: str, speech: Speech, *, urgent: bool) -> Speech:
-        timed = with_reference_mouth(speech, text, self._fallback, urgent=urgent) if self._fallback else None
-        if timed is None:
-            return speech
-        self.mouths_aligned += 1
-        return timed

@@ -37,10 +37,10 @@ from typing import Any
 
 import numpy as np
 
-from streamer.config import CoquiVoiceSettings, PiperVoiceSettings
-from streamer.voice.align import ReferenceMouth
+from streamer.config import CoquiVoiceSettings
 from streamer.voice.audio import speech_from_audio
 from streamer.voice.base import EngineTurn, Speech, VoiceBackend, VoiceBase, VoiceError, VoicePreempted
+from streamer.voice.fallback import PiperSafetyNet
 from streamer.voice.zh import is_han
 
 log = logging.getLogger(__name__)
@@ -287,7 +287,7 @@ class _Stop:
         return torch.full((input_ids.shape[0],), done, dtype=torch.bool, device=input_ids.device)
 
 
-class CoquiVoice(ReferenceMouth, VoiceBase):
+class CoquiVoice(PiperSafetyNet, VoiceBase):
     """See the module docstring. ``fallback``: the voice for failed sentences and mouth timing (default: Piper with
     the settings' ``fallback_voice``, or none; tests pass another)."""
 
@@ -304,10 +304,7 @@ class CoquiVoice(ReferenceMouth, VoiceBase):
         self._embedding: Any = None
         self._rate = 0
         self.load_s: float | None = None
-        self.fallbacks = 0
         self.preempted = 0
-        self.mouths_aligned = 0
-        self.last_error: str | None = None
 
     # ---- loading -------------------------------------------------------------------------------------------
 
@@ -327,12 +324,7 @@ class CoquiVoice(ReferenceMouth, VoiceBase):
         else:
             self._rate = int(model.config.audio.sample_rate)
             model.length_scale = 1.0 / s.speed
-        if self._fallback is None and s.fallback_voice:
-            from streamer.voice.piper import PiperVoiceBackend
-
-            self._fallback = PiperVoiceBackend(PiperVoiceSettings(voice=s.fallback_voice, speed=s.speed))
-        if self._fallback is not None:
-            self._fallback.load()
+        self._load_fallback(s.fallback_voice, s.speed)
         self.load_s = time.monotonic() - began
         log.info("voice %s (%s) loaded on %s in %.1f s", self.name, kind, self.device, self.load_s)
 
@@ -439,14 +431,6 @@ class CoquiVoice(ReferenceMouth, VoiceBase):
         if hasattr(wav, "detach"):
             wav = wav.detach().cpu().numpy()
         return np.asarray(wav, dtype=np.float32).reshape(-1)
-
-    def _fall_back(self, text: str, why: str, *, urgent: bool) -> Speech:
-        self.fallbacks += 1
-        self.last_error = why[:200]
-        log.warning("voice %s failed (%s); this sentence is voiced by the fallback voice", self.name, self.last_error)
-        if self._fallback is None:
-            raise VoiceError(self.name, f"{why}, and no fallback voice is set (fallback_voice)")
-        return self._fallback.synthesize(text, urgent=urgent)
 
     def stats(self) -> dict[str, Any]:
         return {

@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -30,10 +29,10 @@ from typing import Any
 
 import numpy as np
 
-from streamer.config import EndpointVoiceSettings, PiperVoiceSettings
-from streamer.voice.align import ReferenceMouth
+from streamer.config import EndpointVoiceSettings
 from streamer.voice.audio import speech_from_audio
 from streamer.voice.base import Speech, VoiceBackend, VoiceBase, VoiceError
+from streamer.voice.fallback import PiperSafetyNet
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +40,7 @@ log = logging.getLogger(__name__)
 CHUNK_BYTES = 2048
 
 
-class EndpointVoice(ReferenceMouth, VoiceBase):
+class EndpointVoice(PiperSafetyNet, VoiceBase):
     """See the module docstring. ``fallback``: the voice used when the endpoint fails (default: Piper with the
     settings' ``fallback_voice``; tests pass another)."""
 
@@ -50,24 +49,13 @@ class EndpointVoice(ReferenceMouth, VoiceBase):
         self.settings = settings
         self.name = f"endpoint:{settings.voice}"
         self._fallback = fallback
-        self._lock = threading.Lock()
         self.requests = 0
-        self.fallbacks = 0
-        self.mouths_aligned = 0
-        """Sentences whose mouth was timed on a reference rendition (see :meth:`_with_reference_mouth`)."""
-        self.last_error: str | None = None
 
     # ---- loading -------------------------------------------------------------------------------------------
 
     def load(self) -> None:
         """Load the fallback voice (the endpoint itself is asked nothing until the first sentence)."""
-        if self._fallback is None:
-            from streamer.voice.piper import PiperVoiceBackend
-
-            self._fallback = PiperVoiceBackend(
-                PiperVoiceSettings(voice=self.settings.fallback_voice, speed=self.settings.speed)
-            )
-        self._fallback.load()
+        self._load_fallback(self.settings.fallback_voice, self.settings.speed)
 
     def _key(self) -> str | None:
         env = self.settings.api_key_env
@@ -93,14 +81,6 @@ class EndpointVoice(ReferenceMouth, VoiceBase):
             speech = self._with_reference_mouth(text, speech, urgent=urgent)
         self.speed.record(synthesis_s=time.monotonic() - began, audio_s=speech.duration_s, first_audio_s=first_s)
         return speech
-
-    def _fall_back(self, text: str, why: str, *, urgent: bool) -> Speech:
-        self.fallbacks += 1
-        self.last_error = why
-        log.warning("voice endpoint failed (%s); this sentence is voiced by the fallback voice", why)
-        if self._fallback is None:
-            raise VoiceError(self.name, f"{why}, and no fallback voice is loaded")
-        return self._fallback.synthesize(text, urgent=urgent)
 
     def _request(self, text: str) -> tuple[np.ndarray, float | None]:
         """The endpoint's audio for ``text`` as int16 samples at ``rate_hz``, and when its first bytes came;
