@@ -69,7 +69,7 @@ PHRASES: dict[str, list[str]] = {
     "criticism": [
         "I hear you, {viewer}. Everything I tell you comes from the shop's product sheet, so you can check it all "
         "on the product page.",
-        "Noted, {viewer}. I only say what the shop's product sheet says, and the product page has "
+        "I understand, {viewer}. I only say what the shop's product sheet says, and the product page has "
         "every detail, so you can judge for yourself.",
     ],
     "criticism_anon": [
