@@ -626,7 +626,7 @@ class Channel:
         for heard in ev.finished:
             self._record_heard(heard)
             if heard.interrupted:
-                self.speaker.forget_unheard(heard.sentence, heard.text)
+                self.speaker.forget_unheard(heard.sentence, heard.text, section=heard.section)
 
     def _record_heard(self, heard: HeardSpeech) -> None:
         self.spoken.append(heard)

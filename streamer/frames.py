@@ -121,6 +121,8 @@ class SpeechSegment:
     """For replies: the id of the chat pick being answered (latency is measured from its arrival)."""
     resumes: str | None = None
     """For the rest of a sentence a reply cut into (said after the reply): the whole sentence."""
+    heard: str = ""
+    """For such a rest: the sentence's words viewers heard before the cut (the rest may say some of them again)."""
     mouths: Any = None
     """The neural lip-sync stage's mouths for this sentence (:class:`streamer.avatar.neural.RenderedMouths`), filled
     in ahead of the media clock; None without a neural engine."""
@@ -191,3 +193,5 @@ class HeardSpeech:
     product_id: str | None = None
     sentence: str = ""
     """The whole sentence the segment was voicing."""
+    section: str | None = None
+    """The patter section the sentence belonged to (``"call_to_action"``...; None outside patter)."""

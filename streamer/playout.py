@@ -160,7 +160,16 @@ def rest_of(seg: SpeechSegment, start: int, heard_text: str) -> SpeechSegment | 
         product_id=seg.product_id,
         section=seg.section,
         resumes=sentence,
+        heard=_heard_of(sentence, seg, heard_text),
     )
+
+
+def _heard_of(sentence: str, seg: SpeechSegment, heard_text: str) -> str:
+    """The words of ``sentence`` heard so far, from its start: up to ``heard_text`` in ``seg`` (which may be a rest
+    of it), or what an earlier cut heard, whichever reaches further."""
+    before = sentence[: len(sentence) - len(seg.text)] if sentence.endswith(seg.text) else ""
+    now = (before + heard_text).strip() if heard_text.strip() else before.strip()
+    return now if len(now) > len(seg.heard) else seg.heard
 
 
 def _is_cjk_text(text: str) -> bool:
@@ -625,4 +634,5 @@ class SpeechPlayout:
             kind=seg.kind,
             product_id=seg.product_id,
             sentence=seg.text,
+            section=seg.section,
         )

@@ -56,6 +56,10 @@ SPEECH_LOW_WATER_MAX_S = 12.0
 TYPICAL_SENTENCE_S = 5.0
 #: Slack on top of that time: writing the sentence, the executor, the media thread's lead.
 LOW_WATER_MARGIN_S = 0.5
+#: Patter sections that invite rather than inform ("Tap the card to order", "Ask me in the chat"): a cut one of
+#: which a word was heard counts as said. It owes no fact, and said again from the top soon after, it is a loop;
+#: the section has other phrasings for next time.
+INVITATION_SECTIONS: frozenset[str] = frozenset({"call_to_action"})
 #: The first sentence of an answer (the viewer's name and the fact) that a later comment may not cut.
 ESSENTIAL_REPLY_SENTENCES = 1
 #: Silence between the cut and the answer: long enough to sound like a turn, short enough to feel immediate.
@@ -812,7 +816,9 @@ class Speaker:
         that was heard stay said."""
         full = rest.resumes or rest.text
         heard = full[: len(full) - len(rest.text)].strip() if full.endswith(rest.text) else ""
-        self._forget_part(full, heard)
+        if len(rest.heard) > len(heard) and full.startswith(rest.heard):
+            heard = rest.heard  # the rest says again words heard before the cut
+        self._forget_part(full, heard, rest.section)
 
     def _forget_dropped(self, seg: SpeechSegment) -> None:
         """Queued speech an answer dropped before it was heard: patter may say it again."""
@@ -823,22 +829,24 @@ class Speaker:
         elif seg.kind in PATTER_KINDS:
             self.director.forget(seg.text)
 
-    def forget_unheard(self, text: str, heard: str = "") -> None:
+    def forget_unheard(self, text: str, heard: str = "", *, section: str | None = None) -> None:
         """A sentence was cut before it was heard in full: let the director allow it again (unless its rest is
         waiting to be said after the reply). ``heard``: the words of the cut segment that were heard (of a resumed
-        rest: of the rest); the facts in the sentence up to them stay said."""
+        rest: of the rest); the facts in the sentence up to them stay said. ``section``: the patter section it
+        belonged to (see :data:`INVITATION_SECTIONS`)."""
         if self.playout.resuming(text):
             return
         heard = heard.strip()
         at = (0 if text.startswith(heard) else text.rfind(heard)) if heard else -1
         said = text[: at + len(heard)] if at >= 0 else ""
-        self._forget_part(text, said)
+        self._forget_part(text, said, section)
 
-    def _forget_part(self, sentence: str, heard: str) -> None:
+    def _forget_part(self, sentence: str, heard: str, section: str | None = None) -> None:
         """``sentence`` was cut and will not be finished; ``heard`` is what viewers heard of it (from its start).
-        Half of it or more heard counts as said (it is not said again within the window); less is forgotten, but
-        the facts in the part heard stay said."""
-        if len(heard) * 2 >= len(sentence):
+        Half of it or more heard counts as said (it is not said again within the window), as does any of an
+        invitation (``section`` in :data:`INVITATION_SECTIONS`: "Type your questions in the chat, I'm —"); less
+        is forgotten, but the facts in the part heard stay said."""
+        if len(heard) * 2 >= len(sentence) or (heard.strip() and section in INVITATION_SECTIONS):
             return
         self.director.forget(sentence)
         if heard:

@@ -386,7 +386,7 @@ async def run_virtual_show(
                 start_s, began = begun if begun is not None else (now, None)
                 report.transcript.append(_heard(heard, start_s, now, began))
                 if heard.interrupted:
-                    speaker.forget_unheard(heard.sentence, heard.text)
+                    speaker.forget_unheard(heard.sentence, heard.text, section=heard.section)
             clock.advance(1 / fps)
             if on_frame is not None:
                 on_frame(clock.now(), director, speaker)

@@ -1377,12 +1377,13 @@ def _say_price(amount: Decimal, currency: str, lang: str) -> str:
 
 
 class _Phraser:
-    """Picks a phrasing not said recently and fills it in (``recent`` holds normalised sentences)."""
+    """Picks a phrasing not said recently and fills it in (``recent`` holds normalised sentences, oldest first:
+    a list, not a set, so the latest ones are known and a seeded show says the same words on every run)."""
 
     def __init__(self, *, lang: str, rng: random.Random, recent: Sequence[str]) -> None:
         self.lang = lang
         self.rng = rng
-        self.recent = set(recent)
+        self.recent = list(recent)
 
     def _options(self, key: str, values: dict[str, str | None]) -> list[str]:
         table = language_tables(self.lang).phrases.get(key) or PHRASES["en"][key]
@@ -1395,7 +1396,7 @@ class _Phraser:
     def one(self, key: str, **values: str | None) -> str:
         options = self._options(key, values)
         choice = pick_fresh(options, self.recent, self.rng) or self.rng.choice(options)
-        self.recent.add(normalise(choice))
+        self.recent.append(normalise(choice))
         return choice
 
     def many(self, key: str, **values: str | None) -> list[str]:

@@ -45,11 +45,14 @@ What happens to a message, in order (the first rule that applies decides):
     shipping, comparison, "are you human?"...) > **open question** (unclassified, but asks something) >
     **thanks** (greetings and thanks are merged into the waiting thank-you; a greeting that also asks something,
     "hi. how much?", is a question) > **deflect** > **chatter**. Before classifying, a comment that the global
-    limit (13) would drop anyway is dropped, so a flood costs little.
+    limits (13) would drop anyway is dropped, so a flood costs little.
 12. **duplicate-question** (dropped): the same question (normalised; or character-trigram similarity of at least
     :data:`DUPLICATE_SIMILARITY`, about the same product) was queued or answered within :data:`DUPLICATE_WINDOW_S`.
     Chatter repeated by another viewer is dropped as ``duplicate``.
 13. **flood:global** (dropped): more than ``global_per_min`` comments admitted (queued or merged) within 60 s.
+    Questions and purchases have a lane of their own on top: once chatter and greetings have used up the minute's
+    ``global_per_min``, up to ``global_per_min`` more questions and purchases are still admitted. Under a flood of
+    "wow" and "lol" the host still hears the questions (at most twice ``global_per_min`` a minute in all).
 14. **queue-full** (dropped): the queue holds ``queue_max`` picks. The oldest pick of the lowest priority level goes
     (its messages are recorded as dropped, "queue-full"); if the new one is lower than everything waiting, it goes.
 
@@ -546,6 +549,8 @@ class ChatTriage:
         self._open: dict[str, _Entry] = {}
         self._viewer_times: collections.OrderedDict[str, collections.deque[float]] = collections.OrderedDict()
         self._global_times: collections.deque[float] = collections.deque(maxlen=settings.global_per_min)
+        self._question_times: collections.deque[float] = collections.deque(maxlen=settings.global_per_min)
+        """Admissions past the global limit: questions and purchases only (their lane, see rule 13)."""
         self._seen: collections.OrderedDict[str, _Seen] = collections.OrderedDict()
         self._asked: collections.deque[_Asked] = collections.deque(maxlen=_RECENT_QUESTIONS)
         self._names: dict[str, str] = {}
@@ -764,8 +769,8 @@ class ChatTriage:
             d.deflect = True
             d.detail = _where(hit[1]) if hit is not None else "pattern"
             return self._admit(d, now_s, "deflect", PRIORITY_DEFLECT, "deflect:offer", key)
-        if self._global_full(now_s):
-            # Dropped anyway: skip the costly classification.
+        if self._global_full(now_s) and self._full(self._question_times, now_s):
+            # Dropped anyway, whatever it asks: skip the costly classification.
             return self._record(d, "dropped", "flood:global")
 
         cls = self._classify(text, products, on_screen)
@@ -908,7 +913,10 @@ class ChatTriage:
         return False
 
     def _global_full(self, now_s: float) -> bool:
-        times = self._global_times
+        return self._full(self._global_times, now_s)
+
+    @staticmethod
+    def _full(times: collections.deque[float], now_s: float) -> bool:
         return len(times) == times.maxlen and now_s - times[0] < RATE_WINDOW_S
 
     def _admit(
@@ -917,9 +925,16 @@ class ChatTriage:
         """A comment that passed the filters: duplicate and global checks, then queue or merge."""
         if level != PRIORITY_THANKS and level != PRIORITY_DEFLECT and self._duplicate(d, key, now_s):
             return self._record(d, "dropped", "duplicate" if level == PRIORITY_CHATTER else "duplicate-question")
-        if self._global_full(now_s):
+        if not self._global_full(now_s):
+            self._global_times.append(now_s)
+        elif (
+            level >= PRIORITY_OPEN_QUESTION
+            and kind in ("question", "purchase")
+            and not self._full(self._question_times, now_s)
+        ):
+            self._question_times.append(now_s)  # the questions' own lane (rule 13)
+        else:
             return self._record(d, "dropped", "flood:global")
-        self._global_times.append(now_s)
         if kind == "thanks":
             return self._merge(d, "thanks", level, kind, reason)
         if kind == "deflect":
