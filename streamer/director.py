@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 from streamer.brain.base import Beat
 from streamer.brain.repeats import FactMemory
+from streamer.brain.sentences import split_sentences
 from streamer.brain.templates import normalise
 from streamer.config import Persona, ProductSheet
 from streamer.lang import language_code
@@ -42,6 +43,9 @@ class ShowDirector:
         """The product of the last beat handed out: what the show is on, even after the index moved to the next
         product during its last section."""
         self.recent: collections.deque[str] = collections.deque(maxlen=max(1, persona.patter.no_repeat_window))
+        """The latest lines said (normalised), one per line, oldest first: the no-repeat window."""
+        self._parts: dict[str, tuple[str, ...]] = {}
+        """The sentences of the lines in :attr:`recent` that have several (see :meth:`recent_keys`)."""
         self.repeats_blocked = 0
         self.facts = FactMemory(window_s=persona.patter.fact_repeat_window_s)
         self._product_since_s: float | None = None
@@ -228,26 +232,44 @@ class ShowDirector:
     def accept(self, sentence: str, now_s: float | None = None, *, facts: bool = True) -> bool:
         """True (and remembered) if the sentence was not spoken within the window and, with ``now_s`` and
         ``facts``, says no fact said within ``fact_repeat_window_s``; False blocks a repeat."""
-        key = normalise(sentence)
-        if not key:
+        keys = _line_keys(sentence)
+        if not keys:
             return False
-        if key in self.recent:
+        if keys[0] in self.recent or any(keys[0] in parts for parts in self._parts.values()):
             self.repeats_blocked += 1
             return False
         if facts and now_s is not None and self.facts.window_s > 0 and not self.facts.admit(sentence, now_s):
             self.repeats_blocked += 1
             return False
-        self.recent.append(key)
+        self._remember(keys)
         return True
+
+    def recent_keys(self) -> tuple[str, ...]:
+        """:attr:`recent` for a brain to avoid, each line of several sentences followed by its sentences: after the
+        transition "You're going to like this one. Say hello to the Cat Bed." the hook does not pick "Say hello to
+        the Cat Bed." (the window still counts lines)."""
+        out: list[str] = []
+        for key in self.recent:
+            out.append(key)
+            out.extend(self._parts.get(key, ()))
+        return tuple(out)
+
+    def _remember(self, keys: list[str]) -> None:
+        self.recent.append(keys[0])
+        if len(keys) > 1:
+            self._parts[keys[0]] = tuple(keys[1:])
+        if self._parts:  # the sentences of lines that left the window go with them
+            held = set(self.recent)
+            self._parts = {k: v for k, v in self._parts.items() if k in held}
 
     def note_said(self, sentence: str, now_s: float) -> None:
         """Something said outside patter (an answer): its facts count as said, so patter does not repeat them at
         once. Greetings and filler carry no facts and are not affected."""
         if self.facts.window_s > 0:
             self.facts.remember(sentence, now_s)
-        key = normalise(sentence)
-        if key and key not in self.recent:
-            self.recent.append(key)
+        keys = _line_keys(sentence)
+        if keys and keys[0] not in self.recent:
+            self._remember(keys)
 
     def forget(self, sentence: str) -> None:
         """A sentence was cut before it was heard: it and its facts may be said again."""
@@ -256,6 +278,8 @@ class ShowDirector:
             self.recent.remove(key)
         except ValueError:
             pass
+        if key not in self.recent:
+            self._parts.pop(key, None)
         self.facts.forget(sentence)
 
 
@@ -315,3 +339,14 @@ def disclosure_every_s(persona: Persona, platform_every_min: float | None = None
 
 def _identity(persona: Persona) -> tuple[str, str]:
     return persona.name, language_code(persona.language)
+
+
+def _line_keys(line: str) -> list[str]:
+    """What :attr:`ShowDirector.recent` remembers of a line: its normalised form, then that of each of its sentences
+    when it has several. A persona's transition "You're going to like this one. Say hello to the Cat Bed." was
+    followed by the template hook "Say hello to the Cat Bed." four seconds later."""
+    key = normalise(line)
+    if not key:
+        return []
+    parts = [normalise(p) for p in split_sentences(line)]
+    return [key, *(p for p in parts if p and p != key)] if len(parts) > 1 else [key]

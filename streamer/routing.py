@@ -116,7 +116,7 @@ class ReplyRouter:
             now_s=self.clock.now(),
             persona=self._persona(),
             rng=self.rng,
-            recent=self.director.recent,
+            recent=self.director.recent_keys(),
             speakable=getattr(self.speaker, "voices", ()),
         )
         self.keep(job)

@@ -584,7 +584,7 @@ class Speaker:
             beat=beat,
             products=self.director.products,
             memory=tuple(self.memory),
-            recent=tuple(self.director.recent),
+            recent=self.director.recent_keys(),
             rng=self.rng,
         )
         self._beat_stream = self.brain.stream(request)
@@ -773,7 +773,7 @@ class Speaker:
             product=self.director.current_product,
             products=self.director.products,
             memory=tuple(self.memory),
-            recent=tuple(self.director.recent),
+            recent=self.director.recent_keys(),
             rng=self.rng,
         )
         async with contextlib.aclosing(self.brain.stream(request)) as stream:  # an LLM request ends with the reply

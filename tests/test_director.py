@@ -207,3 +207,25 @@ def test_skip_and_pin_during_a_products_last_section_act_on_the_product_on_air()
     _walk(d2, 4)
     assert d2.pin("a")
     assert _walk(d2, 2) == [("section", "a", "hook"), ("section", "a", "price")]  # stays, no re-announcement
+
+
+def test_a_transition_of_two_sentences_keeps_the_hook_from_saying_its_second_one_again():
+    """A 10-minute demo heard "You're going to like this one. Say hello to the Calming Donut Cat Bed." and, two
+    sentences later, the template hook "Say hello to the Calming Donut Cat Bed."."""
+    from streamer.brain.base import Beat
+
+    p = persona(style={"transitions": ["You're going to like this one. Say hello to the {name}."]})
+    bed = product("bed", name="Calming Donut Cat Bed")
+    d = ShowDirector(persona=p)
+    d.set_products([product("a"), bed])
+    transition = "You're going to like this one. Say hello to the Calming Donut Cat Bed."
+    assert d.accept(transition, 0.0)
+    assert normalise("Say hello to the Calming Donut Cat Bed.") in d.recent_keys() and len(d.recent) == 1
+    brain = TemplateBrain()
+    for seed in range(30):
+        beat = Beat(kind="section", product=bed, section="hook")
+        request = BrainRequest(persona=p, beat=beat, products=[bed], recent=d.recent_keys(), rng=random.Random(seed))
+        assert "Say hello to the Calming Donut Cat Bed." not in brain.lines(request)
+    assert not d.accept("Say hello to the Calming Donut Cat Bed.", 5.0)  # nor from another brain
+    d.forget(transition)  # cut before it was heard: both may be said
+    assert d.accept("Say hello to the Calming Donut Cat Bed.", 6.0)

@@ -707,3 +707,22 @@ def test_a_seeded_show_says_the_same_words_whatever_python_s_hash_seed() -> None
         runs.append(out.stdout)
     assert runs[0].count("\n") > 20 and "reply" in runs[0]
     assert runs[1] == runs[0] and runs[2] == runs[0]
+
+
+def test_an_answer_about_a_product_not_on_screen_names_it() -> None:
+    """The demo answered "how much is the Coffee Beans?" with "it's 24 dollars 99 today." while the cat bed was on
+    screen: the other viewers heard a price for "it", the bed they were looking at."""
+
+    async def price_of(question: str, on_air: ProductSheet, seed: int) -> str:
+        req = BrainRequest(
+            persona=PERSONA, question=question, viewer="Leo", product=on_air, products=CATALOG, rng=random.Random(seed)
+        )
+        return " ".join([s async for s in kit().stream(req)])
+
+    for seed in range(12):
+        off_air = asyncio.run(price_of("how much is the Saturn V Model Rocket Kit?", BED, seed))
+        assert "Saturn V Model Rocket Kit" in off_air and "89 dollars" in off_air, off_air
+        off_air = asyncio.run(price_of("how much is the moon light?", BED, seed))
+        assert "Moon Night Light" in off_air and "34 dollars 50" in off_air, off_air
+    on_air = {asyncio.run(price_of("how much is it?", LAMP, seed)) for seed in range(12)}
+    assert any("Moon Night Light" not in a for a in on_air)  # the one on screen may be "it"

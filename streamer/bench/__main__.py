@@ -379,7 +379,7 @@ def brain(args: argparse.Namespace) -> dict[str, object]:
         beat = director.next_beat()
         if beat is None:
             break
-        req = BrainRequest(persona=persona, beat=beat, products=products, recent=tuple(director.recent), rng=rng)
+        req = BrainRequest(persona=persona, beat=beat, products=products, recent=director.recent_keys(), rng=rng)
         for sentence in kit.offline.answer(req):
             verdict = kit.guard.check(sentence, product=req.product, products=products)
             if verdict.text and director.accept(verdict.text):

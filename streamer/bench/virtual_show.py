@@ -306,7 +306,7 @@ async def run_virtual_show(
             now_s=clock.now(),
             persona=persona,
             rng=rng,
-            recent=director.recent,
+            recent=director.recent_keys(),
             speakable=speaker.voices,
         )
         if pick.messages:

@@ -833,6 +833,7 @@ class OfflineBrain:
         if on_screen is not None and all(p.id != on_screen.id for p in catalog):
             catalog.append(on_screen)
         by_id = {p.id: p for p in catalog}
+        say.name_needed = frozenset(short_name(p) for p in catalog if on_screen is None or p.id != on_screen.id)
         cls = classify(question, catalog, on_screen=on_screen)
         trace.intents, trace.subjects = cls.intents, cls.subjects
         subjects = [by_id[i] for i in cls.subjects if i in by_id]
@@ -1384,6 +1385,9 @@ class _Phraser:
         self.lang = lang
         self.rng = rng
         self.recent = list(recent)
+        self.name_needed: frozenset[str] = frozenset()
+        """Names of products not on screen: a phrasing about one of them names it ("The Coffee Beans are 24 dollars
+        99.", not "It's 24 dollars 99."), since the other viewers do not know what "it" is."""
 
     def _options(self, key: str, values: dict[str, str | None]) -> list[str]:
         table = language_tables(self.lang).phrases.get(key) or PHRASES["en"][key]
@@ -1395,6 +1399,9 @@ class _Phraser:
 
     def one(self, key: str, **values: str | None) -> str:
         options = self._options(key, values)
+        name = values.get("name")
+        if name and name in self.name_needed:
+            options = [o for o in options if name in o] or options
         choice = pick_fresh(options, self.recent, self.rng) or self.rng.choice(options)
         self.recent.append(normalise(choice))
         return choice

@@ -55,8 +55,8 @@ PHRASES: dict[str, list[str]] = {
     "thanks_anon": ["You're welcome!", "You're very welcome! Ask me if you have more questions."],
     "buy": [
         "Tap the product card on screen to order the {name}.",
-        "The {name} is on the card on screen: tap it to order.",
-        "Just tap the card on screen and the {name} is yours.",
+        "The {name} {is} on the card on screen: tap it to order.",
+        "Just tap the card on screen and the {name} {is} yours.",
     ],
     "buy_anon": ["Tap the product card on screen to order."],
     "affirm": ["Yes: {text}", "Yes, it's there on the sheet: {text}"],
@@ -169,9 +169,9 @@ PATTER: dict[str, tuple[str, ...]] = {
     ),
     "call_to_action": (
         "Tap the product card to get your {name}",
-        "The {name} is on the card on screen, so grab it there",
+        "You'll find the {name} on the card on screen, so grab it there",
         "Hit the product card on screen to order",
-        "If the {name} is right for you, tap the card and it's yours",
+        "Like what you see? Tap the card to order the {name}",
     ),
     "ask_chat": (
         "Questions? Ask me in the chat",
