@@ -666,3 +666,45 @@ def test_a_print_s_paper_is_what_it_is_made_of(persona: Persona) -> None:
     brain.prepare(decor)
     out = _ask(brain, persona, decor, "poster-hubble-deep-field", "what's it made of?")
     assert out == ["The paper is 200 gsm matte."]
+
+
+def test_a_dimension_of_the_viewers_own_thing_asks_about_fit_and_the_sheets_own_word_counts() -> None:
+    """ "My cat weighs 9 kg, will she fit?" was answered "It weighs 0.9 kg." (the bed's weight), and "how many pieces
+    are in the kit?" was declined with "240 parts" on the sheet."""
+    bed = ProductSheet(
+        id="dog-bed",
+        name="Orthopedic Dog Bed",
+        price=Decimal("59"),
+        features=["Fits dogs up to 20 kg", "Memory foam base"],
+        specs={"weight_kg": 2.1, "parts": 3, "length_cm": 90},
+    )
+    brain = OfflineBrain(embedder=LexicalEmbedder())
+    brain.prepare([bed])
+    persona = Persona(name="Joe")
+
+    def ask(q: str) -> str:
+        return " ".join(_ask(brain, persona, [bed], "dog-bed", q))
+
+    for q in ("My dog weighs 25 kg, will he fit?", "will my 18 kg dog fit?", "my dog is 80 cm long, will he fit?"):
+        assert "20 kg" in ask(q) and "2.1" not in ask(q), (q, ask(q))
+    assert "2.1 kg" in ask("how heavy is it?")  # the product's own weight is still its weight
+    assert "90 cm" in ask("how long is it?")
+    assert "3 parts" in ask("how many pieces does it come in?")
+
+
+def test_which_is_bigger_compares_each_ones_size() -> None:
+    """ "Which is bigger, the rocket or the moon lamp?" got each one's price and headline feature."""
+    tower, cube = (
+        ProductSheet(id=pid, name=name, price=Decimal(price), features=[feature], specs=specs)
+        for pid, name, price, feature, specs in (
+            ("tower", "Cat Tree Tower", "99", "Three sisal posts", {"height_cm": 150, "weight_kg": 12}),
+            ("cube", "Felt Cat Cube", "35", "Handmade from wool felt", {"width_cm": 40, "weight_kg": 1.5}),
+        )
+    )
+    brain = OfflineBrain(embedder=LexicalEmbedder())
+    brain.prepare([tower, cube])
+    persona = Persona(name="Joe")
+    bigger = " ".join(_ask(brain, persona, [tower, cube], "tower", "which is bigger, the cat tree tower or the cube?"))
+    assert "150 cm" in bigger and "40 cm" in bigger, bigger
+    heavier = " ".join(_ask(brain, persona, [tower, cube], "tower", "is the tower heavier than the felt cube?"))
+    assert "12 kg" in heavier and "1.5 kg" in heavier, heavier

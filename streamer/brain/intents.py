@@ -101,6 +101,7 @@ RULES: dict[str, list[tuple[re.Pattern[str], float]]] = {
         (r"\bcm\b|\bmm\b|\bkg\b|\binch(es)?\b|\bml\b|\bgrams?\b|\bounces?\b|\boz\b", 1.0),
         (r"\bhow many\b", 1.0),
         (r"\b(wide|tall|deep|narrow|heavy|thick|thin|dimensions?|pieces|parts)\b", 1.0),
+        (r"\b(bigger|larger|smaller|taller|shorter|wider|narrower|longer|heavier|lighter|deeper)\b", 2.0),
         (r"\btemperatures?\b|\bdegrees?\b|\bwattage\b|\bvoltage\b|\bpower\b|\bspeed\b|\bversion\b", 1.5),
         (r"\bhow much (does|do|can|will) (it|this|that|they|the [\w ]{1,40}?) (hold|contain|carry|fit|take)\b", 3.0),
         (r"\bhold(s)?\b|\bcapacity\b|\blitres?\b|\bliters?\b", 1.0),

@@ -174,18 +174,52 @@ _MATERIAL_WORDS = re.compile(
 )
 #: A question naming one dimension -> the spec keys (labels) that give it.
 _DIMENSIONS: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = (
-    (re.compile(r"\b(wide|width|across|diameter|broad|wideness)\b"), re.compile(r"width|diameter|across|wide")),
-    (re.compile(r"\b(tall|height|high)\b"), re.compile(r"height|tall|high")),
-    (re.compile(r"\b(long|length)\b(?! (does|will|until|till|to|before|for))"), re.compile(r"length|long")),
-    (re.compile(r"\b(deep|depth)\b"), re.compile(r"depth|deep")),
-    (re.compile(r"\b(heavy|weigh|weighs|weight)\b"), re.compile(r"weight|mass")),
+    (
+        re.compile(r"\b(wide|wider|width|across|diameter|broad|wideness)\b"),
+        re.compile(r"width|diameter|across|wide"),
+    ),
+    (re.compile(r"\b(tall|taller|height|high|higher)\b"), re.compile(r"height|tall|high")),
+    (
+        re.compile(r"\b(long|longer|length)\b(?! (does|will|until|till|to|before|for))"),
+        re.compile(r"length|long"),
+    ),
+    (re.compile(r"\b(deep|deeper|depth)\b"), re.compile(r"depth|deep")),
+    (re.compile(r"\b(heavy|heavier|lighter|weigh|weighs|weight)\b"), re.compile(r"weight|mass")),
+)
+#: "Which is bigger?": any of the sizes a sheet gives, the first found in this order.
+_ANY_SIZE = re.compile(r"\b(bigger|larger|smaller|size)\b")
+_SIZE_KEYS = re.compile(r"height|tall|length|long|diameter|width|across|wide|size|dimension")
+
+
+#: Words a sheet may write differently (spelling, or the trade's word): "how many pieces?" is covered by "240 parts".
+_SAME_WORD: dict[str, tuple[str, ...]] = {
+    "pieces": ("parts",),
+    "piece": ("part",),
+    "parts": ("pieces",),
+    "color": ("colour",),
+    "colors": ("colours",),
+    "colour": ("color",),
+    "colours": ("colors",),
+    "gray": ("grey",),
+    "grey": ("gray",),
+    "aluminum": ("aluminium",),
+    "aluminium": ("aluminum",),
+}
+
+#: A question about whether the product fits the viewer's own thing ("my cat weighs 9 kg, will she fit?", "is it
+#: big enough for a 2 m sofa?"): the dimension it names is that thing's, not the product's.
+_FITS_MINE = re.compile(
+    r"\b(fits?|big enough|large enough|long enough|wide enough|enough room|room for)\b"
+    r"|\bmy\b[^?!.]*\b(is|are|weighs?|measures?)\b",
 )
 
 
 def asked_dimensions(question: str) -> list[re.Pattern[str]]:
     """The spec-key patterns of the dimensions an English question names ("how wide", "how wide and tall"), in the
-    order of :data:`_DIMENSIONS`; [] when it names none."""
+    order of :data:`_DIMENSIONS`; [] when it names none, or only the viewer's own thing's (:data:`_FITS_MINE`)."""
     q = question.lower()
+    if _FITS_MINE.search(q):
+        return []
     return [keys for words, keys in _DIMENSIONS if words.search(q)]
 
 
@@ -1019,8 +1053,13 @@ class OfflineBrain:
         """The question's content words that the sheet never mentions ("dim" is covered by "dimmer", "leak" by
         "leak-proof": a sheet word starting with the asked stem)."""
         vocab = self._prepared_for(product).vocab
-        words = salient_words(question, exclude=names)
-        return [w for w in words if stem(w) not in vocab and not any(v.startswith(stem(w)) for v in vocab)]
+
+        def on_sheet(word: str) -> bool:
+            return any(
+                stem(w) in vocab or any(v.startswith(stem(w)) for v in vocab) for w in (word, *_SAME_WORD.get(word, ()))
+            )
+
+        return [w for w in salient_words(question, exclude=names) if not on_sheet(w)]
 
     def _uncovered(self, question: str, product: ProductSheet, names: set[str]) -> float:
         """Share of the question's content words that the sheet never mentions (0 when it has none). For a Chinese
@@ -1346,6 +1385,12 @@ class OfflineBrain:
                     out.append(say.one("compare_each", name=short_name(p), text=_lower_first(text)))
                 continue
             hit = self._pick(ranked, sub)
+            keys = asked_dimensions(question) or ([_SIZE_KEYS] if _ANY_SIZE.search(question.lower()) else [])
+            sized = next(
+                (h for k in keys for h in ranked if h.fact.kind == "spec" and k.search(h.fact.label or "")), None
+            )
+            if sized is not None:
+                hit = sized  # "which is bigger?": each one's size, not its nearest fact
             if hit is None:
                 trace.confident = False
                 out.append(say.one("compare_unknown", name=short_name(p)))
