@@ -285,3 +285,34 @@ def test_fleet_up_in_the_foreground_drains_every_channel_on_sigterm(tmp_path: Pa
     assert took < 15.0
     with av.open(str(tmp_path / "rec" / "socks.flv")) as f:
         assert sum(1 for _ in f.decode(video=0)) > 0  # drained: closed and playable
+
+
+def test_a_channel_s_device_reaches_its_show_and_cuda_without_a_reserved_gpu_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "host.yaml").write_text(PERSONA)
+    fleet = tmp_path / "fleet.yaml"
+
+    def channel(name: str, extra: str) -> str:
+        return (
+            f"  - name: {name}\n    persona: host.yaml\n    products: {REPO / 'products'}\n"
+            f"    out: [rec/{name}.flv]\n{extra}"
+        )
+
+    fleet.write_text(
+        "channels:\n"
+        + channel("gpu", "    device: cuda\n    resources: {num_gpus: 1}\n")
+        + channel("cpu", "    device: cpu\n")
+        + channel("plain", "")
+    )
+    plan = load_fleet(fleet, env={})
+    devices = {c.name: c.spec.device for c in plan.channels}  # type: ignore[attr-defined]
+    assert devices == {"gpu": "cuda", "cpu": "cpu", "plain": None}
+    assert plan.by_name()["gpu"].resources.num_gpus == 1
+    fleet.write_text("channels:\n" + channel("gpu", "    device: cuda\n"))
+    with pytest.raises(FleetPlanError) as err:
+        load_fleet(fleet, env={})
+    assert "fleet.yaml:6: channels.0.device (gpu): cuda needs resources.num_gpus" in "\n".join(err.value.problems)
+    # A changed device is a changed channel: the fleet restarts it.
+    fleet.write_text("channels:\n" + channel("gpu", "    device: cpu\n"))
+    cpu = load_fleet(fleet, env={}).channels[0].digest
+    fleet.write_text("channels:\n" + channel("gpu", "    device: auto\n"))
+    assert load_fleet(fleet, env={}).channels[0].digest != cpu

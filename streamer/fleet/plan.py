@@ -29,6 +29,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -62,6 +63,9 @@ class FleetChannel(StreamConfig):
     """The built-in simulated viewers (rehearsals and demos only, never a real audience)."""
     duration_s: float | None = Field(None, gt=0.0)
     """Stop after this much media time (tests and rehearsals); None: run until stopped."""
+    device: Literal["auto", "cpu", "cuda"] | None = None
+    """Where the channel's Coqui voices and neural lip-sync engine run, as ``run --device`` (None: the persona's).
+    ``cuda`` needs ``resources.num_gpus``: Ray shows a channel's process a GPU only when it reserves one."""
     resources: ChannelResources = Field(default_factory=ChannelResources)
 
     @model_validator(mode="after")
@@ -140,7 +144,7 @@ def load_fleet(path: str | Path, *, env: dict[str, str] | None = None) -> FleetP
 
     from streamer.dashboard.auth import TokenError, check_token, dashboard_token
     from streamer.launch import LaunchError, apply_overrides, build_channel_spec
-    from streamer.loading import ConfigError, errors_in, load_fleet_file
+    from streamer.loading import ConfigError, errors_in, line_of, load_fleet_file
 
     try:
         fleet, channel_problems = load_fleet_file(path, env=env)
@@ -169,7 +173,7 @@ def load_fleet(path: str | Path, *, env: dict[str, str] | None = None) -> FleetP
         if errors_in(found):
             continue
         config = StreamConfig.model_validate(
-            channel.model_dump(exclude={"name", "size", "fps", "simulate_chat", "duration_s", "resources"})
+            channel.model_dump(exclude={"name", "size", "fps", "simulate_chat", "duration_s", "device", "resources"})
         )
         if "port" not in channel.preview.model_fields_set:
             config.preview.port = 0  # any free port: the fleet page links to each channel's dashboard
@@ -196,6 +200,14 @@ def load_fleet(path: str | Path, *, env: dict[str, str] | None = None) -> FleetP
         except ConfigError as exc:
             problems += [str(p) for p in exc.problems if p.severity == "error"]
             continue
+        if channel.device == "cuda" and channel.resources.num_gpus <= 0:
+            line = line_of(path, ("channels", i, "device"))
+            problems.append(
+                f"{path}:{line or '?'}: channels.{i}.device ({channel.name}): cuda needs resources.num_gpus"
+                " (e.g. resources: {num_gpus: 1}): Ray shows a channel's process a GPU only when it reserves one"
+            )
+            continue
+        spec.device = channel.device
         warnings += [(channel.name, str(w)) for w in found_warnings]
         persona_text = Path(config.persona).read_text(encoding="utf-8") if config.persona else ""
         planned.append(Planned(channel.name, spec, channel.resources, _digest(channel, persona_text)))
