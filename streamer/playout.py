@@ -64,13 +64,17 @@ _PAUSE_AFTER = (",", ";", ":", ".", "!", "?", "—", "–", "，", "；", "：",
 _BEFORE_DISCLOSURE = frozenset({"greeting", *ADDRESSED_KINDS, *NEVER_CUT_KINDS})
 
 
-def _around_answer(waiting: list[SpeechSegment], answer: list[SpeechSegment]) -> list[SpeechSegment]:
+def _around_answer(
+    waiting: list[SpeechSegment], answer: list[SpeechSegment], continuing: str | None = None
+) -> list[SpeechSegment]:
     """``answer`` placed among what was waiting: greetings, operator lines and disclosures before it, thank-yous
     after it (a thank-you never holds up an answer); anything else (patter, another answer's follow-ups) is left
-    out."""
+    out. ``continuing``: the ``reply_to`` of a social line on air; its next sentences stay before the answer ("Welcome
+    in, Zoe!" [on air] "We're looking at the Cat Bed right now." goes on, not 20 s later)."""
+    going_on = [s for s in waiting if s.kind == "social" and continuing is not None and s.reply_to == continuing]
     ahead = [s for s in waiting if s.kind in _WAITING_KINDS and s.kind != "social"]
-    social = [s for s in waiting if s.kind == "social"]
-    return [*ahead, *answer, *social]
+    social = [s for s in waiting if s.kind == "social" and not any(s is g for g in going_on)]
+    return [*going_on, *ahead, *answer, *social]
 
 
 #: A sentence cut after fewer words than this is said again from its first word after the reply: "It's —
@@ -398,7 +402,9 @@ class SpeechPlayout:
                 self._plan_cut_locked(max_wait_s, pause_s, lead_s)
                 return [s for s in queued if s.kind not in _WAITING_KINDS]
             after = items[last + 1 :]
-            new = [*items[: last + 1], *_around_answer(after, segments)]
+            on_air = self._current
+            continuing = on_air.reply_to if on_air is not None and on_air.kind == "social" and last < 0 else None
+            new = [*items[: last + 1], *_around_answer(after, segments, continuing)]
             if target is self._queue:
                 self._queue = collections.deque(new)
                 self._queued_samples = sum(s.samples for s in new)

@@ -726,3 +726,25 @@ def test_an_answer_about_a_product_not_on_screen_names_it() -> None:
         assert "Moon Night Light" in off_air and "34 dollars 50" in off_air, off_air
     on_air = {asyncio.run(price_of("how much is it?", LAMP, seed)) for seed in range(12)}
     assert any("Moon Night Light" not in a for a in on_air)  # the one on screen may be "it"
+
+
+def test_a_social_line_on_air_says_its_next_sentence_before_the_answer_that_follows_it() -> None:
+    """The demo heard "Welcome in, Zoe!" and, three answers (20 s) later, "We're looking at the Cat Bed right now."."""
+    p = SpeechPlayout(rate_hz=AUDIO_RATE_HZ, gap_s=0.0)
+    welcome = _segment(1, "Welcome in Zoe", "social")
+    welcome.reply_to = "r1"
+    p.push(welcome)
+    other = _segment(2, "Thanks a lot Amy", "social")
+    other.reply_to = "r2"
+    p.push(other)
+    p.pull(1600)  # "Welcome in Zoe" is on air
+    rest = _segment(3, "We are looking at the cat bed right now", "social")
+    rest.reply_to = "r1"
+    assert p.insert_next([rest], bounded=True, after_reply="r1")
+    assert p.answer_next([_segment(4, "Mia it ships in two days", "reply")]) == []
+    assert [h.text for h in _pull_all(p)] == [
+        "Welcome in Zoe",
+        "We are looking at the cat bed right now",  # the line on air goes on
+        "Mia it ships in two days",
+        "Thanks a lot Amy",  # another thank-you still waits for the answer
+    ]

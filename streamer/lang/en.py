@@ -66,15 +66,16 @@ PHRASES: dict[str, list[str]] = {
         "Love hearing from you, {viewer}!",
     ],
     "comment_anon": ["Thanks for sharing!", "Thanks for the comment!", "Love hearing from you in the chat!"],
+    # One sentence each: a second one went to air behind the next viewers' answers ("I understand, Chloe." ...
+    # 20 s ... "I only say what the shop's product sheet says...").
     "criticism": [
-        "I hear you, {viewer}. Everything I tell you comes from the shop's product sheet, so you can check it all "
-        "on the product page.",
-        "I understand, {viewer}. I only say what the shop's product sheet says, and the product page has "
-        "every detail, so you can judge for yourself.",
+        "I hear you, {viewer}: everything I say comes from the shop's product sheet, and you can check it all on "
+        "the product page.",
+        "I understand, {viewer}: I only say what the shop's product sheet says, and the product page has every detail.",
     ],
     "criticism_anon": [
-        "I hear you. Everything I tell you comes from the shop's product sheet, so you can check it all on the "
-        "product page.",
+        "I hear you: everything I say comes from the shop's product sheet, and you can check it all on the product "
+        "page.",
     ],
     "headline": [
         "I can only go by the product sheet, and what it leads with for the {name} is this: {text}",
