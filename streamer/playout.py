@@ -193,6 +193,9 @@ class SpeechPlayout:
         self._lock = threading.Lock()
         self._queue: collections.deque[SpeechSegment] = collections.deque()
         self._current: SpeechSegment | None = None
+        self.showing: str | None = None
+        """The product of the latest sentence heard that has one: the card on screen follows it (read from any
+        thread; one str)."""
         self._pos = 0  # next sample of the current segment
         self._gap_left = 0
         self._queued_samples = 0
@@ -559,6 +562,8 @@ class SpeechPlayout:
                     self._queued_samples -= self._current.samples
                     self._pos = 0
                     started.append(self._current)
+                    if self._current.product_id:
+                        self.showing = self._current.product_id
                     self._started_at[self._current.kind] = self._clock_samples + filled
                 seg = self._current
                 ready = seg.samples if seg.filling is None else seg.filling.ready

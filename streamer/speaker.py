@@ -309,6 +309,13 @@ class Speaker:
         self._disclosure_retry_s: float | None = None
         """After the voice failed to say a disclosure: not tried again before this show time."""
 
+    def on_screen(self) -> ProductSheet | None:
+        """The product viewers see now: the card follows the sentence on air (:attr:`SpeechPlayout.showing`), which
+        can still be about the last product while the director already looks ahead to the next one's transition.
+        A viewer's "is it waterproof?" is about this one. The director's product before anything was said."""
+        pid = self.playout.showing
+        return (self.director.get(pid) if pid else None) or self.director.current_product
+
     def voice_for(self, language: str | None) -> VoiceBackend:
         """The voice that speaks ``language`` (one of the persona's others, loaded); the persona's own otherwise."""
         return self.voices.get(language, self.voice) if language else self.voice
@@ -604,7 +611,7 @@ class Speaker:
             return None
         self._last_invite_s = now
         self.stats.invitations += 1
-        return Beat(kind="invite", product=self.director.current_product)
+        return Beat(kind="invite", product=self.on_screen())
 
     # ---- replies ----------------------------------------------------------------------------------------
 
@@ -621,7 +628,7 @@ class Speaker:
         """The product a "show me the rocket" comment asks to see, when it is not the one on air."""
         if job.kind not in ("question", "purchase") or not job.text:
             return None
-        on_air = self.director.current_product
+        on_air = self.on_screen()
         cls = classify(job.text, self.director.products, on_screen=on_air)
         if cls.primary not in ("show", "buy") or len(cls.subjects) != 1 or cls.product_intents:
             return None
@@ -770,7 +777,7 @@ class Speaker:
             persona=self.persona.for_language(job.language),
             question=job.text,
             viewer=job.viewer,
-            product=self.director.current_product,
+            product=self.on_screen(),
             products=self.director.products,
             memory=tuple(self.memory),
             recent=self.director.recent_keys(),

@@ -748,3 +748,20 @@ def test_a_social_line_on_air_says_its_next_sentence_before_the_answer_that_foll
         "Mia it ships in two days",
         "Thanks a lot Amy",  # another thank-you still waits for the answer
     ]
+
+
+def test_it_is_the_product_on_screen_while_the_director_already_looks_ahead() -> None:
+    """The demo answered "is it waterproof?" about the Saturn V rocket while the coffee's last sentences (and its
+    card) were on air: the director had moved on to write the transition."""
+    director = ShowDirector(persona=PERSONA)
+    director.set_products(CATALOG)
+    speaker = _speaker_with(director)
+    assert speaker.on_screen() == BED  # type: ignore[attr-defined]  # nothing said yet: the director's
+    seg = _segment(1, "It has a raised rim", "patter")
+    seg.product_id = "lamp"
+    playout = speaker.playout  # type: ignore[attr-defined]
+    playout.push(seg)
+    playout.pull(1600)
+    director.switch_to("rocket")  # the show looks ahead while the lamp's sentence is heard
+    assert director.current_product == ROCKET
+    assert speaker.on_screen() == LAMP  # type: ignore[attr-defined]

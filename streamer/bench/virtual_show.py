@@ -353,7 +353,7 @@ async def run_virtual_show(
                     user_id=msg.user_id,
                     received_s=now,
                 )
-                decision = triage.offer(cm, now, products=director.products, on_screen=director.current_product)
+                decision = triage.offer(cm, now, products=director.products, on_screen=speaker.on_screen())
                 report.comments += 1
                 speaker.last_chat_s = now
                 if decision.outcome in ("queued", "merged"):
@@ -364,7 +364,7 @@ async def run_virtual_show(
                 mid = f"m{next(ids)}"
                 categories[mid] = "script"
                 cm = ChatMessage(source="script", message_id=mid, user=user, text=text, received_s=now)
-                if triage.offer(cm, now, products=director.products, on_screen=director.current_product).outcome in (
+                if triage.offer(cm, now, products=director.products, on_screen=speaker.on_screen()).outcome in (
                     "queued",
                     "merged",
                 ):
