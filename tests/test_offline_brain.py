@@ -337,8 +337,11 @@ def test_criticism_is_answered_calmly_never_thanked(persona: Persona) -> None:
     bed = load_product_file(REPO / "products" / "cat-bed.yaml")[0]
     brain.prepare(bed)
     for comment in ("this is a scam", "overpriced garbage", "lol fake reviews", "worst stream ever"):
-        out = " ".join(_ask(brain, persona, bed, bed[0].id, comment, viewer="Kenji"))
+        lines = _ask(brain, persona, bed, bed[0].id, comment, viewer="Kenji")
+        out = " ".join(lines)
         assert "Kenji" in out and "product sheet" in out and "Thank" not in out and "Love" not in out, comment
+        # One short sentence: a thank-you line is never cut, and a second one went to air behind other answers.
+        assert len(lines) == 1 and len(out) <= 80, lines
     assert not is_criticism("love it!")
     _ask(brain, persona, bed, bed[0].id, "is it fake fur?", viewer="Kenji")  # a question: answered from the sheet
     assert brain.last_trace.fact_kind != "comment"

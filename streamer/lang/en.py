@@ -66,17 +66,13 @@ PHRASES: dict[str, list[str]] = {
         "Love hearing from you, {viewer}!",
     ],
     "comment_anon": ["Thanks for sharing!", "Thanks for the comment!", "Love hearing from you in the chat!"],
-    # One sentence each: a second one went to air behind the next viewers' answers ("I understand, Chloe." ...
-    # 20 s ... "I only say what the shop's product sheet says...").
+    # One short sentence each: a second one went to air behind the next viewers' answers ("I understand, Chloe."
+    # ... 20 s ... "I only say what ..."), and a thank-you line is never cut, so a long one holds up the next answer.
     "criticism": [
-        "I hear you, {viewer}: everything I say comes from the shop's product sheet, and you can check it all on "
-        "the product page.",
-        "I understand, {viewer}: I only say what the shop's product sheet says, and the product page has every detail.",
+        "I hear you, {viewer}: everything I say comes from the shop's product sheet.",
+        "I understand, {viewer}: I only say what the shop's product sheet says.",
     ],
-    "criticism_anon": [
-        "I hear you: everything I say comes from the shop's product sheet, and you can check it all on the product "
-        "page.",
-    ],
+    "criticism_anon": ["I hear you: everything I say comes from the shop's product sheet."],
     "headline": [
         "I can only go by the product sheet, and what it leads with for the {name} is this: {text}",
         "I'll let the product sheet speak: {text}",
