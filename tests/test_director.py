@@ -229,3 +229,34 @@ def test_a_transition_of_two_sentences_keeps_the_hook_from_saying_its_second_one
     assert not d.accept("Say hello to the Calming Donut Cat Bed.", 5.0)  # nor from another brain
     d.forget(transition)  # cut before it was heard: both may be said
     assert d.accept("Say hello to the Calming Donut Cat Bed.", 6.0)
+
+
+def test_the_hook_does_not_name_the_product_again_right_after_the_transition_named_it():
+    """The demo heard "Say hello to the Calming Donut Cat Bed.", a joke, then "Right now I'm showing the Calming
+    Donut Cat Bed.": the name three times in ten seconds."""
+    from streamer.brain.base import Beat
+    from streamer.lang import tables
+
+    p = persona()
+    bed = product("bed", name="Calming Donut Cat Bed", description="A round bed cats curl into.")
+    intro = {s.replace("{name}", bed.name) + "." for s in tables("en").patter["hook"]}
+    brain = TemplateBrain()
+    d = ShowDirector(persona=p)
+    d.set_products([product("a"), bed])
+    beat = Beat(kind="section", product=bed, section="hook")
+
+    def hook(seed: int) -> list[str]:
+        return brain.lines(BrainRequest(persona=p, beat=beat, recent=d.recent_keys(), rng=random.Random(seed)))
+
+    assert all(intro & set(hook(seed)) for seed in range(10))  # on its own, the hook names it
+    assert d.accept("Okay, next up, let me show you the Calming Donut Cat Bed.", 0.0)
+    for seed in range(10):
+        lines = hook(seed)
+        assert lines == ["A round bed cats curl into."], lines
+    assert d.accept("It folds flat.", 5.0)  # something else said since: the hook may name it again
+    assert all(intro & set(hook(seed)) for seed in range(10))
+    plain = product("plain", name="Plain Mug")  # no hook line of its own, no description: the intro stays
+    assert d.accept("Okay, next up, let me show you the Plain Mug.", 6.0)
+    plain_hook = Beat(kind="section", product=plain, section="hook")
+    lines = brain.lines(BrainRequest(persona=p, beat=plain_hook, recent=d.recent_keys(), rng=random.Random(1)))
+    assert len(lines) == 1 and "Plain Mug" in lines[0]

@@ -60,9 +60,15 @@ class TemplateBrain:
         said = set(request.beat_said)
         recent = list(request.recent)
         out: list[str] = []
-        for options in self.ideas(request.persona, request.beat, request.rng):
+        ideas = self.ideas(request.persona, request.beat, request.rng)
+        intro = _just_introduced(request)
+        if intro and all(set(options) <= intro for options in ideas):
+            intro = frozenset()  # the hook has nothing else to say: it names the product after all
+        for options in ideas:
             if any(normalise(o) in said for o in options):
                 continue  # said in this beat before an interruption
+            if intro and set(options) <= intro:
+                continue  # the transition (or greeting) just named it
             choice = pick_fresh(options, recent, request.rng)
             if choice is not None:
                 out.append(choice)
@@ -95,6 +101,19 @@ class TemplateBrain:
         if persona.style.catchphrases and beat.section in ("hook", "call_to_action") and rng.random() < 0.5:
             ideas.append([_sentence(c) for c in persona.style.catchphrases])
         return ideas
+
+
+def _just_introduced(request: BrainRequest) -> frozenset[str]:
+    """The hook's "Take a look at the {name}." phrasings, when the line said just before already named the product
+    (a transition "You're going to like this one. Say hello to the Cat Bed.", or the greeting "Today we're
+    starting with the Cat Bed"): the demo heard the name three times in ten seconds. Empty otherwise."""
+    beat = request.beat
+    if beat is None or beat.kind != "section" or beat.section != "hook" or beat.product is None:
+        return frozenset()
+    name = normalise(beat.product.name)
+    if not request.recent or not name or name not in request.recent[-1]:
+        return frozenset()
+    return frozenset(_say(tables(request.persona.language), "hook", name=beat.product.name))
 
 
 def _say(words: LanguageTables, idea: str, **values: str | None) -> list[str]:
