@@ -765,3 +765,14 @@ def test_it_is_the_product_on_screen_while_the_director_already_looks_ahead() ->
     director.switch_to("rocket")  # the show looks ahead while the lamp's sentence is heard
     assert director.current_product == ROCKET
     assert speaker.on_screen() == LAMP  # type: ignore[attr-defined]
+
+
+def test_a_measured_quantity_said_again_in_other_words_is_a_repeat() -> None:
+    """A demo heard "USB-C rechargeable, 8 hours per charge." then, 25 s later, "And the battery lasts 8 hours."."""
+    memory = FactMemory(window_s=300.0)
+    assert memory.admit("USB-C rechargeable, 8 hours per charge.", 0.0)
+    assert not memory.admit("And the battery lasts 8 hours.", 25.0)
+    assert not memory.admit("The battery lasts eight hours.", 26.0)  # a number in words is the same quantity
+    assert memory.admit("It is 15 cm across.", 30.0)
+    assert memory.admit("It is 18 cm tall.", 31.0)  # another quantity: another fact
+    assert memory.admit("The battery lasts 8 hours.", 400.0)  # out of the window

@@ -52,6 +52,16 @@ CJK_GLUE_PHRASES: tuple[str, ...] = _glue_phrases()
 _CJK_GLUE_RX = re.compile("|".join(re.escape(p) for p in CJK_GLUE_PHRASES)) if CJK_GLUE_PHRASES else None
 
 
+#: Number words, read as digits: "eight hours" and "8 hours" state one fact.
+_NUMBER_WORDS: dict[str, str] = {
+    w: str(i)
+    for i, w in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+        "seventeen eighteen nineteen twenty".split()
+    )
+}
+
+
 def content_tokens(sentence: str, ignore: frozenset[str] = frozenset()) -> list[str]:
     """The words (and Chinese characters) that carry the sentence's facts, in order; ``ignore``: more words to
     leave out (product names: naming a product is not stating a fact)."""
@@ -66,6 +76,7 @@ def content_tokens(sentence: str, ignore: frozenset[str] = frozenset()) -> list[
             continue
         if tok in STOPWORDS or tok in FILLER_WORDS or tok in GLUE_WORDS:
             continue
+        tok = _NUMBER_WORDS.get(tok, tok)
         if len(tok) > 3 and tok.endswith("s") and not tok.endswith("ss"):
             tok = tok[:-1]  # "rims" and "rim" are one fact word
         if tok in ignore:
@@ -80,6 +91,41 @@ def fact_keys(sentence: str, ignore: frozenset[str] = frozenset()) -> frozenset[
     if len(tokens) == 1:
         return frozenset({(tokens[0],)})
     return frozenset(itertools.pairwise(tokens))
+
+
+#: Units of a measured quantity ("8 hours", "eight hours", "60 cm"): a quantity said again is the same fact in
+#: other words ("USB-C rechargeable, 8 hours per charge." then "The battery lasts 8 hours.").
+_UNITS: dict[str, str] = {
+    **{u: "hour" for u in ("hour", "hours", "hr", "hrs", "h")},
+    **{u: "minute" for u in ("minute", "minutes", "min", "mins")},
+    **{u: "day" for u in ("day", "days")},
+    **{u: "week" for u in ("week", "weeks")},
+    **{u: "month" for u in ("month", "months")},
+    **{u: "year" for u in ("year", "years")},
+    **{u: "kg" for u in ("kg", "kilo", "kilos", "kilogram", "kilograms")},
+    **{u: "g" for u in ("g", "gram", "grams")},
+    **{u: "cm" for u in ("cm", "centimetre", "centimetres", "centimeter", "centimeters")},
+    **{u: "mm" for u in ("mm",)},
+    **{u: "m" for u in ("m", "metre", "metres", "meter", "meters")},
+    **{u: "inch" for u in ("inch", "inches")},
+    **{u: "l" for u in ("l", "litre", "litres", "liter", "liters")},
+    **{u: "ml" for u in ("ml",)},
+    **{u: "w" for u in ("w", "watt", "watts")},
+    **{u: "mah" for u in ("mah",)},
+    **{u: "gsm" for u in ("gsm",)},
+}
+_QUANTITY = re.compile(
+    r"\b(\d+(?:\.\d+)?|" + "|".join(_NUMBER_WORDS) + r")\s?(" + "|".join(sorted(_UNITS, key=len, reverse=True)) + r")\b"
+)
+#: A sentence whose measured quantities were all said within the window repeats a fact when this share of its word
+#: pairs was said too (instead of :attr:`FactMemory.threshold`).
+QUANTITY_SHARE = 0.25
+
+
+def quantity_keys(sentence: str) -> frozenset[tuple[str, ...]]:
+    """The measured quantities a sentence states, as keys ("#", "8", "hour"); "eight hours" and "8 hrs" are one."""
+    found = _QUANTITY.findall(sentence.lower())
+    return frozenset(("#", _NUMBER_WORDS.get(n, n), _UNITS[u]) for n, u in found)
 
 
 @dataclass(slots=True, frozen=True)
@@ -144,10 +190,12 @@ class FactMemory:
             return RepeatVerdict(False, 0.0)
         seen = sum(1 for k in keys if k in self._said)
         share = seen / len(keys)
-        return RepeatVerdict(share >= self.threshold, share)
+        quantities = quantity_keys(sentence)
+        said_again = bool(quantities) and all(q in self._said for q in quantities) and share >= QUANTITY_SHARE
+        return RepeatVerdict(share >= self.threshold or said_again, share)
 
     def remember(self, sentence: str, now_s: float) -> None:
-        for key in fact_keys(sentence, self._ignore):
+        for key in fact_keys(sentence, self._ignore) | quantity_keys(sentence):
             times = self._said.setdefault(key, [])
             times.append(now_s)
             if len(times) > MAX_TIMES_PER_KEY:
@@ -164,7 +212,7 @@ class FactMemory:
         at = self._last.pop(sentence, None)
         if at is None:
             return
-        for key in fact_keys(sentence, self._ignore):
+        for key in fact_keys(sentence, self._ignore) | quantity_keys(sentence):
             self._drop(key, at)
 
     def admit(self, sentence: str, now_s: float) -> bool:
@@ -176,4 +224,12 @@ class FactMemory:
         return True
 
 
-__all__ = ["CJK_GLUE_PHRASES", "GLUE_WORDS", "FactMemory", "RepeatVerdict", "content_tokens", "fact_keys"]
+__all__ = [
+    "CJK_GLUE_PHRASES",
+    "GLUE_WORDS",
+    "FactMemory",
+    "RepeatVerdict",
+    "content_tokens",
+    "fact_keys",
+    "quantity_keys",
+]
