@@ -172,7 +172,7 @@ def _heard_of(sentence: str, seg: SpeechSegment, heard_text: str) -> str:
     """The words of ``sentence`` heard so far, from its start: up to ``heard_text`` in ``seg`` (which may be a rest
     of it), or what an earlier cut heard, whichever reaches further."""
     before = sentence[: len(sentence) - len(seg.text)] if sentence.endswith(seg.text) else ""
-    now = (before + heard_text).strip() if heard_text.strip() else before.strip()
+    now = (before + heard_text).strip()
     return now if len(now) > len(seg.heard) else seg.heard
 
 

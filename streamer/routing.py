@@ -92,7 +92,7 @@ class ReplyRouter:
         """Every incoming comment: triage decides (and records why); a queued one wakes the speaker."""
         assert self.triage is not None
         now = self.clock.now()
-        on_screen = getattr(self.speaker, "on_screen", lambda: self.director.current_product)()
+        on_screen = self.speaker.on_screen() if self.speaker is not None else self.director.current_product
         decision = self.triage.offer(msg, now, products=self.director.products, on_screen=on_screen)
         self.events.add("comment", now, **decision.as_dict())
         log.debug(

@@ -821,11 +821,7 @@ class Speaker:
     def _forget_rest(self, rest: SpeechSegment) -> None:
         """The rest of a cut sentence will not be said: the sentence may be said again, but the facts in the part
         that was heard stay said."""
-        full = rest.resumes or rest.text
-        heard = full[: len(full) - len(rest.text)].strip() if full.endswith(rest.text) else ""
-        if len(rest.heard) > len(heard) and full.startswith(rest.heard):
-            heard = rest.heard  # the rest says again words heard before the cut
-        self._forget_part(full, heard, rest.section)
+        self._forget_part(rest.resumes or rest.text, rest.heard, rest.section)
 
     def _forget_dropped(self, seg: SpeechSegment) -> None:
         """Queued speech an answer dropped before it was heard: patter may say it again."""

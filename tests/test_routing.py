@@ -32,6 +32,9 @@ class FakeSpeaker:
         self.wake = asyncio.Event()
         self.last_chat_s: float | None = None
 
+    def on_screen(self) -> ProductSheet:
+        return CAT_BED  # the one product the router's director has
+
     async def write_reply(self, job: ReplyJob) -> AsyncIterator[str]:
         yield f"{job.viewer}, it is 39 dollars 90."
 

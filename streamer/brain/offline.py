@@ -859,7 +859,6 @@ class OfflineBrain:
 
     def _answer_question(self, request: BrainRequest, trace: AnswerTrace) -> list[str]:
         question = clean_untrusted(request.question, MAX_QUESTION_CHARS, ellipsis="", at_word=False)
-        say = _Phraser(lang=_lang(request.persona), rng=request.rng, recent=request.recent)
         viewer = clean_untrusted(request.viewer, MAX_VIEWER_CHARS, ellipsis="", at_word=False) or None
 
         catalog = list(request.products)
@@ -867,7 +866,8 @@ class OfflineBrain:
         if on_screen is not None and all(p.id != on_screen.id for p in catalog):
             catalog.append(on_screen)
         by_id = {p.id: p for p in catalog}
-        say.name_needed = frozenset(short_name(p) for p in catalog if on_screen is None or p.id != on_screen.id)
+        off_screen = frozenset(short_name(p) for p in catalog if on_screen is None or p.id != on_screen.id)
+        say = _Phraser(lang=_lang(request.persona), rng=request.rng, recent=request.recent, name_needed=off_screen)
         cls = classify(question, catalog, on_screen=on_screen)
         trace.intents, trace.subjects = cls.intents, cls.subjects
         subjects = [by_id[i] for i in cls.subjects if i in by_id]
@@ -1426,11 +1426,13 @@ class _Phraser:
     """Picks a phrasing not said recently and fills it in (``recent`` holds normalised sentences, oldest first:
     a list, not a set, so the latest ones are known and a seeded show says the same words on every run)."""
 
-    def __init__(self, *, lang: str, rng: random.Random, recent: Sequence[str]) -> None:
+    def __init__(
+        self, *, lang: str, rng: random.Random, recent: Sequence[str], name_needed: frozenset[str] = frozenset()
+    ) -> None:
         self.lang = lang
         self.rng = rng
         self.recent = list(recent)
-        self.name_needed: frozenset[str] = frozenset()
+        self.name_needed = name_needed
         """Names of products not on screen: a phrasing about one of them names it ("The Coffee Beans are 24 dollars
         99.", not "It's 24 dollars 99."), since the other viewers do not know what "it" is."""
 
